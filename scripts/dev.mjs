@@ -1,0 +1,63 @@
+// Local gateway: mock providers + the built Worker in workerd (Miniflare) with real
+// local KV and Durable Objects, seeded with a config file. Run through scripts/dev.
+import { parseArgs } from "node:util";
+import { startGateway, putConfig, loadConfig, readDevVars, DEV_GATEWAY_KEY, DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY } from "./lib/gateway.mjs";
+import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
+
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "8787" },
+    host: { type: "string", default: "127.0.0.1" },
+    config: { type: "string", default: "config/default.json" },
+    "no-mocks": { type: "boolean", default: false },
+    persist: { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+  },
+});
+
+const MOCKS = [
+  { name: "mock-us", port: 9911 },
+  { name: "mock-eu", port: 9912 },
+];
+
+const mocks = [];
+if (!values["no-mocks"]) {
+  for (const { name, port } of MOCKS) {
+    mocks.push(await startMockProvider({ name, port, apiKey: MOCK_PROVIDER_KEY }));
+  }
+}
+
+const devVars = readDevVars();
+const { mf, url } = await startGateway({
+  port: Number(values.port),
+  host: values.host,
+  bindings: devVars,
+  persist: values.persist,
+  log: values.verbose,
+});
+const stored = await putConfig(url, loadConfig(values.config), devVars.ADMIN_TOKEN || DEV_ADMIN_TOKEN);
+
+const secretNames = Object.keys(devVars);
+console.log(`
+edge AI gateway running at ${url}  (config: ${values.config}, ${stored.models} models, ${stored.providers} providers)
+${mocks.length ? `mock providers: ${mocks.map((m) => `${m.name} ${m.url}`).join(", ")}` : "mock providers: off"}
+secrets from .dev.vars: ${secretNames.length ? secretNames.join(", ") : "none"}
+
+OpenAI-compatible base URL: ${url}/v1     gateway key: ${DEV_GATEWAY_KEY}
+
+  curl ${url}/v1/chat/completions \\
+    -H "Authorization: Bearer ${DEV_GATEWAY_KEY}" -H "Content-Type: application/json" \\
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'
+
+Press Ctrl+C to stop.
+`);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  await Promise.allSettled([mf.dispose(), ...mocks.map((m) => m.close())]);
+  process.exit(0);
+}
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);

@@ -1,0 +1,172 @@
+//! The routing config document: schema (serde), validation with JSON-pointer
+//! error paths, and lookups used on the hot path.
+//!
+//! The document lives in Workers KV; `config/schema.json` is its JSON Schema and
+//! `config/default.json` the built-in development config.
+
+mod validate;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use validate::ConfigIssue;
+
+/// The only schema version this gateway reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Schema version of the document (always 1 for now).
+    pub version: u32,
+    /// Free-form label an operator can use to tell documents apart (e.g. a git SHA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default)]
+    pub settings: Settings,
+    pub providers: BTreeMap<String, Provider>,
+    pub models: BTreeMap<String, Model>,
+    #[serde(default)]
+    pub keys: BTreeMap<String, KeyRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Allow `http://` provider URLs. Only for local development with mock providers.
+    pub allow_http_providers: bool,
+    pub max_body_bytes: usize,
+    /// Deadline for a provider's first byte (headers, and the first event of a stream).
+    pub first_byte_timeout_ms: u64,
+    /// Deadline for the whole request, all attempts included.
+    pub request_timeout_ms: u64,
+    /// Longest silence allowed between two chunks of a stream.
+    pub stream_idle_timeout_ms: u64,
+    /// How long an isolate serves its cached copy of this document before re-reading KV.
+    pub config_cache_ttl_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            allow_http_providers: false,
+            max_body_bytes: 8 * 1024 * 1024,
+            first_byte_timeout_ms: 30_000,
+            request_timeout_ms: 600_000,
+            stream_idle_timeout_ms: 30_000,
+            config_cache_ttl_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// OpenAI and every provider that speaks its Chat Completions format
+    /// (Groq, Mistral, DeepSeek, Together, Fireworks, OpenRouter, vLLM, Ollama, ...).
+    #[serde(alias = "openai_compatible")]
+    Openai,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub kind: ProviderKind,
+    /// API root including the version path, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// Name of the Worker secret holding this provider's API key (never the key itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<String>,
+    /// Where this endpoint processes data, e.g. `us`, `eu`, `eu-de`.
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Tried in order: the first is the primary, the rest are fallbacks.
+    pub targets: Vec<Target>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub provider: String,
+    /// The model name the provider knows.
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRecord {
+    pub name: String,
+    /// Public model names this key may use; `"*"` allows all.
+    pub models: Vec<String>,
+}
+
+/// One target with its provider looked up.
+#[derive(Debug, Clone, Copy)]
+pub struct ResolvedTarget<'a> {
+    pub provider_id: &'a str,
+    pub provider: &'a Provider,
+    pub upstream_model: &'a str,
+}
+
+impl Config {
+    /// Parses and validates a document; every problem is reported with its JSON pointer.
+    pub fn from_json(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+        validate::parse_and_validate(text)
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The key record for a SHA-256 hex digest, compared in constant time.
+    pub fn key_by_hash(&self, presented_hash: &str) -> Option<&KeyRecord> {
+        crate::auth::find_by_hash(&self.keys, presented_hash)
+    }
+
+    /// The model's targets in configured order, or `None` if the model is unknown
+    /// or the key may not use it (the two look the same to the client).
+    pub fn targets_for(&self, key: &KeyRecord, model: &str) -> Option<Vec<ResolvedTarget<'_>>> {
+        if !key.allows(model) {
+            return None;
+        }
+        let entry = self.models.get(model)?;
+        Some(
+            entry
+                .targets
+                .iter()
+                .filter_map(|t| {
+                    self.providers
+                        .get_key_value(&t.provider)
+                        .map(|(id, provider)| ResolvedTarget {
+                            provider_id: id,
+                            provider,
+                            upstream_model: &t.model,
+                        })
+                })
+                .collect(),
+        )
+    }
+
+    /// Public model names the key may use, sorted.
+    pub fn models_for<'a>(&'a self, key: &'a KeyRecord) -> impl Iterator<Item = &'a str> + 'a {
+        self.models
+            .keys()
+            .map(String::as_str)
+            .filter(move |m| key.allows(m))
+    }
+}
+
+impl KeyRecord {
+    pub fn allows(&self, model: &str) -> bool {
+        self.models.iter().any(|m| m == "*" || m == model)
+    }
+}
+
+#[cfg(test)]
+mod tests;

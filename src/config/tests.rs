@@ -1,0 +1,165 @@
+use super::*;
+
+const DEFAULT: &str = include_str!("../../config/default.json");
+
+fn issues_of(doc: &str) -> Vec<String> {
+    match Config::from_json(doc) {
+        Ok(_) => vec![],
+        Err(issues) => issues.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn with_default(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(DEFAULT).unwrap();
+    edit(&mut v);
+    v.to_string()
+}
+
+#[test]
+fn built_in_default_config_is_valid() {
+    let config = Config::from_json(DEFAULT).expect("default config must validate");
+    assert!(config.models.contains_key("gpt-4o-mini"));
+    assert!(config.settings.allow_http_providers);
+}
+
+#[test]
+fn shipped_examples_are_valid() {
+    for doc in [include_str!("../../config/examples/openai.json")] {
+        if let Err(issues) = Config::from_json(doc) {
+            panic!("example invalid: {issues:?}");
+        }
+    }
+}
+
+#[test]
+fn unknown_provider_is_reported_with_its_pointer() {
+    let doc =
+        with_default(|v| v["models"]["gpt-4o-mini"]["targets"][1]["provider"] = "opnai".into());
+    assert_eq!(
+        issues_of(&doc),
+        vec![r#"/models/gpt-4o-mini/targets/1/provider: unknown provider "opnai""#]
+    );
+}
+
+#[test]
+fn shape_errors_carry_pointer_without_line_noise() {
+    let doc = with_default(|v| v["providers"]["mock-us"]["kind"] = "opnai".into());
+    let issues = issues_of(&doc);
+    assert_eq!(issues.len(), 1);
+    assert!(
+        issues[0].starts_with("/providers/mock-us/kind: unknown variant `opnai`"),
+        "{issues:?}"
+    );
+    assert!(!issues[0].contains("line"), "{issues:?}");
+
+    let doc = with_default(|v| v["models"]["gpt-4o"]["targets"][0]["modle"] = "x".into());
+    let issues = issues_of(&doc);
+    assert!(
+        issues[0].starts_with("/models/gpt-4o/targets/0/modle: unknown field `modle`"),
+        "{issues:?}"
+    );
+}
+
+#[test]
+fn pointer_tokens_are_escaped() {
+    let doc = with_default(|v| {
+        v["models"]["org/model~x"] =
+            serde_json::json!({"targets": [{"provider": "nope", "model": "m"}]});
+    });
+    assert_eq!(
+        issues_of(&doc),
+        vec![r#"/models/org~1model~0x/targets/0/provider: unknown provider "nope""#]
+    );
+}
+
+#[test]
+fn http_base_url_needs_the_dev_flag() {
+    let doc = with_default(|v| v["settings"]["allow_http_providers"] = false.into());
+    let issues = issues_of(&doc);
+    assert_eq!(issues.len(), 2);
+    assert!(issues[0].starts_with("/providers/mock-eu/base_url: must use https://"));
+}
+
+#[test]
+fn base_url_with_credentials_or_query_is_refused() {
+    let doc = with_default(|v| {
+        v["providers"]["mock-us"]["base_url"] = "https://user:pw@api.example.com/v1".into()
+    });
+    assert!(issues_of(&doc)[0].contains("must not contain credentials"));
+    let doc = with_default(|v| {
+        v["providers"]["mock-us"]["base_url"] = "https://api.example.com/v1?key=x".into()
+    });
+    assert!(issues_of(&doc)[0].contains("query string"));
+    let doc = with_default(|v| v["providers"]["mock-us"]["base_url"] = "ftp://x".into());
+    assert!(issues_of(&doc)[0].contains("absolute https://"));
+}
+
+#[test]
+fn secret_must_be_a_name_not_a_key() {
+    let doc = with_default(|v| v["providers"]["mock-us"]["api_key_secret"] = "sk-live-123".into());
+    let issues = issues_of(&doc);
+    assert!(
+        issues[0].starts_with("/providers/mock-us/api_key_secret:"),
+        "{issues:?}"
+    );
+    assert!(!issues[0].contains("sk-live-123") || issues[0].contains("is not a secret name"));
+}
+
+#[test]
+fn keys_must_be_hashes_and_name_known_models() {
+    let doc = with_default(|v| {
+        v["keys"]["gw_plaintext"] = serde_json::json!({"name": "oops", "models": ["gpt-5"]});
+    });
+    let issues = issues_of(&doc);
+    assert!(issues.iter().any(
+        |i| i.starts_with("/keys/gw_plaintext: keys are indexed by the lowercase hex SHA-256")
+    ));
+    assert!(issues
+        .iter()
+        .any(|i| i == r#"/keys/gw_plaintext/models/0: unknown model "gpt-5""#));
+}
+
+#[test]
+fn settings_out_of_range_and_version_are_reported() {
+    let doc = with_default(|v| {
+        v["version"] = 2.into();
+        v["settings"]["first_byte_timeout_ms"] = 1.into();
+    });
+    let issues = issues_of(&doc);
+    assert!(issues.contains(&"/version: unsupported version 2, expected 1".to_string()));
+    assert!(issues
+        .iter()
+        .any(|i| i.starts_with("/settings/first_byte_timeout_ms: 1 is out of range")));
+}
+
+#[test]
+fn malformed_json_is_an_issue_not_a_panic() {
+    let issues = issues_of("{\"version\": 1, ");
+    assert_eq!(issues.len(), 1);
+    let issues = issues_of("[]");
+    assert_eq!(issues.len(), 1);
+    let issues = issues_of("");
+    assert_eq!(issues.len(), 1);
+}
+
+#[test]
+fn targets_respect_key_allow_list() {
+    let config = Config::from_json(DEFAULT).unwrap();
+    let limited = config
+        .key_by_hash(&crate::auth::sha256_hex("gw_dev_limited_key"))
+        .unwrap();
+    assert!(config.targets_for(limited, "gpt-4o").is_none());
+    let targets = config.targets_for(limited, "gpt-4o-mini").unwrap();
+    assert_eq!(targets.len(), 2);
+    assert_eq!(targets[0].provider_id, "mock-us");
+    assert_eq!(targets[1].provider.region, "eu");
+    assert_eq!(
+        config.models_for(limited).collect::<Vec<_>>(),
+        vec!["gpt-4o-mini"]
+    );
+    let full = config
+        .key_by_hash(&crate::auth::sha256_hex("gw_dev_local_key"))
+        .unwrap();
+    assert_eq!(config.models_for(full).count(), 3);
+    assert!(config.targets_for(full, "nope").is_none());
+}

@@ -1,0 +1,256 @@
+//! Validation: serde catches shape errors (with their path), then the semantic
+//! checks below catch references and values serde cannot judge.
+
+use super::{Config, SCHEMA_VERSION};
+use serde_path_to_error::Segment;
+use std::fmt;
+
+/// One problem in a config document, located by a JSON pointer (RFC 6901).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigIssue {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pointer = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
+        write!(f, "{pointer}: {}", self.message)
+    }
+}
+
+fn issue(pointer: String, message: impl Into<String>) -> ConfigIssue {
+    ConfigIssue {
+        pointer,
+        message: message.into(),
+    }
+}
+
+/// Escapes one reference token of a JSON pointer.
+fn token(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+pub(super) fn parse_and_validate(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed: Result<Config, _> = serde_path_to_error::deserialize(&mut de);
+    let config = match parsed {
+        Ok(config) => config,
+        Err(err) => {
+            let pointer: String = err
+                .path()
+                .iter()
+                .filter_map(|seg| match seg {
+                    Segment::Seq { index } => Some(format!("/{index}")),
+                    Segment::Map { key } => Some(format!("/{}", token(key))),
+                    Segment::Enum { variant } => Some(format!("/{}", token(variant))),
+                    Segment::Unknown => None,
+                })
+                .collect();
+            return Err(vec![issue(
+                pointer,
+                strip_position(&err.inner().to_string()),
+            )]);
+        }
+    };
+    let issues = semantic_issues(&config);
+    if issues.is_empty() {
+        Ok(config)
+    } else {
+        Err(issues)
+    }
+}
+
+/// serde_json appends " at line L column C"; the pointer already says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(pos) if message[pos..].contains(" column ") => message[..pos].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+fn is_secret_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b'A'..=b'Z'))
+        && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && s.len() <= 128
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn base_url_problem(url: &str, allow_http: bool) -> Option<String> {
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        if !allow_http {
+            return Some(
+                "must use https:// (set settings.allow_http_providers only for local development)"
+                    .into(),
+            );
+        }
+        rest
+    } else {
+        return Some(format!("must be an absolute https:// URL, got {url:?}"));
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return Some("has no host".into());
+    }
+    if host.contains('@') {
+        return Some(
+            "must not contain credentials; name a secret in api_key_secret instead".into(),
+        );
+    }
+    if url.contains('?') || url.contains('#') {
+        return Some("must not contain a query string or fragment".into());
+    }
+    if url.ends_with('/') {
+        return Some("must not end with '/'".into());
+    }
+    None
+}
+
+fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
+    let mut out = Vec::new();
+    if config.version != SCHEMA_VERSION {
+        out.push(issue(
+            "/version".into(),
+            format!(
+                "unsupported version {}, expected {SCHEMA_VERSION}",
+                config.version
+            ),
+        ));
+    }
+
+    let s = &config.settings;
+    let ranges: [(&str, u64, u64, u64); 5] = [
+        (
+            "max_body_bytes",
+            s.max_body_bytes as u64,
+            1024,
+            32 * 1024 * 1024,
+        ),
+        (
+            "first_byte_timeout_ms",
+            s.first_byte_timeout_ms,
+            100,
+            600_000,
+        ),
+        ("request_timeout_ms", s.request_timeout_ms, 100, 3_600_000),
+        (
+            "stream_idle_timeout_ms",
+            s.stream_idle_timeout_ms,
+            100,
+            600_000,
+        ),
+        ("config_cache_ttl_ms", s.config_cache_ttl_ms, 0, 300_000),
+    ];
+    for (name, value, min, max) in ranges {
+        if value < min || value > max {
+            out.push(issue(
+                format!("/settings/{name}"),
+                format!("{value} is out of range {min}..={max}"),
+            ));
+        }
+    }
+
+    if config.providers.is_empty() {
+        out.push(issue(
+            "/providers".into(),
+            "at least one provider is required",
+        ));
+    }
+    for (id, provider) in &config.providers {
+        let at = format!("/providers/{}", token(id));
+        if !is_id(id) {
+            out.push(issue(
+                at.clone(),
+                "provider ids use lowercase letters, digits, '-', '_' and '.' (at most 64)",
+            ));
+        }
+        if let Some(problem) = base_url_problem(&provider.base_url, s.allow_http_providers) {
+            out.push(issue(format!("{at}/base_url"), problem));
+        }
+        if let Some(secret) = &provider.api_key_secret {
+            if !is_secret_name(secret) {
+                out.push(issue(
+                    format!("{at}/api_key_secret"),
+                    format!("{secret:?} is not a secret name (UPPER_SNAKE_CASE); put the key in a Worker secret and name it here"),
+                ));
+            }
+        }
+        if !is_id(&provider.region) {
+            out.push(issue(
+                format!("{at}/region"),
+                "region tags use lowercase letters, digits and '-', e.g. \"eu\" or \"eu-de\"",
+            ));
+        }
+    }
+
+    if config.models.is_empty() {
+        out.push(issue("/models".into(), "at least one model is required"));
+    }
+    for (name, model) in &config.models {
+        let at = format!("/models/{}", token(name));
+        if name.is_empty() || name.len() > 256 || name == "*" {
+            out.push(issue(
+                at.clone(),
+                "model names are 1 to 256 characters and not \"*\"",
+            ));
+        }
+        if model.targets.is_empty() {
+            out.push(issue(
+                format!("{at}/targets"),
+                "at least one target is required",
+            ));
+        }
+        for (i, target) in model.targets.iter().enumerate() {
+            if !config.providers.contains_key(&target.provider) {
+                out.push(issue(
+                    format!("{at}/targets/{i}/provider"),
+                    format!("unknown provider {:?}", target.provider),
+                ));
+            }
+            if target.model.is_empty() {
+                out.push(issue(
+                    format!("{at}/targets/{i}/model"),
+                    "must not be empty",
+                ));
+            }
+        }
+    }
+
+    for (hash, key) in &config.keys {
+        let at = format!("/keys/{}", token(hash));
+        if !is_sha256_hex(hash) {
+            out.push(issue(at.clone(), "keys are indexed by the lowercase hex SHA-256 of the gateway key (64 characters), never the key itself"));
+        }
+        if key.name.is_empty() {
+            out.push(issue(format!("{at}/name"), "must not be empty"));
+        }
+        for (i, model) in key.models.iter().enumerate() {
+            if model != "*" && !config.models.contains_key(model) {
+                out.push(issue(
+                    format!("{at}/models/{i}"),
+                    format!("unknown model {model:?}"),
+                ));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,104 @@
+//! The routing config from KV, cached in isolate memory.
+//!
+//! A fresh copy is served from memory; a stale one is still served while one
+//! background read refreshes it (so the hot path never waits on KV once warm).
+//! A document that fails validation never replaces the last good one.
+
+use super::{log, now_ms};
+use crate::config::Config;
+use crate::error::GatewayError;
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{Context, Env};
+
+pub const KV_BINDING: &str = "ROUTING";
+pub const CONFIG_KEY: &str = "config";
+
+struct Cached {
+    config: Rc<Config>,
+    loaded_ms: u64,
+    refreshing: bool,
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
+}
+
+pub async fn current(env: &Env, ctx: &Context) -> Result<Rc<Config>, GatewayError> {
+    let now = now_ms();
+    let cached = CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let entry = cache.as_mut()?;
+        let stale = now.saturating_sub(entry.loaded_ms) > entry.config.settings.config_cache_ttl_ms;
+        let refresh = stale && !entry.refreshing;
+        if refresh {
+            entry.refreshing = true;
+        }
+        Some((entry.config.clone(), refresh))
+    });
+    match cached {
+        Some((config, refresh)) => {
+            if refresh {
+                let env = env.clone();
+                ctx.wait_until(async move {
+                    if let Err(error) = reload(&env).await {
+                        log::warn("config_refresh_failed", &error.message);
+                    }
+                    CACHE.with(|cache| {
+                        if let Some(entry) = cache.borrow_mut().as_mut() {
+                            entry.refreshing = false;
+                        }
+                    });
+                });
+            }
+            Ok(config)
+        }
+        None => reload(env).await,
+    }
+}
+
+/// Reads KV and, if the document is valid, makes it the isolate's config.
+async fn reload(env: &Env) -> Result<Rc<Config>, GatewayError> {
+    let text = read_raw(env).await?;
+    let Some(text) = text else {
+        return Err(GatewayError::config_unavailable(
+            "no config document is stored; PUT one to /admin/config",
+        ));
+    };
+    match Config::from_json(&text) {
+        Ok(config) => Ok(install(config)),
+        Err(issues) => {
+            let first = issues.first().map(ToString::to_string).unwrap_or_default();
+            log::warn("config_invalid", &first);
+            // Keep serving the last good document if this isolate has one.
+            CACHE
+                .with(|cache| cache.borrow().as_ref().map(|entry| entry.config.clone()))
+                .ok_or_else(|| {
+                    GatewayError::config_unavailable("the stored config document is invalid")
+                })
+        }
+    }
+}
+
+pub async fn read_raw(env: &Env) -> Result<Option<String>, GatewayError> {
+    let kv = env
+        .kv(KV_BINDING)
+        .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace is not bound"))?;
+    kv.get(CONFIG_KEY)
+        .text()
+        .await
+        .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace could not be read"))
+}
+
+/// Makes `config` this isolate's current config (after a KV read or an admin write).
+pub fn install(config: Config) -> Rc<Config> {
+    let config = Rc::new(config);
+    CACHE.with(|cache| {
+        *cache.borrow_mut() = Some(Cached {
+            config: config.clone(),
+            loaded_ms: now_ms(),
+            refreshing: false,
+        });
+    });
+    config
+}

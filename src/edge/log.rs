@@ -1,0 +1,39 @@
+//! Structured log lines (one JSON object per line). Never prompts, completions,
+//! headers or keys: only ids, names, numbers and scrubbed messages.
+
+use serde::Serialize;
+
+pub fn emit(line: &impl Serialize) {
+    if let Ok(text) = serde_json::to_string(line) {
+        worker::console_log!("{text}");
+    }
+}
+
+pub fn warn(event: &str, detail: &str) {
+    emit(&serde_json::json!({"level": "warn", "event": event, "detail": detail}));
+}
+
+#[derive(Debug, Serialize)]
+pub struct Attempt {
+    pub provider: String,
+    pub outcome: String,
+    pub ms: u64,
+}
+
+/// The one line written per chat request.
+#[derive(Debug, Serialize)]
+pub struct RequestLine {
+    pub event: &'static str,
+    pub request_id: String,
+    pub key: String,
+    pub model: String,
+    pub stream: bool,
+    pub provider: Option<String>,
+    pub region: Option<String>,
+    pub attempts: Vec<Attempt>,
+    pub status: u16,
+    pub outcome: &'static str,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub duration_ms: u64,
+}

@@ -1,0 +1,115 @@
+//! The only code that touches the Workers runtime: the fetch entry point and the
+//! thin adapters (KV, fetch, streams, Durable Objects) around the pure core.
+
+mod admin;
+mod body;
+mod chat;
+mod config_store;
+mod durable;
+mod log;
+mod respond;
+mod stream;
+mod upstream;
+
+use crate::auth;
+use crate::config::{Config, KeyRecord};
+use crate::error::GatewayError;
+use std::rc::Rc;
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+/// What every handler knows about the request it serves.
+pub struct RequestContext {
+    pub id: String,
+    pub started_ms: u64,
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let rc = RequestContext {
+        id: new_request_id(),
+        started_ms: now_ms(),
+    };
+    let response = match route(req, &env, &ctx, &rc).await {
+        Ok(response) => response,
+        Err(error) => respond::error(&error),
+    };
+    let mut response = response;
+    // Our own responses only, so the headers are mutable.
+    let _ = response.headers_mut().set("x-request-id", &rc.id);
+    Ok(response)
+}
+
+async fn route(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    rc: &RequestContext,
+) -> std::result::Result<Response, GatewayError> {
+    let method = req.method();
+    let path = req.path();
+    match (path.as_str(), method) {
+        ("/v1/chat/completions", Method::Post) => chat::handle(req, env, ctx, rc).await,
+        ("/v1/chat/completions", m) => {
+            Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST"))
+        }
+        ("/v1/models", Method::Get) => models(&req, env, ctx).await,
+        ("/v1/models", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET")),
+        ("/admin/config", Method::Get | Method::Put) => admin::config(req, env).await,
+        ("/admin/config", m) => Err(GatewayError::method_not_allowed(
+            m.as_ref(),
+            &path,
+            "GET or PUT",
+        )),
+        ("/" | "/healthz", Method::Get) => respond::json(
+            200,
+            &serde_json::json!({"status": "ok", "service": "edge-ai-gateway"}),
+        ),
+        (_, m) => Err(GatewayError::route_not_found(m.as_ref(), &path)),
+    }
+}
+
+/// Authenticates the gateway key against the current config.
+pub fn authenticate<'a>(
+    req: &Request,
+    config: &'a Config,
+) -> std::result::Result<&'a KeyRecord, GatewayError> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let authorization = header("authorization");
+    let x_api_key = header("x-api-key");
+    let presented = auth::presented_key(authorization.as_deref(), x_api_key.as_deref())
+        .ok_or_else(GatewayError::invalid_api_key)?;
+    config
+        .key_by_hash(&auth::sha256_hex(presented))
+        .ok_or_else(GatewayError::invalid_api_key)
+}
+
+async fn models(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+) -> std::result::Result<Response, GatewayError> {
+    let config: Rc<Config> = config_store::current(env, ctx).await?;
+    let key = authenticate(req, &config)?;
+    let data: Vec<serde_json::Value> = config
+        .models_for(key)
+        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "edge-ai-gateway"}))
+        .collect();
+    respond::json(200, &serde_json::json!({"object": "list", "data": data}))
+}
+
+pub fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 12];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Unique enough for correlation even without randomness.
+        return format!("req_{:x}", now_ms());
+    }
+    let mut id = String::from("req_");
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}

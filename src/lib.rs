@@ -1,0 +1,16 @@
+//! An AI gateway that runs at the edge: one OpenAI-compatible API in front of many
+//! model providers, as a Rust-to-wasm Cloudflare Worker.
+//!
+//! Everything outside `edge` is pure (no clock, randomness or I/O) and tested on
+//! the host with `cargo test`; `edge` is the thin layer over the Workers runtime.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod protocol;
+pub mod providers;
+pub mod sse;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

@@ -1,0 +1,3 @@
+//! Wire formats as Rust types.
+
+pub mod openai;
