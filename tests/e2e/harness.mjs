@@ -1,0 +1,105 @@
+// Shared setup for the end-to-end suites: mock providers on 127.0.0.1, the built
+// Worker in workerd (Miniflare) with real local KV and Durable Objects, and a
+// config document stored through the admin API.
+import net from "node:net";
+import { startGateway, putConfig, DEV_GATEWAY_KEY, MOCK_PROVIDER_KEY } from "../../scripts/lib/gateway.mjs";
+import { startMockProvider } from "./mock-providers.mjs";
+
+export { DEV_GATEWAY_KEY, MOCK_PROVIDER_KEY };
+export const DEV_LIMITED_KEY = "gw_dev_limited_key";
+// sha256 of the two development keys (see config/default.json).
+export const DEV_KEY_HASH = "3b5d8d1ff8b89cba460eccd62c11417ca91a74e99b253f62ed471eacb3849835";
+export const LIMITED_KEY_HASH = "17ecb5191ac9c8566d41d33431e1172a6772416c6e9b476fd3ef1c4552c88027";
+
+/** A port on 127.0.0.1 that nothing listens on (connections are refused). */
+export async function closedPort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Starts named mock providers and the gateway. `makeConfig(mocks, extra)` returns the
+ * config document; `bindings` are extra secrets.
+ */
+export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {} }) {
+  const mocks = {};
+  for (const spec of mockSpecs) {
+    mocks[spec.name] = await startMockProvider({ apiKey: MOCK_PROVIDER_KEY, ...spec });
+  }
+  const refusedPort = await closedPort();
+  const { mf, url } = await startGateway({ bindings });
+  const config = makeConfig(mocks, { refusedUrl: `http://127.0.0.1:${refusedPort}/v1` });
+  await putConfig(url, config);
+  return {
+    mf,
+    url,
+    mocks,
+    config,
+    async close() {
+      await Promise.allSettled([mf.dispose(), ...Object.values(mocks).map((m) => m.close())]);
+    },
+    resetMocks() {
+      for (const mock of Object.values(mocks)) mock.reset();
+    },
+  };
+}
+
+export function provider(baseUrl, region = "us", secret = "MOCK_PROVIDER_KEY") {
+  const entry = { kind: "openai", base_url: baseUrl, region };
+  if (secret) entry.api_key_secret = secret;
+  return entry;
+}
+
+export function chatBody(model, extra = {}) {
+  return { model, messages: [{ role: "user", content: "Hi there" }], ...extra };
+}
+
+/** POSTs JSON to the gateway with the development key; returns { res, json, text }. */
+export async function post(url, path, body, { key = DEV_GATEWAY_KEY, headers = {} } = {}) {
+  const res = await fetch(url + path, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { res, json, text };
+}
+
+/** Reads an SSE response, returning each `data:` payload with its arrival time. */
+export async function readSse(res) {
+  const events = [];
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of res.body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = block
+        .split("\n")
+        .filter((l) => l.startsWith("data:"))
+        .map((l) => l.slice(5).trimStart())
+        .join("\n");
+      if (data) events.push({ data, at: Date.now() });
+    }
+  }
+  return events;
+}
+
+/** Asserts an OpenAI-shaped error body and returns its error object. */
+export function openAiError(json) {
+  if (!json || typeof json.error !== "object") throw new Error(`not an OpenAI error body: ${JSON.stringify(json)}`);
+  for (const field of ["message", "type", "code"]) {
+    if (typeof json.error[field] !== "string") throw new Error(`error.${field} missing in ${JSON.stringify(json)}`);
+  }
+  if (!("param" in json.error)) throw new Error(`error.param missing in ${JSON.stringify(json)}`);
+  return json.error;
+}
