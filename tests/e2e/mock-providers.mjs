@@ -1,0 +1,278 @@
+// Mock LLM providers on 127.0.0.1 that speak the providers' real wire formats
+// (OpenAI Chat Completions today; one handler table entry per format) and fail on
+// demand. Used by the end-to-end tests and by scripts/dev.
+//
+//   const mock = await startMockProvider({ name: "primary", apiKey: "k" });
+//   mock.fault({ kind: "status", status: 500, times: 1 });   // next request fails
+//   mock.calls  // every request received: { method, path, headers, body, at }
+//
+// Faults can also be chosen by the upstream model name (`fault-500`, `fault-cut`, …)
+// so a config alone can demonstrate them. Node built-ins only.
+import http from "node:http";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Faults selected by the request's model name. */
+const MODEL_FAULTS = {
+  "fault-500": { kind: "status", status: 500 },
+  "fault-503": { kind: "status", status: 503 },
+  "fault-429": { kind: "status", status: 429, retryAfter: "2" },
+  "fault-400": { kind: "status", status: 400 },
+  "fault-slow": { kind: "slow_first_byte", delayMs: 5000 },
+  "fault-slow-body": { kind: "slow_body", delayMs: 5000 },
+  "fault-cut": { kind: "cut_stream", afterChunks: 3 },
+  "fault-stall": { kind: "stall_stream", afterChunks: 2, stallMs: 60000 },
+  "fault-malformed": { kind: "malformed" },
+  "fault-html": { kind: "html" },
+  "fault-hang": { kind: "hang" },
+  "fault-stream-error": { kind: "stream_error_event" },
+};
+
+function openAiErrorBody(status) {
+  if (status === 429) return { error: { message: "Rate limit reached for requests", type: "requests", param: null, code: "rate_limit_exceeded" } };
+  if (status === 401) return { error: { message: "Incorrect API key provided.", type: "invalid_request_error", param: null, code: "invalid_api_key" } };
+  if (status >= 500) return { error: { message: "The server had an error while processing your request.", type: "server_error", param: null, code: null } };
+  return { error: { message: "Invalid request", type: "invalid_request_error", param: null, code: null } };
+}
+
+function textOf(content) {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) return content.filter((p) => p?.type === "text").map((p) => p.text).join("");
+  return "";
+}
+
+const countWords = (text) => text.split(/\s+/).filter(Boolean).length;
+
+/** The answer a request gets: text, or a tool call when tools are offered. */
+function planReply(name, body, spec) {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  const last = messages.at(-1) ?? {};
+  const promptTokens = Math.max(1, messages.reduce((n, m) => n + countWords(textOf(m.content)), 0));
+  const wantsTool = Array.isArray(body.tools) && body.tools.length > 0 && body.tool_choice !== "none" && last.role === "user";
+  if (wantsTool && !spec?.content) {
+    const tool = body.tools[0]?.function?.name ?? "tool";
+    return { toolCall: { id: "call_mock_1", name: tool, arguments: '{"location":"Paris"}' }, promptTokens, completionTokens: 5 };
+  }
+  const content = spec?.content ?? (last.role === "tool" ? `Tool said: ${textOf(last.content)}` : `Hello from ${name}! You said: ${textOf(last.content)}`);
+  return { content, promptTokens, completionTokens: countWords(content) };
+}
+
+const openai = {
+  async chat(ctx) {
+    const { req, res, body, fault, name } = ctx;
+    const reply = planReply(name, body, fault?.kind === "ok" ? fault : null);
+    const id = `chatcmpl-mock${Date.now().toString(36)}`;
+    const created = Math.floor(Date.now() / 1000);
+    const model = body.model;
+    const usage = {
+      prompt_tokens: reply.promptTokens,
+      completion_tokens: reply.completionTokens,
+      total_tokens: reply.promptTokens + reply.completionTokens,
+      prompt_tokens_details: { cached_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0 },
+    };
+    if (!body.stream) {
+      const message = reply.toolCall
+        ? { role: "assistant", content: null, tool_calls: [{ id: reply.toolCall.id, type: "function", function: { name: reply.toolCall.name, arguments: reply.toolCall.arguments } }], refusal: null }
+        : { role: "assistant", content: reply.content, refusal: null };
+      const completion = {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: [{ index: 0, message, logprobs: null, finish_reason: reply.toolCall ? "tool_calls" : "stop" }],
+        usage,
+        system_fingerprint: "fp_mock",
+      };
+      const text = JSON.stringify(completion);
+      res.writeHead(200, { "content-type": "application/json" });
+      if (fault?.kind === "malformed") return res.end('{"id": "broken", ');
+      if (fault?.kind === "cut_stream") {
+        res.write(text.slice(0, text.length >> 1));
+        return res.socket?.destroy();
+      }
+      return res.end(text);
+    }
+
+    const includeUsage = body.stream_options?.include_usage === true;
+    const chunk = (delta, finish = null) => ({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model,
+      system_fingerprint: "fp_mock",
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...(includeUsage ? { usage: null } : {}),
+    });
+    const events = [chunk({ role: "assistant", content: "" })];
+    if (reply.toolCall) {
+      const { id: callId, name: fn, arguments: args } = reply.toolCall;
+      events.push(chunk({ tool_calls: [{ index: 0, id: callId, type: "function", function: { name: fn, arguments: "" } }] }));
+      for (const piece of args.match(/.{1,6}/g)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }));
+      events.push(chunk({}, "tool_calls"));
+    } else {
+      for (const word of reply.content.match(/\S+\s*/g) ?? []) events.push(chunk({ content: word }));
+      events.push(chunk({}, "stop"));
+    }
+    if (includeUsage) events.push({ id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_mock", choices: [], usage });
+
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.flushHeaders();
+    if (fault?.kind === "slow_body") await sleep(fault.delayMs ?? 5000);
+    if (fault?.kind === "stream_error_event") {
+      res.write(`data: ${JSON.stringify({ error: { message: "overloaded", type: "server_error", code: "overloaded" } })}\n\n`);
+      return res.end();
+    }
+    const gap = fault?.gapMs ?? ctx.gapMs;
+    let contentSent = 0;
+    for (const [i, event] of events.entries()) {
+      if (res.destroyed) return;
+      if (i > 0) await sleep(gap);
+      const isContent = event.choices?.[0]?.delta && (event.choices[0].delta.content || event.choices[0].delta.tool_calls);
+      if (fault?.kind === "cut_stream" && isContent && contentSent >= (fault.afterChunks ?? 3)) return res.socket?.destroy();
+      if (fault?.kind === "stall_stream" && isContent && contentSent >= (fault.afterChunks ?? 2)) {
+        await sleep(fault.stallMs ?? 60000);
+        return res.end();
+      }
+      if (fault?.kind === "malformed" && i === 1) res.write("data: {not json}\n\n");
+      res.write(`data: ${JSON.stringify(event)}\n\n`);
+      if (isContent) contentSent++;
+    }
+    res.end("data: [DONE]\n\n");
+  },
+
+  models(ctx) {
+    const data = ["gpt-4o-mini", "gpt-4o"].map((id) => ({ id, object: "model", created: 0, owned_by: ctx.name }));
+    ctx.res.writeHead(200, { "content-type": "application/json" });
+    ctx.res.end(JSON.stringify({ object: "list", data }));
+  },
+
+  route(method, path) {
+    if (method === "POST" && path === "/v1/chat/completions") return this.chat;
+    if (method === "GET" && path === "/v1/models") return this.models;
+    return null;
+  },
+
+  authorized(headers, apiKey) {
+    return headers.authorization === `Bearer ${apiKey}`;
+  },
+
+  error(res, status, extraHeaders = {}, body = openAiErrorBody(status)) {
+    res.writeHead(status, { "content-type": "application/json", ...extraHeaders });
+    res.end(JSON.stringify(body));
+  },
+};
+
+export const formats = { openai };
+
+export async function startMockProvider({ port = 0, name = "mock", apiKey = null, format = "openai", gapMs = 5 } = {}) {
+  const handler = formats[format];
+  if (!handler) throw new Error(`unknown mock format ${format}`);
+  const calls = [];
+  let faults = [];
+  const sockets = new Set();
+
+  function nextFault(body) {
+    const byModel = typeof body?.model === "string" ? MODEL_FAULTS[body.model] : undefined;
+    while (faults.length) {
+      const head = faults[0];
+      if (head.times === 0) {
+        faults.shift();
+        continue;
+      }
+      if (Number.isFinite(head.times)) head.times -= 1;
+      return head;
+    }
+    return byModel ?? null;
+  }
+
+  const server = http.createServer(async (req, res) => {
+    let raw = "";
+    for await (const piece of req) raw += piece;
+    let body = raw;
+    try {
+      body = raw ? JSON.parse(raw) : null;
+    } catch {}
+    const path = req.url.split("?")[0];
+    calls.push({ method: req.method, path, headers: { ...req.headers }, body, at: Date.now() });
+
+    if (apiKey && !handler.authorized(req.headers, apiKey)) return handler.error(res, 401);
+    const route = handler.route(req.method, path);
+    if (!route) return handler.error(res, 404, {}, { error: { message: `Unknown route ${req.method} ${path}`, type: "invalid_request_error", param: null, code: null } });
+
+    const fault = nextFault(body);
+    try {
+      switch (fault?.kind) {
+        case "hang":
+          return; // never answer; close() ends it
+        case "slow_first_byte":
+          await sleep(fault.delayMs ?? 5000);
+          break;
+        case "status":
+          return handler.error(res, fault.status, fault.retryAfter ? { "retry-after": fault.retryAfter } : {}, fault.body ?? openAiErrorBody(fault.status));
+        case "html":
+          res.writeHead(502, { "content-type": "text/html" });
+          return res.end("<html><body>Bad Gateway</body></html>");
+      }
+      if (fault?.delayMs && fault.kind === "ok") await sleep(fault.delayMs);
+      if (res.destroyed) return;
+      await route.call(handler, { req, res, body, fault, name, gapMs });
+    } catch (err) {
+      if (!res.headersSent) handler.error(res, 500);
+      else res.destroy(err);
+    }
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  const actualPort = server.address().port;
+  const url = `http://127.0.0.1:${actualPort}`;
+
+  return {
+    name,
+    port: actualPort,
+    url,
+    baseUrl: `${url}/v1`,
+    calls,
+    /** Queues a fault for the next `times` requests (default: until clearFaults()). */
+    fault(spec) {
+      faults.push({ times: Infinity, ...spec });
+    },
+    clearFaults() {
+      faults = [];
+    },
+    reset() {
+      calls.length = 0;
+      faults = [];
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+// CLI: node tests/e2e/mock-providers.mjs --listen mock-us=9911 --listen mock-eu=9912 [--key K]
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const { values } = parseArgs({ options: { listen: { type: "string", multiple: true, default: ["mock=9911"] }, key: { type: "string" } } });
+  const mocks = [];
+  for (const entry of values.listen) {
+    const [name, port] = entry.split("=");
+    const mock = await startMockProvider({ name, port: Number(port), apiKey: values.key ?? null });
+    mocks.push(mock);
+    console.log(`mock ${name} listening on ${mock.url}`);
+  }
+  const stop = async () => {
+    await Promise.all(mocks.map((m) => m.close()));
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
