@@ -10,6 +10,7 @@ pub mod error;
 pub mod gateway;
 pub mod protocol;
 pub mod providers;
+pub mod relay;
 pub mod sse;
 
 #[cfg(target_arch = "wasm32")]

@@ -10,6 +10,7 @@ use crate::error::GatewayError;
 use crate::gateway::{self, AttemptFailure, Verdict};
 use crate::protocol::openai::{ChatRequest, CompletionProbe};
 use crate::providers::openai as openai_adapter;
+use crate::relay::{OpenAiEncoder, OpenAiPassthrough, Relay};
 use futures_util::{stream, StreamExt};
 use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
 
@@ -209,7 +210,12 @@ async fn attempt_one(
             .response
             .stream()
             .map_err(|_| AttemptFailure::InvalidResponse("the answer has no body"))?;
-        let mut pump = Pump::new(body, sent.abort, request.wants_stream_usage(), idle_ms);
+        let relay = Relay::new(
+            Box::new(OpenAiPassthrough::default()),
+            Box::new(OpenAiEncoder),
+            request.wants_stream_usage(),
+        );
+        let mut pump = Pump::new(body, sent.abort, relay, idle_ms);
         let first = pump.until_committed(left).await?;
         Ok(Answer::Stream {
             first,

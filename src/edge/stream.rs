@@ -1,14 +1,15 @@
-//! Relaying an upstream SSE stream to the client event by event: never buffered
-//! past the event being decoded, with an idle timeout between chunks, and a
-//! well-formed error event (never a clean end) when the provider breaks mid-way.
+//! Relaying an upstream stream to the client as it arrives: the pure [`Relay`]
+//! translates and watches; this adds the I/O — reads with an idle timeout, the
+//! final error event when the provider breaks mid-way, and the request's log line.
 
 use super::log::RequestLine;
 use super::upstream::AbortOnDrop;
 use super::{log, now_ms};
+use crate::error::scrub;
 use crate::gateway::AttemptFailure;
-use crate::protocol::openai::Usage;
-use crate::providers::openai::{stream_error_event, EventVerdict, StreamEnd, StreamObserver};
-use crate::sse::{self, SseDecoder, SseEvent};
+use crate::providers::openai::StreamEnd;
+use crate::providers::StreamFault;
+use crate::relay::Relay;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use std::time::Duration;
@@ -16,9 +17,7 @@ use worker::{ByteStream, Delay};
 
 pub struct Pump {
     body: ByteStream,
-    decoder: SseDecoder,
-    observer: StreamObserver,
-    events: Vec<SseEvent>,
+    relay: Relay,
     idle_ms: u64,
     finished: bool,
     abort: AbortOnDrop,
@@ -35,17 +34,10 @@ enum Read {
 }
 
 impl Pump {
-    pub fn new(
-        body: ByteStream,
-        abort: AbortOnDrop,
-        client_wants_usage: bool,
-        idle_ms: u64,
-    ) -> Self {
+    pub fn new(body: ByteStream, abort: AbortOnDrop, relay: Relay, idle_ms: u64) -> Self {
         Self {
             body,
-            decoder: SseDecoder::default(),
-            observer: StreamObserver::new(client_wants_usage),
-            events: Vec::new(),
+            relay,
             idle_ms,
             finished: false,
             abort,
@@ -64,41 +56,22 @@ impl Pump {
         }
     }
 
-    /// Decodes a chunk and re-encodes the events the client should get. An error
-    /// event from the provider is returned as `Err` with its message.
-    fn relay(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        if let Err(e) = self.decoder.feed(chunk, &mut self.events) {
-            return Err(e.to_string());
-        }
-        self.relay_decoded(out)
-    }
-
-    fn relay_decoded(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
-        for event in std::mem::take(&mut self.events) {
-            match self.observer.observe(&event.data) {
-                EventVerdict::Forward => sse::encode(event.event.as_deref(), &event.data, out),
-                EventVerdict::Drop => {}
-                EventVerdict::UpstreamError(message) => return Err(message),
-            }
-        }
-        Ok(())
-    }
-
     /// Reads until the first real content (or the end), within the first-byte
     /// deadline. Until then nothing has reached the client, so any failure here
     /// lets the caller try the next provider.
     pub async fn until_committed(&mut self, deadline_ms: u64) -> Result<Vec<u8>, AttemptFailure> {
         let until = now_ms() + deadline_ms;
         let mut out = Vec::new();
-        while !self.observer.committed {
+        while !self.relay.committed() {
             let left = until.saturating_sub(now_ms());
             if left == 0 {
                 return Err(AttemptFailure::Timeout);
             }
             match self.read(left).await {
                 Read::Chunk(chunk) => self
-                    .relay(&chunk, &mut out)
-                    .map_err(AttemptFailure::StreamError)?,
+                    .relay
+                    .feed(&chunk, &mut out)
+                    .map_err(fault_before_content)?,
                 Read::Idle => return Err(AttemptFailure::Timeout),
                 Read::Broken => {
                     return Err(AttemptFailure::InvalidResponse(
@@ -106,15 +79,13 @@ impl Pump {
                     ))
                 }
                 Read::End => {
-                    self.decoder.finish(&mut self.events);
-                    self.relay_decoded(&mut out)
-                        .map_err(AttemptFailure::StreamError)?;
-                    if !self.observer.committed {
+                    let end = self.relay.end(&mut out).map_err(fault_before_content)?;
+                    if !self.relay.committed() {
                         return Err(AttemptFailure::InvalidResponse(
                             "the stream ended before any content",
                         ));
                     }
-                    self.finish_with_end(&mut out);
+                    self.finish_with(end, &mut out);
                 }
             }
         }
@@ -136,41 +107,19 @@ impl Pump {
             }
             match self.read(self.idle_ms).await {
                 Read::Chunk(chunk) => {
-                    if let Err(message) = self.relay(&chunk, &mut out) {
-                        out.extend(stream_error_event(
-                            "upstream_stream_error",
-                            &format!(
-                                "The provider reported an error mid-stream: {}",
-                                crate::error::scrub(&message, &[])
-                            ),
-                        ));
-                        self.finish("upstream_error");
+                    if let Err(fault) = self.relay.feed(&chunk, &mut out) {
+                        self.fail_with(fault, &mut out);
                     }
                 }
-                Read::End => {
-                    self.decoder.finish(&mut self.events);
-                    if let Err(message) = self.relay_decoded(&mut out) {
-                        out.extend(stream_error_event(
-                            "upstream_stream_error",
-                            &crate::error::scrub(&message, &[]),
-                        ));
-                        self.finish("upstream_error");
-                    } else {
-                        self.finish_with_end(&mut out);
-                    }
-                }
-                Read::Broken => {
-                    out.extend(stream_error_event(
-                        "upstream_stream_interrupted",
-                        "upstream stream ended unexpectedly",
-                    ));
-                    self.finish("interrupted");
-                }
+                Read::End => match self.relay.end(&mut out) {
+                    Ok(end) => self.finish_with(end, &mut out),
+                    Err(fault) => self.fail_with(fault, &mut out),
+                },
+                Read::Broken => self.interrupted(&mut out),
                 Read::Idle => {
-                    out.extend(stream_error_event(
-                        "upstream_stream_idle_timeout",
-                        &format!("the provider sent nothing for {} ms", self.idle_ms),
-                    ));
+                    let message = format!("the provider sent nothing for {} ms", self.idle_ms);
+                    self.relay
+                        .fail("upstream_stream_idle_timeout", &message, &mut out);
                     self.finish("idle_timeout");
                 }
             }
@@ -178,21 +127,32 @@ impl Pump {
         Some(out)
     }
 
-    fn finish_with_end(&mut self, out: &mut Vec<u8>) {
-        match self.observer.end() {
-            StreamEnd::Complete => self.finish("complete"),
-            StreamEnd::MissingDone => {
-                sse::encode(None, "[DONE]", out);
-                self.finish("complete");
-            }
-            StreamEnd::Interrupted => {
-                out.extend(stream_error_event(
-                    "upstream_stream_interrupted",
-                    "upstream stream ended unexpectedly",
-                ));
-                self.finish("interrupted");
-            }
+    fn finish_with(&mut self, end: StreamEnd, out: &mut Vec<u8>) {
+        match end {
+            StreamEnd::Complete | StreamEnd::MissingDone => self.finish("complete"),
+            StreamEnd::Interrupted => self.interrupted(out),
         }
+    }
+
+    fn interrupted(&mut self, out: &mut Vec<u8>) {
+        self.relay.fail(
+            "upstream_stream_interrupted",
+            "upstream stream ended unexpectedly",
+            out,
+        );
+        self.finish("interrupted");
+    }
+
+    fn fail_with(&mut self, fault: StreamFault, out: &mut Vec<u8>) {
+        let message = match fault {
+            StreamFault::Upstream(m) => format!(
+                "The provider reported an error mid-stream: {}",
+                scrub(&m, &[])
+            ),
+            StreamFault::Malformed(m) => format!("The provider's stream could not be read: {m}"),
+        };
+        self.relay.fail("upstream_stream_error", &message, out);
+        self.finish("upstream_error");
     }
 
     fn finish(&mut self, outcome: &'static str) {
@@ -205,12 +165,21 @@ impl Pump {
 
     fn write_log(&mut self, outcome: &'static str) {
         if let Some(mut line) = self.log_line.take() {
-            let usage: Usage = self.observer.usage.unwrap_or_default();
+            let usage = self.relay.usage();
             line.outcome = outcome;
-            line.prompt_tokens = self.observer.usage.map(|_| usage.prompt_tokens);
-            line.completion_tokens = self.observer.usage.map(|_| usage.completion_tokens);
+            line.prompt_tokens = usage.map(|u| u.prompt_tokens);
+            line.completion_tokens = usage.map(|u| u.completion_tokens);
             line.duration_ms = now_ms().saturating_sub(self.started_ms);
             log::emit(&line);
+        }
+    }
+}
+
+fn fault_before_content(fault: StreamFault) -> AttemptFailure {
+    match fault {
+        StreamFault::Upstream(message) => AttemptFailure::StreamError(message),
+        StreamFault::Malformed(_) => {
+            AttemptFailure::InvalidResponse("the stream could not be read")
         }
     }
 }

@@ -1,0 +1,230 @@
+//! The stream relay's logic, free of I/O: provider bytes go through the adapter's
+//! [`StreamTranslator`] into canonical OpenAI chunks, are watched (usage, end of
+//! answer, in-band errors), and leave through a [`ClientEncoder`] in the client's
+//! protocol. `edge/stream.rs` only reads bytes (with timeouts) and writes what
+//! this returns.
+
+use crate::protocol::openai::Usage;
+use crate::providers::openai::{stream_error_event, EventVerdict, StreamEnd, StreamObserver};
+use crate::providers::{StreamFault, StreamTranslator};
+use crate::sse::{self, SseDecoder, SseEvent};
+
+/// Writes canonical chunks in the client's wire format.
+pub trait ClientEncoder {
+    /// One canonical payload: a `chat.completion.chunk` JSON object or `[DONE]`.
+    fn event(&mut self, payload: &str, out: &mut Vec<u8>);
+    /// The stream cannot be completed: a final error event in the client's protocol.
+    fn error(&mut self, code: &str, message: &str, out: &mut Vec<u8>);
+}
+
+/// OpenAI clients: `data: <chunk>` events, `data: [DONE]` at the end.
+#[derive(Debug, Default)]
+pub struct OpenAiEncoder;
+
+impl ClientEncoder for OpenAiEncoder {
+    fn event(&mut self, payload: &str, out: &mut Vec<u8>) {
+        sse::encode(None, payload, out);
+    }
+
+    fn error(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
+        out.extend(stream_error_event(code, message));
+    }
+}
+
+/// OpenAI-compatible providers already stream canonical chunks: decode the SSE
+/// framing and pass the payloads on.
+#[derive(Debug, Default)]
+pub struct OpenAiPassthrough {
+    decoder: SseDecoder,
+    events: Vec<SseEvent>,
+}
+
+impl StreamTranslator for OpenAiPassthrough {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), StreamFault> {
+        self.decoder
+            .feed(bytes, &mut self.events)
+            .map_err(|e| StreamFault::Malformed(e.to_string()))?;
+        out.extend(self.events.drain(..).map(|e| e.data));
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault> {
+        self.decoder.finish(&mut self.events);
+        out.extend(self.events.drain(..).map(|e| e.data));
+        Ok(())
+    }
+}
+
+pub struct Relay {
+    translator: Box<dyn StreamTranslator>,
+    encoder: Box<dyn ClientEncoder>,
+    observer: StreamObserver,
+    payloads: Vec<String>,
+}
+
+impl Relay {
+    pub fn new(
+        translator: Box<dyn StreamTranslator>,
+        encoder: Box<dyn ClientEncoder>,
+        client_wants_usage: bool,
+    ) -> Self {
+        Self {
+            translator,
+            encoder,
+            observer: StreamObserver::new(client_wants_usage),
+            payloads: Vec::new(),
+        }
+    }
+
+    /// Real content (or the end of the answer) has been seen: from here on the
+    /// client has something to lose, so the attempt can no longer fail over.
+    pub fn committed(&self) -> bool {
+        self.observer.committed
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.observer.usage
+    }
+
+    /// Provider bytes in; client bytes appended to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), StreamFault> {
+        self.translator.feed(bytes, &mut self.payloads)?;
+        self.emit(out)
+    }
+
+    /// The provider's body ended: flush, then say how the answer ended. A missing
+    /// `[DONE]` after a finish reason is supplied here.
+    pub fn end(&mut self, out: &mut Vec<u8>) -> Result<StreamEnd, StreamFault> {
+        self.translator.finish(&mut self.payloads)?;
+        self.emit(out)?;
+        let end = self.observer.end();
+        if end == StreamEnd::MissingDone {
+            self.encoder.event("[DONE]", out);
+        }
+        Ok(end)
+    }
+
+    /// Ends the client's stream with an error event.
+    pub fn fail(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
+        self.encoder.error(code, message, out);
+    }
+
+    fn emit(&mut self, out: &mut Vec<u8>) -> Result<(), StreamFault> {
+        for payload in std::mem::take(&mut self.payloads) {
+            match self.observer.observe(&payload) {
+                EventVerdict::Forward => self.encoder.event(&payload, out),
+                EventVerdict::Drop => {}
+                EventVerdict::UpstreamError(message) => return Err(StreamFault::Upstream(message)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relay(include_usage: bool) -> Relay {
+        Relay::new(
+            Box::new(OpenAiPassthrough::default()),
+            Box::new(OpenAiEncoder),
+            include_usage,
+        )
+    }
+
+    const STREAM: &str = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1,\"total_tokens\":3}}\n\n",
+        "data: [DONE]\n\n"
+    );
+
+    #[test]
+    fn passthrough_relays_events_and_drops_unrequested_usage() {
+        let mut r = relay(false);
+        let mut out = Vec::new();
+        r.feed(STREAM.as_bytes(), &mut out).unwrap();
+        assert_eq!(r.end(&mut out).unwrap(), StreamEnd::Complete);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("data: ").count(), 4);
+        assert!(!text.contains("usage"));
+        assert_eq!(r.usage().unwrap().total_tokens, 3);
+    }
+
+    #[test]
+    fn same_output_for_every_split() {
+        let mut whole = Vec::new();
+        let mut r = relay(true);
+        r.feed(STREAM.as_bytes(), &mut whole).unwrap();
+        r.end(&mut whole).unwrap();
+        for cut in 0..STREAM.len() {
+            let (a, b) = STREAM.as_bytes().split_at(cut);
+            let mut r = relay(true);
+            let mut out = Vec::new();
+            r.feed(a, &mut out).unwrap();
+            r.feed(b, &mut out).unwrap();
+            r.end(&mut out).unwrap();
+            assert_eq!(out, whole, "split at {cut}");
+        }
+    }
+
+    #[test]
+    fn commit_waits_for_content() {
+        let mut r = relay(false);
+        let mut out = Vec::new();
+        let first_event_end = STREAM.find("\n\n").unwrap() + 2;
+        r.feed(&STREAM.as_bytes()[..first_event_end], &mut out)
+            .unwrap();
+        assert!(!r.committed());
+        r.feed(&STREAM.as_bytes()[first_event_end..], &mut out)
+            .unwrap();
+        assert!(r.committed());
+    }
+
+    #[test]
+    fn missing_done_is_supplied_and_cut_streams_are_interrupted() {
+        let without_done = STREAM.replace("data: [DONE]\n\n", "");
+        let mut r = relay(false);
+        let mut out = Vec::new();
+        r.feed(without_done.as_bytes(), &mut out).unwrap();
+        assert_eq!(r.end(&mut out).unwrap(), StreamEnd::MissingDone);
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .ends_with("data: [DONE]\n\n"));
+
+        let cut = &STREAM[..STREAM.find("finish_reason\":\"stop").unwrap() - 40];
+        let mut r = relay(false);
+        let mut out = Vec::new();
+        r.feed(cut.as_bytes(), &mut out).unwrap();
+        assert_eq!(r.end(&mut out).unwrap(), StreamEnd::Interrupted);
+        r.fail(
+            "upstream_stream_interrupted",
+            "upstream stream ended unexpectedly",
+            &mut out,
+        );
+        let text = String::from_utf8(out).unwrap();
+        let last = text.trim_end().rsplit("data: ").next().unwrap();
+        let error: serde_json::Value = serde_json::from_str(last).unwrap();
+        assert_eq!(
+            error["error"]["code"], "upstream_stream_interrupted",
+            "{text}"
+        );
+        assert!(!text.contains("[DONE]"));
+    }
+
+    #[test]
+    fn in_band_error_is_a_fault() {
+        let mut r = relay(false);
+        let mut out = Vec::new();
+        let fault = r
+            .feed(
+                b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(fault, StreamFault::Upstream("overloaded".into()));
+        assert!(out.is_empty());
+    }
+}
