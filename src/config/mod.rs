@@ -66,6 +66,14 @@ pub enum ProviderKind {
     /// (Groq, Mistral, DeepSeek, Together, Fireworks, OpenRouter, vLLM, Ollama, ...).
     #[serde(alias = "openai_compatible")]
     Openai,
+    /// Azure OpenAI: deployment URLs, `api-version`, `api-key` header.
+    AzureOpenai,
+    /// Anthropic Messages API.
+    Anthropic,
+    /// Google AI Studio (Gemini API).
+    Gemini,
+    /// AWS Bedrock Converse / ConverseStream, SigV4-signed.
+    Bedrock,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +87,9 @@ pub struct Provider {
     pub api_key_secret: Option<String>,
     /// Where this endpoint processes data, e.g. `us`, `eu`, `eu-de`.
     pub region: String,
+    /// Azure OpenAI's `api-version` query parameter (required for `azure_openai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,8 +105,38 @@ pub struct Model {
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub provider: String,
-    /// The model name the provider knows.
+    /// The model name the provider knows (the deployment name on Azure).
     pub model: String,
+    /// What this upstream model can take; unknown means allowed.
+    #[serde(default, skip_serializing_if = "Capabilities::is_unknown")]
+    pub capabilities: Capabilities,
+}
+
+/// What an upstream model supports. A target that cannot take a request's input
+/// is never chosen for it; `None` means "not declared" and is treated as allowed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<bool>,
+    /// Image inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<bool>,
+    /// `response_format` JSON object / JSON schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_output: Option<bool>,
+    /// Context window in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
+    /// Largest output the model produces; also the default `max_tokens` where a provider requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+}
+
+impl Capabilities {
+    fn is_unknown(&self) -> bool {
+        *self == Capabilities::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +153,7 @@ pub struct ResolvedTarget<'a> {
     pub provider_id: &'a str,
     pub provider: &'a Provider,
     pub upstream_model: &'a str,
+    pub capabilities: &'a Capabilities,
 }
 
 impl Config {
@@ -147,6 +189,7 @@ impl Config {
                             provider_id: id,
                             provider,
                             upstream_model: &t.model,
+                            capabilities: &t.capabilities,
                         })
                 })
                 .collect(),
@@ -160,6 +203,19 @@ impl Config {
             .map(String::as_str)
             .filter(move |m| key.allows(m))
     }
+}
+
+/// The AWS region of a Bedrock runtime URL (`https://bedrock-runtime.eu-central-1.amazonaws.com`).
+pub fn bedrock_region(base_url: &str) -> Option<&str> {
+    let host = base_url.strip_prefix("https://")?.split('/').next()?;
+    let region = host
+        .strip_prefix("bedrock-runtime.")?
+        .strip_suffix(".amazonaws.com")?;
+    (!region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+    .then_some(region)
 }
 
 impl KeyRecord {

@@ -1,7 +1,7 @@
 //! Adapter for OpenAI and every OpenAI-compatible provider: builds the upstream
 //! request and watches the answer (usage, end of stream, in-band errors). No I/O.
 
-use crate::config::Provider;
+use crate::config::{Provider, ProviderKind};
 use crate::error::GatewayError;
 use crate::protocol::openai::{ChatRequest, ChunkProbe, ErrorProbe, StreamOptions, Usage};
 use crate::providers::UpstreamRequest;
@@ -47,15 +47,49 @@ pub fn chat_request(
         ),
         ("user-agent", USER_AGENT.to_string()),
     ];
-    if let Some(key) = api_key {
-        headers.push(("authorization", format!("Bearer {key}")));
-    }
+    headers.extend(auth_header(provider, api_key));
     Ok(UpstreamRequest {
-        url: format!("{}/chat/completions", provider.base_url),
+        url: endpoint_url(provider, upstream_model, "chat/completions"),
         headers,
         body,
         stream,
     })
+}
+
+/// `{base_url}/{operation}` for OpenAI-compatible APIs; Azure addresses the
+/// deployment in the path and pins the API version in the query.
+pub fn endpoint_url(provider: &Provider, upstream_model: &str, operation: &str) -> String {
+    match provider.kind {
+        ProviderKind::AzureOpenai => format!(
+            "{}/openai/deployments/{}/{operation}?api-version={}",
+            provider.base_url,
+            percent_encode(upstream_model),
+            percent_encode(provider.api_version.as_deref().unwrap_or_default()),
+        ),
+        _ => format!("{}/{operation}", provider.base_url),
+    }
+}
+
+/// Azure takes its key in `api-key`; everyone else in a bearer token.
+pub fn auth_header(provider: &Provider, api_key: Option<&str>) -> Option<(&'static str, String)> {
+    let key = api_key?;
+    Some(match provider.kind {
+        ProviderKind::AzureOpenai => ("api-key", key.to_string()),
+        _ => ("authorization", format!("Bearer {key}")),
+    })
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (for one path segment or query value).
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// What to do with one event of an upstream stream.
@@ -179,7 +213,6 @@ pub fn stream_error_event(code: &str, message: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ProviderKind;
 
     fn provider() -> Provider {
         Provider {
@@ -187,6 +220,7 @@ mod tests {
             base_url: "https://api.example.com/v1".into(),
             api_key_secret: Some("EXAMPLE_KEY".into()),
             region: "us".into(),
+            api_version: None,
         }
     }
 
@@ -217,6 +251,27 @@ mod tests {
         assert_eq!(up.headers.len(), 4);
         // The client's request is left as it was, for the next attempt.
         assert_eq!(req.model, "public-name");
+    }
+
+    #[test]
+    fn azure_addresses_the_deployment_with_api_version_and_api_key() {
+        let azure = Provider {
+            kind: ProviderKind::AzureOpenai,
+            base_url: "https://my-resource.openai.azure.com".into(),
+            api_key_secret: Some("AZURE_KEY".into()),
+            region: "eu".into(),
+            api_version: Some("2024-10-21".into()),
+        };
+        let mut req = request(true, None);
+        let up = chat_request(&azure, "gpt-4o mini/eu", &mut req, Some("azure-secret")).unwrap();
+        assert_eq!(
+            up.url,
+            "https://my-resource.openai.azure.com/openai/deployments/gpt-4o%20mini%2Feu/chat/completions?api-version=2024-10-21"
+        );
+        assert!(up
+            .headers
+            .contains(&("api-key", "azure-secret".to_string())));
+        assert!(!up.headers.iter().any(|(name, _)| *name == "authorization"));
     }
 
     #[test]

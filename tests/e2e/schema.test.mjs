@@ -1,0 +1,36 @@
+// config/schema.json must describe what the gateway accepts: the shipped configs
+// pass it, and the mistakes the gateway refuses are refused by the schema too.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import Ajv2020 from "ajv/dist/2020.js";
+import { ROOT } from "../../scripts/lib/gateway.mjs";
+
+const read = (file) => JSON.parse(readFileSync(`${ROOT}/${file}`, "utf8"));
+const validate = new Ajv2020({ allErrors: true, strict: false }).compile(read("config/schema.json"));
+const shipped = ["config/default.json", ...readdirSync(`${ROOT}/config/examples`).map((f) => `config/examples/${f}`)];
+
+test("every shipped config matches the JSON Schema", () => {
+  for (const file of shipped) {
+    assert.ok(validate(read(file)), `${file}: ${JSON.stringify(validate.errors)}`);
+  }
+});
+
+test("the schema refuses what the gateway refuses", () => {
+  const base = read("config/default.json");
+  const broken = [
+    (c) => (c.providers["mock-us"].kind = "opnai"),
+    (c) => (c.providers["mock-us"].api_key_secret = "sk-live-123"),
+    (c) => (c.providers["mock-us"].extra = true),
+    (c) => (c.keys.gw_plaintext_key = { name: "x", models: ["*"] }),
+    (c) => (c.providers["mock-us"] = { kind: "azure_openai", base_url: "https://x.openai.azure.com", region: "eu" }),
+    (c) => (c.models["gpt-4o"].targets = []),
+    (c) => (c.settings.first_byte_timeout_ms = 1),
+    (c) => (c.version = 2),
+  ];
+  for (const edit of broken) {
+    const doc = structuredClone(base);
+    edit(doc);
+    assert.equal(validate(doc), false, `accepted: ${edit}`);
+  }
+});
