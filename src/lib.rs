@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod protocol;
 pub mod providers;
 pub mod relay;
+pub mod routing;
 pub mod sse;
 
 #[cfg(target_arch = "wasm32")]

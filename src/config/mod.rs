@@ -28,6 +28,50 @@ pub struct Config {
     pub models: BTreeMap<String, Model>,
     #[serde(default)]
     pub keys: BTreeMap<String, KeyRecord>,
+    #[serde(default, skip_serializing_if = "Residency::is_empty")]
+    pub residency: Residency,
+}
+
+/// Data-residency policies and the geo rules that impose them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Residency {
+    /// Named policies and the region tags that satisfy them, e.g. `"eu": ["eu", "eu-de"]`.
+    /// A policy not listed here is satisfied by its own tag and the tags below it
+    /// (`eu` by `eu`, `eu-de`, `eu-fr`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, Vec<String>>,
+    /// Evaluated in order on the client's location; the first rule that matches applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geo_rules: Vec<GeoRule>,
+}
+
+impl Residency {
+    fn is_empty(&self) -> bool {
+        self.policies.is_empty() && self.geo_rules.is_empty()
+    }
+}
+
+/// "Requests from these places are served only where these policies allow."
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// ISO 3166-1 alpha-2 codes, e.g. `["CH", "LI"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub countries: Vec<String>,
+    /// Cloudflare continent codes: AF, AN, AS, EU, NA, OC, SA.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub continents: Vec<String>,
+    /// Matches every EU member state (`request.cf.isEUCountry`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub eu_countries: bool,
+    /// Matches requests whose location is unknown (no country).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown_location: bool,
+    /// The policies such requests may be served under.
+    pub allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,10 +139,65 @@ pub struct Provider {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
-    /// Tried in order: the first is the primary, the rest are fallbacks.
+    /// The endpoints that serve this model, ordered for the `priority` strategy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Target>,
+    /// Makes this entry an alias or group: the targets of these models, pooled in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    #[serde(default, skip_serializing_if = "Strategy::is_priority")]
+    pub strategy: Strategy,
+    /// Checked in order; the first rule whose condition holds sends the request to another model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RoutingRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+/// How a model's candidates are ordered (after residency, capability and health filtering).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Configured order: the first is the primary.
+    #[default]
+    Priority,
+    /// Random order weighted by `weight` (load balancing).
+    Weighted,
+    /// Lowest estimated cost for this request first (from `price`).
+    Cheapest,
+    /// Lowest recent latency first: power of two choices over EWMA time to first token.
+    Fastest,
+}
+
+impl Strategy {
+    fn is_priority(&self) -> bool {
+        *self == Strategy::Priority
+    }
+}
+
+/// Sends a request to `use_model` when every given condition holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRule {
+    pub when: RuleCondition,
+    pub use_model: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleCondition {
+    /// Request headers with these exact values, e.g. `{"x-gateway-tier": "routine"}` (names lowercase).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Entries of the request body's `metadata` object with these exact values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// The request offers no tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_tools: Option<bool>,
+    /// The prompt estimate is at most this many tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_prompt_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +209,19 @@ pub struct Target {
     /// What this upstream model can take; unknown means allowed.
     #[serde(default, skip_serializing_if = "Capabilities::is_unknown")]
     pub capabilities: Capabilities,
+    /// Share of traffic under the `weighted` strategy (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// USD per million tokens, for `cheapest` routing and cost accounting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
 }
 
 /// What an upstream model supports. A target that cannot take a request's input
@@ -145,6 +257,9 @@ pub struct KeyRecord {
     pub name: String,
     /// Public model names this key may use; `"*"` allows all.
     pub models: Vec<String>,
+    /// Residency policies this key's requests are pinned to (empty: not pinned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
 }
 
 /// One target with its provider looked up.

@@ -230,11 +230,29 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
                 "model names are 1 to 256 characters and not \"*\"",
             ));
         }
-        if model.targets.is_empty() {
-            out.push(issue(
+        match (model.targets.is_empty(), model.models.is_empty()) {
+            (true, true) => out.push(issue(
                 format!("{at}/targets"),
-                "at least one target is required",
-            ));
+                "at least one target (or, for an alias, a list of models) is required",
+            )),
+            (false, false) => out.push(issue(
+                format!("{at}/models"),
+                "a model has either targets or, as an alias, models; not both",
+            )),
+            _ => {}
+        }
+        for (i, member) in model.models.iter().enumerate() {
+            match config.models.get(member) {
+                None => out.push(issue(
+                    format!("{at}/models/{i}"),
+                    format!("unknown model {member:?}"),
+                )),
+                Some(m) if !m.models.is_empty() => out.push(issue(
+                    format!("{at}/models/{i}"),
+                    format!("{member:?} is itself an alias; aliases do not nest"),
+                )),
+                Some(_) => {}
+            }
         }
         for (i, target) in model.targets.iter().enumerate() {
             if !config.providers.contains_key(&target.provider) {
@@ -249,6 +267,95 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
                     "must not be empty",
                 ));
             }
+            if let Some(price) = target.price {
+                for (field, value) in [
+                    ("input_per_mtok", price.input_per_mtok),
+                    ("output_per_mtok", price.output_per_mtok),
+                ] {
+                    if !value.is_finite() || value < 0.0 {
+                        out.push(issue(
+                            format!("{at}/targets/{i}/price/{field}"),
+                            "must be a non-negative number",
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, rule) in model.rules.iter().enumerate() {
+            if !config.models.contains_key(&rule.use_model) {
+                out.push(issue(
+                    format!("{at}/rules/{i}/use_model"),
+                    format!("unknown model {:?}", rule.use_model),
+                ));
+            }
+            if rule
+                .when
+                .headers
+                .keys()
+                .any(|h| h.bytes().any(|b| b.is_ascii_uppercase()))
+            {
+                out.push(issue(
+                    format!("{at}/rules/{i}/when/headers"),
+                    "header names are matched in lowercase",
+                ));
+            }
+        }
+    }
+
+    for (name, tags) in &config.residency.policies {
+        let at = format!("/residency/policies/{}", token(name));
+        if !is_id(name) {
+            out.push(issue(
+                at.clone(),
+                "policy names use lowercase letters, digits and '-'",
+            ));
+        }
+        if tags.is_empty() {
+            out.push(issue(at.clone(), "a policy needs at least one region tag"));
+        }
+    }
+    const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+    for (i, rule) in config.residency.geo_rules.iter().enumerate() {
+        let at = format!("/residency/geo_rules/{i}");
+        if rule.countries.is_empty()
+            && rule.continents.is_empty()
+            && !rule.eu_countries
+            && !rule.unknown_location
+        {
+            out.push(issue(
+                at.clone(),
+                "a geo rule needs countries, continents, eu_countries or unknown_location",
+            ));
+        }
+        for (j, country) in rule.countries.iter().enumerate() {
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+                out.push(issue(
+                    format!("{at}/countries/{j}"),
+                    format!("{country:?} is not an ISO 3166-1 alpha-2 code like \"DE\""),
+                ));
+            }
+        }
+        for (j, continent) in rule.continents.iter().enumerate() {
+            if !CONTINENTS.contains(&continent.as_str()) {
+                out.push(issue(
+                    format!("{at}/continents/{j}"),
+                    format!("{continent:?} is not one of {}", CONTINENTS.join(", ")),
+                ));
+            }
+        }
+        if rule.allow.is_empty() {
+            out.push(issue(
+                format!("{at}/allow"),
+                "name at least one policy (region) these requests may be served in",
+            ));
+        }
+        for (j, policy) in rule.allow.iter().enumerate() {
+            if !is_id(policy) {
+                out.push(issue(
+                    format!("{at}/allow/{j}"),
+                    "policy names use lowercase letters, digits and '-'",
+                ));
+            }
         }
     }
 
@@ -259,6 +366,14 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
         }
         if key.name.is_empty() {
             out.push(issue(format!("{at}/name"), "must not be empty"));
+        }
+        for (i, policy) in key.regions.iter().enumerate() {
+            if !is_id(policy) {
+                out.push(issue(
+                    format!("{at}/regions/{i}"),
+                    "policy names use lowercase letters, digits and '-'",
+                ));
+            }
         }
         for (i, model) in key.models.iter().enumerate() {
             if model != "*" && !config.models.contains_key(model) {

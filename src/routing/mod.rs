@@ -1,0 +1,539 @@
+//! Choosing where a request goes: the model (rules, aliases, the client's fallback
+//! list), then every candidate endpoint kept or dropped with a reason (request
+//! preferences, residency, capability, health), then the order to try them in.
+//! The same plan drives the attempt loop and `POST /v1/route/explain`.
+
+pub mod needs;
+pub mod preferences;
+pub mod residency;
+pub mod strategy;
+
+use crate::config::{Capabilities, Config, KeyRecord, Price, Provider, Strategy};
+use crate::error::GatewayError;
+use needs::RequestNeeds;
+use preferences::Preferences;
+use residency::AllowedRegions;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use strategy::Rng;
+
+/// What the router knows of one endpoint's health (from the health snapshot).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EndpointHealth {
+    /// False while the circuit is open or the endpoint is cooling down after a 429.
+    pub available: bool,
+    /// Smoothed time to first token (or to the whole answer), in ms.
+    pub ewma_latency_ms: Option<f64>,
+    /// Why it is unavailable, for explain output.
+    pub note: Option<String>,
+}
+
+/// Health by provider id; endpoints missing from it count as healthy and unmeasured.
+pub type HealthSnapshot = HashMap<String, EndpointHealth>;
+
+pub struct RouteInput<'a> {
+    pub config: &'a Config,
+    pub key: &'a KeyRecord,
+    pub model: &'a str,
+    pub needs: RequestNeeds,
+    pub preferences: &'a Preferences,
+    /// Request header lookup (lowercase names), for rule conditions.
+    pub header: &'a dyn Fn(&str) -> Option<String>,
+    /// The request body's `metadata` object, for rule conditions.
+    pub metadata: Option<&'a Map<String, Value>>,
+    pub allowed: &'a AllowedRegions,
+    pub health: &'a HealthSnapshot,
+    /// `x-gateway-session`, for affinity.
+    pub session: Option<&'a str>,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate<'a> {
+    pub provider_id: &'a str,
+    #[serde(skip)]
+    pub provider: &'a Provider,
+    pub region: &'a str,
+    pub upstream_model: &'a str,
+    /// The public model this candidate serves (differs from the requested one for
+    /// rules, aliases and fallback models).
+    pub model: &'a str,
+    #[serde(skip)]
+    pub capabilities: &'a Capabilities,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+    #[serde(skip)]
+    weight: u64,
+    /// Why it is where it is in the order.
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dropped<'a> {
+    pub provider_id: &'a str,
+    pub region: &'a str,
+    pub upstream_model: &'a str,
+    pub model: &'a str,
+    pub reason: DropReason,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    Preferences,
+    Region,
+    Capability,
+    Health,
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan<'a> {
+    pub requested_model: String,
+    /// The model after routing rules.
+    pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub strategy: Strategy,
+    pub residency: String,
+    pub needs: RequestNeeds,
+    pub candidates: Vec<Candidate<'a>>,
+    pub dropped: Vec<Dropped<'a>>,
+}
+
+/// Output tokens assumed for cost estimates when the client gave no limit.
+const DEFAULT_OUTPUT_ESTIMATE: u64 = 1_024;
+
+pub fn plan<'a>(input: &RouteInput<'a>) -> Result<Plan<'a>, GatewayError> {
+    let config = input.config;
+    let (requested_name, requested) = config
+        .models
+        .get_key_value(input.model)
+        .filter(|_| input.key.allows(input.model))
+        .ok_or_else(|| GatewayError::model_not_found(input.model))?;
+
+    // Routing rules of the requested model (first match wins, no chaining).
+    let mut model_name: &'a str = requested_name;
+    let mut rule = None;
+    for (i, r) in requested.rules.iter().enumerate() {
+        if rule_holds(input, &r.when) {
+            if let Some((name, _)) = config.models.get_key_value(&r.use_model) {
+                model_name = name;
+                rule = Some(format!("rules[{i}] → {}", r.use_model));
+                break;
+            }
+        }
+    }
+
+    // The model chain: the (ruled) model, then the client's fallback models.
+    let mut chain: Vec<&'a str> = vec![model_name];
+    for fallback in &input.preferences.models {
+        let (name, _) = config
+            .models
+            .get_key_value(fallback)
+            .filter(|_| input.key.allows(fallback))
+            .ok_or_else(|| GatewayError::model_not_found(fallback).with_param("models"))?;
+        if !chain.contains(&name.as_str()) {
+            chain.push(name);
+        }
+    }
+
+    let mut rng = Rng::new(input.seed);
+    let mut candidates = Vec::new();
+    let mut dropped = Vec::new();
+    let strategy = config
+        .models
+        .get(model_name)
+        .map(|m| m.strategy)
+        .unwrap_or_default();
+    for name in chain {
+        let Some(model) = config.models.get(name) else {
+            continue;
+        };
+        let mut group = Vec::new();
+        let members: Vec<&'a str> = if model.models.is_empty() {
+            vec![name]
+        } else {
+            model.models.iter().map(String::as_str).collect()
+        };
+        for member in members {
+            let Some(entry) = config.models.get_key_value(member) else {
+                continue;
+            };
+            for target in &entry.1.targets {
+                let Some((provider_id, provider)) =
+                    config.providers.get_key_value(&target.provider)
+                else {
+                    continue;
+                };
+                let candidate = Candidate {
+                    provider_id,
+                    provider,
+                    region: &provider.region,
+                    upstream_model: &target.model,
+                    model: entry.0,
+                    capabilities: &target.capabilities,
+                    price: target.price,
+                    weight: u64::from(target.weight.unwrap_or(1)),
+                    why: String::new(),
+                };
+                let seen = candidates.iter().chain(group.iter()).any(|c: &Candidate| {
+                    c.provider_id == candidate.provider_id
+                        && c.upstream_model == candidate.upstream_model
+                });
+                match drop_reason(input, &candidate, seen) {
+                    Some((reason, detail)) => dropped.push(Dropped {
+                        provider_id,
+                        region: &provider.region,
+                        upstream_model: &target.model,
+                        model: entry.0,
+                        reason,
+                        detail,
+                    }),
+                    None => group.push(candidate),
+                }
+            }
+        }
+        order(&mut group, model.strategy, input, &mut rng);
+        candidates.extend(group);
+    }
+
+    apply_preference_order(&mut candidates, input);
+    restore_if_all_unhealthy(&mut candidates, &mut dropped, input);
+    let plan = Plan {
+        requested_model: requested_name.clone(),
+        model: model_name.to_string(),
+        rule,
+        strategy,
+        residency: input.allowed.describe(),
+        needs: input.needs,
+        candidates,
+        dropped,
+    };
+    Ok(plan)
+}
+
+impl Plan<'_> {
+    /// The client's error when no candidate is left, shaped by why they were dropped.
+    pub fn no_candidates_error(&self) -> GatewayError {
+        let has = |reason| self.dropped.iter().any(|d| d.reason == reason);
+        let details: Vec<String> = self
+            .dropped
+            .iter()
+            .map(|d| format!("{}: {}", d.provider_id, d.detail))
+            .collect();
+        if has(DropReason::Region) {
+            return GatewayError::new(
+                503,
+                "server_error",
+                "no_compliant_provider",
+                format!(
+                    "No provider allowed by the residency policy ({}) can serve model `{}`; the request was not sent anywhere else.",
+                    self.residency, self.model
+                ),
+            )
+            .with_retry_after(30);
+        }
+        if has(DropReason::Capability) {
+            return GatewayError::invalid_request(
+                "unsupported_capability",
+                format!(
+                    "No target of model `{}` can serve this request: {}.",
+                    self.model,
+                    details.join("; ")
+                ),
+            );
+        }
+        if has(DropReason::Health) {
+            return GatewayError::new(
+                503,
+                "server_error",
+                "upstream_unavailable",
+                format!("Every provider of model `{}` is unavailable.", self.model),
+            )
+            .with_retry_after(5);
+        }
+        GatewayError::invalid_request(
+            "no_candidates",
+            format!(
+                "The request's provider preferences exclude every target of model `{}`: {}.",
+                self.model,
+                details.join("; ")
+            ),
+        )
+        .with_param("provider")
+    }
+}
+
+fn rule_holds(input: &RouteInput<'_>, when: &crate::config::RuleCondition) -> bool {
+    when.headers
+        .iter()
+        .all(|(name, value)| (input.header)(name).as_deref() == Some(value.as_str()))
+        && when.metadata.iter().all(|(name, value)| {
+            input
+                .metadata
+                .and_then(|m| m.get(name))
+                .and_then(Value::as_str)
+                == Some(value.as_str())
+        })
+        && when.no_tools.is_none_or(|want| want != input.needs.tools)
+        && when
+            .max_prompt_tokens
+            .is_none_or(|max| input.needs.prompt_tokens <= max)
+}
+
+fn drop_reason(
+    input: &RouteInput<'_>,
+    c: &Candidate<'_>,
+    duplicate: bool,
+) -> Option<(DropReason, String)> {
+    let prefs = &input.preferences.provider;
+    if duplicate {
+        return Some((DropReason::Duplicate, "already a candidate".into()));
+    }
+    if !prefs.only.is_empty() && !prefs.only.iter().any(|p| p == c.provider_id) {
+        return Some((DropReason::Preferences, "not in provider.only".into()));
+    }
+    if prefs.ignore.iter().any(|p| p == c.provider_id) {
+        return Some((DropReason::Preferences, "in provider.ignore".into()));
+    }
+    if let (Some(max), Some(price)) = (prefs.max_price, c.price) {
+        if max.prompt.is_some_and(|m| price.input_per_mtok > m)
+            || max.completion.is_some_and(|m| price.output_per_mtok > m)
+        {
+            return Some((DropReason::Preferences, "above provider.max_price".into()));
+        }
+    }
+    if !input.allowed.permits(c.region) {
+        return Some((
+            DropReason::Region,
+            format!(
+                "region {} is outside {}",
+                c.region,
+                input.allowed.describe()
+            ),
+        ));
+    }
+    if let Some(detail) = capability_gap(&input.needs, c.capabilities) {
+        return Some((DropReason::Capability, detail));
+    }
+    match input.health.get(c.provider_id) {
+        Some(h) if !h.available => Some((
+            DropReason::Health,
+            h.note.clone().unwrap_or_else(|| "unavailable".into()),
+        )),
+        _ => None,
+    }
+}
+
+fn capability_gap(needs: &RequestNeeds, caps: &Capabilities) -> Option<String> {
+    if needs.tools && caps.tools == Some(false) {
+        return Some("does not support tools".into());
+    }
+    if needs.vision && caps.vision == Some(false) {
+        return Some("does not accept images".into());
+    }
+    if needs.json_output && caps.json_output == Some(false) {
+        return Some("does not support JSON output".into());
+    }
+    if let (Some(asked), Some(max)) = (needs.max_output_tokens, caps.max_output_tokens) {
+        if asked > max {
+            return Some(format!(
+                "produces at most {max} output tokens, {asked} asked"
+            ));
+        }
+    }
+    if let Some(window) = caps.context_window {
+        let total = needs.prompt_tokens + needs.max_output_tokens.unwrap_or(0);
+        if total > window {
+            return Some(format!(
+                "context window of {window} tokens is too small for about {total}"
+            ));
+        }
+    }
+    None
+}
+
+fn estimated_cost_usd(needs: &RequestNeeds, price: Option<Price>) -> Option<f64> {
+    let price = price?;
+    let output = needs.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE) * needs.choices;
+    Some(
+        (needs.prompt_tokens as f64 * price.input_per_mtok + output as f64 * price.output_per_mtok)
+            / 1e6,
+    )
+}
+
+fn latency(input: &RouteInput<'_>, c: &Candidate<'_>) -> Option<f64> {
+    input
+        .health
+        .get(c.provider_id)
+        .and_then(|h| h.ewma_latency_ms)
+}
+
+fn order(
+    group: &mut Vec<Candidate<'_>>,
+    strategy: Strategy,
+    input: &RouteInput<'_>,
+    rng: &mut Rng,
+) {
+    let permutation: Vec<usize> = match strategy {
+        Strategy::Priority => (0..group.len()).collect(),
+        Strategy::Weighted => {
+            strategy::weighted_order(&group.iter().map(|c| c.weight).collect::<Vec<_>>(), rng)
+        }
+        Strategy::Cheapest => by_cost(group, &input.needs),
+        Strategy::Fastest => strategy::p2c_order(
+            &group.iter().map(|c| latency(input, c)).collect::<Vec<_>>(),
+            rng,
+        ),
+    };
+    let mut slots: Vec<Option<Candidate<'_>>> = group.drain(..).map(Some).collect();
+    for (position, index) in permutation.into_iter().enumerate() {
+        if let Some(mut c) = slots.get_mut(index).and_then(Option::take) {
+            c.why = match strategy {
+                Strategy::Priority => format!("priority {}", position + 1),
+                Strategy::Weighted => {
+                    format!("weighted draw {} (weight {})", position + 1, c.weight)
+                }
+                Strategy::Cheapest => match estimated_cost_usd(&input.needs, c.price) {
+                    Some(cost) => format!("estimated cost ${cost:.6}"),
+                    None => "no price configured".into(),
+                },
+                Strategy::Fastest => match latency(input, &c) {
+                    Some(ms) => format!(
+                        "latency EWMA {ms:.0} ms{}",
+                        if position == 0 {
+                            " (power-of-two-choices pick)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    None => "not measured yet".into(),
+                },
+            };
+            group.push(c);
+        }
+    }
+    if let (Some(session), Strategy::Weighted | Strategy::Fastest) = (input.session, strategy) {
+        let ids: Vec<String> = group
+            .iter()
+            .map(|c| format!("{}/{}", c.provider_id, c.upstream_model))
+            .collect();
+        if let Some(i) = strategy::rendezvous(session, &ids) {
+            let mut sticky = group.remove(i);
+            sticky.why = format!("session affinity ({})", sticky.why);
+            group.insert(0, sticky);
+        }
+    }
+}
+
+fn by_cost(group: &[Candidate<'_>], needs: &RequestNeeds) -> Vec<usize> {
+    let mut indexes: Vec<usize> = (0..group.len()).collect();
+    // Stable: equal or unknown costs keep their configured order; unknown goes last.
+    indexes.sort_by(|&a, &b| {
+        let cost = |i: usize| {
+            group
+                .get(i)
+                .and_then(|c| estimated_cost_usd(needs, c.price))
+                .unwrap_or(f64::INFINITY)
+        };
+        cost(a).total_cmp(&cost(b))
+    });
+    indexes
+}
+
+/// The client's `provider.order` / `sort` / `allow_fallbacks`, applied last.
+fn apply_preference_order(candidates: &mut Vec<Candidate<'_>>, input: &RouteInput<'_>) {
+    let prefs = &input.preferences.provider;
+    match prefs.sort.as_deref() {
+        Some("price") => {
+            let permutation = by_cost(candidates, &input.needs);
+            reorder(candidates, &permutation, "sorted by price");
+        }
+        Some("latency") => {
+            let mut permutation: Vec<usize> = (0..candidates.len()).collect();
+            permutation.sort_by(|&a, &b| {
+                let ms = |i: usize| {
+                    candidates
+                        .get(i)
+                        .and_then(|c| latency(input, c))
+                        .unwrap_or(0.0)
+                };
+                ms(a).total_cmp(&ms(b))
+            });
+            reorder(candidates, &permutation, "sorted by latency");
+        }
+        _ => {}
+    }
+    if !prefs.order.is_empty() {
+        let rank = |c: &Candidate| {
+            prefs
+                .order
+                .iter()
+                .position(|p| p == c.provider_id)
+                .unwrap_or(usize::MAX)
+        };
+        candidates.sort_by_key(|c| rank(c));
+        if prefs.allow_fallbacks == Some(false) {
+            candidates.retain(|c| rank(c) != usize::MAX);
+        }
+    }
+    if prefs.allow_fallbacks == Some(false) {
+        candidates.truncate(1);
+    }
+}
+
+fn reorder(candidates: &mut Vec<Candidate<'_>>, permutation: &[usize], why: &str) {
+    let mut slots: Vec<Option<Candidate<'_>>> = candidates.drain(..).map(Some).collect();
+    for &i in permutation {
+        if let Some(mut c) = slots.get_mut(i).and_then(Option::take) {
+            c.why = format!("{why}; {}", c.why);
+            candidates.push(c);
+        }
+    }
+}
+
+/// When health rules out every otherwise-allowed candidate, trying one anyway beats
+/// refusing (the breaker may be stale); never beyond the residency policy.
+fn restore_if_all_unhealthy<'a>(
+    candidates: &mut Vec<Candidate<'a>>,
+    dropped: &mut [Dropped<'a>],
+    input: &RouteInput<'a>,
+) {
+    if !candidates.is_empty() {
+        return;
+    }
+    let Some(d) = dropped.iter_mut().find(|d| d.reason == DropReason::Health) else {
+        return;
+    };
+    let Some((provider_id, provider)) = input.config.providers.get_key_value(d.provider_id) else {
+        return;
+    };
+    if !input.allowed.permits(&provider.region) {
+        return;
+    }
+    let target = input.config.models.get(d.model).and_then(|m| {
+        m.targets
+            .iter()
+            .find(|t| t.provider == d.provider_id && t.model == d.upstream_model)
+    });
+    if let Some(target) = target {
+        candidates.push(Candidate {
+            provider_id,
+            provider,
+            region: &provider.region,
+            upstream_model: &target.model,
+            model: d.model,
+            capabilities: &target.capabilities,
+            price: target.price,
+            weight: 1,
+            why: "every candidate is unhealthy: one forced attempt".into(),
+        });
+        d.detail = format!("{} (tried anyway as the last resort)", d.detail);
+    }
+}
+
+#[cfg(test)]
+mod tests;
