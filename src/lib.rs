@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod health;
 pub mod protocol;
 pub mod providers;
 pub mod relay;

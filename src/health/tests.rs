@@ -1,0 +1,238 @@
+use super::*;
+
+const T0: u64 = 1_000_000;
+
+fn fail(b: &mut Breaker, n: u32, now: u64) {
+    for _ in 0..n {
+        b.record(Outcome::Failure, now, 0.0);
+    }
+}
+
+#[test]
+fn fifth_consecutive_failure_opens_not_the_fourth() {
+    let mut b = Breaker::default();
+    fail(&mut b, 4, T0);
+    assert_eq!(b.circuit, Circuit::Closed);
+    assert!(b.available(T0));
+    fail(&mut b, 1, T0);
+    assert_eq!(
+        b.circuit,
+        Circuit::Open {
+            until_ms: T0 + 30_000
+        }
+    );
+    assert!(!b.available(T0 + 29_999));
+    assert!(b.available(T0 + 30_000));
+}
+
+#[test]
+fn a_success_resets_the_consecutive_count() {
+    let mut b = Breaker::default();
+    fail(&mut b, 4, T0);
+    b.record(Outcome::Success { latency_ms: 100 }, T0, 0.0);
+    fail(&mut b, 4, T0);
+    assert_eq!(b.circuit, Circuit::Closed);
+}
+
+#[test]
+fn failure_ratio_over_twenty_requests_opens() {
+    let mut b = Breaker::default();
+    for i in 0..20 {
+        let outcome = if i % 2 == 1 {
+            Outcome::Failure
+        } else {
+            Outcome::Success { latency_ms: 50 }
+        };
+        b.record(outcome, T0 + i * 100, 0.0);
+        if i < 19 {
+            assert_eq!(b.circuit, Circuit::Closed, "request {i}");
+        }
+    }
+    assert!(matches!(b.circuit, Circuit::Open { .. }), "10 of 20 failed");
+}
+
+#[test]
+fn old_failures_leave_the_window() {
+    let mut b = Breaker::default();
+    for i in 0..19 {
+        b.record(
+            if i % 2 == 0 {
+                Outcome::Failure
+            } else {
+                Outcome::Success { latency_ms: 1 }
+            },
+            T0,
+            0.0,
+        );
+    }
+    // 70 s later the window is empty again.
+    assert_eq!(b.window(T0 + 70_000), (0, 0));
+    b.record(Outcome::Failure, T0 + 70_000, 0.0);
+    assert_eq!(b.circuit, Circuit::Closed);
+}
+
+#[test]
+fn half_open_admits_one_probe_and_two_successes_close() {
+    let mut b = Breaker::default();
+    fail(&mut b, 5, T0);
+    let reopen = T0 + 30_000;
+    assert!(!b.take_probe(reopen - 1));
+    assert!(b.take_probe(reopen));
+    assert!(matches!(b.circuit, Circuit::HalfOpen { .. }));
+    assert!(!b.available(reopen + 1), "one probe at a time");
+    assert!(!b.take_probe(reopen + 1));
+    b.record(Outcome::Success { latency_ms: 10 }, reopen + 100, 0.0);
+    assert!(b.take_probe(reopen + 100), "next probe may go");
+    b.record(Outcome::Success { latency_ms: 10 }, reopen + 200, 0.0);
+    assert_eq!(b.circuit, Circuit::Closed);
+}
+
+#[test]
+fn a_lost_probe_lease_expires() {
+    let mut b = Breaker::default();
+    fail(&mut b, 5, T0);
+    assert!(b.take_probe(T0 + 30_000));
+    assert!(!b.available(T0 + 30_000 + PROBE_LEASE_MS - 1));
+    assert!(b.available(T0 + 30_000 + PROBE_LEASE_MS));
+}
+
+#[test]
+fn failed_probe_reopens_with_backoff_and_jitter() {
+    let mut b = Breaker::default();
+    fail(&mut b, 5, T0);
+    assert!(b.take_probe(T0 + 30_000));
+    b.record(Outcome::Failure, T0 + 30_000, 1.0);
+    // Second opening: 60 s, plus 10% jitter at jitter = 1.0.
+    assert_eq!(
+        b.circuit,
+        Circuit::Open {
+            until_ms: T0 + 30_000 + 66_000
+        }
+    );
+    // Backoff is capped at 300 s.
+    let mut c = Breaker {
+        open_count: 20,
+        ..Breaker::default()
+    };
+    c.circuit = Circuit::HalfOpen {
+        probe_lease_until_ms: 0,
+        successes: 0,
+    };
+    c.record(Outcome::Failure, T0, 0.0);
+    assert_eq!(
+        c.circuit,
+        Circuit::Open {
+            until_ms: T0 + 300_000
+        }
+    );
+}
+
+#[test]
+fn open_count_decays_while_healthy() {
+    let mut b = Breaker {
+        open_count: 3,
+        last_decay_ms: T0,
+        ..Breaker::default()
+    };
+    b.record(
+        Outcome::Success { latency_ms: 1 },
+        T0 + 2 * K_DECAY_MS + 1,
+        0.0,
+    );
+    assert_eq!(b.open_count, 1);
+}
+
+#[test]
+fn rate_limits_cool_down_without_tripping() {
+    let mut b = Breaker::default();
+    for _ in 0..10 {
+        b.record(
+            Outcome::RateLimited {
+                retry_after_ms: Some(2_000),
+            },
+            T0,
+            0.0,
+        );
+    }
+    assert_eq!(b.circuit, Circuit::Closed);
+    assert!(!b.available(T0 + 1_999));
+    assert!(b.available(T0 + 2_000));
+    // Without Retry-After: 5 s, doubling, capped at 60 s.
+    let mut c = Breaker::default();
+    c.record(
+        Outcome::RateLimited {
+            retry_after_ms: None,
+        },
+        T0,
+        0.0,
+    );
+    assert_eq!(c.cooldown_until_ms, T0 + 5_000);
+    c.record(
+        Outcome::RateLimited {
+            retry_after_ms: None,
+        },
+        T0,
+        0.0,
+    );
+    assert_eq!(c.cooldown_until_ms, T0 + 10_000);
+    for _ in 0..10 {
+        c.record(
+            Outcome::RateLimited {
+                retry_after_ms: None,
+            },
+            T0,
+            0.0,
+        );
+    }
+    assert_eq!(c.cooldown_until_ms, T0 + 60_000);
+    assert!(c.snapshot(T0).note.unwrap().contains("rate limited"));
+}
+
+#[test]
+fn auth_failures_open_for_five_minutes_and_never_shorten() {
+    let mut b = Breaker::default();
+    b.record(Outcome::AuthFailure, T0, 0.0);
+    assert_eq!(
+        b.circuit,
+        Circuit::Open {
+            until_ms: T0 + 300_000
+        }
+    );
+    b.record(Outcome::AuthFailure, T0 - 1000, 0.0);
+    assert_eq!(
+        b.circuit,
+        Circuit::Open {
+            until_ms: T0 + 300_000
+        }
+    );
+}
+
+#[test]
+fn ewma_moves_toward_recent_latency() {
+    let mut b = Breaker::default();
+    b.record(Outcome::Success { latency_ms: 100 }, T0, 0.0);
+    assert_eq!(b.ewma_latency_ms, Some(100.0));
+    for i in 1..=20 {
+        b.record(Outcome::Success { latency_ms: 1000 }, T0 + i * 1000, 0.0);
+    }
+    let ewma = b.ewma_latency_ms.unwrap();
+    assert!(ewma > 900.0 && ewma <= 1000.0, "{ewma}");
+    let snapshot = b.snapshot(T0);
+    assert!(snapshot.available);
+}
+
+#[test]
+fn state_round_trips_through_json_for_persistence() {
+    let mut b = Breaker::default();
+    fail(&mut b, 5, T0);
+    b.record(
+        Outcome::RateLimited {
+            retry_after_ms: Some(10),
+        },
+        T0,
+        0.0,
+    );
+    let text = serde_json::to_string(&b).unwrap();
+    let back: Breaker = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, b);
+}
