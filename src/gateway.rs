@@ -1,8 +1,7 @@
-//! The request pipeline's decisions, free of I/O: which targets to try, what an
+//! The attempt loop's decisions, free of I/O: what an
 //! attempt's failure means (try the next target, or answer the client now), and
 //! the error a client sees when every target failed.
 
-use crate::config::{Config, KeyRecord, ResolvedTarget};
 use crate::error::{scrub, GatewayError};
 use crate::protocol::openai::{ErrorEnvelope, ErrorProbe};
 use crate::providers::openai::describe_error;
@@ -37,18 +36,6 @@ pub enum Verdict {
     /// The answer is the client's to see (its own mistake, e.g. a provider's 400):
     /// retrying elsewhere would only repeat it.
     Answer(GatewayError),
-}
-
-/// The targets a key may reach for a model, in the order to try them.
-pub fn plan<'a>(
-    config: &'a Config,
-    key: &KeyRecord,
-    model: &str,
-) -> Result<Vec<ResolvedTarget<'a>>, GatewayError> {
-    match config.targets_for(key, model) {
-        Some(targets) if !targets.is_empty() => Ok(targets),
-        _ => Err(GatewayError::model_not_found(model)),
-    }
 }
 
 /// Reads a provider's error body (OpenAI-shaped, or anything else) into a failure.
@@ -317,18 +304,5 @@ mod tests {
         assert_eq!(parse_retry_after("86400"), Some(3600));
         assert_eq!(parse_retry_after("-5"), None);
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-    }
-
-    #[test]
-    fn plan_hides_models_the_key_cannot_use() {
-        let config = Config::from_json(include_str!("../config/default.json")).unwrap();
-        let limited = config
-            .key_by_hash(&crate::auth::sha256_hex("gw_dev_limited_key"))
-            .unwrap();
-        assert_eq!(
-            plan(&config, limited, "gpt-4o").unwrap_err(),
-            GatewayError::model_not_found("gpt-4o")
-        );
-        assert_eq!(plan(&config, limited, "gpt-4o-mini").unwrap().len(), 2);
     }
 }

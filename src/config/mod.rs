@@ -262,15 +262,6 @@ pub struct KeyRecord {
     pub regions: Vec<String>,
 }
 
-/// One target with its provider looked up.
-#[derive(Debug, Clone, Copy)]
-pub struct ResolvedTarget<'a> {
-    pub provider_id: &'a str,
-    pub provider: &'a Provider,
-    pub upstream_model: &'a str,
-    pub capabilities: &'a Capabilities,
-}
-
 impl Config {
     /// Parses and validates a document; every problem is reported with its JSON pointer.
     pub fn from_json(text: &str) -> Result<Config, Vec<ConfigIssue>> {
@@ -284,31 +275,6 @@ impl Config {
     /// The key record for a SHA-256 hex digest, compared in constant time.
     pub fn key_by_hash(&self, presented_hash: &str) -> Option<&KeyRecord> {
         crate::auth::find_by_hash(&self.keys, presented_hash)
-    }
-
-    /// The model's targets in configured order, or `None` if the model is unknown
-    /// or the key may not use it (the two look the same to the client).
-    pub fn targets_for(&self, key: &KeyRecord, model: &str) -> Option<Vec<ResolvedTarget<'_>>> {
-        if !key.allows(model) {
-            return None;
-        }
-        let entry = self.models.get(model)?;
-        Some(
-            entry
-                .targets
-                .iter()
-                .filter_map(|t| {
-                    self.providers
-                        .get_key_value(&t.provider)
-                        .map(|(id, provider)| ResolvedTarget {
-                            provider_id: id,
-                            provider,
-                            upstream_model: &t.model,
-                            capabilities: &t.capabilities,
-                        })
-                })
-                .collect(),
-        )
     }
 
     /// Public model names the key may use, sorted.

@@ -143,16 +143,13 @@ fn malformed_json_is_an_issue_not_a_panic() {
 }
 
 #[test]
-fn targets_respect_key_allow_list() {
+fn keys_see_only_their_models() {
     let config = Config::from_json(DEFAULT).unwrap();
     let limited = config
         .key_by_hash(&crate::auth::sha256_hex("gw_dev_limited_key"))
         .unwrap();
-    assert!(config.targets_for(limited, "gpt-4o").is_none());
-    let targets = config.targets_for(limited, "gpt-4o-mini").unwrap();
-    assert_eq!(targets.len(), 2);
-    assert_eq!(targets[0].provider_id, "mock-us");
-    assert_eq!(targets[1].provider.region, "eu");
+    assert!(!limited.allows("gpt-4o"));
+    assert!(limited.allows("gpt-4o-mini"));
     assert_eq!(
         config.models_for(limited).collect::<Vec<_>>(),
         vec!["gpt-4o-mini"]
@@ -161,5 +158,7 @@ fn targets_respect_key_allow_list() {
         .key_by_hash(&crate::auth::sha256_hex("gw_dev_local_key"))
         .unwrap();
     assert_eq!(config.models_for(full).count(), 3);
-    assert!(config.targets_for(full, "nope").is_none());
+    assert!(config
+        .key_by_hash(&crate::auth::sha256_hex("gw_nobody"))
+        .is_none());
 }

@@ -8,7 +8,7 @@ use worker::{Env, Method, Request, Response};
 
 const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
-fn authorize(req: &Request, env: &Env) -> Result<(), GatewayError> {
+pub fn authorize(req: &Request, env: &Env) -> Result<(), GatewayError> {
     let expected = env
         .secret("ADMIN_TOKEN")
         .map(|s| s.to_string())
@@ -102,4 +102,31 @@ pub async fn config(mut req: Request, env: &Env) -> Result<Response, GatewayErro
     });
     config_store::install(config);
     respond::json(200, &summary)
+}
+
+/// `GET /admin/health`: every endpoint's breaker state and latency as this isolate
+/// sees it; `DELETE /admin/health` forgets it.
+pub async fn health(req: Request, env: &Env) -> Result<Response, GatewayError> {
+    authorize(&req, env)?;
+    if req.method() == Method::Delete {
+        super::health_cache::reset();
+        return respond::json(200, &serde_json::json!({"reset": true}));
+    }
+    let now = super::now_ms();
+    let endpoints: Vec<serde_json::Value> = super::health_cache::breakers()
+        .into_iter()
+        .map(|(id, breaker)| {
+            let (requests, failures) = breaker.window(now);
+            serde_json::json!({
+                "provider": id,
+                "available": breaker.available(now),
+                "circuit": breaker.circuit,
+                "cooldown_until_ms": breaker.cooldown_until_ms,
+                "window": {"requests": requests, "failures": failures},
+                "ewma_latency_ms": breaker.ewma_latency_ms,
+                "totals": {"successes": breaker.total_successes, "failures": breaker.total_failures, "rate_limited": breaker.total_rate_limited},
+            })
+        })
+        .collect();
+    respond::json(200, &serde_json::json!({"endpoints": endpoints}))
 }

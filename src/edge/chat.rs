@@ -1,18 +1,85 @@
-//! `POST /v1/chat/completions`: authenticate, plan the targets, try them in order
-//! until one answers, and relay the answer (streamed or whole).
+//! `POST /v1/chat/completions` and `POST /v1/route/explain`: authenticate, work
+//! out where the request may and should go, try the candidates in order until one
+//! answers, and relay the answer (streamed or whole).
 
 use super::log::{self, Attempt, RequestLine};
 use super::stream::Pump;
 use super::upstream::{self, Sent};
-use super::{authenticate, body, config_store, now_ms, respond, RequestContext};
-use crate::config::{Config, ResolvedTarget};
+use super::{
+    authenticate, body, config_store, health_cache, location, now_ms, random_u64, respond,
+    RequestContext,
+};
+use crate::config::{Config, KeyRecord};
 use crate::error::GatewayError;
 use crate::gateway::{self, AttemptFailure, Verdict};
-use crate::protocol::openai::{ChatRequest, CompletionProbe};
+use crate::health::Outcome;
+use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
 use crate::relay::{OpenAiEncoder, OpenAiPassthrough, Relay};
+use crate::routing::residency::{self, AllowedRegions, ClientLocation};
+use crate::routing::{self, needs, preferences, Candidate, Plan, RouteInput};
 use futures_util::{stream, StreamExt};
+use serde_json::Value;
+use std::rc::Rc;
 use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
+
+const MAX_SESSION_ID: usize = 256;
+
+/// Everything routing needs from the HTTP request, read once.
+struct Routing {
+    location: ClientLocation,
+    allowed: AllowedRegions,
+    preferences: preferences::Preferences,
+    session: Option<String>,
+}
+
+fn read_routing(
+    req: &Request,
+    config: &Config,
+    key: &KeyRecord,
+    request: &mut ChatRequest,
+) -> Result<Routing, GatewayError> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let location = location::client_location(req);
+    let narrowing = header("x-gateway-region")
+        .map(|h| residency::parse_narrowing(&h))
+        .transpose()?;
+    let allowed = residency::allowed(config, key, narrowing, &location)?;
+    let preferences = preferences::take(request)?;
+    let session =
+        header("x-gateway-session").filter(|s| !s.is_empty() && s.len() <= MAX_SESSION_ID);
+    Ok(Routing {
+        location,
+        allowed,
+        preferences,
+        session,
+    })
+}
+
+fn plan_route<'c>(
+    req: &Request,
+    config: &'c Config,
+    key: &KeyRecord,
+    request: &ChatRequest,
+    routing: &Routing,
+    health: &routing::HealthSnapshot,
+) -> Result<Plan<'c>, GatewayError> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let input = RouteInput {
+        config,
+        key,
+        model: &request.model,
+        needs: needs::needs(request),
+        preferences: &routing.preferences,
+        header: &header,
+        metadata: request.extra.get("metadata").and_then(Value::as_object),
+        allowed: &routing.allowed,
+        health,
+        session: routing.session.as_deref(),
+        seed: random_u64(),
+    };
+    routing::plan(&input)
+}
 
 pub async fn handle(
     mut req: Request,
@@ -25,47 +92,57 @@ pub async fn handle(
     let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
     let mut request = ChatRequest::parse(&body)?;
     drop(body);
-    let targets = gateway::plan(&config, key, &request.model)?;
+    let routing = read_routing(&req, &config, key, &mut request)?;
+    let health = health_cache::snapshot();
+    let plan = plan_route(&req, &config, key, &request, &routing, &health)?;
 
-    let mut line = RequestLine {
-        event: "chat",
-        request_id: rc.id.clone(),
-        key: key.name.clone(),
-        model: request.model.clone(),
-        stream: request.is_stream(),
-        provider: None,
-        region: None,
-        attempts: Vec::new(),
-        status: 0,
-        outcome: "",
-        prompt_tokens: None,
-        completion_tokens: None,
-        duration_ms: 0,
-    };
-    let result = attempt_all(&config, &targets, &mut request, env, rc, &mut line).await;
-    match result {
+    let mut line = RequestLine::new(rc, key, &request, &routing.allowed);
+    if plan.candidates.is_empty() {
+        let error = plan.no_candidates_error();
+        log::emit(&line.finish(rc, error.status, "no_candidates"));
+        return Err(error);
+    }
+    match attempt_all(
+        &config,
+        &plan,
+        &routing.allowed,
+        &mut request,
+        env,
+        rc,
+        &mut line,
+    )
+    .await
+    {
         Ok(Served::Whole(response)) => {
-            log::emit(&finish(line, rc, 200, "complete"));
+            log::emit(&line.finish(rc, 200, "complete"));
             Ok(response)
         }
         Ok(Served::Stream(response)) => Ok(response),
         Err(error) => {
-            log::emit(&finish(line, rc, error.status, "error"));
+            log::emit(&line.finish(rc, error.status, "error"));
             Err(error)
         }
     }
 }
 
-fn finish(
-    mut line: RequestLine,
-    rc: &RequestContext,
-    status: u16,
-    outcome: &'static str,
-) -> RequestLine {
-    line.status = status;
-    line.outcome = outcome;
-    line.duration_ms = now_ms().saturating_sub(rc.started_ms);
-    line
+/// `POST /v1/route/explain`: the plan for a chat request, without sending it.
+pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, GatewayError> {
+    let config: Rc<Config> = config_store::current(env, ctx).await?;
+    let key = authenticate(&req, &config)?;
+    let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
+    let mut request = ChatRequest::parse(&body)?;
+    let routing = read_routing(&req, &config, key, &mut request)?;
+    let health = health_cache::snapshot();
+    let plan = plan_route(&req, &config, key, &request, &routing, &health)?;
+    let mut answer =
+        serde_json::to_value(&plan).map_err(|e| GatewayError::internal(e.to_string()))?;
+    answer["location"] = serde_json::to_value(&routing.location).unwrap_or_default();
+    answer["allowed_regions"] = serde_json::to_value(&routing.allowed).unwrap_or_default();
+    if plan.candidates.is_empty() {
+        answer["error"] =
+            serde_json::from_str(&plan.no_candidates_error().to_json()).unwrap_or_default();
+    }
+    respond::json(200, &answer)
 }
 
 enum Served {
@@ -76,7 +153,8 @@ enum Served {
 
 async fn attempt_all(
     config: &Config,
-    targets: &[ResolvedTarget<'_>],
+    plan: &Plan<'_>,
+    allowed: &AllowedRegions,
     request: &mut ChatRequest,
     env: &Env,
     rc: &RequestContext,
@@ -87,18 +165,24 @@ async fn attempt_all(
     let mut failures: Vec<(&str, AttemptFailure)> = Vec::new();
     let mut secrets: Vec<String> = Vec::new();
 
-    for (index, target) in targets.iter().enumerate() {
+    for candidate in &plan.candidates {
+        // Defense in depth: the plan never holds an endpoint outside the allowed
+        // regions, and this check makes sure no code path can send it there.
+        if !allowed.permits(candidate.region) {
+            log::warn("residency_violation_prevented", candidate.provider_id);
+            continue;
+        }
         let left = deadline.saturating_sub(now_ms());
         if left == 0 {
             break;
         }
-        let attempt_started = now_ms();
-        let api_key = match &target.provider.api_key_secret {
+        let started = now_ms();
+        let api_key = match &candidate.provider.api_key_secret {
             Some(name) => match env.secret(name) {
                 Ok(value) => Some(value.to_string()),
                 Err(_) => {
-                    record(line, target, "missing_secret", attempt_started);
-                    failures.push((target.provider_id, AttemptFailure::MissingSecret));
+                    line.attempt(candidate, "missing_secret", started);
+                    failures.push((candidate.provider_id, AttemptFailure::MissingSecret));
                     continue;
                 }
             },
@@ -108,29 +192,41 @@ async fn attempt_all(
             secrets.push(key.clone());
         }
         let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        let attempts = index + 1;
 
-        let outcome = attempt_one(
-            target,
+        health_cache::begin(candidate.provider_id);
+        let first_byte_ms = settings.first_byte_timeout_ms.min(left);
+        match attempt_one(
+            candidate,
             request,
             api_key.as_deref(),
-            settings.first_byte_timeout_ms.min(left),
+            first_byte_ms,
             settings.stream_idle_timeout_ms,
         )
-        .await;
-        match outcome {
+        .await
+        {
             Ok(answer) => {
-                record(line, target, "ok", attempt_started);
-                line.provider = Some(target.provider_id.to_string());
-                line.region = Some(target.provider.region.clone());
-                return Ok(answer.into_response(target, attempts, line, rc));
+                let latency = now_ms().saturating_sub(started);
+                health_cache::record(
+                    candidate.provider_id,
+                    Outcome::Success {
+                        latency_ms: latency,
+                    },
+                );
+                line.attempt(candidate, "ok", started);
+                line.provider = Some(candidate.provider_id.to_string());
+                line.region = Some(candidate.region.to_string());
+                line.served_model = Some(candidate.model.to_string());
+                return Ok(answer.into_response(candidate, line, rc));
             }
             Err(failure) => {
-                record(line, target, outcome_name(&failure), attempt_started);
+                line.attempt(candidate, outcome_name(&failure), started);
+                if let Some(outcome) = health_outcome(&failure) {
+                    health_cache::record(candidate.provider_id, outcome);
+                }
                 if let Verdict::Answer(error) = gateway::judge(&failure, &secret_refs) {
                     return Err(error);
                 }
-                failures.push((target.provider_id, failure));
+                failures.push((candidate.provider_id, failure));
             }
         }
     }
@@ -143,15 +239,41 @@ async fn attempt_all(
             "The request deadline passed before any provider could be tried.",
         ));
     }
-    Err(gateway::exhausted(&request.model, &failures, &secret_refs))
+    let mut error = gateway::exhausted(&plan.model, &failures, &secret_refs);
+    if allowed.is_restricted() && error.status >= 500 {
+        // Say plainly that nothing outside the policy was tried.
+        error.status = 503;
+        error.code = "no_compliant_provider".into();
+        error.retry_after_s = error.retry_after_s.or(Some(5));
+        error.message = format!(
+            "{} Only providers allowed by the residency policy ({}) were tried.",
+            error.message,
+            allowed.describe()
+        );
+    }
+    Err(error)
 }
 
-fn record(line: &mut RequestLine, target: &ResolvedTarget<'_>, outcome: &str, started: u64) {
-    line.attempts.push(Attempt {
-        provider: target.provider_id.to_string(),
-        outcome: outcome.to_string(),
-        ms: now_ms().saturating_sub(started),
-    });
+fn health_outcome(failure: &AttemptFailure) -> Option<Outcome> {
+    match failure {
+        AttemptFailure::MissingSecret => None,
+        AttemptFailure::Status {
+            status: 429,
+            retry_after_s,
+            ..
+        } => Some(Outcome::RateLimited {
+            retry_after_ms: retry_after_s.map(|s| s * 1000),
+        }),
+        AttemptFailure::Status {
+            status: 401 | 403, ..
+        } => Some(Outcome::AuthFailure),
+        AttemptFailure::Status { status, .. }
+            if (400..500).contains(status) && *status != 404 && *status != 408 =>
+        {
+            None
+        }
+        _ => Some(Outcome::Failure),
+    }
 }
 
 fn outcome_name(failure: &AttemptFailure) -> &'static str {
@@ -171,25 +293,24 @@ fn outcome_name(failure: &AttemptFailure) -> &'static str {
 
 /// A provider's answer, checked and ready to relay.
 enum Answer {
-    Whole {
-        body: Vec<u8>,
-        usage: Option<crate::protocol::openai::Usage>,
-    },
-    Stream {
-        first: Vec<u8>,
-        pump: Box<Pump>,
-    },
+    Whole { body: Vec<u8>, usage: Option<Usage> },
+    Stream { first: Vec<u8>, pump: Box<Pump> },
 }
 
 async fn attempt_one(
-    target: &ResolvedTarget<'_>,
+    candidate: &Candidate<'_>,
     request: &mut ChatRequest,
     api_key: Option<&str>,
     first_byte_ms: u64,
     idle_ms: u64,
 ) -> Result<Answer, AttemptFailure> {
-    let up = openai_adapter::chat_request(target.provider, target.upstream_model, request, api_key)
-        .map_err(|_| AttemptFailure::InvalidResponse("the request could not be encoded"))?;
+    let up = openai_adapter::chat_request(
+        candidate.provider,
+        candidate.upstream_model,
+        request,
+        api_key,
+    )
+    .map_err(|_| AttemptFailure::InvalidResponse("the request could not be encoded"))?;
     let started = now_ms();
     let mut sent: Sent = upstream::send(&up, first_byte_ms).await?;
     let status = sent.response.status_code();
@@ -240,28 +361,24 @@ async fn attempt_one(
 impl Answer {
     fn into_response(
         self,
-        target: &ResolvedTarget<'_>,
-        attempts: usize,
+        candidate: &Candidate<'_>,
         line: &mut RequestLine,
         rc: &RequestContext,
     ) -> Served {
         let headers = Headers::new();
-        let _ = headers.set("x-gateway-provider", target.provider_id);
-        let _ = headers.set("x-gateway-region", &target.provider.region);
-        let _ = headers.set("x-gateway-attempts", &attempts.to_string());
+        let _ = headers.set("x-gateway-provider", candidate.provider_id);
+        let _ = headers.set("x-gateway-region", candidate.region);
+        let _ = headers.set("x-gateway-model", candidate.model);
+        let _ = headers.set("x-gateway-attempts", &line.attempts.len().to_string());
         match self {
             Answer::Whole { body, usage } => {
-                line.prompt_tokens = usage.map(|u| u.prompt_tokens);
-                line.completion_tokens = usage.map(|u| u.completion_tokens);
+                line.usage(usage);
                 Served::Whole(respond::bytes(200, "application/json", body, headers))
             }
             Answer::Stream { first, mut pump } => {
                 let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
                 let _ = headers.set("cache-control", "no-cache");
-                let mut logged = RequestLine {
-                    attempts: std::mem::take(&mut line.attempts),
-                    ..finish_copy(line)
-                };
+                let mut logged = line.clone();
                 logged.status = 200;
                 pump.set_log_line(logged, rc.started_ms);
                 let rest = stream::unfold(pump, |mut pump| async move {
@@ -283,20 +400,50 @@ impl Answer {
     }
 }
 
-fn finish_copy(line: &RequestLine) -> RequestLine {
-    RequestLine {
-        event: line.event,
-        request_id: line.request_id.clone(),
-        key: line.key.clone(),
-        model: line.model.clone(),
-        stream: line.stream,
-        provider: line.provider.clone(),
-        region: line.region.clone(),
-        attempts: Vec::new(),
-        status: line.status,
-        outcome: line.outcome,
-        prompt_tokens: None,
-        completion_tokens: None,
-        duration_ms: 0,
+impl RequestLine {
+    fn new(
+        rc: &RequestContext,
+        key: &KeyRecord,
+        request: &ChatRequest,
+        allowed: &AllowedRegions,
+    ) -> Self {
+        RequestLine {
+            event: "chat",
+            request_id: rc.id.clone(),
+            key: key.name.clone(),
+            model: request.model.clone(),
+            served_model: None,
+            stream: request.is_stream(),
+            residency: allowed.describe(),
+            provider: None,
+            region: None,
+            attempts: Vec::new(),
+            status: 0,
+            outcome: "",
+            prompt_tokens: None,
+            completion_tokens: None,
+            duration_ms: 0,
+        }
+    }
+
+    fn attempt(&mut self, candidate: &Candidate<'_>, outcome: &str, started: u64) {
+        self.attempts.push(Attempt {
+            provider: candidate.provider_id.to_string(),
+            region: candidate.region.to_string(),
+            outcome: outcome.to_string(),
+            ms: now_ms().saturating_sub(started),
+        });
+    }
+
+    fn usage(&mut self, usage: Option<Usage>) {
+        self.prompt_tokens = usage.map(|u| u.prompt_tokens);
+        self.completion_tokens = usage.map(|u| u.completion_tokens);
+    }
+
+    fn finish(mut self, rc: &RequestContext, status: u16, outcome: &'static str) -> Self {
+        self.status = status;
+        self.outcome = outcome;
+        self.duration_ms = now_ms().saturating_sub(rc.started_ms);
+        self
     }
 }

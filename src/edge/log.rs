@@ -13,21 +13,26 @@ pub fn warn(event: &str, detail: &str) {
     emit(&serde_json::json!({"level": "warn", "event": event, "detail": detail}));
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
     pub provider: String,
+    pub region: String,
     pub outcome: String,
     pub ms: u64,
 }
 
 /// The one line written per chat request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RequestLine {
     pub event: &'static str,
     pub request_id: String,
     pub key: String,
     pub model: String,
+    /// The public model that answered (after rules, aliases and fallback models).
+    pub served_model: Option<String>,
     pub stream: bool,
+    /// The residency policy the request was held to (so an operator can prove where data went).
+    pub residency: String,
     pub provider: Option<String>,
     pub region: Option<String>,
     pub attempts: Vec<Attempt>,

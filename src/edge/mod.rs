@@ -6,6 +6,8 @@ mod body;
 mod chat;
 mod config_store;
 mod durable;
+mod health_cache;
+mod location;
 mod log;
 mod respond;
 mod stream;
@@ -52,9 +54,19 @@ async fn route(
         ("/v1/chat/completions", m) => {
             Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST"))
         }
+        ("/v1/route/explain", Method::Post) => chat::explain(req, env, ctx).await,
+        ("/v1/route/explain", m) => {
+            Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST"))
+        }
         ("/v1/models", Method::Get) => models(&req, env, ctx).await,
         ("/v1/models", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/admin/config", Method::Get | Method::Put) => admin::config(req, env).await,
+        ("/admin/health", Method::Get | Method::Delete) => admin::health(req, env).await,
+        ("/admin/health", m) => Err(GatewayError::method_not_allowed(
+            m.as_ref(),
+            &path,
+            "GET or DELETE",
+        )),
         ("/admin/config", m) => Err(GatewayError::method_not_allowed(
             m.as_ref(),
             &path,
@@ -99,6 +111,28 @@ async fn models(
 
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Only load spreading and jitter depend on this; the clock is a usable fallback.
+        let now = now_ms().to_le_bytes();
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = now.get(i % 8).copied().unwrap_or(0) ^ (i as u8);
+        }
+    }
+    bytes
+}
+
+/// A random seed for load balancing (passed into pure routing code).
+pub fn random_u64() -> u64 {
+    u64::from_le_bytes(random_bytes::<8>())
+}
+
+/// A random number in [0, 1) for jitter.
+pub fn random_unit() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn new_request_id() -> String {

@@ -32,20 +32,20 @@ pub struct EndpointHealth {
 /// Health by provider id; endpoints missing from it count as healthy and unmeasured.
 pub type HealthSnapshot = HashMap<String, EndpointHealth>;
 
-pub struct RouteInput<'a> {
-    pub config: &'a Config,
-    pub key: &'a KeyRecord,
-    pub model: &'a str,
+pub struct RouteInput<'c, 'r> {
+    pub config: &'c Config,
+    pub key: &'r KeyRecord,
+    pub model: &'r str,
     pub needs: RequestNeeds,
-    pub preferences: &'a Preferences,
+    pub preferences: &'r Preferences,
     /// Request header lookup (lowercase names), for rule conditions.
-    pub header: &'a dyn Fn(&str) -> Option<String>,
+    pub header: &'r dyn Fn(&str) -> Option<String>,
     /// The request body's `metadata` object, for rule conditions.
-    pub metadata: Option<&'a Map<String, Value>>,
-    pub allowed: &'a AllowedRegions,
-    pub health: &'a HealthSnapshot,
+    pub metadata: Option<&'r Map<String, Value>>,
+    pub allowed: &'r AllowedRegions,
+    pub health: &'r HealthSnapshot,
     /// `x-gateway-session`, for affinity.
-    pub session: Option<&'a str>,
+    pub session: Option<&'r str>,
     pub seed: u64,
 }
 
@@ -106,7 +106,7 @@ pub struct Plan<'a> {
 /// Output tokens assumed for cost estimates when the client gave no limit.
 const DEFAULT_OUTPUT_ESTIMATE: u64 = 1_024;
 
-pub fn plan<'a>(input: &RouteInput<'a>) -> Result<Plan<'a>, GatewayError> {
+pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {
     let config = input.config;
     let (requested_name, requested) = config
         .models
@@ -267,7 +267,7 @@ impl Plan<'_> {
     }
 }
 
-fn rule_holds(input: &RouteInput<'_>, when: &crate::config::RuleCondition) -> bool {
+fn rule_holds(input: &RouteInput<'_, '_>, when: &crate::config::RuleCondition) -> bool {
     when.headers
         .iter()
         .all(|(name, value)| (input.header)(name).as_deref() == Some(value.as_str()))
@@ -285,7 +285,7 @@ fn rule_holds(input: &RouteInput<'_>, when: &crate::config::RuleCondition) -> bo
 }
 
 fn drop_reason(
-    input: &RouteInput<'_>,
+    input: &RouteInput<'_, '_>,
     c: &Candidate<'_>,
     duplicate: bool,
 ) -> Option<(DropReason, String)> {
@@ -365,7 +365,7 @@ fn estimated_cost_usd(needs: &RequestNeeds, price: Option<Price>) -> Option<f64>
     )
 }
 
-fn latency(input: &RouteInput<'_>, c: &Candidate<'_>) -> Option<f64> {
+fn latency(input: &RouteInput<'_, '_>, c: &Candidate<'_>) -> Option<f64> {
     input
         .health
         .get(c.provider_id)
@@ -375,7 +375,7 @@ fn latency(input: &RouteInput<'_>, c: &Candidate<'_>) -> Option<f64> {
 fn order(
     group: &mut Vec<Candidate<'_>>,
     strategy: Strategy,
-    input: &RouteInput<'_>,
+    input: &RouteInput<'_, '_>,
     rng: &mut Rng,
 ) {
     let permutation: Vec<usize> = match strategy {
@@ -445,7 +445,7 @@ fn by_cost(group: &[Candidate<'_>], needs: &RequestNeeds) -> Vec<usize> {
 }
 
 /// The client's `provider.order` / `sort` / `allow_fallbacks`, applied last.
-fn apply_preference_order(candidates: &mut Vec<Candidate<'_>>, input: &RouteInput<'_>) {
+fn apply_preference_order(candidates: &mut Vec<Candidate<'_>>, input: &RouteInput<'_, '_>) {
     let prefs = &input.preferences.provider;
     match prefs.sort.as_deref() {
         Some("price") => {
@@ -500,7 +500,7 @@ fn reorder(candidates: &mut Vec<Candidate<'_>>, permutation: &[usize], why: &str
 fn restore_if_all_unhealthy<'a>(
     candidates: &mut Vec<Candidate<'a>>,
     dropped: &mut [Dropped<'a>],
-    input: &RouteInput<'a>,
+    input: &RouteInput<'a, '_>,
 ) {
     if !candidates.is_empty() {
         return;

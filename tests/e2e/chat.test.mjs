@@ -68,7 +68,7 @@ after(async () => {
   await stack?.close();
 });
 
-beforeEach(() => stack.resetMocks());
+beforeEach(() => stack.reset());
 
 test("OpenAI SDK: chat completion is served by the primary with gateway headers", async () => {
   const { data, response } = await client.chat.completions
@@ -231,7 +231,7 @@ test("failover: connection refused and a missing provider secret move to the nex
 
 test("failover for streams: an error event or a slow stream before any content", async () => {
   for (const fault of [{ kind: "stream_error_event" }, { kind: "slow_body", delayMs: 3000 }]) {
-    stack.resetMocks();
+    await stack.reset();
     stack.mocks.primary.fault({ ...fault, times: 1 });
     const res = await fetch(`${stack.url}/v1/chat/completions`, {
       method: "POST",

@@ -2,7 +2,7 @@
 // Worker in workerd (Miniflare) with real local KV and Durable Objects, and a
 // config document stored through the admin API.
 import net from "node:net";
-import { startGateway, putConfig, DEV_GATEWAY_KEY, MOCK_PROVIDER_KEY } from "../../scripts/lib/gateway.mjs";
+import { startGateway, putConfig, DEV_GATEWAY_KEY, DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY } from "../../scripts/lib/gateway.mjs";
 import { startMockProvider } from "./mock-providers.mjs";
 
 export { DEV_GATEWAY_KEY, MOCK_PROVIDER_KEY };
@@ -41,8 +41,11 @@ export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {} }
     async close() {
       await Promise.allSettled([mf.dispose(), ...Object.values(mocks).map((m) => m.close())]);
     },
-    resetMocks() {
+    /** Clears the mocks' calls and faults, and the gateway's learned endpoint health. */
+    async reset() {
       for (const mock of Object.values(mocks)) mock.reset();
+      const res = await fetch(`${url}/admin/health`, { method: "DELETE", headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}` } });
+      if (res.status !== 200) throw new Error(`health reset failed: ${res.status}`);
     },
   };
 }
