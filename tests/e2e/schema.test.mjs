@@ -27,6 +27,10 @@ test("the schema refuses what the gateway refuses", () => {
     (c) => (c.models["gpt-4o"].targets = []),
     (c) => (c.settings.first_byte_timeout_ms = 1),
     (c) => (c.version = 2),
+    (c) => c.residency.geo_rules.push({ allow: ["eu"] }),
+    (c) => (c.models.smart.targets = [{ provider: "mock-us", model: "x" }]),
+    (c) => (c.models.balanced.strategy = "random"),
+    (c) => (c.keys[Object.keys(c.keys)[0]].regions = ["EU West"]),
   ];
   for (const edit of broken) {
     const doc = structuredClone(base);
