@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod health;
+pub mod limits;
 pub mod protocol;
 pub mod providers;
 pub mod relay;

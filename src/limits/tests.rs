@@ -1,0 +1,197 @@
+use super::*;
+
+const T0: u64 = 1_700_000_000_000;
+
+#[test]
+fn exactly_the_limit_passes_at_one_instant() {
+    for limit in [1, 2, 7, 50, 1000] {
+        let mut g = Gcra::default();
+        let rate = Rate::per_minute(limit);
+        let passed = (0..limit * 4)
+            .filter(|_| g.check(rate, T0, 1).allowed)
+            .count() as u64;
+        assert_eq!(passed, limit, "limit {limit}");
+    }
+}
+
+#[test]
+fn first_request_leaves_limit_minus_one_and_denials_say_when() {
+    let mut g = Gcra::default();
+    let rate = Rate::per_minute(60);
+    let first = g.check(rate, T0, 1);
+    assert!(first.allowed);
+    assert_eq!(first.remaining, 59);
+    assert_eq!(first.reset_ms, 1_000);
+    for _ in 0..59 {
+        assert!(g.check(rate, T0, 1).allowed);
+    }
+    let denied = g.check(rate, T0, 1);
+    assert!(!denied.allowed && !denied.never);
+    assert_eq!(denied.remaining, 0);
+    assert_eq!(denied.retry_after_ms, 1_000, "one emission interval");
+    assert_eq!(denied.reset_ms, 60_000);
+    // After exactly the retry delay one more passes, not two.
+    assert!(g.check(rate, T0 + 1_000, 1).allowed);
+    assert!(!g.check(rate, T0 + 1_000, 1).allowed);
+}
+
+#[test]
+fn never_admits_more_than_burst_plus_elapsed() {
+    let rate = Rate::per_minute(10);
+    let mut g = Gcra::default();
+    let mut admitted = 0u64;
+    // One attempt every 100 ms for 2 minutes.
+    for step in 0..1_200u64 {
+        if g.check(rate, T0 + step * 100, 1).allowed {
+            admitted += 1;
+        }
+        let elapsed = step * 100;
+        assert!(
+            admitted <= 10 + elapsed / 6_000 + 1,
+            "at {elapsed} ms: {admitted}"
+        );
+    }
+    assert!(admitted >= 28, "{admitted}");
+}
+
+#[test]
+fn cost_above_burst_can_never_pass() {
+    let mut g = Gcra::default();
+    let d = g.check(Rate::per_minute(100), T0, 101);
+    assert!(!d.allowed && d.never);
+    assert_eq!(g, Gcra::default(), "nothing consumed");
+}
+
+#[test]
+fn refund_and_overrun() {
+    let rate = Rate::per_minute(1_000);
+    let mut g = Gcra::default();
+    assert!(g.check(rate, T0, 800).allowed);
+    assert_eq!(g.peek(rate, T0).remaining, 200);
+    g.refund(rate, T0, 500);
+    assert_eq!(g.peek(rate, T0).remaining, 700);
+    g.refund(rate, T0, 10_000);
+    assert_eq!(g.peek(rate, T0).remaining, 1_000, "never above full");
+    g.charge(rate, T0, 5_000);
+    let d = g.peek(rate, T0);
+    assert_eq!(d.remaining, 0);
+    assert!(
+        d.reset_ms <= 120_000,
+        "debt capped at one extra window: {}",
+        d.reset_ms
+    );
+}
+
+fn admit(id: &str, tokens: u64, limits: Limits) -> Admit {
+    Admit {
+        limits,
+        reservation_id: id.into(),
+        estimated_tokens: tokens,
+        lease_ms: 60_000,
+    }
+}
+
+#[test]
+fn admission_checks_all_limits_and_consumes_nothing_on_denial() {
+    let limits = Limits {
+        requests_per_minute: Some(5),
+        tokens_per_minute: Some(1_000),
+        max_concurrent: None,
+    };
+    let mut s = LimiterState::default();
+    let a = s.admit(&admit("r1", 600, limits), T0);
+    assert!(a.allowed);
+    assert_eq!(a.requests.unwrap().remaining, 4);
+    assert_eq!(a.tokens.unwrap().remaining, 400);
+    let b = s.admit(&admit("r2", 600, limits), T0);
+    assert!(!b.allowed);
+    assert_eq!(b.denied_by, Some(Denial::Tokens));
+    assert!(b.retry_after_ms > 0);
+    // The denied request used no request cell.
+    assert_eq!(
+        s.admit(&admit("r3", 100, limits), T0)
+            .requests
+            .unwrap()
+            .remaining,
+        3
+    );
+}
+
+#[test]
+fn reconcile_refunds_overruns_and_is_idempotent() {
+    let limits = Limits {
+        requests_per_minute: None,
+        tokens_per_minute: Some(1_000),
+        max_concurrent: None,
+    };
+    let mut s = LimiterState::default();
+    assert!(s.admit(&admit("r1", 900, limits), T0).allowed);
+    assert!(!s.admit(&admit("r2", 200, limits), T0).allowed);
+    assert!(s.settle("r1", Some(100), limits, T0));
+    assert!(
+        !s.settle("r1", Some(100), limits, T0),
+        "second settle is a no-op"
+    );
+    assert!(
+        s.admit(&admit("r2", 200, limits), T0).allowed,
+        "the refund made room"
+    );
+    assert!(s.settle("r2", Some(1_500), limits, T0));
+    assert!(
+        !s.admit(&admit("r3", 1, limits), T0).allowed,
+        "the overrun is debt"
+    );
+}
+
+#[test]
+fn a_request_without_max_tokens_is_capped_to_the_bucket_not_refused_forever() {
+    let limits = Limits {
+        requests_per_minute: None,
+        tokens_per_minute: Some(500),
+        max_concurrent: None,
+    };
+    let mut s = LimiterState::default();
+    assert!(s.admit(&admit("big", 5_000, limits), T0).allowed);
+}
+
+#[test]
+fn concurrency_leases_release_on_settle_and_expire() {
+    let limits = Limits {
+        requests_per_minute: None,
+        tokens_per_minute: None,
+        max_concurrent: Some(2),
+    };
+    let mut s = LimiterState::default();
+    assert!(s.admit(&admit("a", 1, limits), T0).allowed);
+    assert!(s.admit(&admit("b", 1, limits), T0).allowed);
+    let c = s.admit(&admit("c", 1, limits), T0);
+    assert_eq!(c.denied_by, Some(Denial::Concurrency));
+    s.settle("a", None, limits, T0);
+    assert!(s.admit(&admit("c", 1, limits), T0).allowed);
+    assert_eq!(s.in_flight(), 2);
+    // Lost holders: leases expire after lease_ms.
+    assert!(s.admit(&admit("d", 1, limits), T0 + 60_001).allowed);
+    assert_eq!(s.in_flight(), 1);
+}
+
+#[test]
+fn state_round_trips_through_json() {
+    let mut s = LimiterState::default();
+    let limits = Limits {
+        requests_per_minute: Some(3),
+        tokens_per_minute: Some(100),
+        max_concurrent: Some(1),
+    };
+    s.admit(&admit("x", 10, limits), T0);
+    let back: LimiterState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert_eq!(back, s);
+}
+
+#[test]
+fn openai_durations() {
+    assert_eq!(openai_duration(20), "20ms");
+    assert_eq!(openai_duration(1_000), "1s");
+    assert_eq!(openai_duration(1_001), "2s");
+    assert_eq!(openai_duration(360_000), "6m0s");
+    assert_eq!(openai_duration(3_723_000), "1h2m3s");
+}
