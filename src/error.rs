@@ -15,6 +15,8 @@ pub struct GatewayError {
     pub param: Option<Cow<'static, str>>,
     /// Seconds for a `Retry-After` header, when waiting can help.
     pub retry_after_s: Option<u64>,
+    /// Retrying the same request can never succeed (sent as `x-should-retry: false`).
+    pub final_answer: bool,
 }
 
 #[derive(Serialize)]
@@ -45,7 +47,14 @@ impl GatewayError {
             message: message.into(),
             param: None,
             retry_after_s: None,
+            final_answer: false,
         }
+    }
+
+    /// Marks an error no retry can fix (SDKs obey `x-should-retry: false`).
+    pub fn final_answer(mut self) -> Self {
+        self.final_answer = true;
+        self
     }
 
     pub fn with_param(mut self, param: impl Into<Cow<'static, str>>) -> Self {
@@ -73,7 +82,9 @@ impl GatewayError {
 
     /// SDKs retry 408/409/429/5xx by default; tell them not to where a retry cannot succeed.
     pub fn should_retry(&self) -> bool {
-        matches!(self.status, 408 | 409 | 429 | 500..=599) && self.code != "upstream_auth_failed"
+        !self.final_answer
+            && matches!(self.status, 408 | 409 | 429 | 500..=599)
+            && self.code != "upstream_auth_failed"
     }
 
     pub fn invalid_request(code: &'static str, message: impl Into<String>) -> Self {

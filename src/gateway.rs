@@ -191,6 +191,106 @@ pub fn exhausted(
     GatewayError::new(502, "server_error", "upstream_error", message)
 }
 
+/// After a failed attempt: wait and retry the same endpoint, move on, or answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextStep {
+    RetrySameAfter { wait_ms: u64 },
+    NextCandidate,
+    Answer(GatewayError),
+}
+
+/// A 429 whose reset is this close is worth waiting for on the same endpoint.
+pub const MAX_RETRY_AFTER_WAIT_MS: u64 = 2_000;
+/// First same-endpoint retry waits U(0, 100 ms); the next U(0, 200 ms), ...
+pub const BACKOFF_BASE_MS: u64 = 100;
+pub const MAX_ATTEMPTS_PER_ENDPOINT: u32 = 2;
+
+/// `attempts_here`: attempts already made on this endpoint (≥ 1). `jitter` in [0, 1).
+pub fn next_step(
+    failure: &AttemptFailure,
+    attempts_here: u32,
+    budget_allows_retry: bool,
+    deadline_left_ms: u64,
+    first_byte_ms: u64,
+    jitter: f64,
+    secrets: &[&str],
+) -> NextStep {
+    if let Verdict::Answer(error) = judge(failure, secrets) {
+        return NextStep::Answer(error);
+    }
+    let may_retry = attempts_here < MAX_ATTEMPTS_PER_ENDPOINT && budget_allows_retry;
+    let fits = |wait_ms: u64| wait_ms + first_byte_ms < deadline_left_ms;
+    let wait = match failure {
+        AttemptFailure::Status {
+            status: 429,
+            retry_after_s,
+            ..
+        } => match retry_after_s {
+            Some(s) if s * 1000 <= MAX_RETRY_AFTER_WAIT_MS => Some(s * 1000),
+            _ => None, // a long or unknown reset: cool down and fail over now
+        },
+        // Transient: one quick retry with full jitter, as the next call often works.
+        AttemptFailure::Status {
+            status: 500 | 502 | 504,
+            ..
+        }
+        | AttemptFailure::Connect
+        | AttemptFailure::InvalidResponse(_) => {
+            let cap = BACKOFF_BASE_MS << attempts_here.saturating_sub(1).min(6);
+            Some((cap as f64 * jitter.clamp(0.0, 1.0)) as u64)
+        }
+        // A silent endpoint, an overloaded one, our own credentials or a stream
+        // error: retrying the same endpoint would only repeat it.
+        _ => None,
+    };
+    match wait {
+        Some(wait_ms) if may_retry && fits(wait_ms) => NextStep::RetrySameAfter { wait_ms },
+        _ => NextStep::NextCandidate,
+    }
+}
+
+/// Caps same-endpoint retries to a share of first attempts over a rolling window,
+/// so an outage cannot multiply the load on a provider (Envoy's retry budget).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryBudget {
+    window_start_ms: u64,
+    first_attempts: u32,
+    retries: u32,
+}
+
+pub const RETRY_BUDGET_WINDOW_MS: u64 = 10_000;
+pub const RETRY_BUDGET_RATIO: f64 = 0.2;
+pub const RETRY_BUDGET_MIN: u32 = 3;
+
+impl RetryBudget {
+    fn roll(&mut self, now_ms: u64) {
+        if now_ms.saturating_sub(self.window_start_ms) >= RETRY_BUDGET_WINDOW_MS {
+            *self = RetryBudget {
+                window_start_ms: now_ms,
+                first_attempts: 0,
+                retries: 0,
+            };
+        }
+    }
+
+    pub fn record_first_attempt(&mut self, now_ms: u64) {
+        self.roll(now_ms);
+        self.first_attempts += 1;
+    }
+
+    /// Takes one retry from the budget if there is one.
+    pub fn try_retry(&mut self, now_ms: u64) -> bool {
+        self.roll(now_ms);
+        let allowed = (f64::from(self.first_attempts) * RETRY_BUDGET_RATIO).floor() as u32;
+        if self.retries < allowed.max(RETRY_BUDGET_MIN) {
+            self.retries += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +395,93 @@ mod tests {
         assert_eq!((mixed.status, mixed.code.as_ref()), (502, "upstream_error"));
         assert!(mixed.message.contains("a: HTTP 429"), "{}", mixed.message);
         assert!(mixed.message.contains("b: connection failed"));
+    }
+
+    fn step(failure: &AttemptFailure, attempts: u32, budget: bool) -> NextStep {
+        next_step(failure, attempts, budget, 60_000, 10_000, 0.5, &[])
+    }
+
+    #[test]
+    fn next_step_table() {
+        let s500 = status(500, "{}");
+        assert_eq!(
+            step(&s500, 1, true),
+            NextStep::RetrySameAfter { wait_ms: 50 }
+        );
+        assert_eq!(
+            step(&s500, 2, true),
+            NextStep::NextCandidate,
+            "at most two attempts per endpoint"
+        );
+        assert_eq!(
+            step(&s500, 1, false),
+            NextStep::NextCandidate,
+            "budget spent"
+        );
+        assert_eq!(
+            step(&AttemptFailure::Connect, 1, true),
+            NextStep::RetrySameAfter { wait_ms: 50 }
+        );
+        assert_eq!(
+            step(&AttemptFailure::Timeout, 1, true),
+            NextStep::NextCandidate,
+            "never retry a silent endpoint"
+        );
+        assert_eq!(step(&status(503, "{}"), 1, true), NextStep::NextCandidate);
+        assert_eq!(step(&status(401, "{}"), 1, true), NextStep::NextCandidate);
+        assert_eq!(
+            step(&status_failure(429, Some("1"), b"{}"), 1, true),
+            NextStep::RetrySameAfter { wait_ms: 1_000 }
+        );
+        assert_eq!(
+            step(&status_failure(429, Some("30"), b"{}"), 1, true),
+            NextStep::NextCandidate
+        );
+        assert_eq!(
+            step(&status_failure(429, None, b"{}"), 1, true),
+            NextStep::NextCandidate
+        );
+        assert!(matches!(
+            step(&status(400, "{}"), 1, true),
+            NextStep::Answer(_)
+        ));
+        // No retry that would overrun the deadline.
+        assert_eq!(
+            next_step(&s500, 1, true, 10_010, 10_000, 0.5, &[]),
+            NextStep::NextCandidate
+        );
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_and_grows() {
+        let s500 = status(500, "{}");
+        assert_eq!(
+            next_step(&s500, 1, true, 60_000, 1_000, 0.0, &[]),
+            NextStep::RetrySameAfter { wait_ms: 0 }
+        );
+        assert_eq!(
+            next_step(&s500, 1, true, 60_000, 1_000, 0.999, &[]),
+            NextStep::RetrySameAfter { wait_ms: 99 }
+        );
+    }
+
+    #[test]
+    fn retry_budget_is_twenty_percent_with_a_floor() {
+        let mut budget = RetryBudget::default();
+        for _ in 0..100 {
+            budget.record_first_attempt(1_000);
+        }
+        let granted = (0..100).filter(|_| budget.try_retry(1_000)).count();
+        assert_eq!(granted, 20);
+        let mut quiet = RetryBudget::default();
+        quiet.record_first_attempt(1_000);
+        assert_eq!(
+            (0..10).filter(|_| quiet.try_retry(1_000)).count(),
+            3,
+            "floor of 3 per window"
+        );
+        // A new window refills it.
+        assert!(quiet.try_retry(1_000 + RETRY_BUDGET_WINDOW_MS));
     }
 
     #[test]

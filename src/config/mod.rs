@@ -134,6 +134,10 @@ pub struct Provider {
     /// Azure OpenAI's `api-version` query parameter (required for `azure_openai`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
+    /// Durable Object location hint for this endpoint's health object, near the
+    /// provider (`wnam`, `enam`, `sam`, `weur`, `eeur`, `apac`, `oc`, `afr`, `me`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_hint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,6 +264,9 @@ pub struct KeyRecord {
     /// Residency policies this key's requests are pinned to (empty: not pinned).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<String>,
+    /// Requests and tokens per minute and concurrent requests, enforced exactly by the key's `RateLimiter`.
+    #[serde(default, skip_serializing_if = "crate::limits::Limits::is_empty")]
+    pub limits: crate::limits::Limits,
 }
 
 impl Config {

@@ -211,6 +211,19 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
             }
             _ => {}
         }
+        const HINTS: [&str; 9] = [
+            "wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me",
+        ];
+        if let Some(hint) = provider
+            .location_hint
+            .as_deref()
+            .filter(|h| !HINTS.contains(h))
+        {
+            out.push(issue(
+                format!("{at}/location_hint"),
+                format!("{hint:?} is not one of {}", HINTS.join(", ")),
+            ));
+        }
         if !is_id(&provider.region) {
             out.push(issue(
                 format!("{at}/region"),
@@ -366,6 +379,34 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
         }
         if key.name.is_empty() {
             out.push(issue(format!("{at}/name"), "must not be empty"));
+        }
+        let limits = key.limits;
+        for (field, value) in [
+            ("requests_per_minute", limits.requests_per_minute),
+            ("tokens_per_minute", limits.tokens_per_minute),
+            ("max_concurrent", limits.max_concurrent.map(u64::from)),
+        ] {
+            if value == Some(0) {
+                out.push(issue(
+                    format!("{at}/limits/{field}"),
+                    "must be at least 1 (omit it for no limit)",
+                ));
+            }
+        }
+        if config
+            .keys
+            .values()
+            .filter(|other| other.name == key.name)
+            .count()
+            > 1
+        {
+            out.push(issue(
+                format!("{at}/name"),
+                format!(
+                    "{:?} is used by another key; names identify keys in limits and logs",
+                    key.name
+                ),
+            ));
         }
         for (i, policy) in key.regions.iter().enumerate() {
             if !is_id(policy) {

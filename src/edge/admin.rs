@@ -104,27 +104,29 @@ pub async fn config(mut req: Request, env: &Env) -> Result<Response, GatewayErro
     respond::json(200, &summary)
 }
 
-/// `GET /admin/health`: every endpoint's breaker state and latency as this isolate
-/// sees it; `DELETE /admin/health` forgets it.
-pub async fn health(req: Request, env: &Env) -> Result<Response, GatewayError> {
+/// `GET /admin/health`: every endpoint's authoritative state (circuit, error
+/// window, cooldown, latency EWMA) from its `ProviderHealth` object;
+/// `DELETE /admin/health` forgets it all.
+pub async fn health(
+    req: Request,
+    env: &Env,
+    ctx: &worker::Context,
+) -> Result<Response, GatewayError> {
     authorize(&req, env)?;
+    let config = config_store::current(env, ctx).await?;
     if req.method() == Method::Delete {
-        super::health_cache::reset();
+        super::health_cache::reset(env, &config).await;
         return respond::json(200, &serde_json::json!({"reset": true}));
     }
-    let now = super::now_ms();
-    let endpoints: Vec<serde_json::Value> = super::health_cache::breakers()
+    let endpoints: Vec<serde_json::Value> = super::health_cache::read_all(env, &config)
+        .await
         .into_iter()
-        .map(|(id, breaker)| {
-            let (requests, failures) = breaker.window(now);
+        .map(|(id, state)| {
+            let provider = config.providers.get(&id);
             serde_json::json!({
                 "provider": id,
-                "available": breaker.available(now),
-                "circuit": breaker.circuit,
-                "cooldown_until_ms": breaker.cooldown_until_ms,
-                "window": {"requests": requests, "failures": failures},
-                "ewma_latency_ms": breaker.ewma_latency_ms,
-                "totals": {"successes": breaker.total_successes, "failures": breaker.total_failures, "rate_limited": breaker.total_rate_limited},
+                "region": provider.map(|p| p.region.as_str()),
+                "state": state,
             })
         })
         .collect();

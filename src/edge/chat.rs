@@ -6,13 +6,14 @@ use super::log::{self, Attempt, RequestLine};
 use super::stream::Pump;
 use super::upstream::{self, Sent};
 use super::{
-    authenticate, body, config_store, health_cache, location, now_ms, random_u64, respond,
-    RequestContext,
+    authenticate, body, config_store, health_cache, limiter, location, now_ms, random_u64,
+    random_unit, respond, RequestContext,
 };
 use crate::config::{Config, KeyRecord};
 use crate::error::GatewayError;
-use crate::gateway::{self, AttemptFailure, Verdict};
+use crate::gateway::{self, AttemptFailure, NextStep};
 use crate::health::Outcome;
+use crate::limits::{Admission, Admit};
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
 use crate::relay::{OpenAiEncoder, OpenAiPassthrough, Relay};
@@ -21,7 +22,8 @@ use crate::routing::{self, needs, preferences, Candidate, Plan, RouteInput};
 use futures_util::{stream, StreamExt};
 use serde_json::Value;
 use std::rc::Rc;
-use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
+use std::time::Duration;
+use worker::{Context, Delay, Env, Headers, Request, Response, ResponseBuilder};
 
 const MAX_SESSION_ID: usize = 256;
 
@@ -102,7 +104,46 @@ pub async fn handle(
         log::emit(&line.finish(rc, error.status, "no_candidates"));
         return Err(error);
     }
-    match attempt_all(
+
+    // Limits: one call to the key's limiter, for requests, tokens and concurrency at once.
+    let estimate = estimated_tokens(&plan.needs);
+    let mut settlement = None;
+    let mut admission = None;
+    if !key.limits.is_empty() {
+        if let (Some(tpm), Some(_)) = (key.limits.tokens_per_minute, plan.needs.max_output_tokens) {
+            if estimate > tpm {
+                let never = Admission::never_tokens(tpm);
+                return Ok(limited_response(&never, estimate, rc, &mut line));
+            }
+        }
+        match limiter::stub(env, key) {
+            Some(stub) => {
+                let admit = Admit {
+                    limits: key.limits,
+                    reservation_id: rc.id.clone(),
+                    estimated_tokens: estimate,
+                    lease_ms: config.settings.request_timeout_ms + 30_000,
+                };
+                match limiter::admit(&stub, &admit).await {
+                    Some(a) if !a.allowed => {
+                        return Ok(limited_response(&a, estimate, rc, &mut line))
+                    }
+                    Some(a) => {
+                        admission = Some(a);
+                        settlement = Some(limiter::Settlement {
+                            stub,
+                            key: key.clone(),
+                            reservation_id: rc.id.clone(),
+                        });
+                    }
+                    None => line.limiter_degraded = true,
+                }
+            }
+            None => line.limiter_degraded = true,
+        }
+    }
+
+    let result = attempt_all(
         &config,
         &plan,
         &routing.allowed,
@@ -111,18 +152,63 @@ pub async fn handle(
         rc,
         &mut line,
     )
-    .await
-    {
-        Ok(Served::Whole(response)) => {
+    .await;
+    health_cache::after_request(env, ctx, &config);
+    let overhead = line.overhead_ms(rc).to_string();
+    let mut response = match result {
+        Ok(Served::Whole(response, usage)) => {
+            if let Some(settlement) = settlement {
+                ctx.wait_until(settlement.run(Some(usage.map_or(estimate, |u| u.total_tokens))));
+            }
             log::emit(&line.finish(rc, 200, "complete"));
-            Ok(response)
+            response
         }
-        Ok(Served::Stream(response)) => Ok(response),
+        Ok(Served::Stream(response, pump_settlement)) => {
+            // The stream settles the reservation itself, with the usage it counted.
+            if let Some(settlement) = settlement {
+                pump_settlement.replace(Some(settlement));
+            }
+            response
+        }
         Err(error) => {
+            if let Some(settlement) = settlement {
+                // Nothing was generated: give the reservation back.
+                ctx.wait_until(settlement.run(Some(0)));
+            }
             log::emit(&line.finish(rc, error.status, "error"));
-            Err(error)
+            respond::error(&error)
         }
+    };
+    let _ = response
+        .headers_mut()
+        .set("x-gateway-overhead-ms", &overhead);
+    if let Some(a) = &admission {
+        limiter::headers(a, response.headers());
     }
+    Ok(response)
+}
+
+/// Prompt estimate plus the output the request may produce.
+fn estimated_tokens(needs: &needs::RequestNeeds) -> u64 {
+    const DEFAULT_OUTPUT_RESERVATION: u64 = 1_024;
+    needs.prompt_tokens
+        + needs.choices
+            * needs
+                .max_output_tokens
+                .unwrap_or(DEFAULT_OUTPUT_RESERVATION)
+}
+
+fn limited_response(
+    admission: &Admission,
+    estimate: u64,
+    rc: &RequestContext,
+    line: &mut RequestLine,
+) -> Response {
+    let error = limiter::denial_error(admission, estimate);
+    log::emit(&line.clone().finish(rc, 429, "rate_limited"));
+    let response = respond::error(&error);
+    limiter::headers(admission, response.headers());
+    response
 }
 
 /// `POST /v1/route/explain`: the plan for a chat request, without sending it.
@@ -146,9 +232,13 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
 }
 
 enum Served {
-    Whole(Response),
-    /// Logged by the stream itself when it ends.
-    Stream(Response),
+    Whole(Response, Option<Usage>),
+    /// Logged and settled by the stream itself when it ends; the cell takes the
+    /// limiter settlement to run then.
+    Stream(
+        Response,
+        Rc<std::cell::RefCell<Option<limiter::Settlement>>>,
+    ),
 }
 
 async fn attempt_all(
@@ -172,16 +262,11 @@ async fn attempt_all(
             log::warn("residency_violation_prevented", candidate.provider_id);
             continue;
         }
-        let left = deadline.saturating_sub(now_ms());
-        if left == 0 {
-            break;
-        }
-        let started = now_ms();
         let api_key = match &candidate.provider.api_key_secret {
             Some(name) => match env.secret(name) {
                 Ok(value) => Some(value.to_string()),
                 Err(_) => {
-                    line.attempt(candidate, "missing_secret", started);
+                    line.attempt(candidate, "missing_secret", now_ms());
                     failures.push((candidate.provider_id, AttemptFailure::MissingSecret));
                     continue;
                 }
@@ -193,40 +278,68 @@ async fn attempt_all(
         }
         let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
 
-        health_cache::begin(candidate.provider_id);
-        let first_byte_ms = settings.first_byte_timeout_ms.min(left);
-        match attempt_one(
-            candidate,
-            request,
-            api_key.as_deref(),
-            first_byte_ms,
-            settings.stream_idle_timeout_ms,
-        )
-        .await
-        {
-            Ok(answer) => {
-                let latency = now_ms().saturating_sub(started);
-                health_cache::record(
-                    candidate.provider_id,
-                    Outcome::Success {
-                        latency_ms: latency,
-                    },
-                );
-                line.attempt(candidate, "ok", started);
-                line.provider = Some(candidate.provider_id.to_string());
-                line.region = Some(candidate.region.to_string());
-                line.served_model = Some(candidate.model.to_string());
-                return Ok(answer.into_response(candidate, line, rc));
+        let mut attempts_here = 0;
+        loop {
+            let left = deadline.saturating_sub(now_ms());
+            if left == 0 {
+                break;
             }
-            Err(failure) => {
-                line.attempt(candidate, outcome_name(&failure), started);
-                if let Some(outcome) = health_outcome(&failure) {
-                    health_cache::record(candidate.provider_id, outcome);
+            attempts_here += 1;
+            let started = now_ms();
+            health_cache::begin(candidate.provider_id, attempts_here == 1);
+            let first_byte_ms = settings.first_byte_timeout_ms.min(left);
+            let outcome = attempt_one(
+                candidate,
+                request,
+                api_key.as_deref(),
+                first_byte_ms,
+                settings.stream_idle_timeout_ms,
+            )
+            .await;
+            line.upstream_ms += now_ms().saturating_sub(started);
+            let failure = match outcome {
+                Ok(answer) => {
+                    let latency = now_ms().saturating_sub(started);
+                    health_cache::record(
+                        candidate.provider_id,
+                        Outcome::Success {
+                            latency_ms: latency,
+                        },
+                    );
+                    line.attempt(candidate, "ok", started);
+                    line.provider = Some(candidate.provider_id.to_string());
+                    line.region = Some(candidate.region.to_string());
+                    line.served_model = Some(candidate.model.to_string());
+                    return Ok(answer.into_response(candidate, line, rc));
                 }
-                if let Verdict::Answer(error) = gateway::judge(&failure, &secret_refs) {
-                    return Err(error);
+                Err(failure) => failure,
+            };
+            line.attempt(candidate, outcome_name(&failure), started);
+            if let Some(outcome) = health_outcome(&failure) {
+                health_cache::record(candidate.provider_id, outcome);
+            }
+            let left = deadline.saturating_sub(now_ms());
+            match gateway::next_step(
+                &failure,
+                attempts_here,
+                true,
+                left,
+                settings.first_byte_timeout_ms,
+                random_unit(),
+                &secret_refs,
+            ) {
+                NextStep::Answer(error) => return Err(error),
+                NextStep::RetrySameAfter { wait_ms }
+                    if health_cache::try_retry(candidate.provider_id) =>
+                {
+                    if wait_ms > 0 {
+                        Delay::from(Duration::from_millis(wait_ms)).await;
+                    }
                 }
-                failures.push((candidate.provider_id, failure));
+                _ => {
+                    failures.push((candidate.provider_id, failure));
+                    break;
+                }
             }
         }
     }
@@ -373,7 +486,10 @@ impl Answer {
         match self {
             Answer::Whole { body, usage } => {
                 line.usage(usage);
-                Served::Whole(respond::bytes(200, "application/json", body, headers))
+                Served::Whole(
+                    respond::bytes(200, "application/json", body, headers),
+                    usage,
+                )
             }
             Answer::Stream { first, mut pump } => {
                 let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
@@ -381,6 +497,7 @@ impl Answer {
                 let mut logged = line.clone();
                 logged.status = 200;
                 pump.set_log_line(logged, rc.started_ms);
+                let settlement = pump.settlement_cell();
                 let rest = stream::unfold(pump, |mut pump| async move {
                     pump.next_chunk()
                         .await
@@ -392,9 +509,10 @@ impl Answer {
                     .with_status(200)
                     .with_headers(headers)
                     .from_stream(body);
-                Served::Stream(response.unwrap_or_else(|_| {
+                let response = response.unwrap_or_else(|_| {
                     respond::error(&GatewayError::internal("could not start the stream"))
-                }))
+                });
+                Served::Stream(response, settlement)
             }
         }
     }
@@ -423,7 +541,16 @@ impl RequestLine {
             prompt_tokens: None,
             completion_tokens: None,
             duration_ms: 0,
+            upstream_ms: 0,
+            limiter_degraded: false,
         }
+    }
+
+    /// Time spent in the gateway itself: everything but waiting on providers.
+    fn overhead_ms(&self, rc: &RequestContext) -> u64 {
+        now_ms()
+            .saturating_sub(rc.started_ms)
+            .saturating_sub(self.upstream_ms)
     }
 
     fn attempt(&mut self, candidate: &Candidate<'_>, outcome: &str, started: u64) {

@@ -1,44 +1,212 @@
-//! Durable Object classes. Their bindings and migrations are part of the
-//! deployment shape from the start; the reliability work fills in their logic.
+//! Durable Objects: thin shells that load pure state, apply one decision
+//! synchronously, persist it, and answer. No borrow is held across an await.
+//!
+//! - `RateLimiter`: one per gateway key; exact request/token/concurrency limits.
+//! - `ProviderHealth`: one per provider endpoint; the authoritative breaker.
 
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use super::now_ms;
+use crate::health::{Breaker, Outcome};
+use crate::limits::{Admit, LimiterState, Limits};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::cell::RefCell;
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, Response, Result, State, Storage,
+};
 
-fn describe(class: &str, state: &State) -> Result<Response> {
-    Response::from_json(&serde_json::json!({
-        "class": class,
-        "id": state.id().to_string(),
-        "ready": true,
-    }))
+const STATE_KEY: &str = "state";
+
+/// Loads the object's state once; later calls reuse memory (the object is single-threaded).
+async fn load<T: DeserializeOwned + Default>(
+    storage: &Storage,
+    cell: &RefCell<Option<T>>,
+) -> Result<()> {
+    if cell.borrow().is_some() {
+        return Ok(());
+    }
+    let stored: Option<String> = storage.get(STATE_KEY).await?;
+    let value = stored
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    // Another event may have loaded it while we waited: keep theirs.
+    cell.borrow_mut().get_or_insert(value);
+    Ok(())
+}
+
+/// Persisted as a JSON string: i128 and maps round-trip exactly that way.
+async fn persist<T: Serialize>(storage: &Storage, value: &T) -> Result<()> {
+    let text = serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    storage.put(STATE_KEY, text).await
+}
+
+fn bad_request(message: &str) -> Result<Response> {
+    Ok(Response::error(message, 400)?.with_headers(worker::Headers::new()))
+}
+
+async fn body<T: DeserializeOwned>(req: &mut Request) -> Option<T> {
+    req.json::<T>().await.ok()
+}
+
+#[derive(Debug, Deserialize)]
+struct Settle {
+    reservation_id: String,
+    actual_tokens: Option<u64>,
+    limits: Limits,
 }
 
 /// One object per limit key: exact request and token limits.
 #[durable_object]
 pub struct RateLimiter {
     state: State,
+    limiter: RefCell<Option<LimiterState>>,
 }
 
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
-        Self { state }
+        Self {
+            state,
+            limiter: RefCell::new(None),
+        }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        describe("RateLimiter", &self.state)
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let storage = self.state.storage();
+        load(&storage, &self.limiter).await?;
+        let now = now_ms();
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/admit") => {
+                let Some(admit) = body::<Admit>(&mut req).await else {
+                    return bad_request("bad admit");
+                };
+                let admission = self
+                    .limiter
+                    .borrow_mut()
+                    .as_mut()
+                    .map(|s| s.admit(&admit, now));
+                if admission.as_ref().is_some_and(|a| a.allowed) {
+                    self.save(&storage).await?;
+                }
+                Response::from_json(&admission)
+            }
+            (Method::Post, "/settle") => {
+                let Some(settle) = body::<Settle>(&mut req).await else {
+                    return bad_request("bad settle");
+                };
+                let changed = self.limiter.borrow_mut().as_mut().is_some_and(|s| {
+                    s.settle(
+                        &settle.reservation_id,
+                        settle.actual_tokens,
+                        settle.limits,
+                        now,
+                    )
+                });
+                if changed {
+                    self.save(&storage).await?;
+                }
+                Response::from_json(&serde_json::json!({"settled": changed}))
+            }
+            (Method::Get, _) => {
+                let in_flight = self
+                    .limiter
+                    .borrow()
+                    .as_ref()
+                    .map_or(0, LimiterState::in_flight);
+                Response::from_json(
+                    &serde_json::json!({"class": "RateLimiter", "ready": true, "in_flight": in_flight}),
+                )
+            }
+            _ => bad_request("unknown limiter operation"),
+        }
     }
 }
 
-/// One object per provider endpoint: circuit breaker and latency statistics.
+impl RateLimiter {
+    async fn save(&self, storage: &Storage) -> Result<()> {
+        let snapshot = self.limiter.borrow().clone();
+        match snapshot {
+            Some(state) => persist(storage, &state).await,
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub jitter: f64,
+}
+
+/// One object per provider endpoint: the authoritative circuit breaker and
+/// latency statistics, fed off the hot path.
 #[durable_object]
 pub struct ProviderHealth {
     state: State,
+    breaker: RefCell<Option<Breaker>>,
 }
 
 impl DurableObject for ProviderHealth {
     fn new(state: State, _env: Env) -> Self {
-        Self { state }
+        Self {
+            state,
+            breaker: RefCell::new(None),
+        }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        describe("ProviderHealth", &self.state)
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let storage = self.state.storage();
+        load(&storage, &self.breaker).await?;
+        let now = now_ms();
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/record") => {
+                let Some(reports) = body::<Vec<Report>>(&mut req).await else {
+                    return bad_request("bad report");
+                };
+                if let Some(breaker) = self.breaker.borrow_mut().as_mut() {
+                    for report in reports {
+                        breaker.record(report.outcome, now, report.jitter);
+                    }
+                }
+                self.save(&storage).await?;
+                self.answer(now)
+            }
+            (Method::Post, "/probe") => {
+                // Claims the half-open probe: only one isolate gets to try an endpoint that is recovering.
+                let granted = self
+                    .breaker
+                    .borrow_mut()
+                    .as_mut()
+                    .is_some_and(|b| b.take_probe(now));
+                self.save(&storage).await?;
+                Response::from_json(&serde_json::json!({"granted": granted}))
+            }
+            (Method::Post, "/reset") => {
+                *self.breaker.borrow_mut() = Some(Breaker::default());
+                self.save(&storage).await?;
+                self.answer(now)
+            }
+            (Method::Get, _) => self.answer(now),
+            _ => bad_request("unknown health operation"),
+        }
+    }
+}
+
+impl ProviderHealth {
+    fn answer(&self, now: u64) -> Result<Response> {
+        let breaker = self.breaker.borrow().clone().unwrap_or_default();
+        Response::from_json(&serde_json::json!({
+            "class": "ProviderHealth",
+            "ready": true,
+            "snapshot": breaker.snapshot(now),
+            "breaker": breaker,
+            "window": breaker.window(now),
+            "now_ms": now,
+        }))
+    }
+
+    async fn save(&self, storage: &Storage) -> Result<()> {
+        let snapshot = self.breaker.borrow().clone();
+        match snapshot {
+            Some(state) => persist(storage, &state).await,
+            None => Ok(()),
+        }
     }
 }

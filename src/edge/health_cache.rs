@@ -1,61 +1,223 @@
-//! This isolate's view of endpoint health: one breaker per provider, updated
-//! after every attempt. The hot path reads it without any I/O.
+//! This isolate's view of endpoint health, read by the hot path without any I/O.
+//!
+//! Two sources, merged: a local breaker per endpoint, updated the moment an
+//! attempt ends (so a dead endpoint is avoided within the same second), and the
+//! authoritative `ProviderHealth` object's snapshot, refreshed in the background
+//! every few seconds and after every report. Reports go to the objects after the
+//! response (`ctx.wait_until`), batched per endpoint.
 
-use super::now_ms;
+use super::durable::Report;
+use super::objects::{self, PROVIDER_HEALTH};
+use super::{now_ms, random_unit};
+use crate::config::Config;
+use crate::gateway::RetryBudget;
 use crate::health::{Breaker, Outcome};
-use crate::routing::HealthSnapshot;
+use crate::routing::{EndpointHealth, HealthSnapshot};
+use futures_util::future::join_all;
+use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
+use worker::{Context, Env};
+
+/// How often an isolate re-reads the health objects.
+const REFRESH_MS: u64 = 3_000;
+/// A remote snapshot older than this is ignored.
+const REMOTE_STALE_MS: u64 = 30_000;
+
+#[derive(Default)]
+struct Cache {
+    local: HashMap<String, Breaker>,
+    remote: HashMap<String, (EndpointHealth, u64)>,
+    pending: HashMap<String, Vec<Report>>,
+    budgets: HashMap<String, RetryBudget>,
+    last_refresh_ms: u64,
+    refreshing: bool,
+}
 
 thread_local! {
-    static BREAKERS: RefCell<HashMap<String, Breaker>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
 pub fn snapshot() -> HealthSnapshot {
     let now = now_ms();
-    BREAKERS.with(|b| {
-        b.borrow()
-            .iter()
-            .map(|(id, breaker)| (id.clone(), breaker.snapshot(now)))
-            .collect()
+    CACHE.with(|c| {
+        let c = c.borrow();
+        let mut merged: HealthSnapshot = HashMap::new();
+        for (id, (remote, at)) in &c.remote {
+            if now.saturating_sub(*at) < REMOTE_STALE_MS {
+                merged.insert(id.clone(), remote.clone());
+            }
+        }
+        for (id, breaker) in &c.local {
+            let local = breaker.snapshot(now);
+            let entry = merged.entry(id.clone()).or_insert_with(|| local.clone());
+            entry.available &= local.available;
+            if entry.note.is_none() {
+                entry.note = local.note;
+            }
+            if entry.ewma_latency_ms.is_none() {
+                entry.ewma_latency_ms = local.ewma_latency_ms;
+            }
+        }
+        merged
     })
 }
 
 pub fn record(provider_id: &str, outcome: Outcome) {
     let now = now_ms();
-    let jitter = super::random_unit();
-    BREAKERS.with(|b| {
-        b.borrow_mut()
+    let jitter = random_unit();
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.local
             .entry(provider_id.to_string())
             .or_default()
-            .record(outcome, now, jitter)
+            .record(outcome, now, jitter);
+        c.pending
+            .entry(provider_id.to_string())
+            .or_default()
+            .push(Report { outcome, jitter });
     });
 }
 
-/// Marks an attempt as started (claims the half-open probe when there is one).
-pub fn begin(provider_id: &str) {
+/// Marks an attempt as started (claims the local half-open probe when there is one).
+pub fn begin(provider_id: &str, first_attempt: bool) {
     let now = now_ms();
-    BREAKERS.with(|b| {
-        if let Some(breaker) = b.borrow_mut().get_mut(provider_id) {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(breaker) = c.local.get_mut(provider_id) {
             breaker.take_probe(now);
+        }
+        if first_attempt {
+            c.budgets
+                .entry(provider_id.to_string())
+                .or_default()
+                .record_first_attempt(now);
         }
     });
 }
 
-/// Forgets everything this isolate learned (admin reset, and test isolation).
-pub fn reset() {
-    BREAKERS.with(|b| b.borrow_mut().clear());
+/// Takes one same-endpoint retry from the endpoint's budget.
+pub fn try_retry(provider_id: &str) -> bool {
+    let now = now_ms();
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .budgets
+            .entry(provider_id.to_string())
+            .or_default()
+            .try_retry(now)
+    })
 }
 
-/// Every endpoint's breaker, for `GET /admin/health`.
-pub fn breakers() -> Vec<(String, Breaker)> {
-    BREAKERS.with(|b| {
-        let mut all: Vec<(String, Breaker)> = b
-            .borrow()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    })
+#[derive(Deserialize)]
+struct Answer {
+    snapshot: EndpointHealth,
+}
+
+fn stub(env: &Env, config: &Config, provider_id: &str) -> Option<worker::Stub> {
+    let hint = config
+        .providers
+        .get(provider_id)
+        .and_then(|p| p.location_hint.as_deref());
+    objects::stub(
+        env,
+        PROVIDER_HEALTH,
+        &format!("endpoint:{provider_id}"),
+        None,
+        hint,
+    )
+}
+
+fn store_remote(provider_id: String, health: EndpointHealth) {
+    let now = now_ms();
+    CACHE.with(|c| {
+        c.borrow_mut().remote.insert(provider_id, (health, now));
+    });
+}
+
+/// After a request: send pending reports, and refresh the snapshot if it is due.
+/// Runs in `ctx.wait_until`, never on the hot path.
+pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
+    let now = now_ms();
+    let (reports, refresh) = CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let reports: Vec<(String, Vec<Report>)> = c.pending.drain().collect();
+        let refresh = !c.refreshing && now.saturating_sub(c.last_refresh_ms) >= REFRESH_MS;
+        if refresh {
+            c.refreshing = true;
+            c.last_refresh_ms = now;
+        }
+        (reports, refresh)
+    });
+    if reports.is_empty() && !refresh {
+        return;
+    }
+    let env = env.clone();
+    let config = config.clone();
+    ctx.wait_until(async move {
+        let reported: Vec<String> = reports.iter().map(|(id, _)| id.clone()).collect();
+        let sends = reports.into_iter().map(|(id, batch)| {
+            let stub = stub(&env, &config, &id);
+            async move {
+                if let Some(stub) = stub {
+                    if let Some(answer) =
+                        objects::call::<_, Answer>(&stub, "/record", Some(&batch)).await
+                    {
+                        store_remote(id, answer.snapshot);
+                    }
+                }
+            }
+        });
+        join_all(sends).await;
+        if refresh {
+            let reads = config
+                .providers
+                .keys()
+                .filter(|id| !reported.contains(id))
+                .map(|id| {
+                    let stub = stub(&env, &config, id);
+                    let id = id.clone();
+                    async move {
+                        if let Some(stub) = stub {
+                            if let Some(answer) =
+                                objects::call::<(), Answer>(&stub, "/", None).await
+                            {
+                                store_remote(id, answer.snapshot);
+                            }
+                        }
+                    }
+                });
+            join_all(reads).await;
+            CACHE.with(|c| c.borrow_mut().refreshing = false);
+        }
+    });
+}
+
+/// Every endpoint's authoritative state, for `GET /admin/health`.
+pub async fn read_all(env: &Env, config: &Config) -> Vec<(String, Option<serde_json::Value>)> {
+    let reads = config.providers.keys().map(|id| {
+        let stub = stub(env, config, id);
+        async move {
+            let state = match stub {
+                Some(stub) => objects::call::<(), serde_json::Value>(&stub, "/", None).await,
+                None => None,
+            };
+            (id.clone(), state)
+        }
+    });
+    join_all(reads).await
+}
+
+/// Forgets everything: this isolate's view and the objects' state (admin reset).
+pub async fn reset(env: &Env, config: &Config) {
+    CACHE.with(|c| *c.borrow_mut() = Cache::default());
+    let resets = config.providers.keys().map(|id| {
+        let stub = stub(env, config, id);
+        async move {
+            if let Some(stub) = stub {
+                let _: Option<serde_json::Value> = objects::call(&stub, "/reset", Some(&())).await;
+            }
+        }
+    });
+    join_all(resets).await;
 }

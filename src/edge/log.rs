@@ -41,4 +41,9 @@ pub struct RequestLine {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub duration_ms: u64,
+    /// Time spent waiting on providers (the rest is the gateway's overhead).
+    pub upstream_ms: u64,
+    /// The rate limiter could not be reached and limits were not enforced.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub limiter_degraded: bool,
 }

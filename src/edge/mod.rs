@@ -7,8 +7,10 @@ mod chat;
 mod config_store;
 mod durable;
 mod health_cache;
+mod limiter;
 mod location;
 mod log;
+mod objects;
 mod respond;
 mod stream;
 mod upstream;
@@ -61,7 +63,7 @@ async fn route(
         ("/v1/models", Method::Get) => models(&req, env, ctx).await,
         ("/v1/models", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/admin/config", Method::Get | Method::Put) => admin::config(req, env).await,
-        ("/admin/health", Method::Get | Method::Delete) => admin::health(req, env).await,
+        ("/admin/health", Method::Get | Method::Delete) => admin::health(req, env, ctx).await,
         ("/admin/health", m) => Err(GatewayError::method_not_allowed(
             m.as_ref(),
             &path,

@@ -2,16 +2,21 @@
 //! translates and watches; this adds the I/O — reads with an idle timeout, the
 //! final error event when the provider breaks mid-way, and the request's log line.
 
+use super::health_cache;
+use super::limiter::Settlement;
 use super::log::RequestLine;
 use super::upstream::AbortOnDrop;
 use super::{log, now_ms};
 use crate::error::scrub;
 use crate::gateway::AttemptFailure;
+use crate::health::Outcome;
 use crate::providers::openai::StreamEnd;
 use crate::providers::StreamFault;
 use crate::relay::Relay;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 use worker::{ByteStream, Delay};
 
@@ -24,6 +29,8 @@ pub struct Pump {
     /// Written once when the stream ends, however it ends.
     log_line: Option<RequestLine>,
     started_ms: u64,
+    /// The key's limiter reservation, settled with the real usage at the end.
+    settlement: Rc<RefCell<Option<Settlement>>>,
 }
 
 enum Read {
@@ -43,6 +50,7 @@ impl Pump {
             abort,
             log_line: None,
             started_ms: 0,
+            settlement: Rc::new(RefCell::new(None)),
         }
     }
 
@@ -98,11 +106,22 @@ impl Pump {
         self.started_ms = started_ms;
     }
 
+    /// Where the caller puts the limiter settlement to run when the stream ends.
+    pub fn settlement_cell(&self) -> Rc<RefCell<Option<Settlement>>> {
+        self.settlement.clone()
+    }
+
     /// The next bytes for the client, or `None` once the stream is over.
     pub async fn next_chunk(&mut self) -> Option<Vec<u8>> {
         let mut out = Vec::new();
         while out.is_empty() {
             if self.finished {
+                let settlement = self.settlement.borrow_mut().take();
+                if let Some(settlement) = settlement {
+                    settlement
+                        .run(self.relay.usage().map(|u| u.total_tokens))
+                        .await;
+                }
                 return None;
             }
             match self.read(self.idle_ms).await {
@@ -159,6 +178,9 @@ impl Pump {
         self.finished = true;
         if outcome == "complete" {
             self.abort.disarm();
+        } else if let Some(provider) = self.log_line.as_ref().and_then(|l| l.provider.as_deref()) {
+            // A provider that breaks mid-stream is failing, even though the attempt had started well.
+            health_cache::record(provider, Outcome::Failure);
         }
         self.write_log(outcome);
     }
@@ -186,9 +208,15 @@ fn fault_before_content(fault: StreamFault) -> AttemptFailure {
 
 impl Drop for Pump {
     fn drop(&mut self) {
-        // Dropped before the end: the client went away (the upstream is aborted by `abort`).
+        // Dropped before the end: the client went away (the upstream is aborted by
+        // `abort`). Not the provider's fault, so no health outcome; the lease is
+        // released if the runtime lets this last task run, and expires otherwise.
         if !self.finished {
             self.write_log("client_gone");
+        }
+        if let Some(settlement) = self.settlement.borrow_mut().take() {
+            let usage = self.relay.usage().map(|u| u.total_tokens);
+            wasm_bindgen_futures::spawn_local(settlement.run(usage));
         }
     }
 }

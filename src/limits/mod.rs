@@ -113,6 +113,7 @@ impl Gcra {
 
 /// A key's limits (from the config); absent ones are not enforced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute: Option<u64>,
@@ -159,6 +160,27 @@ pub struct Admission {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<Decision>,
     pub retry_after_ms: u64,
+}
+
+impl Admission {
+    /// A request that can never fit the tokens-per-minute limit.
+    pub fn never_tokens(limit: u64) -> Self {
+        Admission {
+            allowed: false,
+            denied_by: Some(Denial::Tokens),
+            never: true,
+            requests: None,
+            tokens: Some(Decision {
+                allowed: false,
+                never: true,
+                limit,
+                remaining: 0,
+                reset_ms: 0,
+                retry_after_ms: 0,
+            }),
+            retry_after_ms: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

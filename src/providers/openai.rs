@@ -221,6 +221,7 @@ mod tests {
             api_key_secret: Some("EXAMPLE_KEY".into()),
             region: "us".into(),
             api_version: None,
+            location_hint: None,
         }
     }
 
@@ -261,6 +262,7 @@ mod tests {
             api_key_secret: Some("AZURE_KEY".into()),
             region: "eu".into(),
             api_version: Some("2024-10-21".into()),
+            location_hint: None,
         };
         let mut req = request(true, None);
         let up = chat_request(&azure, "gpt-4o mini/eu", &mut req, Some("azure-secret")).unwrap();

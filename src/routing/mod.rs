@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use strategy::Rng;
 
 /// What the router knows of one endpoint's health (from the health snapshot).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct EndpointHealth {
     /// False while the circuit is open or the endpoint is cooling down after a 429.
     pub available: bool,

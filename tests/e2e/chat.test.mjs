@@ -197,35 +197,61 @@ test("client mistakes are clear 4xx errors, never 500", async () => {
   assert.equal(stack.mocks.primary.calls.length, 0);
 });
 
-for (const [name, fault] of [
-  ["500", { kind: "status", status: 500 }],
-  ["503", { kind: "status", status: 503 }],
-  ["429 with Retry-After", { kind: "status", status: 429, retryAfter: "2" }],
-  ["an HTML error page", { kind: "html" }],
-  ["malformed JSON", { kind: "malformed" }],
-  ["a slow first byte", { kind: "slow_first_byte", delayMs: 3000 }],
-  ["a 401 for the gateway's own key", { kind: "status", status: 401 }],
+// [what the primary does, the fault, primary calls (2 = one same-endpoint retry first)]
+for (const [name, fault, primaryCalls] of [
+  ["500", { kind: "status", status: 500 }, 2],
+  ["503", { kind: "status", status: 503 }, 1],
+  ["429 with a long Retry-After", { kind: "status", status: 429, retryAfter: "30" }, 1],
+  ["an HTML error page", { kind: "html" }, 2],
+  ["malformed JSON", { kind: "malformed" }, 2],
+  ["a slow first byte", { kind: "slow_first_byte", delayMs: 3000 }, 1],
+  ["a 401 for the gateway's own key", { kind: "status", status: 401 }, 1],
 ]) {
   test(`failover: primary answers ${name} → the backup serves the request`, async () => {
-    stack.mocks.primary.fault({ ...fault, times: 1 });
+    stack.mocks.primary.fault(fault);
     const started = Date.now();
     const { res, json } = await post(stack.url, "/v1/chat/completions", chatBody("gpt-4o-mini"));
     assert.equal(res.status, 200, JSON.stringify(json));
     assert.equal(json.choices[0].message.content, "Hello from backup! You said: Hi there");
     assert.equal(res.headers.get("x-gateway-provider"), "backup");
-    assert.equal(res.headers.get("x-gateway-attempts"), "2");
-    assert.equal(stack.mocks.primary.calls.length, 1);
+    assert.equal(res.headers.get("x-gateway-attempts"), String(primaryCalls + 1));
+    assert.equal(stack.mocks.primary.calls.length, primaryCalls);
     assert.equal(stack.mocks.backup.calls.length, 1);
     assert.ok(Date.now() - started < 2500, "the first-byte deadline (1 s) bounds a slow provider");
   });
 }
 
-test("failover: connection refused and a missing provider secret move to the next target", async () => {
-  for (const model of ["refused-first", "unkeyed-first"]) {
+test("a 500 once is retried on the same endpoint after a short jittered wait", async () => {
+  stack.mocks.primary.fault({ kind: "status", status: 500, times: 1 });
+  const { res } = await post(stack.url, "/v1/chat/completions", chatBody("gpt-4o-mini"));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("x-gateway-provider"), "primary");
+  assert.equal(res.headers.get("x-gateway-attempts"), "2");
+  assert.equal(stack.mocks.backup.calls.length, 0);
+});
+
+test("a 429 with a short Retry-After is waited out on the same endpoint", async () => {
+  stack.mocks.primary.fault({ kind: "status", status: 429, retryAfter: "1", times: 1 });
+  const started = Date.now();
+  const { res } = await post(stack.url, "/v1/chat/completions", chatBody("gpt-4o-mini"));
+  assert.equal(res.headers.get("x-gateway-provider"), "primary");
+  const [first, second] = stack.mocks.primary.calls;
+  assert.ok(second.at - first.at >= 950, `waited ${second.at - first.at} ms`);
+  assert.ok(Date.now() - started < 3000);
+});
+
+test("every response reports the gateway's own overhead", async () => {
+  const { res } = await post(stack.url, "/v1/chat/completions", chatBody("gpt-4o-mini"));
+  const overhead = Number(res.headers.get("x-gateway-overhead-ms"));
+  assert.ok(Number.isFinite(overhead) && overhead >= 0 && overhead < 1000, `overhead ${overhead}`);
+});
+
+test("failover: connection refused (retried once) and a missing provider secret move to the next target", async () => {
+  for (const [model, attempts] of [["refused-first", "3"], ["unkeyed-first", "2"]]) {
     const { res, json } = await post(stack.url, "/v1/chat/completions", chatBody(model));
     assert.equal(res.status, 200, JSON.stringify(json));
     assert.equal(res.headers.get("x-gateway-provider"), "backup");
-    assert.equal(res.headers.get("x-gateway-attempts"), "2");
+    assert.equal(res.headers.get("x-gateway-attempts"), attempts);
   }
 });
 

@@ -111,7 +111,7 @@ test("a model with no target in the allowed region is refused up front, naming t
 });
 
 test("a US client fails over freely across regions", async () => {
-  stack.mocks.us1.fault({ kind: "status", status: 500, times: 1 });
+  stack.mocks.us1.fault({ kind: "status", status: 503 });
   const { res } = await post(stack.url, "/v1/chat/completions", chatBody("chat"), { headers: from("usa") });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("x-gateway-provider"), "eu-1");
@@ -119,7 +119,7 @@ test("a US client fails over freely across regions", async () => {
 });
 
 test("a key pinned to eu stays in the EU from a US location, and cannot widen with x-gateway-region", async () => {
-  stack.mocks.eu1.fault({ kind: "status", status: 500, times: 1 });
+  stack.mocks.eu1.fault({ kind: "status", status: 503 });
   const pinned = await post(stack.url, "/v1/chat/completions", chatBody("chat"), { key: EU_KEY, headers: from("usa") });
   assert.equal(pinned.res.status, 200);
   assert.equal(pinned.res.headers.get("x-gateway-provider"), "eu-2", "failover stayed inside eu (eu-de)");
