@@ -20,26 +20,18 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The presented gateway key: `Authorization: Bearer <key>` first, then `x-api-key`
 /// (what the Anthropic SDK sends). Empty values count as absent.
-pub fn presented_key<'a>(
-    authorization: Option<&'a str>,
-    x_api_key: Option<&'a str>,
-) -> Option<&'a str> {
+pub fn presented_key<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -> Option<&'a str> {
     let from_bearer = authorization.and_then(|value| {
         let value = value.trim();
         let (scheme, rest) = value.split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
     });
-    from_bearer
-        .or(x_api_key.map(str::trim))
-        .filter(|k| !k.is_empty())
+    from_bearer.or(x_api_key.map(str::trim)).filter(|k| !k.is_empty())
 }
 
 /// Compares the digest against every stored digest without an early exit, so the
 /// time taken says nothing about how close a guess was.
-pub fn find_by_hash<'a, V>(
-    records: &'a BTreeMap<String, V>,
-    presented_hash: &str,
-) -> Option<&'a V> {
+pub fn find_by_hash<'a, V>(records: &'a BTreeMap<String, V>, presented_hash: &str) -> Option<&'a V> {
     let mut found = None;
     for (stored, record) in records {
         if bool::from(stored.as_bytes().ct_eq(presented_hash.as_bytes())) {
@@ -62,18 +54,12 @@ mod tests {
 
     #[test]
     fn sha256_matches_known_vector() {
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
     fn bearer_is_preferred_and_scheme_is_case_insensitive() {
-        assert_eq!(
-            presented_key(Some("Bearer gw_a"), Some("gw_b")),
-            Some("gw_a")
-        );
+        assert_eq!(presented_key(Some("Bearer gw_a"), Some("gw_b")), Some("gw_a"));
         assert_eq!(presented_key(Some("bearer  gw_a "), None), Some("gw_a"));
         assert_eq!(presented_key(None, Some("gw_b")), Some("gw_b"));
         assert_eq!(presented_key(Some("Basic abc"), Some("gw_b")), Some("gw_b"));
@@ -90,10 +76,7 @@ mod tests {
     fn lookup_finds_only_exact_hash() {
         let mut records = BTreeMap::new();
         records.insert(sha256_hex("gw_right"), "team-a");
-        assert_eq!(
-            find_by_hash(&records, &sha256_hex("gw_right")),
-            Some(&"team-a")
-        );
+        assert_eq!(find_by_hash(&records, &sha256_hex("gw_right")), Some(&"team-a"));
         assert_eq!(find_by_hash(&records, &sha256_hex("gw_wrong")), None);
         assert_eq!(find_by_hash(&records, ""), None);
     }

@@ -70,21 +70,18 @@ impl GatewayError {
     /// The JSON body in OpenAI's error shape.
     pub fn to_json(&self) -> String {
         let body = Body {
-            error: Inner {
-                message: &self.message,
-                kind: &self.kind,
-                param: self.param.as_deref(),
-                code: &self.code,
-            },
+            error: Inner { message: &self.message, kind: &self.kind, param: self.param.as_deref(), code: &self.code },
         };
-        serde_json::to_string(&body).unwrap_or_else(|_| String::from(r#"{"error":{"message":"internal error","type":"server_error","param":null,"code":"internal_error"}}"#))
+        serde_json::to_string(&body).unwrap_or_else(|_| {
+            String::from(
+                r#"{"error":{"message":"internal error","type":"server_error","param":null,"code":"internal_error"}}"#,
+            )
+        })
     }
 
     /// SDKs retry 408/409/429/5xx by default; tell them not to where a retry cannot succeed.
     pub fn should_retry(&self) -> bool {
-        !self.final_answer
-            && matches!(self.status, 408 | 409 | 429 | 500..=599)
-            && self.code != "upstream_auth_failed"
+        !self.final_answer && matches!(self.status, 408 | 409 | 429 | 500..=599) && self.code != "upstream_auth_failed"
     }
 
     pub fn invalid_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -92,10 +89,7 @@ impl GatewayError {
     }
 
     pub fn invalid_json(detail: impl std::fmt::Display) -> Self {
-        Self::invalid_request(
-            "invalid_json",
-            format!("We could not parse the JSON body of your request: {detail}"),
-        )
+        Self::invalid_request("invalid_json", format!("We could not parse the JSON body of your request: {detail}"))
     }
 
     pub fn invalid_api_key() -> Self {
@@ -108,12 +102,7 @@ impl GatewayError {
     }
 
     pub fn route_not_found(method: &str, path: &str) -> Self {
-        Self::new(
-            404,
-            "invalid_request_error",
-            "not_found",
-            format!("Unknown request URL: {method} {path}."),
-        )
+        Self::new(404, "invalid_request_error", "not_found", format!("Unknown request URL: {method} {path}."))
     }
 
     pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
@@ -234,10 +223,7 @@ mod tests {
 
     #[test]
     fn scrub_leaves_plain_text_alone() {
-        assert_eq!(
-            scrub("model overloaded, try again", &[]),
-            "model overloaded, try again"
-        );
+        assert_eq!(scrub("model overloaded, try again", &[]), "model overloaded, try again");
     }
 
     #[test]

@@ -45,11 +45,7 @@ pub fn status_failure(status: u16, retry_after: Option<&str>, body: &[u8]) -> At
     AttemptFailure::Status {
         status,
         retry_after_s: retry_after.and_then(parse_retry_after),
-        message: error
-            .message
-            .clone()
-            .filter(|_| is_json(body))
-            .map(|_| describe_error(&error)),
+        message: error.message.clone().filter(|_| is_json(body)).map(|_| describe_error(&error)),
         code: code_of(&error),
         param: error.param.clone(),
     }
@@ -60,10 +56,7 @@ fn is_json(body: &[u8]) -> bool {
 }
 
 fn code_of(error: &ErrorProbe) -> Option<String> {
-    error
-        .code
-        .as_ref()
-        .and_then(|c| c.as_str().map(str::to_string))
+    error.code.as_ref().and_then(|c| c.as_str().map(str::to_string))
 }
 
 /// `Retry-After` as delta-seconds, clamped to an hour so one header cannot park an endpoint for a day.
@@ -77,24 +70,12 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
 
 pub fn judge(failure: &AttemptFailure, secrets: &[&str]) -> Verdict {
     match failure {
-        AttemptFailure::Status {
-            status,
-            message,
-            code,
-            param,
-            ..
-        } if is_client_error(*status) => {
-            let message = scrub(
-                message
-                    .as_deref()
-                    .unwrap_or("The provider rejected the request."),
-                secrets,
-            );
+        AttemptFailure::Status { status, message, code, param, .. } if is_client_error(*status) => {
+            let message = scrub(message.as_deref().unwrap_or("The provider rejected the request."), secrets);
             let mut error = GatewayError::new(
                 *status,
                 "invalid_request_error",
-                code.clone()
-                    .unwrap_or_else(|| "upstream_bad_request".into()),
+                code.clone().unwrap_or_else(|| "upstream_bad_request".into()),
                 message,
             );
             if let Some(param) = param {
@@ -117,14 +98,8 @@ fn describe(failure: &AttemptFailure, secrets: &[&str]) -> String {
         AttemptFailure::MissingSecret => "its API key secret is not set".into(),
         AttemptFailure::Connect => "connection failed".into(),
         AttemptFailure::Timeout => "no response before the first-byte deadline".into(),
-        AttemptFailure::Status {
-            status: 401 | 403, ..
-        } => "the provider rejected the gateway's credentials".into(),
-        AttemptFailure::Status {
-            status,
-            message: Some(m),
-            ..
-        } => format!("HTTP {status}: {}", scrub(m, secrets)),
+        AttemptFailure::Status { status: 401 | 403, .. } => "the provider rejected the gateway's credentials".into(),
+        AttemptFailure::Status { status, message: Some(m), .. } => format!("HTTP {status}: {}", scrub(m, secrets)),
         AttemptFailure::Status { status, .. } => format!("HTTP {status}"),
         AttemptFailure::InvalidResponse(what) => format!("invalid response ({what})"),
         AttemptFailure::StreamError(m) => format!("error in stream: {}", scrub(m, secrets)),
@@ -132,24 +107,16 @@ fn describe(failure: &AttemptFailure, secrets: &[&str]) -> String {
 }
 
 /// The client's error once every target failed, shaped by the kinds of failure seen.
-pub fn exhausted(
-    model: &str,
-    failures: &[(&str, AttemptFailure)],
-    secrets: &[&str],
-) -> GatewayError {
-    let summary: Vec<String> = failures
-        .iter()
-        .map(|(provider, failure)| format!("{provider}: {}", describe(failure, secrets)))
-        .collect();
+pub fn exhausted(model: &str, failures: &[(&str, AttemptFailure)], secrets: &[&str]) -> GatewayError {
+    let summary: Vec<String> =
+        failures.iter().map(|(provider, failure)| format!("{provider}: {}", describe(failure, secrets))).collect();
     let message = format!(
         "No provider could serve model `{model}` ({} attempt{}): {}.",
         failures.len(),
         if failures.len() == 1 { "" } else { "s" },
         summary.join("; ")
     );
-    let all = |pred: fn(&AttemptFailure) -> bool| {
-        !failures.is_empty() && failures.iter().all(|(_, f)| pred(f))
-    };
+    let all = |pred: fn(&AttemptFailure) -> bool| !failures.is_empty() && failures.iter().all(|(_, f)| pred(f));
     if all(|f| matches!(f, AttemptFailure::Status { status: 429, .. })) {
         let wait = failures
             .iter()
@@ -159,34 +126,16 @@ pub fn exhausted(
             })
             .min()
             .unwrap_or(1);
-        return GatewayError::new(429, "requests", "upstream_rate_limited", message)
-            .with_retry_after(wait);
+        return GatewayError::new(429, "requests", "upstream_rate_limited", message).with_retry_after(wait);
     }
     if all(|f| matches!(f, AttemptFailure::Timeout)) {
         return GatewayError::new(504, "server_error", "upstream_timeout", message);
     }
-    if all(|f| {
-        matches!(
-            f,
-            AttemptFailure::Status {
-                status: 401 | 403,
-                ..
-            } | AttemptFailure::MissingSecret
-        )
-    }) {
+    if all(|f| matches!(f, AttemptFailure::Status { status: 401 | 403, .. } | AttemptFailure::MissingSecret)) {
         return GatewayError::new(502, "server_error", "upstream_auth_failed", message);
     }
-    if all(|f| {
-        matches!(
-            f,
-            AttemptFailure::Status {
-                status: 503 | 529,
-                ..
-            }
-        )
-    }) {
-        return GatewayError::new(503, "server_error", "upstream_unavailable", message)
-            .with_retry_after(1);
+    if all(|f| matches!(f, AttemptFailure::Status { status: 503 | 529, .. })) {
+        return GatewayError::new(503, "server_error", "upstream_unavailable", message).with_retry_after(1);
     }
     GatewayError::new(502, "server_error", "upstream_error", message)
 }
@@ -221,19 +170,12 @@ pub fn next_step(
     let may_retry = attempts_here < MAX_ATTEMPTS_PER_ENDPOINT && budget_allows_retry;
     let fits = |wait_ms: u64| wait_ms + first_byte_ms < deadline_left_ms;
     let wait = match failure {
-        AttemptFailure::Status {
-            status: 429,
-            retry_after_s,
-            ..
-        } => match retry_after_s {
+        AttemptFailure::Status { status: 429, retry_after_s, .. } => match retry_after_s {
             Some(s) if s * 1000 <= MAX_RETRY_AFTER_WAIT_MS => Some(s * 1000),
             _ => None, // a long or unknown reset: cool down and fail over now
         },
         // Transient: one quick retry with full jitter, as the next call often works.
-        AttemptFailure::Status {
-            status: 500 | 502 | 504,
-            ..
-        }
+        AttemptFailure::Status { status: 500 | 502 | 504, .. }
         | AttemptFailure::Connect
         | AttemptFailure::InvalidResponse(_) => {
             let cap = BACKOFF_BASE_MS << attempts_here.saturating_sub(1).min(6);
@@ -265,11 +207,7 @@ pub const RETRY_BUDGET_MIN: u32 = 3;
 impl RetryBudget {
     fn roll(&mut self, now_ms: u64) {
         if now_ms.saturating_sub(self.window_start_ms) >= RETRY_BUDGET_WINDOW_MS {
-            *self = RetryBudget {
-                window_start_ms: now_ms,
-                first_attempts: 0,
-                retries: 0,
-            };
+            *self = RetryBudget { window_start_ms: now_ms, first_attempts: 0, retries: 0 };
         }
     }
 
@@ -319,30 +257,17 @@ mod tests {
     #[test]
     fn transient_and_gateway_side_failures_fail_over() {
         for code in [401, 403, 404, 408, 429, 500, 502, 503, 504, 529] {
-            assert_eq!(
-                judge(&status(code, "{}"), &[]),
-                Verdict::TryNext,
-                "status {code}"
-            );
+            assert_eq!(judge(&status(code, "{}"), &[]), Verdict::TryNext, "status {code}");
         }
-        for failure in [
-            AttemptFailure::Connect,
-            AttemptFailure::Timeout,
-            AttemptFailure::InvalidResponse("html"),
-        ] {
+        for failure in [AttemptFailure::Connect, AttemptFailure::Timeout, AttemptFailure::InvalidResponse("html")] {
             assert_eq!(judge(&failure, &[]), Verdict::TryNext);
         }
     }
 
     #[test]
     fn provider_messages_are_scrubbed() {
-        let failure = status(
-            400,
-            r#"{"error":{"message":"bad key sk-abcdef used with secret-1234"}}"#,
-        );
-        let Verdict::Answer(err) = judge(&failure, &["secret-1234"]) else {
-            panic!()
-        };
+        let failure = status(400, r#"{"error":{"message":"bad key sk-abcdef used with secret-1234"}}"#);
+        let Verdict::Answer(err) = judge(&failure, &["secret-1234"]) else { panic!() };
         assert!(!err.message.contains("abcdef"));
         assert!(!err.message.contains("secret-1234"));
     }
@@ -350,9 +275,7 @@ mod tests {
     #[test]
     fn html_error_pages_are_never_quoted() {
         let failure = status(502, "<html><body>Bad Gateway sk-leak</body></html>");
-        let AttemptFailure::Status { message, .. } = &failure else {
-            panic!()
-        };
+        let AttemptFailure::Status { message, .. } = &failure else { panic!() };
         assert!(message.is_none());
         let err = exhausted("m", &[("p", failure)], &[]);
         assert!(!err.message.contains("html"));
@@ -361,37 +284,13 @@ mod tests {
     #[test]
     fn exhausted_errors_follow_the_failures() {
         let rate_limited = status_failure(429, Some("7"), b"{}");
-        let err = exhausted(
-            "m",
-            &[
-                ("a", rate_limited.clone()),
-                ("b", status_failure(429, Some("2"), b"{}")),
-            ],
-            &[],
-        );
+        let err = exhausted("m", &[("a", rate_limited.clone()), ("b", status_failure(429, Some("2"), b"{}"))], &[]);
         assert_eq!((err.status, err.retry_after_s), (429, Some(2)));
-        assert_eq!(
-            exhausted("m", &[("a", AttemptFailure::Timeout)], &[]).status,
-            504
-        );
-        let auth = exhausted(
-            "m",
-            &[
-                ("a", status(401, "{}")),
-                ("b", AttemptFailure::MissingSecret),
-            ],
-            &[],
-        );
-        assert_eq!(
-            (auth.status, auth.code.as_ref()),
-            (502, "upstream_auth_failed")
-        );
+        assert_eq!(exhausted("m", &[("a", AttemptFailure::Timeout)], &[]).status, 504);
+        let auth = exhausted("m", &[("a", status(401, "{}")), ("b", AttemptFailure::MissingSecret)], &[]);
+        assert_eq!((auth.status, auth.code.as_ref()), (502, "upstream_auth_failed"));
         assert_eq!(exhausted("m", &[("a", status(503, "{}"))], &[]).status, 503);
-        let mixed = exhausted(
-            "m",
-            &[("a", rate_limited), ("b", AttemptFailure::Connect)],
-            &[],
-        );
+        let mixed = exhausted("m", &[("a", rate_limited), ("b", AttemptFailure::Connect)], &[]);
         assert_eq!((mixed.status, mixed.code.as_ref()), (502, "upstream_error"));
         assert!(mixed.message.contains("a: HTTP 429"), "{}", mixed.message);
         assert!(mixed.message.contains("b: connection failed"));
@@ -404,65 +303,26 @@ mod tests {
     #[test]
     fn next_step_table() {
         let s500 = status(500, "{}");
-        assert_eq!(
-            step(&s500, 1, true),
-            NextStep::RetrySameAfter { wait_ms: 50 }
-        );
-        assert_eq!(
-            step(&s500, 2, true),
-            NextStep::NextCandidate,
-            "at most two attempts per endpoint"
-        );
-        assert_eq!(
-            step(&s500, 1, false),
-            NextStep::NextCandidate,
-            "budget spent"
-        );
-        assert_eq!(
-            step(&AttemptFailure::Connect, 1, true),
-            NextStep::RetrySameAfter { wait_ms: 50 }
-        );
-        assert_eq!(
-            step(&AttemptFailure::Timeout, 1, true),
-            NextStep::NextCandidate,
-            "never retry a silent endpoint"
-        );
+        assert_eq!(step(&s500, 1, true), NextStep::RetrySameAfter { wait_ms: 50 });
+        assert_eq!(step(&s500, 2, true), NextStep::NextCandidate, "at most two attempts per endpoint");
+        assert_eq!(step(&s500, 1, false), NextStep::NextCandidate, "budget spent");
+        assert_eq!(step(&AttemptFailure::Connect, 1, true), NextStep::RetrySameAfter { wait_ms: 50 });
+        assert_eq!(step(&AttemptFailure::Timeout, 1, true), NextStep::NextCandidate, "never retry a silent endpoint");
         assert_eq!(step(&status(503, "{}"), 1, true), NextStep::NextCandidate);
         assert_eq!(step(&status(401, "{}"), 1, true), NextStep::NextCandidate);
-        assert_eq!(
-            step(&status_failure(429, Some("1"), b"{}"), 1, true),
-            NextStep::RetrySameAfter { wait_ms: 1_000 }
-        );
-        assert_eq!(
-            step(&status_failure(429, Some("30"), b"{}"), 1, true),
-            NextStep::NextCandidate
-        );
-        assert_eq!(
-            step(&status_failure(429, None, b"{}"), 1, true),
-            NextStep::NextCandidate
-        );
-        assert!(matches!(
-            step(&status(400, "{}"), 1, true),
-            NextStep::Answer(_)
-        ));
+        assert_eq!(step(&status_failure(429, Some("1"), b"{}"), 1, true), NextStep::RetrySameAfter { wait_ms: 1_000 });
+        assert_eq!(step(&status_failure(429, Some("30"), b"{}"), 1, true), NextStep::NextCandidate);
+        assert_eq!(step(&status_failure(429, None, b"{}"), 1, true), NextStep::NextCandidate);
+        assert!(matches!(step(&status(400, "{}"), 1, true), NextStep::Answer(_)));
         // No retry that would overrun the deadline.
-        assert_eq!(
-            next_step(&s500, 1, true, 10_010, 10_000, 0.5, &[]),
-            NextStep::NextCandidate
-        );
+        assert_eq!(next_step(&s500, 1, true, 10_010, 10_000, 0.5, &[]), NextStep::NextCandidate);
     }
 
     #[test]
     fn backoff_is_full_jitter_and_grows() {
         let s500 = status(500, "{}");
-        assert_eq!(
-            next_step(&s500, 1, true, 60_000, 1_000, 0.0, &[]),
-            NextStep::RetrySameAfter { wait_ms: 0 }
-        );
-        assert_eq!(
-            next_step(&s500, 1, true, 60_000, 1_000, 0.999, &[]),
-            NextStep::RetrySameAfter { wait_ms: 99 }
-        );
+        assert_eq!(next_step(&s500, 1, true, 60_000, 1_000, 0.0, &[]), NextStep::RetrySameAfter { wait_ms: 0 });
+        assert_eq!(next_step(&s500, 1, true, 60_000, 1_000, 0.999, &[]), NextStep::RetrySameAfter { wait_ms: 99 });
     }
 
     #[test]
@@ -475,11 +335,7 @@ mod tests {
         assert_eq!(granted, 20);
         let mut quiet = RetryBudget::default();
         quiet.record_first_attempt(1_000);
-        assert_eq!(
-            (0..10).filter(|_| quiet.try_retry(1_000)).count(),
-            3,
-            "floor of 3 per window"
-        );
+        assert_eq!((0..10).filter(|_| quiet.try_retry(1_000)).count(), 3, "floor of 3 per window");
         // A new window refills it.
         assert!(quiet.try_retry(1_000 + RETRY_BUDGET_WINDOW_MS));
     }

@@ -41,9 +41,7 @@ pub struct OpenAiPassthrough {
 
 impl StreamTranslator for OpenAiPassthrough {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), StreamFault> {
-        self.decoder
-            .feed(bytes, &mut self.events)
-            .map_err(|e| StreamFault::Malformed(e.to_string()))?;
+        self.decoder.feed(bytes, &mut self.events).map_err(|e| StreamFault::Malformed(e.to_string()))?;
         out.extend(self.events.drain(..).map(|e| e.data));
         Ok(())
     }
@@ -68,12 +66,7 @@ impl Relay {
         encoder: Box<dyn ClientEncoder>,
         client_wants_usage: bool,
     ) -> Self {
-        Self {
-            translator,
-            encoder,
-            observer: StreamObserver::new(client_wants_usage),
-            payloads: Vec::new(),
-        }
+        Self { translator, encoder, observer: StreamObserver::new(client_wants_usage), payloads: Vec::new() }
     }
 
     /// Real content (or the end of the answer) has been seen: from here on the
@@ -126,11 +119,7 @@ mod tests {
     use super::*;
 
     fn relay(include_usage: bool) -> Relay {
-        Relay::new(
-            Box::new(OpenAiPassthrough::default()),
-            Box::new(OpenAiEncoder),
-            include_usage,
-        )
+        Relay::new(Box::new(OpenAiPassthrough::default()), Box::new(OpenAiEncoder), include_usage)
     }
 
     const STREAM: &str = concat!(
@@ -175,11 +164,9 @@ mod tests {
         let mut r = relay(false);
         let mut out = Vec::new();
         let first_event_end = STREAM.find("\n\n").unwrap() + 2;
-        r.feed(&STREAM.as_bytes()[..first_event_end], &mut out)
-            .unwrap();
+        r.feed(&STREAM.as_bytes()[..first_event_end], &mut out).unwrap();
         assert!(!r.committed());
-        r.feed(&STREAM.as_bytes()[first_event_end..], &mut out)
-            .unwrap();
+        r.feed(&STREAM.as_bytes()[first_event_end..], &mut out).unwrap();
         assert!(r.committed());
     }
 
@@ -190,27 +177,18 @@ mod tests {
         let mut out = Vec::new();
         r.feed(without_done.as_bytes(), &mut out).unwrap();
         assert_eq!(r.end(&mut out).unwrap(), StreamEnd::MissingDone);
-        assert!(String::from_utf8(out)
-            .unwrap()
-            .ends_with("data: [DONE]\n\n"));
+        assert!(String::from_utf8(out).unwrap().ends_with("data: [DONE]\n\n"));
 
         let cut = &STREAM[..STREAM.find("finish_reason\":\"stop").unwrap() - 40];
         let mut r = relay(false);
         let mut out = Vec::new();
         r.feed(cut.as_bytes(), &mut out).unwrap();
         assert_eq!(r.end(&mut out).unwrap(), StreamEnd::Interrupted);
-        r.fail(
-            "upstream_stream_interrupted",
-            "upstream stream ended unexpectedly",
-            &mut out,
-        );
+        r.fail("upstream_stream_interrupted", "upstream stream ended unexpectedly", &mut out);
         let text = String::from_utf8(out).unwrap();
         let last = text.trim_end().rsplit("data: ").next().unwrap();
         let error: serde_json::Value = serde_json::from_str(last).unwrap();
-        assert_eq!(
-            error["error"]["code"], "upstream_stream_interrupted",
-            "{text}"
-        );
+        assert_eq!(error["error"]["code"], "upstream_stream_interrupted", "{text}");
         assert!(!text.contains("[DONE]"));
     }
 
@@ -218,12 +196,7 @@ mod tests {
     fn in_band_error_is_a_fault() {
         let mut r = relay(false);
         let mut out = Vec::new();
-        let fault = r
-            .feed(
-                b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
-                &mut out,
-            )
-            .unwrap_err();
+        let fault = r.feed(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n", &mut out).unwrap_err();
         assert_eq!(fault, StreamFault::Upstream("overloaded".into()));
         assert!(out.is_empty());
     }

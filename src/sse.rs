@@ -47,14 +47,7 @@ impl Default for SseDecoder {
 
 impl SseDecoder {
     pub fn new(max_line: usize) -> Self {
-        Self {
-            line: Vec::new(),
-            event: None,
-            data: String::new(),
-            data_lines: 0,
-            after_cr: false,
-            max_line,
-        }
+        Self { line: Vec::new(), event: None, data: String::new(), data_lines: 0, after_cr: false, max_line }
     }
 
     /// Feeds one chunk and appends every event it completes to `out`.
@@ -95,9 +88,7 @@ impl SseDecoder {
     fn push_line_bytes(&mut self, bytes: &[u8]) -> Result<(), SseError> {
         if self.line.len() + bytes.len() > self.max_line {
             self.line.clear();
-            return Err(SseError::LineTooLong {
-                limit: self.max_line,
-            });
+            return Err(SseError::LineTooLong { limit: self.max_line });
         }
         self.line.extend_from_slice(bytes);
         Ok(())
@@ -140,10 +131,7 @@ impl SseDecoder {
             self.event = None;
             return;
         }
-        out.push(SseEvent {
-            event: self.event.take(),
-            data: std::mem::take(&mut self.data),
-        });
+        out.push(SseEvent { event: self.event.take(), data: std::mem::take(&mut self.data) });
         self.data_lines = 0;
     }
 }
@@ -178,24 +166,15 @@ mod tests {
     }
 
     fn ev(event: Option<&str>, data: &str) -> SseEvent {
-        SseEvent {
-            event: event.map(str::to_string),
-            data: data.to_string(),
-        }
+        SseEvent { event: event.map(str::to_string), data: data.to_string() }
     }
 
     const OPENAI_STREAM: &str = "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"Hé\"}}]}\n\n: keep-alive\n\ndata: {\"id\":\"c1\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\r\n\r\nevent: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\rdata: line one\ndata: line two\n\ndata: [DONE]\n\n";
 
     fn expected() -> Vec<SseEvent> {
         vec![
-            ev(
-                None,
-                "{\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"Hé\"}}]}",
-            ),
-            ev(
-                None,
-                "{\"id\":\"c1\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}",
-            ),
+            ev(None, "{\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"Hé\"}}]}"),
+            ev(None, "{\"id\":\"c1\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}"),
             ev(Some("message_stop"), "{\"type\":\"message_stop\"}"),
             ev(None, "line one\nline two"),
             ev(None, "[DONE]"),
@@ -221,11 +200,7 @@ mod tests {
         let bytes = OPENAI_STREAM.as_bytes();
         for i in 0..=bytes.len() {
             for j in i..=bytes.len() {
-                assert_eq!(
-                    decode_in_pieces(&[&bytes[..i], &bytes[i..j], &bytes[j..]]),
-                    expected(),
-                    "cuts {i},{j}"
-                );
+                assert_eq!(decode_in_pieces(&[&bytes[..i], &bytes[i..j], &bytes[j..]]), expected(), "cuts {i},{j}");
             }
         }
     }
@@ -238,36 +213,24 @@ mod tests {
 
     #[test]
     fn missing_final_blank_line_still_dispatches() {
-        assert_eq!(
-            decode_in_pieces(&[b"data: {\"a\":1}"]),
-            vec![ev(None, "{\"a\":1}")]
-        );
+        assert_eq!(decode_in_pieces(&[b"data: {\"a\":1}"]), vec![ev(None, "{\"a\":1}")]);
     }
 
     #[test]
     fn field_without_space_and_empty_data() {
-        assert_eq!(
-            decode_in_pieces(&[b"data:x\n\ndata\n\n"]),
-            vec![ev(None, "x"), ev(None, "")]
-        );
+        assert_eq!(decode_in_pieces(&[b"data:x\n\ndata\n\n"]), vec![ev(None, "x"), ev(None, "")]);
     }
 
     #[test]
     fn event_without_data_is_not_dispatched() {
-        assert_eq!(
-            decode_in_pieces(&[b"event: ping\n\ndata: y\n\n"]),
-            vec![ev(None, "y")]
-        );
+        assert_eq!(decode_in_pieces(&[b"event: ping\n\ndata: y\n\n"]), vec![ev(None, "y")]);
     }
 
     #[test]
     fn overlong_line_is_an_error() {
         let mut decoder = SseDecoder::new(16);
         let mut out = Vec::new();
-        assert_eq!(
-            decoder.feed(b"data: 0123456789abcdef", &mut out),
-            Err(SseError::LineTooLong { limit: 16 })
-        );
+        assert_eq!(decoder.feed(b"data: 0123456789abcdef", &mut out), Err(SseError::LineTooLong { limit: 16 }));
         let mut decoder = SseDecoder::new(16);
         decoder.feed(b"data: 0123", &mut out).unwrap();
         assert!(decoder.feed(b"456789abcdef", &mut out).is_err());
@@ -284,12 +247,6 @@ mod tests {
         let mut bytes = Vec::new();
         encode(Some("content_block_delta"), "{\"x\":1}", &mut bytes);
         encode(None, "a\nb", &mut bytes);
-        assert_eq!(
-            decode_in_pieces(&[&bytes]),
-            vec![
-                ev(Some("content_block_delta"), "{\"x\":1}"),
-                ev(None, "a\nb")
-            ]
-        );
+        assert_eq!(decode_in_pieces(&[&bytes]), vec![ev(Some("content_block_delta"), "{\"x\":1}"), ev(None, "a\nb")]);
     }
 }

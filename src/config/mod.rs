@@ -88,6 +88,7 @@ pub struct Settings {
     pub stream_idle_timeout_ms: u64,
     /// How long an isolate serves its cached copy of this document before re-reading KV.
     pub config_cache_ttl_ms: u64,
+    pub circuit_breaker: crate::health::BreakerPolicy,
 }
 
 impl Default for Settings {
@@ -99,6 +100,7 @@ impl Default for Settings {
             request_timeout_ms: 600_000,
             stream_idle_timeout_ms: 30_000,
             config_cache_ttl_ms: 5_000,
+            circuit_breaker: crate::health::BreakerPolicy::default(),
         }
     }
 }
@@ -286,24 +288,16 @@ impl Config {
 
     /// Public model names the key may use, sorted.
     pub fn models_for<'a>(&'a self, key: &'a KeyRecord) -> impl Iterator<Item = &'a str> + 'a {
-        self.models
-            .keys()
-            .map(String::as_str)
-            .filter(move |m| key.allows(m))
+        self.models.keys().map(String::as_str).filter(move |m| key.allows(m))
     }
 }
 
 /// The AWS region of a Bedrock runtime URL (`https://bedrock-runtime.eu-central-1.amazonaws.com`).
 pub fn bedrock_region(base_url: &str) -> Option<&str> {
     let host = base_url.strip_prefix("https://")?.split('/').next()?;
-    let region = host
-        .strip_prefix("bedrock-runtime.")?
-        .strip_suffix(".amazonaws.com")?;
-    (!region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-    .then_some(region)
+    let region = host.strip_prefix("bedrock-runtime.")?.strip_suffix(".amazonaws.com")?;
+    (!region.is_empty() && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        .then_some(region)
 }
 
 impl KeyRecord {

@@ -33,12 +33,8 @@ fn shipped_examples_are_valid() {
 
 #[test]
 fn unknown_provider_is_reported_with_its_pointer() {
-    let doc =
-        with_default(|v| v["models"]["gpt-4o-mini"]["targets"][1]["provider"] = "opnai".into());
-    assert_eq!(
-        issues_of(&doc),
-        vec![r#"/models/gpt-4o-mini/targets/1/provider: unknown provider "opnai""#]
-    );
+    let doc = with_default(|v| v["models"]["gpt-4o-mini"]["targets"][1]["provider"] = "opnai".into());
+    assert_eq!(issues_of(&doc), vec![r#"/models/gpt-4o-mini/targets/1/provider: unknown provider "opnai""#]);
 }
 
 #[test]
@@ -46,30 +42,20 @@ fn shape_errors_carry_pointer_without_line_noise() {
     let doc = with_default(|v| v["providers"]["mock-us"]["kind"] = "opnai".into());
     let issues = issues_of(&doc);
     assert_eq!(issues.len(), 1);
-    assert!(
-        issues[0].starts_with("/providers/mock-us/kind: unknown variant `opnai`"),
-        "{issues:?}"
-    );
+    assert!(issues[0].starts_with("/providers/mock-us/kind: unknown variant `opnai`"), "{issues:?}");
     assert!(!issues[0].contains("line"), "{issues:?}");
 
     let doc = with_default(|v| v["models"]["gpt-4o"]["targets"][0]["modle"] = "x".into());
     let issues = issues_of(&doc);
-    assert!(
-        issues[0].starts_with("/models/gpt-4o/targets/0/modle: unknown field `modle`"),
-        "{issues:?}"
-    );
+    assert!(issues[0].starts_with("/models/gpt-4o/targets/0/modle: unknown field `modle`"), "{issues:?}");
 }
 
 #[test]
 fn pointer_tokens_are_escaped() {
     let doc = with_default(|v| {
-        v["models"]["org/model~x"] =
-            serde_json::json!({"targets": [{"provider": "nope", "model": "m"}]});
+        v["models"]["org/model~x"] = serde_json::json!({"targets": [{"provider": "nope", "model": "m"}]});
     });
-    assert_eq!(
-        issues_of(&doc),
-        vec![r#"/models/org~1model~0x/targets/0/provider: unknown provider "nope""#]
-    );
+    assert_eq!(issues_of(&doc), vec![r#"/models/org~1model~0x/targets/0/provider: unknown provider "nope""#]);
 }
 
 #[test]
@@ -82,13 +68,9 @@ fn http_base_url_needs_the_dev_flag() {
 
 #[test]
 fn base_url_with_credentials_or_query_is_refused() {
-    let doc = with_default(|v| {
-        v["providers"]["mock-us"]["base_url"] = "https://user:pw@api.example.com/v1".into()
-    });
+    let doc = with_default(|v| v["providers"]["mock-us"]["base_url"] = "https://user:pw@api.example.com/v1".into());
     assert!(issues_of(&doc)[0].contains("must not contain credentials"));
-    let doc = with_default(|v| {
-        v["providers"]["mock-us"]["base_url"] = "https://api.example.com/v1?key=x".into()
-    });
+    let doc = with_default(|v| v["providers"]["mock-us"]["base_url"] = "https://api.example.com/v1?key=x".into());
     assert!(issues_of(&doc)[0].contains("query string"));
     let doc = with_default(|v| v["providers"]["mock-us"]["base_url"] = "ftp://x".into());
     assert!(issues_of(&doc)[0].contains("absolute https://"));
@@ -98,10 +80,7 @@ fn base_url_with_credentials_or_query_is_refused() {
 fn secret_must_be_a_name_not_a_key() {
     let doc = with_default(|v| v["providers"]["mock-us"]["api_key_secret"] = "sk-live-123".into());
     let issues = issues_of(&doc);
-    assert!(
-        issues[0].starts_with("/providers/mock-us/api_key_secret:"),
-        "{issues:?}"
-    );
+    assert!(issues[0].starts_with("/providers/mock-us/api_key_secret:"), "{issues:?}");
     assert!(!issues[0].contains("sk-live-123") || issues[0].contains("is not a secret name"));
 }
 
@@ -111,12 +90,8 @@ fn keys_must_be_hashes_and_name_known_models() {
         v["keys"]["gw_plaintext"] = serde_json::json!({"name": "oops", "models": ["gpt-5"]});
     });
     let issues = issues_of(&doc);
-    assert!(issues.iter().any(
-        |i| i.starts_with("/keys/gw_plaintext: keys are indexed by the lowercase hex SHA-256")
-    ));
-    assert!(issues
-        .iter()
-        .any(|i| i == r#"/keys/gw_plaintext/models/0: unknown model "gpt-5""#));
+    assert!(issues.iter().any(|i| i.starts_with("/keys/gw_plaintext: keys are indexed by the lowercase hex SHA-256")));
+    assert!(issues.iter().any(|i| i == r#"/keys/gw_plaintext/models/0: unknown model "gpt-5""#));
 }
 
 #[test]
@@ -127,9 +102,7 @@ fn settings_out_of_range_and_version_are_reported() {
     });
     let issues = issues_of(&doc);
     assert!(issues.contains(&"/version: unsupported version 2, expected 1".to_string()));
-    assert!(issues
-        .iter()
-        .any(|i| i.starts_with("/settings/first_byte_timeout_ms: 1 is out of range")));
+    assert!(issues.iter().any(|i| i.starts_with("/settings/first_byte_timeout_ms: 1 is out of range")));
 }
 
 #[test]
@@ -145,20 +118,11 @@ fn malformed_json_is_an_issue_not_a_panic() {
 #[test]
 fn keys_see_only_their_models() {
     let config = Config::from_json(DEFAULT).unwrap();
-    let limited = config
-        .key_by_hash(&crate::auth::sha256_hex("gw_dev_limited_key"))
-        .unwrap();
+    let limited = config.key_by_hash(&crate::auth::sha256_hex("gw_dev_limited_key")).unwrap();
     assert!(!limited.allows("gpt-4o"));
     assert!(limited.allows("gpt-4o-mini"));
-    assert_eq!(
-        config.models_for(limited).collect::<Vec<_>>(),
-        vec!["gpt-4o-mini"]
-    );
-    let full = config
-        .key_by_hash(&crate::auth::sha256_hex("gw_dev_local_key"))
-        .unwrap();
+    assert_eq!(config.models_for(limited).collect::<Vec<_>>(), vec!["gpt-4o-mini"]);
+    let full = config.key_by_hash(&crate::auth::sha256_hex("gw_dev_local_key")).unwrap();
     assert_eq!(config.models_for(full).count(), config.models.len());
-    assert!(config
-        .key_by_hash(&crate::auth::sha256_hex("gw_nobody"))
-        .is_none());
+    assert!(config.key_by_hash(&crate::auth::sha256_hex("gw_nobody")).is_none());
 }

@@ -14,20 +14,13 @@ pub struct ConfigIssue {
 
 impl fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
+        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
         write!(f, "{pointer}: {}", self.message)
     }
 }
 
 fn issue(pointer: String, message: impl Into<String>) -> ConfigIssue {
-    ConfigIssue {
-        pointer,
-        message: message.into(),
-    }
+    ConfigIssue { pointer, message: message.into() }
 }
 
 /// Escapes one reference token of a JSON pointer.
@@ -51,10 +44,7 @@ pub(super) fn parse_and_validate(text: &str) -> Result<Config, Vec<ConfigIssue>>
                     Segment::Unknown => None,
                 })
                 .collect();
-            return Err(vec![issue(
-                pointer,
-                strip_position(&err.inner().to_string()),
-            )]);
+            return Err(vec![issue(pointer, strip_position(&err.inner().to_string()))]);
         }
     };
     let issues = semantic_issues(&config);
@@ -76,8 +66,7 @@ fn strip_position(message: &str) -> String {
 fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
 fn is_secret_name(s: &str) -> bool {
@@ -88,9 +77,7 @@ fn is_secret_name(s: &str) -> bool {
 }
 
 fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn base_url_problem(url: &str, allow_http: bool) -> Option<String> {
@@ -98,10 +85,7 @@ fn base_url_problem(url: &str, allow_http: bool) -> Option<String> {
         rest
     } else if let Some(rest) = url.strip_prefix("http://") {
         if !allow_http {
-            return Some(
-                "must use https:// (set settings.allow_http_providers only for local development)"
-                    .into(),
-            );
+            return Some("must use https:// (set settings.allow_http_providers only for local development)".into());
         }
         rest
     } else {
@@ -112,9 +96,7 @@ fn base_url_problem(url: &str, allow_http: bool) -> Option<String> {
         return Some("has no host".into());
     }
     if host.contains('@') {
-        return Some(
-            "must not contain credentials; name a secret in api_key_secret instead".into(),
-        );
+        return Some("must not contain credentials; name a secret in api_key_secret instead".into());
     }
     if url.contains('?') || url.contains('#') {
         return Some("must not contain a query string or fragment".into());
@@ -130,58 +112,42 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
     if config.version != SCHEMA_VERSION {
         out.push(issue(
             "/version".into(),
-            format!(
-                "unsupported version {}, expected {SCHEMA_VERSION}",
-                config.version
-            ),
+            format!("unsupported version {}, expected {SCHEMA_VERSION}", config.version),
         ));
     }
 
     let s = &config.settings;
     let ranges: [(&str, u64, u64, u64); 5] = [
-        (
-            "max_body_bytes",
-            s.max_body_bytes as u64,
-            1024,
-            32 * 1024 * 1024,
-        ),
-        (
-            "first_byte_timeout_ms",
-            s.first_byte_timeout_ms,
-            100,
-            600_000,
-        ),
+        ("max_body_bytes", s.max_body_bytes as u64, 1024, 32 * 1024 * 1024),
+        ("first_byte_timeout_ms", s.first_byte_timeout_ms, 100, 600_000),
         ("request_timeout_ms", s.request_timeout_ms, 100, 3_600_000),
-        (
-            "stream_idle_timeout_ms",
-            s.stream_idle_timeout_ms,
-            100,
-            600_000,
-        ),
+        ("stream_idle_timeout_ms", s.stream_idle_timeout_ms, 100, 600_000),
         ("config_cache_ttl_ms", s.config_cache_ttl_ms, 0, 300_000),
+    ];
+    let breaker = s.circuit_breaker;
+    let ranges = [
+        ranges[0],
+        ranges[1],
+        ranges[2],
+        ranges[3],
+        ranges[4],
+        ("circuit_breaker/consecutive_failures", u64::from(breaker.consecutive_failures), 1, 1_000),
+        ("circuit_breaker/base_open_ms", breaker.base_open_ms, 100, 3_600_000),
+        ("circuit_breaker/max_open_ms", breaker.max_open_ms, breaker.base_open_ms, 3_600_000),
     ];
     for (name, value, min, max) in ranges {
         if value < min || value > max {
-            out.push(issue(
-                format!("/settings/{name}"),
-                format!("{value} is out of range {min}..={max}"),
-            ));
+            out.push(issue(format!("/settings/{name}"), format!("{value} is out of range {min}..={max}")));
         }
     }
 
     if config.providers.is_empty() {
-        out.push(issue(
-            "/providers".into(),
-            "at least one provider is required",
-        ));
+        out.push(issue("/providers".into(), "at least one provider is required"));
     }
     for (id, provider) in &config.providers {
         let at = format!("/providers/{}", token(id));
         if !is_id(id) {
-            out.push(issue(
-                at.clone(),
-                "provider ids use lowercase letters, digits, '-', '_' and '.' (at most 64)",
-            ));
+            out.push(issue(at.clone(), "provider ids use lowercase letters, digits, '-', '_' and '.' (at most 64)"));
         }
         if let Some(problem) = base_url_problem(&provider.base_url, s.allow_http_providers) {
             out.push(issue(format!("{at}/base_url"), problem));
@@ -195,9 +161,7 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
             }
         }
         match provider.kind {
-            ProviderKind::AzureOpenai
-                if provider.api_version.as_deref().is_none_or(str::is_empty) =>
-            {
+            ProviderKind::AzureOpenai if provider.api_version.as_deref().is_none_or(str::is_empty) => {
                 out.push(issue(
                     format!("{at}/api_version"),
                     "azure_openai providers need an api_version, e.g. \"2024-10-21\"",
@@ -211,18 +175,9 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
             }
             _ => {}
         }
-        const HINTS: [&str; 9] = [
-            "wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me",
-        ];
-        if let Some(hint) = provider
-            .location_hint
-            .as_deref()
-            .filter(|h| !HINTS.contains(h))
-        {
-            out.push(issue(
-                format!("{at}/location_hint"),
-                format!("{hint:?} is not one of {}", HINTS.join(", ")),
-            ));
+        const HINTS: [&str; 9] = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"];
+        if let Some(hint) = provider.location_hint.as_deref().filter(|h| !HINTS.contains(h)) {
+            out.push(issue(format!("{at}/location_hint"), format!("{hint:?} is not one of {}", HINTS.join(", "))));
         }
         if !is_id(&provider.region) {
             out.push(issue(
@@ -238,28 +193,21 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
     for (name, model) in &config.models {
         let at = format!("/models/{}", token(name));
         if name.is_empty() || name.len() > 256 || name == "*" {
-            out.push(issue(
-                at.clone(),
-                "model names are 1 to 256 characters and not \"*\"",
-            ));
+            out.push(issue(at.clone(), "model names are 1 to 256 characters and not \"*\""));
         }
         match (model.targets.is_empty(), model.models.is_empty()) {
             (true, true) => out.push(issue(
                 format!("{at}/targets"),
                 "at least one target (or, for an alias, a list of models) is required",
             )),
-            (false, false) => out.push(issue(
-                format!("{at}/models"),
-                "a model has either targets or, as an alias, models; not both",
-            )),
+            (false, false) => {
+                out.push(issue(format!("{at}/models"), "a model has either targets or, as an alias, models; not both"))
+            }
             _ => {}
         }
         for (i, member) in model.models.iter().enumerate() {
             match config.models.get(member) {
-                None => out.push(issue(
-                    format!("{at}/models/{i}"),
-                    format!("unknown model {member:?}"),
-                )),
+                None => out.push(issue(format!("{at}/models/{i}"), format!("unknown model {member:?}"))),
                 Some(m) if !m.models.is_empty() => out.push(issue(
                     format!("{at}/models/{i}"),
                     format!("{member:?} is itself an alias; aliases do not nest"),
@@ -275,42 +223,24 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
                 ));
             }
             if target.model.is_empty() {
-                out.push(issue(
-                    format!("{at}/targets/{i}/model"),
-                    "must not be empty",
-                ));
+                out.push(issue(format!("{at}/targets/{i}/model"), "must not be empty"));
             }
             if let Some(price) = target.price {
-                for (field, value) in [
-                    ("input_per_mtok", price.input_per_mtok),
-                    ("output_per_mtok", price.output_per_mtok),
-                ] {
+                for (field, value) in
+                    [("input_per_mtok", price.input_per_mtok), ("output_per_mtok", price.output_per_mtok)]
+                {
                     if !value.is_finite() || value < 0.0 {
-                        out.push(issue(
-                            format!("{at}/targets/{i}/price/{field}"),
-                            "must be a non-negative number",
-                        ));
+                        out.push(issue(format!("{at}/targets/{i}/price/{field}"), "must be a non-negative number"));
                     }
                 }
             }
         }
         for (i, rule) in model.rules.iter().enumerate() {
             if !config.models.contains_key(&rule.use_model) {
-                out.push(issue(
-                    format!("{at}/rules/{i}/use_model"),
-                    format!("unknown model {:?}", rule.use_model),
-                ));
+                out.push(issue(format!("{at}/rules/{i}/use_model"), format!("unknown model {:?}", rule.use_model)));
             }
-            if rule
-                .when
-                .headers
-                .keys()
-                .any(|h| h.bytes().any(|b| b.is_ascii_uppercase()))
-            {
-                out.push(issue(
-                    format!("{at}/rules/{i}/when/headers"),
-                    "header names are matched in lowercase",
-                ));
+            if rule.when.headers.keys().any(|h| h.bytes().any(|b| b.is_ascii_uppercase())) {
+                out.push(issue(format!("{at}/rules/{i}/when/headers"), "header names are matched in lowercase"));
             }
         }
     }
@@ -318,10 +248,7 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
     for (name, tags) in &config.residency.policies {
         let at = format!("/residency/policies/{}", token(name));
         if !is_id(name) {
-            out.push(issue(
-                at.clone(),
-                "policy names use lowercase letters, digits and '-'",
-            ));
+            out.push(issue(at.clone(), "policy names use lowercase letters, digits and '-'"));
         }
         if tags.is_empty() {
             out.push(issue(at.clone(), "a policy needs at least one region tag"));
@@ -330,15 +257,8 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
     const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
     for (i, rule) in config.residency.geo_rules.iter().enumerate() {
         let at = format!("/residency/geo_rules/{i}");
-        if rule.countries.is_empty()
-            && rule.continents.is_empty()
-            && !rule.eu_countries
-            && !rule.unknown_location
-        {
-            out.push(issue(
-                at.clone(),
-                "a geo rule needs countries, continents, eu_countries or unknown_location",
-            ));
+        if rule.countries.is_empty() && rule.continents.is_empty() && !rule.eu_countries && !rule.unknown_location {
+            out.push(issue(at.clone(), "a geo rule needs countries, continents, eu_countries or unknown_location"));
         }
         for (j, country) in rule.countries.iter().enumerate() {
             if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -357,17 +277,11 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
             }
         }
         if rule.allow.is_empty() {
-            out.push(issue(
-                format!("{at}/allow"),
-                "name at least one policy (region) these requests may be served in",
-            ));
+            out.push(issue(format!("{at}/allow"), "name at least one policy (region) these requests may be served in"));
         }
         for (j, policy) in rule.allow.iter().enumerate() {
             if !is_id(policy) {
-                out.push(issue(
-                    format!("{at}/allow/{j}"),
-                    "policy names use lowercase letters, digits and '-'",
-                ));
+                out.push(issue(format!("{at}/allow/{j}"), "policy names use lowercase letters, digits and '-'"));
             }
         }
     }
@@ -387,41 +301,23 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
             ("max_concurrent", limits.max_concurrent.map(u64::from)),
         ] {
             if value == Some(0) {
-                out.push(issue(
-                    format!("{at}/limits/{field}"),
-                    "must be at least 1 (omit it for no limit)",
-                ));
+                out.push(issue(format!("{at}/limits/{field}"), "must be at least 1 (omit it for no limit)"));
             }
         }
-        if config
-            .keys
-            .values()
-            .filter(|other| other.name == key.name)
-            .count()
-            > 1
-        {
+        if config.keys.values().filter(|other| other.name == key.name).count() > 1 {
             out.push(issue(
                 format!("{at}/name"),
-                format!(
-                    "{:?} is used by another key; names identify keys in limits and logs",
-                    key.name
-                ),
+                format!("{:?} is used by another key; names identify keys in limits and logs", key.name),
             ));
         }
         for (i, policy) in key.regions.iter().enumerate() {
             if !is_id(policy) {
-                out.push(issue(
-                    format!("{at}/regions/{i}"),
-                    "policy names use lowercase letters, digits and '-'",
-                ));
+                out.push(issue(format!("{at}/regions/{i}"), "policy names use lowercase letters, digits and '-'"));
             }
         }
         for (i, model) in key.models.iter().enumerate() {
             if model != "*" && !config.models.contains_key(model) {
-                out.push(issue(
-                    format!("{at}/models/{i}"),
-                    format!("unknown model {model:?}"),
-                ));
+                out.push(issue(format!("{at}/models/{i}"), format!("unknown model {model:?}")));
             }
         }
     }

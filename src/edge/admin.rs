@@ -9,12 +9,8 @@ use worker::{Env, Method, Request, Response};
 const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
 pub fn authorize(req: &Request, env: &Env) -> Result<(), GatewayError> {
-    let expected = env
-        .secret("ADMIN_TOKEN")
-        .map(|s| s.to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
+    let expected =
+        env.secret("ADMIN_TOKEN").map(|s| s.to_string()).ok().filter(|s| !s.is_empty()).ok_or_else(|| {
             GatewayError::new(
                 403,
                 "permission_error",
@@ -27,12 +23,7 @@ pub fn authorize(req: &Request, env: &Env) -> Result<(), GatewayError> {
     if auth::secrets_equal(presented, &expected) {
         Ok(())
     } else {
-        Err(GatewayError::new(
-            401,
-            "invalid_request_error",
-            "invalid_admin_token",
-            "Invalid admin token.",
-        ))
+        Err(GatewayError::new(401, "invalid_request_error", "invalid_admin_token", "Invalid admin token."))
     }
 }
 
@@ -40,24 +31,13 @@ pub async fn config(mut req: Request, env: &Env) -> Result<Response, GatewayErro
     authorize(&req, env)?;
     if req.method() == Method::Get {
         let text = config_store::read_raw(env).await?.ok_or_else(|| {
-            GatewayError::new(
-                404,
-                "invalid_request_error",
-                "config_not_found",
-                "No config document is stored yet.",
-            )
+            GatewayError::new(404, "invalid_request_error", "config_not_found", "No config document is stored yet.")
         })?;
-        return Ok(respond::bytes(
-            200,
-            "application/json",
-            text.into_bytes(),
-            worker::Headers::new(),
-        ));
+        return Ok(respond::bytes(200, "application/json", text.into_bytes(), worker::Headers::new()));
     }
 
     let body = body::read_limited(&mut req, MAX_CONFIG_BYTES).await?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| GatewayError::invalid_json("the body is not UTF-8"))?;
+    let text = std::str::from_utf8(&body).map_err(|_| GatewayError::invalid_json("the body is not UTF-8"))?;
     let config = match Config::from_json(text) {
         Ok(config) => config,
         Err(issues) => {
@@ -70,14 +50,12 @@ pub async fn config(mut req: Request, env: &Env) -> Result<Response, GatewayErro
                     issues.first().map(ToString::to_string).unwrap_or_default()
                 ),
             );
-            let mut body: serde_json::Value =
-                serde_json::from_str(&error.to_json()).unwrap_or_default();
+            let mut body: serde_json::Value = serde_json::from_str(&error.to_json()).unwrap_or_default();
             body["issues"] = serde_json::to_value(&issues).unwrap_or_default();
             return respond::json(400, &body);
         }
     };
-    let stored =
-        serde_json::to_string(&config).map_err(|e| GatewayError::internal(e.to_string()))?;
+    let stored = serde_json::to_string(&config).map_err(|e| GatewayError::internal(e.to_string()))?;
     let kv = env
         .kv(config_store::KV_BINDING)
         .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace is not bound"))?;
@@ -107,11 +85,7 @@ pub async fn config(mut req: Request, env: &Env) -> Result<Response, GatewayErro
 /// `GET /admin/health`: every endpoint's authoritative state (circuit, error
 /// window, cooldown, latency EWMA) from its `ProviderHealth` object;
 /// `DELETE /admin/health` forgets it all.
-pub async fn health(
-    req: Request,
-    env: &Env,
-    ctx: &worker::Context,
-) -> Result<Response, GatewayError> {
+pub async fn health(req: Request, env: &Env, ctx: &worker::Context) -> Result<Response, GatewayError> {
     authorize(&req, env)?;
     let config = config_store::current(env, ctx).await?;
     if req.method() == Method::Delete {

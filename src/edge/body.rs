@@ -5,12 +5,7 @@ use futures_util::StreamExt;
 use worker::Request;
 
 pub async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, GatewayError> {
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(GatewayError::body_too_large(limit));
     }
@@ -20,9 +15,8 @@ pub async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, Ga
     };
     let mut body = Vec::with_capacity(declared.map_or(4096, |n| n as usize));
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            GatewayError::invalid_request("body_read_failed", "The request body could not be read.")
-        })?;
+        let chunk = chunk
+            .map_err(|_| GatewayError::invalid_request("body_read_failed", "The request body could not be read."))?;
         if body.len() + chunk.len() > limit {
             return Err(GatewayError::body_too_large(limit));
         }

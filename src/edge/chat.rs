@@ -6,10 +6,10 @@ use super::log::{self, Attempt, RequestLine};
 use super::stream::Pump;
 use super::upstream::{self, Sent};
 use super::{
-    authenticate, body, config_store, health_cache, limiter, location, now_ms, random_u64,
-    random_unit, respond, RequestContext,
+    authenticate, body, config_store, health_cache, limiter, location, now_ms, random_u64, random_unit, respond,
+    RequestContext,
 };
-use crate::config::{Config, KeyRecord};
+use crate::config::{Config, KeyRecord, Settings};
 use crate::error::GatewayError;
 use crate::gateway::{self, AttemptFailure, NextStep};
 use crate::health::Outcome;
@@ -43,19 +43,11 @@ fn read_routing(
 ) -> Result<Routing, GatewayError> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let location = location::client_location(req);
-    let narrowing = header("x-gateway-region")
-        .map(|h| residency::parse_narrowing(&h))
-        .transpose()?;
+    let narrowing = header("x-gateway-region").map(|h| residency::parse_narrowing(&h)).transpose()?;
     let allowed = residency::allowed(config, key, narrowing, &location)?;
     let preferences = preferences::take(request)?;
-    let session =
-        header("x-gateway-session").filter(|s| !s.is_empty() && s.len() <= MAX_SESSION_ID);
-    Ok(Routing {
-        location,
-        allowed,
-        preferences,
-        session,
-    })
+    let session = header("x-gateway-session").filter(|s| !s.is_empty() && s.len() <= MAX_SESSION_ID);
+    Ok(Routing { location, allowed, preferences, session })
 }
 
 fn plan_route<'c>(
@@ -83,12 +75,7 @@ fn plan_route<'c>(
     routing::plan(&input)
 }
 
-pub async fn handle(
-    mut req: Request,
-    env: &Env,
-    ctx: &Context,
-    rc: &RequestContext,
-) -> Result<Response, GatewayError> {
+pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Result<Response, GatewayError> {
     let config = config_store::current(env, ctx).await?;
     let key = authenticate(&req, &config)?;
     let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
@@ -125,16 +112,11 @@ pub async fn handle(
                     lease_ms: config.settings.request_timeout_ms + 30_000,
                 };
                 match limiter::admit(&stub, &admit).await {
-                    Some(a) if !a.allowed => {
-                        return Ok(limited_response(&a, estimate, rc, &mut line))
-                    }
+                    Some(a) if !a.allowed => return Ok(limited_response(&a, estimate, rc, &mut line)),
                     Some(a) => {
                         admission = Some(a);
-                        settlement = Some(limiter::Settlement {
-                            stub,
-                            key: key.clone(),
-                            reservation_id: rc.id.clone(),
-                        });
+                        settlement =
+                            Some(limiter::Settlement { stub, key: key.clone(), reservation_id: rc.id.clone() });
                     }
                     None => line.limiter_degraded = true,
                 }
@@ -143,16 +125,7 @@ pub async fn handle(
         }
     }
 
-    let result = attempt_all(
-        &config,
-        &plan,
-        &routing.allowed,
-        &mut request,
-        env,
-        rc,
-        &mut line,
-    )
-    .await;
+    let result = attempt_all(&config, &plan, &routing.allowed, &mut request, env, rc, &mut line).await;
     health_cache::after_request(env, ctx, &config);
     let overhead = line.overhead_ms(rc).to_string();
     let mut response = match result {
@@ -179,9 +152,7 @@ pub async fn handle(
             respond::error(&error)
         }
     };
-    let _ = response
-        .headers_mut()
-        .set("x-gateway-overhead-ms", &overhead);
+    let _ = response.headers_mut().set("x-gateway-overhead-ms", &overhead);
     if let Some(a) = &admission {
         limiter::headers(a, response.headers());
     }
@@ -191,19 +162,10 @@ pub async fn handle(
 /// Prompt estimate plus the output the request may produce.
 fn estimated_tokens(needs: &needs::RequestNeeds) -> u64 {
     const DEFAULT_OUTPUT_RESERVATION: u64 = 1_024;
-    needs.prompt_tokens
-        + needs.choices
-            * needs
-                .max_output_tokens
-                .unwrap_or(DEFAULT_OUTPUT_RESERVATION)
+    needs.prompt_tokens + needs.choices * needs.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_RESERVATION)
 }
 
-fn limited_response(
-    admission: &Admission,
-    estimate: u64,
-    rc: &RequestContext,
-    line: &mut RequestLine,
-) -> Response {
+fn limited_response(admission: &Admission, estimate: u64, rc: &RequestContext, line: &mut RequestLine) -> Response {
     let error = limiter::denial_error(admission, estimate);
     log::emit(&line.clone().finish(rc, 429, "rate_limited"));
     let response = respond::error(&error);
@@ -220,13 +182,11 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
     let routing = read_routing(&req, &config, key, &mut request)?;
     let health = health_cache::snapshot();
     let plan = plan_route(&req, &config, key, &request, &routing, &health)?;
-    let mut answer =
-        serde_json::to_value(&plan).map_err(|e| GatewayError::internal(e.to_string()))?;
+    let mut answer = serde_json::to_value(&plan).map_err(|e| GatewayError::internal(e.to_string()))?;
     answer["location"] = serde_json::to_value(&routing.location).unwrap_or_default();
     answer["allowed_regions"] = serde_json::to_value(&routing.allowed).unwrap_or_default();
     if plan.candidates.is_empty() {
-        answer["error"] =
-            serde_json::from_str(&plan.no_candidates_error().to_json()).unwrap_or_default();
+        answer["error"] = serde_json::from_str(&plan.no_candidates_error().to_json()).unwrap_or_default();
     }
     respond::json(200, &answer)
 }
@@ -235,10 +195,7 @@ enum Served {
     Whole(Response, Option<Usage>),
     /// Logged and settled by the stream itself when it ends; the cell takes the
     /// limiter settlement to run then.
-    Stream(
-        Response,
-        Rc<std::cell::RefCell<Option<limiter::Settlement>>>,
-    ),
+    Stream(Response, Rc<std::cell::RefCell<Option<limiter::Settlement>>>),
 }
 
 async fn attempt_all(
@@ -288,23 +245,15 @@ async fn attempt_all(
             let started = now_ms();
             health_cache::begin(candidate.provider_id, attempts_here == 1);
             let first_byte_ms = settings.first_byte_timeout_ms.min(left);
-            let outcome = attempt_one(
-                candidate,
-                request,
-                api_key.as_deref(),
-                first_byte_ms,
-                settings.stream_idle_timeout_ms,
-            )
-            .await;
+            let outcome = attempt_one(candidate, request, api_key.as_deref(), first_byte_ms, settings).await;
             line.upstream_ms += now_ms().saturating_sub(started);
             let failure = match outcome {
                 Ok(answer) => {
                     let latency = now_ms().saturating_sub(started);
                     health_cache::record(
                         candidate.provider_id,
-                        Outcome::Success {
-                            latency_ms: latency,
-                        },
+                        Outcome::Success { latency_ms: latency },
+                        &settings.circuit_breaker,
                     );
                     line.attempt(candidate, "ok", started);
                     line.provider = Some(candidate.provider_id.to_string());
@@ -316,7 +265,7 @@ async fn attempt_all(
             };
             line.attempt(candidate, outcome_name(&failure), started);
             if let Some(outcome) = health_outcome(&failure) {
-                health_cache::record(candidate.provider_id, outcome);
+                health_cache::record(candidate.provider_id, outcome, &settings.circuit_breaker);
             }
             let left = deadline.saturating_sub(now_ms());
             match gateway::next_step(
@@ -329,9 +278,7 @@ async fn attempt_all(
                 &secret_refs,
             ) {
                 NextStep::Answer(error) => return Err(error),
-                NextStep::RetrySameAfter { wait_ms }
-                    if health_cache::try_retry(candidate.provider_id) =>
-                {
+                NextStep::RetrySameAfter { wait_ms } if health_cache::try_retry(candidate.provider_id) => {
                     if wait_ms > 0 {
                         Delay::from(Duration::from_millis(wait_ms)).await;
                     }
@@ -370,19 +317,11 @@ async fn attempt_all(
 fn health_outcome(failure: &AttemptFailure) -> Option<Outcome> {
     match failure {
         AttemptFailure::MissingSecret => None,
-        AttemptFailure::Status {
-            status: 429,
-            retry_after_s,
-            ..
-        } => Some(Outcome::RateLimited {
-            retry_after_ms: retry_after_s.map(|s| s * 1000),
-        }),
-        AttemptFailure::Status {
-            status: 401 | 403, ..
-        } => Some(Outcome::AuthFailure),
-        AttemptFailure::Status { status, .. }
-            if (400..500).contains(status) && *status != 404 && *status != 408 =>
-        {
+        AttemptFailure::Status { status: 429, retry_after_s, .. } => {
+            Some(Outcome::RateLimited { retry_after_ms: retry_after_s.map(|s| s * 1000) })
+        }
+        AttemptFailure::Status { status: 401 | 403, .. } => Some(Outcome::AuthFailure),
+        AttemptFailure::Status { status, .. } if (400..500).contains(status) && *status != 404 && *status != 408 => {
             None
         }
         _ => Some(Outcome::Failure),
@@ -395,9 +334,7 @@ fn outcome_name(failure: &AttemptFailure) -> &'static str {
         AttemptFailure::Connect => "connect_error",
         AttemptFailure::Timeout => "timeout",
         AttemptFailure::Status { status: 429, .. } => "rate_limited",
-        AttemptFailure::Status {
-            status: 400..=499, ..
-        } => "client_error",
+        AttemptFailure::Status { status: 400..=499, .. } => "client_error",
         AttemptFailure::Status { .. } => "server_error",
         AttemptFailure::InvalidResponse(_) => "invalid_response",
         AttemptFailure::StreamError(_) => "stream_error",
@@ -415,15 +352,11 @@ async fn attempt_one(
     request: &mut ChatRequest,
     api_key: Option<&str>,
     first_byte_ms: u64,
-    idle_ms: u64,
+    settings: &Settings,
 ) -> Result<Answer, AttemptFailure> {
-    let up = openai_adapter::chat_request(
-        candidate.provider,
-        candidate.upstream_model,
-        request,
-        api_key,
-    )
-    .map_err(|_| AttemptFailure::InvalidResponse("the request could not be encoded"))?;
+    let idle_ms = settings.stream_idle_timeout_ms;
+    let up = openai_adapter::chat_request(candidate.provider, candidate.upstream_model, request, api_key)
+        .map_err(|_| AttemptFailure::InvalidResponse("the request could not be encoded"))?;
     let started = now_ms();
     let mut sent: Sent = upstream::send(&up, first_byte_ms).await?;
     let status = sent.response.status_code();
@@ -431,30 +364,20 @@ async fn attempt_one(
         return Err(upstream::failure_from_status(&mut sent, first_byte_ms).await);
     }
     let content_type = upstream::content_type(&sent.response);
-    let left = first_byte_ms
-        .saturating_sub(now_ms().saturating_sub(started))
-        .max(1);
+    let left = first_byte_ms.saturating_sub(now_ms().saturating_sub(started)).max(1);
     if up.stream {
         if !content_type.starts_with("text/event-stream") {
             return Err(AttemptFailure::InvalidResponse(
                 "a stream was asked for but the answer is not an event stream",
             ));
         }
-        let body = sent
-            .response
-            .stream()
-            .map_err(|_| AttemptFailure::InvalidResponse("the answer has no body"))?;
-        let relay = Relay::new(
-            Box::new(OpenAiPassthrough::default()),
-            Box::new(OpenAiEncoder),
-            request.wants_stream_usage(),
-        );
+        let body = sent.response.stream().map_err(|_| AttemptFailure::InvalidResponse("the answer has no body"))?;
+        let relay =
+            Relay::new(Box::new(OpenAiPassthrough::default()), Box::new(OpenAiEncoder), request.wants_stream_usage());
         let mut pump = Pump::new(body, sent.abort, relay, idle_ms);
+        pump.set_breaker_policy(settings.circuit_breaker);
         let first = pump.until_committed(left).await?;
-        Ok(Answer::Stream {
-            first,
-            pump: Box::new(pump),
-        })
+        Ok(Answer::Stream { first, pump: Box::new(pump) })
     } else {
         if !content_type.contains("json") {
             return Err(AttemptFailure::InvalidResponse("the answer is not JSON"));
@@ -464,20 +387,12 @@ async fn attempt_one(
         let body = upstream::read_body(&mut sent.response, idle_ms.max(left)).await?;
         let probe: CompletionProbe = serde_json::from_slice(&body)
             .map_err(|_| AttemptFailure::InvalidResponse("the answer is not a chat completion"))?;
-        Ok(Answer::Whole {
-            body,
-            usage: probe.usage,
-        })
+        Ok(Answer::Whole { body, usage: probe.usage })
     }
 }
 
 impl Answer {
-    fn into_response(
-        self,
-        candidate: &Candidate<'_>,
-        line: &mut RequestLine,
-        rc: &RequestContext,
-    ) -> Served {
+    fn into_response(self, candidate: &Candidate<'_>, line: &mut RequestLine, rc: &RequestContext) -> Served {
         let headers = Headers::new();
         let _ = headers.set("x-gateway-provider", candidate.provider_id);
         let _ = headers.set("x-gateway-region", candidate.region);
@@ -486,10 +401,7 @@ impl Answer {
         match self {
             Answer::Whole { body, usage } => {
                 line.usage(usage);
-                Served::Whole(
-                    respond::bytes(200, "application/json", body, headers),
-                    usage,
-                )
+                Served::Whole(respond::bytes(200, "application/json", body, headers), usage)
             }
             Answer::Stream { first, mut pump } => {
                 let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
@@ -499,19 +411,12 @@ impl Answer {
                 pump.set_log_line(logged, rc.started_ms);
                 let settlement = pump.settlement_cell();
                 let rest = stream::unfold(pump, |mut pump| async move {
-                    pump.next_chunk()
-                        .await
-                        .map(|chunk| (Ok::<Vec<u8>, worker::Error>(chunk), pump))
+                    pump.next_chunk().await.map(|chunk| (Ok::<Vec<u8>, worker::Error>(chunk), pump))
                 });
-                let body =
-                    stream::once(async move { Ok::<Vec<u8>, worker::Error>(first) }).chain(rest);
-                let response = ResponseBuilder::new()
-                    .with_status(200)
-                    .with_headers(headers)
-                    .from_stream(body);
-                let response = response.unwrap_or_else(|_| {
-                    respond::error(&GatewayError::internal("could not start the stream"))
-                });
+                let body = stream::once(async move { Ok::<Vec<u8>, worker::Error>(first) }).chain(rest);
+                let response = ResponseBuilder::new().with_status(200).with_headers(headers).from_stream(body);
+                let response =
+                    response.unwrap_or_else(|_| respond::error(&GatewayError::internal("could not start the stream")));
                 Served::Stream(response, settlement)
             }
         }
@@ -519,12 +424,7 @@ impl Answer {
 }
 
 impl RequestLine {
-    fn new(
-        rc: &RequestContext,
-        key: &KeyRecord,
-        request: &ChatRequest,
-        allowed: &AllowedRegions,
-    ) -> Self {
+    fn new(rc: &RequestContext, key: &KeyRecord, request: &ChatRequest, allowed: &AllowedRegions) -> Self {
         RequestLine {
             event: "chat",
             request_id: rc.id.clone(),
@@ -548,9 +448,7 @@ impl RequestLine {
 
     /// Time spent in the gateway itself: everything but waiting on providers.
     fn overhead_ms(&self, rc: &RequestContext) -> u64 {
-        now_ms()
-            .saturating_sub(rc.started_ms)
-            .saturating_sub(self.upstream_ms)
+        now_ms().saturating_sub(rc.started_ms).saturating_sub(self.upstream_ms)
     }
 
     fn attempt(&mut self, candidate: &Candidate<'_>, outcome: &str, started: u64) {

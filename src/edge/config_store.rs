@@ -61,9 +61,7 @@ pub async fn current(env: &Env, ctx: &Context) -> Result<Rc<Config>, GatewayErro
 async fn reload(env: &Env) -> Result<Rc<Config>, GatewayError> {
     let text = read_raw(env).await?;
     let Some(text) = text else {
-        return Err(GatewayError::config_unavailable(
-            "no config document is stored; PUT one to /admin/config",
-        ));
+        return Err(GatewayError::config_unavailable("no config document is stored; PUT one to /admin/config"));
     };
     match Config::from_json(&text) {
         Ok(config) => Ok(install(config)),
@@ -73,17 +71,14 @@ async fn reload(env: &Env) -> Result<Rc<Config>, GatewayError> {
             // Keep serving the last good document if this isolate has one.
             CACHE
                 .with(|cache| cache.borrow().as_ref().map(|entry| entry.config.clone()))
-                .ok_or_else(|| {
-                    GatewayError::config_unavailable("the stored config document is invalid")
-                })
+                .ok_or_else(|| GatewayError::config_unavailable("the stored config document is invalid"))
         }
     }
 }
 
 pub async fn read_raw(env: &Env) -> Result<Option<String>, GatewayError> {
-    let kv = env
-        .kv(KV_BINDING)
-        .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace is not bound"))?;
+    let kv =
+        env.kv(KV_BINDING).map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace is not bound"))?;
     kv.get(CONFIG_KEY)
         .text()
         .await
@@ -94,11 +89,7 @@ pub async fn read_raw(env: &Env) -> Result<Option<String>, GatewayError> {
 pub fn install(config: Config) -> Rc<Config> {
     let config = Rc::new(config);
     CACHE.with(|cache| {
-        *cache.borrow_mut() = Some(Cached {
-            config: config.clone(),
-            loaded_ms: now_ms(),
-            refreshing: false,
-        });
+        *cache.borrow_mut() = Some(Cached { config: config.clone(), loaded_ms: now_ms(), refreshing: false });
     });
     config
 }

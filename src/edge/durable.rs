@@ -5,28 +5,21 @@
 //! - `ProviderHealth`: one per provider endpoint; the authoritative breaker.
 
 use super::now_ms;
-use crate::health::{Breaker, Outcome};
+use crate::health::{Breaker, BreakerPolicy, Outcome};
 use crate::limits::{Admit, LimiterState, Limits};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::cell::RefCell;
-use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result, State, Storage,
-};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State, Storage};
 
 const STATE_KEY: &str = "state";
 
 /// Loads the object's state once; later calls reuse memory (the object is single-threaded).
-async fn load<T: DeserializeOwned + Default>(
-    storage: &Storage,
-    cell: &RefCell<Option<T>>,
-) -> Result<()> {
+async fn load<T: DeserializeOwned + Default>(storage: &Storage, cell: &RefCell<Option<T>>) -> Result<()> {
     if cell.borrow().is_some() {
         return Ok(());
     }
     let stored: Option<String> = storage.get(STATE_KEY).await?;
-    let value = stored
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
+    let value = stored.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
     // Another event may have loaded it while we waited: keep theirs.
     cell.borrow_mut().get_or_insert(value);
     Ok(())
@@ -62,10 +55,7 @@ pub struct RateLimiter {
 
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
-        Self {
-            state,
-            limiter: RefCell::new(None),
-        }
+        Self { state, limiter: RefCell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -77,11 +67,7 @@ impl DurableObject for RateLimiter {
                 let Some(admit) = body::<Admit>(&mut req).await else {
                     return bad_request("bad admit");
                 };
-                let admission = self
-                    .limiter
-                    .borrow_mut()
-                    .as_mut()
-                    .map(|s| s.admit(&admit, now));
+                let admission = self.limiter.borrow_mut().as_mut().map(|s| s.admit(&admit, now));
                 if admission.as_ref().is_some_and(|a| a.allowed) {
                     self.save(&storage).await?;
                 }
@@ -91,28 +77,19 @@ impl DurableObject for RateLimiter {
                 let Some(settle) = body::<Settle>(&mut req).await else {
                     return bad_request("bad settle");
                 };
-                let changed = self.limiter.borrow_mut().as_mut().is_some_and(|s| {
-                    s.settle(
-                        &settle.reservation_id,
-                        settle.actual_tokens,
-                        settle.limits,
-                        now,
-                    )
-                });
+                let changed = self
+                    .limiter
+                    .borrow_mut()
+                    .as_mut()
+                    .is_some_and(|s| s.settle(&settle.reservation_id, settle.actual_tokens, settle.limits, now));
                 if changed {
                     self.save(&storage).await?;
                 }
                 Response::from_json(&serde_json::json!({"settled": changed}))
             }
             (Method::Get, _) => {
-                let in_flight = self
-                    .limiter
-                    .borrow()
-                    .as_ref()
-                    .map_or(0, LimiterState::in_flight);
-                Response::from_json(
-                    &serde_json::json!({"class": "RateLimiter", "ready": true, "in_flight": in_flight}),
-                )
+                let in_flight = self.limiter.borrow().as_ref().map_or(0, LimiterState::in_flight);
+                Response::from_json(&serde_json::json!({"class": "RateLimiter", "ready": true, "in_flight": in_flight}))
             }
             _ => bad_request("unknown limiter operation"),
         }
@@ -133,6 +110,8 @@ impl RateLimiter {
 pub struct Report {
     pub outcome: Outcome,
     pub jitter: f64,
+    #[serde(default)]
+    pub policy: BreakerPolicy,
 }
 
 /// One object per provider endpoint: the authoritative circuit breaker and
@@ -145,10 +124,7 @@ pub struct ProviderHealth {
 
 impl DurableObject for ProviderHealth {
     fn new(state: State, _env: Env) -> Self {
-        Self {
-            state,
-            breaker: RefCell::new(None),
-        }
+        Self { state, breaker: RefCell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -162,7 +138,7 @@ impl DurableObject for ProviderHealth {
                 };
                 if let Some(breaker) = self.breaker.borrow_mut().as_mut() {
                     for report in reports {
-                        breaker.record(report.outcome, now, report.jitter);
+                        breaker.record_with(&report.policy, report.outcome, now, report.jitter);
                     }
                 }
                 self.save(&storage).await?;
@@ -170,11 +146,7 @@ impl DurableObject for ProviderHealth {
             }
             (Method::Post, "/probe") => {
                 // Claims the half-open probe: only one isolate gets to try an endpoint that is recovering.
-                let granted = self
-                    .breaker
-                    .borrow_mut()
-                    .as_mut()
-                    .is_some_and(|b| b.take_probe(now));
+                let granted = self.breaker.borrow_mut().as_mut().is_some_and(|b| b.take_probe(now));
                 self.save(&storage).await?;
                 Response::from_json(&serde_json::json!({"granted": granted}))
             }

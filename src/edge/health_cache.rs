@@ -11,7 +11,7 @@ use super::objects::{self, PROVIDER_HEALTH};
 use super::{now_ms, random_unit};
 use crate::config::Config;
 use crate::gateway::RetryBudget;
-use crate::health::{Breaker, Outcome};
+use crate::health::{Breaker, BreakerPolicy, Outcome};
 use crate::routing::{EndpointHealth, HealthSnapshot};
 use futures_util::future::join_all;
 use serde::Deserialize;
@@ -64,19 +64,13 @@ pub fn snapshot() -> HealthSnapshot {
     })
 }
 
-pub fn record(provider_id: &str, outcome: Outcome) {
+pub fn record(provider_id: &str, outcome: Outcome, policy: &BreakerPolicy) {
     let now = now_ms();
     let jitter = random_unit();
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        c.local
-            .entry(provider_id.to_string())
-            .or_default()
-            .record(outcome, now, jitter);
-        c.pending
-            .entry(provider_id.to_string())
-            .or_default()
-            .push(Report { outcome, jitter });
+        c.local.entry(provider_id.to_string()).or_default().record_with(policy, outcome, now, jitter);
+        c.pending.entry(provider_id.to_string()).or_default().push(Report { outcome, jitter, policy: *policy });
     });
 }
 
@@ -89,10 +83,7 @@ pub fn begin(provider_id: &str, first_attempt: bool) {
             breaker.take_probe(now);
         }
         if first_attempt {
-            c.budgets
-                .entry(provider_id.to_string())
-                .or_default()
-                .record_first_attempt(now);
+            c.budgets.entry(provider_id.to_string()).or_default().record_first_attempt(now);
         }
     });
 }
@@ -100,13 +91,7 @@ pub fn begin(provider_id: &str, first_attempt: bool) {
 /// Takes one same-endpoint retry from the endpoint's budget.
 pub fn try_retry(provider_id: &str) -> bool {
     let now = now_ms();
-    CACHE.with(|c| {
-        c.borrow_mut()
-            .budgets
-            .entry(provider_id.to_string())
-            .or_default()
-            .try_retry(now)
-    })
+    CACHE.with(|c| c.borrow_mut().budgets.entry(provider_id.to_string()).or_default().try_retry(now))
 }
 
 #[derive(Deserialize)]
@@ -115,17 +100,8 @@ struct Answer {
 }
 
 fn stub(env: &Env, config: &Config, provider_id: &str) -> Option<worker::Stub> {
-    let hint = config
-        .providers
-        .get(provider_id)
-        .and_then(|p| p.location_hint.as_deref());
-    objects::stub(
-        env,
-        PROVIDER_HEALTH,
-        &format!("endpoint:{provider_id}"),
-        None,
-        hint,
-    )
+    let hint = config.providers.get(provider_id).and_then(|p| p.location_hint.as_deref());
+    objects::stub(env, PROVIDER_HEALTH, &format!("endpoint:{provider_id}"), None, hint)
 }
 
 fn store_remote(provider_id: String, health: EndpointHealth) {
@@ -160,9 +136,7 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
             let stub = stub(&env, &config, &id);
             async move {
                 if let Some(stub) = stub {
-                    if let Some(answer) =
-                        objects::call::<_, Answer>(&stub, "/record", Some(&batch)).await
-                    {
+                    if let Some(answer) = objects::call::<_, Answer>(&stub, "/record", Some(&batch)).await {
                         store_remote(id, answer.snapshot);
                     }
                 }
@@ -170,23 +144,17 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
         });
         join_all(sends).await;
         if refresh {
-            let reads = config
-                .providers
-                .keys()
-                .filter(|id| !reported.contains(id))
-                .map(|id| {
-                    let stub = stub(&env, &config, id);
-                    let id = id.clone();
-                    async move {
-                        if let Some(stub) = stub {
-                            if let Some(answer) =
-                                objects::call::<(), Answer>(&stub, "/", None).await
-                            {
-                                store_remote(id, answer.snapshot);
-                            }
+            let reads = config.providers.keys().filter(|id| !reported.contains(id)).map(|id| {
+                let stub = stub(&env, &config, id);
+                let id = id.clone();
+                async move {
+                    if let Some(stub) = stub {
+                        if let Some(answer) = objects::call::<(), Answer>(&stub, "/", None).await {
+                            store_remote(id, answer.snapshot);
                         }
                     }
-                });
+                }
+            });
             join_all(reads).await;
             CACHE.with(|c| c.borrow_mut().refreshing = false);
         }

@@ -12,23 +12,13 @@ use worker::{Env, Headers, Stub};
 const JURISDICTIONS: [&str; 2] = ["eu", "fedramp"];
 
 fn jurisdiction(key: &KeyRecord) -> Option<&'static str> {
-    JURISDICTIONS.into_iter().find(|j| {
-        !key.regions.is_empty()
-            && key
-                .regions
-                .iter()
-                .all(|r| r == j || r.starts_with(&format!("{j}-")))
-    })
+    JURISDICTIONS
+        .into_iter()
+        .find(|j| !key.regions.is_empty() && key.regions.iter().all(|r| r == j || r.starts_with(&format!("{j}-"))))
 }
 
 pub fn stub(env: &Env, key: &KeyRecord) -> Option<Stub> {
-    objects::stub(
-        env,
-        RATE_LIMITER,
-        &format!("key:{}", key.name),
-        jurisdiction(key),
-        None,
-    )
+    objects::stub(env, RATE_LIMITER, &format!("key:{}", key.name), jurisdiction(key), None)
 }
 
 /// `None` when the limiter could not be reached: rate limits fail open (the
@@ -45,17 +35,8 @@ struct Settle<'a> {
     limits: crate::limits::Limits,
 }
 
-pub async fn settle(
-    stub: &Stub,
-    key: &KeyRecord,
-    reservation_id: &str,
-    actual_tokens: Option<u64>,
-) {
-    let body = Settle {
-        reservation_id,
-        actual_tokens,
-        limits: key.limits,
-    };
+pub async fn settle(stub: &Stub, key: &KeyRecord, reservation_id: &str, actual_tokens: Option<u64>) {
+    let body = Settle { reservation_id, actual_tokens, limits: key.limits };
     let _: Option<serde_json::Value> = objects::call(stub, "/settle", Some(&body)).await;
 }
 
@@ -64,14 +45,8 @@ pub fn headers(admission: &Admission, headers: &Headers) {
     let set = |kind: &str, decision: &Option<Decision>| {
         if let Some(d) = decision {
             let _ = headers.set(&format!("x-ratelimit-limit-{kind}"), &d.limit.to_string());
-            let _ = headers.set(
-                &format!("x-ratelimit-remaining-{kind}"),
-                &d.remaining.to_string(),
-            );
-            let _ = headers.set(
-                &format!("x-ratelimit-reset-{kind}"),
-                &openai_duration(d.reset_ms),
-            );
+            let _ = headers.set(&format!("x-ratelimit-remaining-{kind}"), &d.remaining.to_string());
+            let _ = headers.set(&format!("x-ratelimit-reset-{kind}"), &openai_duration(d.reset_ms));
         }
     };
     set("requests", &admission.requests);

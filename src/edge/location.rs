@@ -7,9 +7,7 @@ use wasm_bindgen::JsValue;
 use worker::Request;
 
 pub fn client_location(req: &Request) -> ClientLocation {
-    let cf = Reflect::get(req.inner(), &JsValue::from_str("cf"))
-        .ok()
-        .filter(JsValue::is_object);
+    let cf = Reflect::get(req.inner(), &JsValue::from_str("cf")).ok().filter(JsValue::is_object);
     let field = |name: &str| {
         cf.as_ref()
             .and_then(|cf| Reflect::get(cf, &JsValue::from_str(name)).ok())

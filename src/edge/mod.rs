@@ -29,10 +29,7 @@ pub struct RequestContext {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let rc = RequestContext {
-        id: new_request_id(),
-        started_ms: now_ms(),
-    };
+    let rc = RequestContext { id: new_request_id(), started_ms: now_ms() };
     let response = match route(req, &env, &ctx, &rc).await {
         Ok(response) => response,
         Err(error) => respond::error(&error),
@@ -53,55 +50,33 @@ async fn route(
     let path = req.path();
     match (path.as_str(), method) {
         ("/v1/chat/completions", Method::Post) => chat::handle(req, env, ctx, rc).await,
-        ("/v1/chat/completions", m) => {
-            Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST"))
-        }
+        ("/v1/chat/completions", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/route/explain", Method::Post) => chat::explain(req, env, ctx).await,
-        ("/v1/route/explain", m) => {
-            Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST"))
-        }
+        ("/v1/route/explain", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/models", Method::Get) => models(&req, env, ctx).await,
         ("/v1/models", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/admin/config", Method::Get | Method::Put) => admin::config(req, env).await,
         ("/admin/health", Method::Get | Method::Delete) => admin::health(req, env, ctx).await,
-        ("/admin/health", m) => Err(GatewayError::method_not_allowed(
-            m.as_ref(),
-            &path,
-            "GET or DELETE",
-        )),
-        ("/admin/config", m) => Err(GatewayError::method_not_allowed(
-            m.as_ref(),
-            &path,
-            "GET or PUT",
-        )),
-        ("/" | "/healthz", Method::Get) => respond::json(
-            200,
-            &serde_json::json!({"status": "ok", "service": "edge-ai-gateway"}),
-        ),
+        ("/admin/health", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or DELETE")),
+        ("/admin/config", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or PUT")),
+        ("/" | "/healthz", Method::Get) => {
+            respond::json(200, &serde_json::json!({"status": "ok", "service": "edge-ai-gateway"}))
+        }
         (_, m) => Err(GatewayError::route_not_found(m.as_ref(), &path)),
     }
 }
 
 /// Authenticates the gateway key against the current config.
-pub fn authenticate<'a>(
-    req: &Request,
-    config: &'a Config,
-) -> std::result::Result<&'a KeyRecord, GatewayError> {
+pub fn authenticate<'a>(req: &Request, config: &'a Config) -> std::result::Result<&'a KeyRecord, GatewayError> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let authorization = header("authorization");
     let x_api_key = header("x-api-key");
     let presented = auth::presented_key(authorization.as_deref(), x_api_key.as_deref())
         .ok_or_else(GatewayError::invalid_api_key)?;
-    config
-        .key_by_hash(&auth::sha256_hex(presented))
-        .ok_or_else(GatewayError::invalid_api_key)
+    config.key_by_hash(&auth::sha256_hex(presented)).ok_or_else(GatewayError::invalid_api_key)
 }
 
-async fn models(
-    req: &Request,
-    env: &Env,
-    ctx: &Context,
-) -> std::result::Result<Response, GatewayError> {
+async fn models(req: &Request, env: &Env, ctx: &Context) -> std::result::Result<Response, GatewayError> {
     let config: Rc<Config> = config_store::current(env, ctx).await?;
     let key = authenticate(req, &config)?;
     let data: Vec<serde_json::Value> = config

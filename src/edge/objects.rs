@@ -12,16 +12,11 @@ pub const PROVIDER_HEALTH: &str = "PROVIDER_HEALTH";
 /// The namespace restricted to a jurisdiction (`eu`, `fedramp`), so objects holding
 /// a residency-bound tenant's data are created and stored there.
 fn namespace_in(env: &Env, binding: &str, jurisdiction: Option<&str>) -> Option<ObjectNamespace> {
-    let raw = Reflect::get(env, &JsValue::from_str(binding))
-        .ok()
-        .filter(|v| !v.is_undefined())?;
+    let raw = Reflect::get(env, &JsValue::from_str(binding)).ok().filter(|v| !v.is_undefined())?;
     if let Some(jurisdiction) = jurisdiction {
-        let method = Reflect::get(&raw, &JsValue::from_str("jurisdiction"))
-            .ok()
-            .and_then(|m| m.dyn_into::<Function>().ok());
-        if let Some(restricted) =
-            method.and_then(|m| m.call1(&raw, &JsValue::from_str(jurisdiction)).ok())
-        {
+        let method =
+            Reflect::get(&raw, &JsValue::from_str("jurisdiction")).ok().and_then(|m| m.dyn_into::<Function>().ok());
+        if let Some(restricted) = method.and_then(|m| m.call1(&raw, &JsValue::from_str(jurisdiction)).ok()) {
             return Some(restricted.unchecked_into());
         }
         super::log::warn("jurisdiction_unavailable", jurisdiction);
@@ -44,20 +39,14 @@ pub fn stub(
 }
 
 /// POSTs (or GETs, with no body) JSON to an object and reads JSON back.
-pub async fn call<B: Serialize, R: DeserializeOwned>(
-    stub: &Stub,
-    path: &str,
-    body: Option<&B>,
-) -> Option<R> {
+pub async fn call<B: Serialize, R: DeserializeOwned>(stub: &Stub, path: &str, body: Option<&B>) -> Option<R> {
     let mut init = RequestInit::new();
     match body {
         Some(body) => {
             let text = serde_json::to_string(body).ok()?;
             let headers = Headers::new();
             headers.set("content-type", "application/json").ok()?;
-            init.with_method(Method::Post)
-                .with_headers(headers)
-                .with_body(Some(JsValue::from_str(&text)));
+            init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&text)));
         }
         None => {
             init.with_method(Method::Get);

@@ -4,17 +4,14 @@ use crate::error::GatewayError;
 use worker::{Headers, Response, ResponseBuilder};
 
 pub fn json(status: u16, value: &impl serde::Serialize) -> Result<Response, GatewayError> {
-    let body = serde_json::to_vec(value)
-        .map_err(|e| GatewayError::internal(format!("could not encode a response: {e}")))?;
+    let body =
+        serde_json::to_vec(value).map_err(|e| GatewayError::internal(format!("could not encode a response: {e}")))?;
     Ok(bytes(status, "application/json", body, Headers::new()))
 }
 
 pub fn bytes(status: u16, content_type: &str, body: Vec<u8>, headers: Headers) -> Response {
     let _ = headers.set("content-type", content_type);
-    ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(body)
+    ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body)
 }
 
 pub fn error(error: &GatewayError) -> Response {
@@ -25,10 +22,5 @@ pub fn error(error: &GatewayError) -> Response {
     if !error.should_retry() {
         let _ = headers.set("x-should-retry", "false");
     }
-    bytes(
-        error.status,
-        "application/json",
-        error.to_json().into_bytes(),
-        headers,
-    )
+    bytes(error.status, "application/json", error.to_json().into_bytes(), headers)
 }

@@ -9,7 +9,7 @@ use super::upstream::AbortOnDrop;
 use super::{log, now_ms};
 use crate::error::scrub;
 use crate::gateway::AttemptFailure;
-use crate::health::Outcome;
+use crate::health::{BreakerPolicy, Outcome};
 use crate::providers::openai::StreamEnd;
 use crate::providers::StreamFault;
 use crate::relay::Relay;
@@ -29,6 +29,7 @@ pub struct Pump {
     /// Written once when the stream ends, however it ends.
     log_line: Option<RequestLine>,
     started_ms: u64,
+    breaker_policy: BreakerPolicy,
     /// The key's limiter reservation, settled with the real usage at the end.
     settlement: Rc<RefCell<Option<Settlement>>>,
 }
@@ -51,6 +52,7 @@ impl Pump {
             log_line: None,
             started_ms: 0,
             settlement: Rc::new(RefCell::new(None)),
+            breaker_policy: BreakerPolicy::default(),
         }
     }
 
@@ -76,22 +78,13 @@ impl Pump {
                 return Err(AttemptFailure::Timeout);
             }
             match self.read(left).await {
-                Read::Chunk(chunk) => self
-                    .relay
-                    .feed(&chunk, &mut out)
-                    .map_err(fault_before_content)?,
+                Read::Chunk(chunk) => self.relay.feed(&chunk, &mut out).map_err(fault_before_content)?,
                 Read::Idle => return Err(AttemptFailure::Timeout),
-                Read::Broken => {
-                    return Err(AttemptFailure::InvalidResponse(
-                        "the stream broke before any content",
-                    ))
-                }
+                Read::Broken => return Err(AttemptFailure::InvalidResponse("the stream broke before any content")),
                 Read::End => {
                     let end = self.relay.end(&mut out).map_err(fault_before_content)?;
                     if !self.relay.committed() {
-                        return Err(AttemptFailure::InvalidResponse(
-                            "the stream ended before any content",
-                        ));
+                        return Err(AttemptFailure::InvalidResponse("the stream ended before any content"));
                     }
                     self.finish_with(end, &mut out);
                 }
@@ -101,6 +94,10 @@ impl Pump {
     }
 
     /// The request's log line, completed and written when the stream ends.
+    pub fn set_breaker_policy(&mut self, policy: BreakerPolicy) {
+        self.breaker_policy = policy;
+    }
+
     pub fn set_log_line(&mut self, line: RequestLine, started_ms: u64) {
         self.log_line = Some(line);
         self.started_ms = started_ms;
@@ -118,9 +115,7 @@ impl Pump {
             if self.finished {
                 let settlement = self.settlement.borrow_mut().take();
                 if let Some(settlement) = settlement {
-                    settlement
-                        .run(self.relay.usage().map(|u| u.total_tokens))
-                        .await;
+                    settlement.run(self.relay.usage().map(|u| u.total_tokens)).await;
                 }
                 return None;
             }
@@ -137,8 +132,7 @@ impl Pump {
                 Read::Broken => self.interrupted(&mut out),
                 Read::Idle => {
                     let message = format!("the provider sent nothing for {} ms", self.idle_ms);
-                    self.relay
-                        .fail("upstream_stream_idle_timeout", &message, &mut out);
+                    self.relay.fail("upstream_stream_idle_timeout", &message, &mut out);
                     self.finish("idle_timeout");
                 }
             }
@@ -154,20 +148,13 @@ impl Pump {
     }
 
     fn interrupted(&mut self, out: &mut Vec<u8>) {
-        self.relay.fail(
-            "upstream_stream_interrupted",
-            "upstream stream ended unexpectedly",
-            out,
-        );
+        self.relay.fail("upstream_stream_interrupted", "upstream stream ended unexpectedly", out);
         self.finish("interrupted");
     }
 
     fn fail_with(&mut self, fault: StreamFault, out: &mut Vec<u8>) {
         let message = match fault {
-            StreamFault::Upstream(m) => format!(
-                "The provider reported an error mid-stream: {}",
-                scrub(&m, &[])
-            ),
+            StreamFault::Upstream(m) => format!("The provider reported an error mid-stream: {}", scrub(&m, &[])),
             StreamFault::Malformed(m) => format!("The provider's stream could not be read: {m}"),
         };
         self.relay.fail("upstream_stream_error", &message, out);
@@ -180,7 +167,7 @@ impl Pump {
             self.abort.disarm();
         } else if let Some(provider) = self.log_line.as_ref().and_then(|l| l.provider.as_deref()) {
             // A provider that breaks mid-stream is failing, even though the attempt had started well.
-            health_cache::record(provider, Outcome::Failure);
+            health_cache::record(provider, Outcome::Failure, &self.breaker_policy);
         }
         self.write_log(outcome);
     }
@@ -200,9 +187,7 @@ impl Pump {
 fn fault_before_content(fault: StreamFault) -> AttemptFailure {
     match fault {
         StreamFault::Upstream(message) => AttemptFailure::StreamError(message),
-        StreamFault::Malformed(_) => {
-            AttemptFailure::InvalidResponse("the stream could not be read")
-        }
+        StreamFault::Malformed(_) => AttemptFailure::InvalidResponse("the stream could not be read"),
     }
 }
 

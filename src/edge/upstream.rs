@@ -6,9 +6,7 @@ use crate::gateway::{status_failure, AttemptFailure};
 use crate::providers::UpstreamRequest;
 use futures_util::future::{select, Either};
 use std::time::Duration;
-use worker::{
-    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
-};
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// Aborts the upstream request when dropped unless disarmed: a client that goes
 /// away (its stream is dropped) cancels the provider call too.
@@ -36,9 +34,7 @@ pub struct Sent {
 pub async fn send(up: &UpstreamRequest, first_byte_ms: u64) -> Result<Sent, AttemptFailure> {
     let headers = Headers::new();
     for (name, value) in &up.headers {
-        headers
-            .set(name, value)
-            .map_err(|_| AttemptFailure::Connect)?;
+        headers.set(name, value).map_err(|_| AttemptFailure::Connect)?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
@@ -75,18 +71,10 @@ pub async fn read_body(response: &mut Response, ms: u64) -> Result<Vec<u8>, Atte
 pub async fn failure_from_status(sent: &mut Sent, ms: u64) -> AttemptFailure {
     let status = sent.response.status_code();
     let retry_after = sent.response.headers().get("retry-after").ok().flatten();
-    let body = read_body(&mut sent.response, ms.min(5_000))
-        .await
-        .unwrap_or_default();
+    let body = read_body(&mut sent.response, ms.min(5_000)).await.unwrap_or_default();
     status_failure(status, retry_after.as_deref(), &body)
 }
 
 pub fn content_type(response: &Response) -> String {
-    response
-        .headers()
-        .get("content-type")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .to_ascii_lowercase()
+    response.headers().get("content-type").ok().flatten().unwrap_or_default().to_ascii_lowercase()
 }

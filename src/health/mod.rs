@@ -26,6 +26,27 @@ pub const MAX_COOLDOWN_MS: u64 = 60_000;
 /// EWMA time constant: a sample's weight halves in about 7 s.
 pub const EWMA_TAU_MS: f64 = 10_000.0;
 
+/// The breaker's tunables (from `settings.circuit_breaker`); defaults as above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerPolicy {
+    /// Consecutive failures that open the circuit.
+    pub consecutive_failures: u32,
+    /// First open period; the k-th opening in a row stays open k times as long.
+    pub base_open_ms: u64,
+    pub max_open_ms: u64,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: CONSECUTIVE_FAILURES_TO_OPEN,
+            base_open_ms: BASE_OPEN_MS,
+            max_open_ms: MAX_OPEN_MS,
+        }
+    }
+}
+
 /// What one attempt taught us about an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -82,6 +103,10 @@ pub struct Breaker {
 
 impl Breaker {
     pub fn record(&mut self, outcome: Outcome, now_ms: u64, jitter: f64) {
+        self.record_with(&BreakerPolicy::default(), outcome, now_ms, jitter);
+    }
+
+    pub fn record_with(&mut self, policy: &BreakerPolicy, outcome: Outcome, now_ms: u64, jitter: f64) {
         self.decay_open_count(now_ms);
         match outcome {
             Outcome::Success { latency_ms } => {
@@ -96,10 +121,7 @@ impl Breaker {
                         Circuit::Closed
                     } else {
                         // The next probe may go at once.
-                        Circuit::HalfOpen {
-                            probe_lease_until_ms: now_ms,
-                            successes: successes + 1,
-                        }
+                        Circuit::HalfOpen { probe_lease_until_ms: now_ms, successes: successes + 1 }
                     };
                 }
             }
@@ -111,13 +133,12 @@ impl Breaker {
                     Circuit::HalfOpen { .. } => true,
                     Circuit::Open { .. } => false,
                     Circuit::Closed => {
-                        self.consecutive_failures >= CONSECUTIVE_FAILURES_TO_OPEN
-                            || self.ratio_trips(now_ms)
+                        self.consecutive_failures >= policy.consecutive_failures.max(1) || self.ratio_trips(now_ms)
                     }
                 };
                 if trip {
                     self.open_count += 1;
-                    let base = (BASE_OPEN_MS * u64::from(self.open_count)).min(MAX_OPEN_MS);
+                    let base = (policy.base_open_ms * u64::from(self.open_count)).min(policy.max_open_ms);
                     self.open(now_ms + base + (base as f64 * 0.1 * jitter.clamp(0.0, 1.0)) as u64);
                 }
             }
@@ -159,10 +180,7 @@ impl Breaker {
         match self.circuit {
             Circuit::Closed => true,
             Circuit::Open { until_ms } => now_ms >= until_ms,
-            Circuit::HalfOpen {
-                probe_lease_until_ms,
-                ..
-            } => now_ms >= probe_lease_until_ms,
+            Circuit::HalfOpen { probe_lease_until_ms, .. } => now_ms >= probe_lease_until_ms,
         }
     }
 
@@ -175,17 +193,11 @@ impl Breaker {
         match self.circuit {
             Circuit::Closed => true,
             Circuit::Open { .. } => {
-                self.circuit = Circuit::HalfOpen {
-                    probe_lease_until_ms: now_ms + PROBE_LEASE_MS,
-                    successes: 0,
-                };
+                self.circuit = Circuit::HalfOpen { probe_lease_until_ms: now_ms + PROBE_LEASE_MS, successes: 0 };
                 true
             }
             Circuit::HalfOpen { successes, .. } => {
-                self.circuit = Circuit::HalfOpen {
-                    probe_lease_until_ms: now_ms + PROBE_LEASE_MS,
-                    successes,
-                };
+                self.circuit = Circuit::HalfOpen { probe_lease_until_ms: now_ms + PROBE_LEASE_MS, successes };
                 true
             }
         }
@@ -193,43 +205,30 @@ impl Breaker {
 
     pub fn snapshot(&self, now_ms: u64) -> EndpointHealth {
         let note = if now_ms < self.cooldown_until_ms {
-            Some(format!(
-                "rate limited, cooling down for {} ms",
-                self.cooldown_until_ms - now_ms
-            ))
+            Some(format!("rate limited, cooling down for {} ms", self.cooldown_until_ms - now_ms))
         } else {
             match self.circuit {
                 Circuit::Open { until_ms } if now_ms < until_ms => {
                     Some(format!("circuit open for {} ms", until_ms - now_ms))
                 }
-                Circuit::HalfOpen {
-                    probe_lease_until_ms,
-                    ..
-                } if now_ms < probe_lease_until_ms => {
+                Circuit::HalfOpen { probe_lease_until_ms, .. } if now_ms < probe_lease_until_ms => {
                     Some("circuit half-open, probe in flight".into())
                 }
                 _ => None,
             }
         };
-        EndpointHealth {
-            available: self.available(now_ms),
-            ewma_latency_ms: self.ewma_latency_ms,
-            note,
-        }
+        EndpointHealth { available: self.available(now_ms), ewma_latency_ms: self.ewma_latency_ms, note }
     }
 
     /// Requests and failures in the rolling window.
     pub fn window(&self, now_ms: u64) -> (u32, u32) {
         let live = |b: &&Bucket| now_ms.saturating_sub(b.start_ms) < BUCKET_MS * BUCKETS as u64;
-        self.buckets.iter().filter(live).fold((0, 0), |(n, f), b| {
-            (n + b.successes + b.failures, f + b.failures)
-        })
+        self.buckets.iter().filter(live).fold((0, 0), |(n, f), b| (n + b.successes + b.failures, f + b.failures))
     }
 
     fn ratio_trips(&self, now_ms: u64) -> bool {
         let (requests, failures) = self.window(now_ms);
-        requests >= MIN_REQUESTS_FOR_RATIO
-            && f64::from(failures) / f64::from(requests) >= FAILURE_RATIO_TO_OPEN
+        requests >= MIN_REQUESTS_FOR_RATIO && f64::from(failures) / f64::from(requests) >= FAILURE_RATIO_TO_OPEN
     }
 
     fn bucket(&mut self, now_ms: u64) -> &mut Bucket {
@@ -237,11 +236,7 @@ impl Breaker {
         let index = ((now_ms / BUCKET_MS) % BUCKETS as u64) as usize;
         let bucket = &mut self.buckets[index];
         if bucket.start_ms != start {
-            *bucket = Bucket {
-                start_ms: start,
-                successes: 0,
-                failures: 0,
-            };
+            *bucket = Bucket { start_ms: start, successes: 0, failures: 0 };
         }
         bucket
     }
@@ -267,9 +262,7 @@ impl Breaker {
         }
         let steps = now_ms.saturating_sub(self.last_decay_ms) / K_DECAY_MS;
         if steps > 0 {
-            self.open_count = self
-                .open_count
-                .saturating_sub(steps.min(u64::from(u32::MAX)) as u32);
+            self.open_count = self.open_count.saturating_sub(steps.min(u64::from(u32::MAX)) as u32);
             self.last_decay_ms = now_ms;
         }
     }

@@ -15,12 +15,7 @@ fn fifth_consecutive_failure_opens_not_the_fourth() {
     assert_eq!(b.circuit, Circuit::Closed);
     assert!(b.available(T0));
     fail(&mut b, 1, T0);
-    assert_eq!(
-        b.circuit,
-        Circuit::Open {
-            until_ms: T0 + 30_000
-        }
-    );
+    assert_eq!(b.circuit, Circuit::Open { until_ms: T0 + 30_000 });
     assert!(!b.available(T0 + 29_999));
     assert!(b.available(T0 + 30_000));
 }
@@ -38,11 +33,7 @@ fn a_success_resets_the_consecutive_count() {
 fn failure_ratio_over_twenty_requests_opens() {
     let mut b = Breaker::default();
     for i in 0..20 {
-        let outcome = if i % 2 == 1 {
-            Outcome::Failure
-        } else {
-            Outcome::Success { latency_ms: 50 }
-        };
+        let outcome = if i % 2 == 1 { Outcome::Failure } else { Outcome::Success { latency_ms: 50 } };
         b.record(outcome, T0 + i * 100, 0.0);
         if i < 19 {
             assert_eq!(b.circuit, Circuit::Closed, "request {i}");
@@ -55,15 +46,7 @@ fn failure_ratio_over_twenty_requests_opens() {
 fn old_failures_leave_the_window() {
     let mut b = Breaker::default();
     for i in 0..19 {
-        b.record(
-            if i % 2 == 0 {
-                Outcome::Failure
-            } else {
-                Outcome::Success { latency_ms: 1 }
-            },
-            T0,
-            0.0,
-        );
+        b.record(if i % 2 == 0 { Outcome::Failure } else { Outcome::Success { latency_ms: 1 } }, T0, 0.0);
     }
     // 70 s later the window is empty again.
     assert_eq!(b.window(T0 + 70_000), (0, 0));
@@ -103,42 +86,18 @@ fn failed_probe_reopens_with_backoff_and_jitter() {
     assert!(b.take_probe(T0 + 30_000));
     b.record(Outcome::Failure, T0 + 30_000, 1.0);
     // Second opening: 60 s, plus 10% jitter at jitter = 1.0.
-    assert_eq!(
-        b.circuit,
-        Circuit::Open {
-            until_ms: T0 + 30_000 + 66_000
-        }
-    );
+    assert_eq!(b.circuit, Circuit::Open { until_ms: T0 + 30_000 + 66_000 });
     // Backoff is capped at 300 s.
-    let mut c = Breaker {
-        open_count: 20,
-        ..Breaker::default()
-    };
-    c.circuit = Circuit::HalfOpen {
-        probe_lease_until_ms: 0,
-        successes: 0,
-    };
+    let mut c = Breaker { open_count: 20, ..Breaker::default() };
+    c.circuit = Circuit::HalfOpen { probe_lease_until_ms: 0, successes: 0 };
     c.record(Outcome::Failure, T0, 0.0);
-    assert_eq!(
-        c.circuit,
-        Circuit::Open {
-            until_ms: T0 + 300_000
-        }
-    );
+    assert_eq!(c.circuit, Circuit::Open { until_ms: T0 + 300_000 });
 }
 
 #[test]
 fn open_count_decays_while_healthy() {
-    let mut b = Breaker {
-        open_count: 3,
-        last_decay_ms: T0,
-        ..Breaker::default()
-    };
-    b.record(
-        Outcome::Success { latency_ms: 1 },
-        T0 + 2 * K_DECAY_MS + 1,
-        0.0,
-    );
+    let mut b = Breaker { open_count: 3, last_decay_ms: T0, ..Breaker::default() };
+    b.record(Outcome::Success { latency_ms: 1 }, T0 + 2 * K_DECAY_MS + 1, 0.0);
     assert_eq!(b.open_count, 1);
 }
 
@@ -146,43 +105,19 @@ fn open_count_decays_while_healthy() {
 fn rate_limits_cool_down_without_tripping() {
     let mut b = Breaker::default();
     for _ in 0..10 {
-        b.record(
-            Outcome::RateLimited {
-                retry_after_ms: Some(2_000),
-            },
-            T0,
-            0.0,
-        );
+        b.record(Outcome::RateLimited { retry_after_ms: Some(2_000) }, T0, 0.0);
     }
     assert_eq!(b.circuit, Circuit::Closed);
     assert!(!b.available(T0 + 1_999));
     assert!(b.available(T0 + 2_000));
     // Without Retry-After: 5 s, doubling, capped at 60 s.
     let mut c = Breaker::default();
-    c.record(
-        Outcome::RateLimited {
-            retry_after_ms: None,
-        },
-        T0,
-        0.0,
-    );
+    c.record(Outcome::RateLimited { retry_after_ms: None }, T0, 0.0);
     assert_eq!(c.cooldown_until_ms, T0 + 5_000);
-    c.record(
-        Outcome::RateLimited {
-            retry_after_ms: None,
-        },
-        T0,
-        0.0,
-    );
+    c.record(Outcome::RateLimited { retry_after_ms: None }, T0, 0.0);
     assert_eq!(c.cooldown_until_ms, T0 + 10_000);
     for _ in 0..10 {
-        c.record(
-            Outcome::RateLimited {
-                retry_after_ms: None,
-            },
-            T0,
-            0.0,
-        );
+        c.record(Outcome::RateLimited { retry_after_ms: None }, T0, 0.0);
     }
     assert_eq!(c.cooldown_until_ms, T0 + 60_000);
     assert!(c.snapshot(T0).note.unwrap().contains("rate limited"));
@@ -192,19 +127,9 @@ fn rate_limits_cool_down_without_tripping() {
 fn auth_failures_open_for_five_minutes_and_never_shorten() {
     let mut b = Breaker::default();
     b.record(Outcome::AuthFailure, T0, 0.0);
-    assert_eq!(
-        b.circuit,
-        Circuit::Open {
-            until_ms: T0 + 300_000
-        }
-    );
+    assert_eq!(b.circuit, Circuit::Open { until_ms: T0 + 300_000 });
     b.record(Outcome::AuthFailure, T0 - 1000, 0.0);
-    assert_eq!(
-        b.circuit,
-        Circuit::Open {
-            until_ms: T0 + 300_000
-        }
-    );
+    assert_eq!(b.circuit, Circuit::Open { until_ms: T0 + 300_000 });
 }
 
 #[test]
@@ -225,14 +150,21 @@ fn ewma_moves_toward_recent_latency() {
 fn state_round_trips_through_json_for_persistence() {
     let mut b = Breaker::default();
     fail(&mut b, 5, T0);
-    b.record(
-        Outcome::RateLimited {
-            retry_after_ms: Some(10),
-        },
-        T0,
-        0.0,
-    );
+    b.record(Outcome::RateLimited { retry_after_ms: Some(10) }, T0, 0.0);
     let text = serde_json::to_string(&b).unwrap();
     let back: Breaker = serde_json::from_str(&text).unwrap();
     assert_eq!(back, b);
+}
+
+#[test]
+fn policy_tunes_threshold_and_open_time() {
+    let policy = BreakerPolicy { consecutive_failures: 2, base_open_ms: 1_000, max_open_ms: 1_500 };
+    let mut b = Breaker::default();
+    b.record_with(&policy, Outcome::Failure, T0, 0.0);
+    assert_eq!(b.circuit, Circuit::Closed);
+    b.record_with(&policy, Outcome::Failure, T0, 0.0);
+    assert_eq!(b.circuit, Circuit::Open { until_ms: T0 + 1_000 });
+    assert!(b.take_probe(T0 + 1_000));
+    b.record_with(&policy, Outcome::Failure, T0 + 1_000, 0.0);
+    assert_eq!(b.circuit, Circuit::Open { until_ms: T0 + 1_000 + 1_500 }, "capped");
 }

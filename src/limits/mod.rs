@@ -19,11 +19,7 @@ pub struct Rate {
 
 impl Rate {
     pub fn per_minute(limit: u64) -> Self {
-        Rate {
-            limit,
-            period_ms: 60_000,
-            burst: limit,
-        }
+        Rate { limit, period_ms: 60_000, burst: limit }
     }
 }
 
@@ -170,14 +166,7 @@ impl Admission {
             denied_by: Some(Denial::Tokens),
             never: true,
             requests: None,
-            tokens: Some(Decision {
-                allowed: false,
-                never: true,
-                limit,
-                remaining: 0,
-                reset_ms: 0,
-                retry_after_ms: 0,
-            }),
+            tokens: Some(Decision { allowed: false, never: true, limit, remaining: 0, reset_ms: 0, retry_after_ms: 0 }),
             retry_after_ms: 0,
         }
     }
@@ -205,21 +194,13 @@ impl LimiterState {
         let limits = admit.limits;
         let mut requests = self.requests;
         let mut tokens = self.tokens;
-        let rpm = limits
-            .requests_per_minute
-            .map(|l| requests.check(Rate::per_minute(l), now_ms, 1));
+        let rpm = limits.requests_per_minute.map(|l| requests.check(Rate::per_minute(l), now_ms, 1));
         let tpm = limits.tokens_per_minute.map(|l| {
             // Never reserve more than the whole bucket for a request that did not ask for it.
-            tokens.check(
-                Rate::per_minute(l),
-                now_ms,
-                admit.estimated_tokens.min(l.max(1)).max(1),
-            )
+            tokens.check(Rate::per_minute(l), now_ms, admit.estimated_tokens.min(l.max(1)).max(1))
         });
         let live = self.reservations.len() as u64;
-        let over_concurrency = limits
-            .max_concurrent
-            .is_some_and(|max| live >= u64::from(max));
+        let over_concurrency = limits.max_concurrent.is_some_and(|max| live >= u64::from(max));
 
         let denied_by = if rpm.is_some_and(|d| !d.allowed) {
             Some(Denial::Requests)
@@ -240,19 +221,13 @@ impl LimiterState {
         if allowed {
             self.requests = requests;
             self.tokens = tokens;
-            let reserved = limits
-                .tokens_per_minute
-                .map_or(0, |l| admit.estimated_tokens.min(l.max(1)).max(1));
+            let reserved = limits.tokens_per_minute.map_or(0, |l| admit.estimated_tokens.min(l.max(1)).max(1));
             self.reservations.insert(
                 admit.reservation_id.clone(),
-                Reservation {
-                    tokens: reserved,
-                    expires_ms: now_ms + admit.lease_ms,
-                },
+                Reservation { tokens: reserved, expires_ms: now_ms + admit.lease_ms },
             );
         }
-        let peek =
-            |gcra: &Gcra, limit: Option<u64>| limit.map(|l| gcra.peek(Rate::per_minute(l), now_ms));
+        let peek = |gcra: &Gcra, limit: Option<u64>| limit.map(|l| gcra.peek(Rate::per_minute(l), now_ms));
         Admission {
             allowed,
             denied_by,
@@ -266,35 +241,23 @@ impl LimiterState {
                     d
                 })
             },
-            tokens: if allowed {
-                tpm
-            } else {
-                peek(&self.tokens, limits.tokens_per_minute)
-            },
+            tokens: if allowed { tpm } else { peek(&self.tokens, limits.tokens_per_minute) },
             retry_after_ms,
         }
     }
 
     /// The real usage is known (or the request ended): settle the token reservation
     /// and release the concurrency lease. Idempotent: a second call does nothing.
-    pub fn settle(
-        &mut self,
-        reservation_id: &str,
-        actual_tokens: Option<u64>,
-        limits: Limits,
-        now_ms: u64,
-    ) -> bool {
+    pub fn settle(&mut self, reservation_id: &str, actual_tokens: Option<u64>, limits: Limits, now_ms: u64) -> bool {
         let Some(reservation) = self.reservations.remove(reservation_id) else {
             return false;
         };
         if let (Some(limit), Some(actual)) = (limits.tokens_per_minute, actual_tokens) {
             let rate = Rate::per_minute(limit);
             if actual < reservation.tokens {
-                self.tokens
-                    .refund(rate, now_ms, reservation.tokens - actual);
+                self.tokens.refund(rate, now_ms, reservation.tokens - actual);
             } else if actual > reservation.tokens {
-                self.tokens
-                    .charge(rate, now_ms, actual - reservation.tokens);
+                self.tokens.charge(rate, now_ms, actual - reservation.tokens);
             }
         }
         true

@@ -7,9 +7,7 @@ fn exactly_the_limit_passes_at_one_instant() {
     for limit in [1, 2, 7, 50, 1000] {
         let mut g = Gcra::default();
         let rate = Rate::per_minute(limit);
-        let passed = (0..limit * 4)
-            .filter(|_| g.check(rate, T0, 1).allowed)
-            .count() as u64;
+        let passed = (0..limit * 4).filter(|_| g.check(rate, T0, 1).allowed).count() as u64;
         assert_eq!(passed, limit, "limit {limit}");
     }
 }
@@ -46,10 +44,7 @@ fn never_admits_more_than_burst_plus_elapsed() {
             admitted += 1;
         }
         let elapsed = step * 100;
-        assert!(
-            admitted <= 10 + elapsed / 6_000 + 1,
-            "at {elapsed} ms: {admitted}"
-        );
+        assert!(admitted <= 10 + elapsed / 6_000 + 1, "at {elapsed} ms: {admitted}");
     }
     assert!(admitted >= 28, "{admitted}");
 }
@@ -75,29 +70,16 @@ fn refund_and_overrun() {
     g.charge(rate, T0, 5_000);
     let d = g.peek(rate, T0);
     assert_eq!(d.remaining, 0);
-    assert!(
-        d.reset_ms <= 120_000,
-        "debt capped at one extra window: {}",
-        d.reset_ms
-    );
+    assert!(d.reset_ms <= 120_000, "debt capped at one extra window: {}", d.reset_ms);
 }
 
 fn admit(id: &str, tokens: u64, limits: Limits) -> Admit {
-    Admit {
-        limits,
-        reservation_id: id.into(),
-        estimated_tokens: tokens,
-        lease_ms: 60_000,
-    }
+    Admit { limits, reservation_id: id.into(), estimated_tokens: tokens, lease_ms: 60_000 }
 }
 
 #[test]
 fn admission_checks_all_limits_and_consumes_nothing_on_denial() {
-    let limits = Limits {
-        requests_per_minute: Some(5),
-        tokens_per_minute: Some(1_000),
-        max_concurrent: None,
-    };
+    let limits = Limits { requests_per_minute: Some(5), tokens_per_minute: Some(1_000), max_concurrent: None };
     let mut s = LimiterState::default();
     let a = s.admit(&admit("r1", 600, limits), T0);
     assert!(a.allowed);
@@ -108,59 +90,32 @@ fn admission_checks_all_limits_and_consumes_nothing_on_denial() {
     assert_eq!(b.denied_by, Some(Denial::Tokens));
     assert!(b.retry_after_ms > 0);
     // The denied request used no request cell.
-    assert_eq!(
-        s.admit(&admit("r3", 100, limits), T0)
-            .requests
-            .unwrap()
-            .remaining,
-        3
-    );
+    assert_eq!(s.admit(&admit("r3", 100, limits), T0).requests.unwrap().remaining, 3);
 }
 
 #[test]
 fn reconcile_refunds_overruns_and_is_idempotent() {
-    let limits = Limits {
-        requests_per_minute: None,
-        tokens_per_minute: Some(1_000),
-        max_concurrent: None,
-    };
+    let limits = Limits { requests_per_minute: None, tokens_per_minute: Some(1_000), max_concurrent: None };
     let mut s = LimiterState::default();
     assert!(s.admit(&admit("r1", 900, limits), T0).allowed);
     assert!(!s.admit(&admit("r2", 200, limits), T0).allowed);
     assert!(s.settle("r1", Some(100), limits, T0));
-    assert!(
-        !s.settle("r1", Some(100), limits, T0),
-        "second settle is a no-op"
-    );
-    assert!(
-        s.admit(&admit("r2", 200, limits), T0).allowed,
-        "the refund made room"
-    );
+    assert!(!s.settle("r1", Some(100), limits, T0), "second settle is a no-op");
+    assert!(s.admit(&admit("r2", 200, limits), T0).allowed, "the refund made room");
     assert!(s.settle("r2", Some(1_500), limits, T0));
-    assert!(
-        !s.admit(&admit("r3", 1, limits), T0).allowed,
-        "the overrun is debt"
-    );
+    assert!(!s.admit(&admit("r3", 1, limits), T0).allowed, "the overrun is debt");
 }
 
 #[test]
 fn a_request_without_max_tokens_is_capped_to_the_bucket_not_refused_forever() {
-    let limits = Limits {
-        requests_per_minute: None,
-        tokens_per_minute: Some(500),
-        max_concurrent: None,
-    };
+    let limits = Limits { requests_per_minute: None, tokens_per_minute: Some(500), max_concurrent: None };
     let mut s = LimiterState::default();
     assert!(s.admit(&admit("big", 5_000, limits), T0).allowed);
 }
 
 #[test]
 fn concurrency_leases_release_on_settle_and_expire() {
-    let limits = Limits {
-        requests_per_minute: None,
-        tokens_per_minute: None,
-        max_concurrent: Some(2),
-    };
+    let limits = Limits { requests_per_minute: None, tokens_per_minute: None, max_concurrent: Some(2) };
     let mut s = LimiterState::default();
     assert!(s.admit(&admit("a", 1, limits), T0).allowed);
     assert!(s.admit(&admit("b", 1, limits), T0).allowed);
@@ -177,11 +132,7 @@ fn concurrency_leases_release_on_settle_and_expire() {
 #[test]
 fn state_round_trips_through_json() {
     let mut s = LimiterState::default();
-    let limits = Limits {
-        requests_per_minute: Some(3),
-        tokens_per_minute: Some(100),
-        max_concurrent: Some(1),
-    };
+    let limits = Limits { requests_per_minute: Some(3), tokens_per_minute: Some(100), max_concurrent: Some(1) };
     s.admit(&admit("x", 10, limits), T0);
     let back: LimiterState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
     assert_eq!(back, s);

@@ -51,14 +51,7 @@ pub const MAX_JSON_DEPTH: usize = 64;
 pub const MAX_MESSAGES: usize = 4096;
 pub const MAX_N: u64 = 8;
 
-const ROLES: [&str; 6] = [
-    "system",
-    "developer",
-    "user",
-    "assistant",
-    "tool",
-    "function",
-];
+const ROLES: [&str; 6] = ["system", "developer", "user", "assistant", "tool", "function"];
 
 impl ChatRequest {
     /// Parses and validates a client's body, with OpenAI-style 400s for every mistake.
@@ -73,15 +66,8 @@ impl ChatRequest {
             }
             let text = inner.to_string();
             let text = text.split(" at line ").next().unwrap_or(&text).to_string();
-            if let Some(field) = text
-                .strip_prefix("missing field `")
-                .and_then(|t| t.strip_suffix('`'))
-            {
-                let param = if path == "." {
-                    field.to_string()
-                } else {
-                    format!("{path}.{field}")
-                };
+            if let Some(field) = text.strip_prefix("missing field `").and_then(|t| t.strip_suffix('`')) {
+                let param = if path == "." { field.to_string() } else { format!("{path}.{field}") };
                 return GatewayError::invalid_request(
                     "missing_required_parameter",
                     format!("Missing required parameter: '{param}'."),
@@ -94,11 +80,8 @@ impl ChatRequest {
                     format!("The request body must be a JSON object: {text}."),
                 )
             } else {
-                GatewayError::invalid_request(
-                    "invalid_type",
-                    format!("Invalid value for '{path}': {text}."),
-                )
-                .with_param(path)
+                GatewayError::invalid_request("invalid_type", format!("Invalid value for '{path}': {text}."))
+                    .with_param(path)
             }
         })?;
         request.validate()?;
@@ -107,11 +90,9 @@ impl ChatRequest {
 
     fn validate(&self) -> Result<(), GatewayError> {
         if self.model.trim().is_empty() {
-            return Err(GatewayError::invalid_request(
-                "invalid_value",
-                "'model' must not be empty.",
-            )
-            .with_param("model"));
+            return Err(
+                GatewayError::invalid_request("invalid_value", "'model' must not be empty.").with_param("model")
+            );
         }
         if self.messages.is_empty() {
             return Err(GatewayError::invalid_request(
@@ -123,26 +104,14 @@ impl ChatRequest {
         if self.messages.len() > MAX_MESSAGES {
             return Err(GatewayError::invalid_request(
                 "too_many_messages",
-                format!(
-                    "'messages' has {} entries; the gateway accepts at most {MAX_MESSAGES}.",
-                    self.messages.len()
-                ),
+                format!("'messages' has {} entries; the gateway accepts at most {MAX_MESSAGES}.", self.messages.len()),
             )
             .with_param("messages"));
         }
-        if let Some((i, m)) = self
-            .messages
-            .iter()
-            .enumerate()
-            .find(|(_, m)| !ROLES.contains(&m.role.as_str()))
-        {
+        if let Some((i, m)) = self.messages.iter().enumerate().find(|(_, m)| !ROLES.contains(&m.role.as_str())) {
             return Err(GatewayError::invalid_request(
                 "invalid_value",
-                format!(
-                    "Invalid value for 'messages[{i}].role': {:?}. Supported: {}.",
-                    m.role,
-                    ROLES.join(", ")
-                ),
+                format!("Invalid value for 'messages[{i}].role': {:?}. Supported: {}.", m.role, ROLES.join(", ")),
             )
             .with_param(format!("messages[{i}].role")));
         }
@@ -174,17 +143,14 @@ impl ChatRequest {
                 Some(x) if x.is_finite() && x >= min && x <= max => Ok(()),
                 _ => Err(GatewayError::invalid_request(
                     "invalid_value",
-                    format!(
-                        "Invalid value for '{field}': {n}. It must be between {min} and {max}."
-                    ),
+                    format!("Invalid value for '{field}': {n}. It must be between {min} and {max}."),
                 )
                 .with_param(field)),
             },
-            Some(_) => Err(GatewayError::invalid_request(
-                "invalid_type",
-                format!("'{field}' must be a number."),
-            )
-            .with_param(field)),
+            Some(_) => {
+                Err(GatewayError::invalid_request("invalid_type", format!("'{field}' must be a number."))
+                    .with_param(field))
+            }
         }
     }
 

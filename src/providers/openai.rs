@@ -22,38 +22,21 @@ pub fn chat_request(
     if stream {
         // Always ask for usage so every stream can be accounted; the extra chunk is
         // dropped on the way back when the client did not ask for it.
-        let options = request
-            .stream_options
-            .get_or_insert_with(StreamOptions::default);
+        let options = request.stream_options.get_or_insert_with(StreamOptions::default);
         options.include_usage = Some(true);
     }
     let body = serde_json::to_vec(&*request);
     request.model = client_model;
     request.stream_options = client_stream_options;
-    let body = body.map_err(|e| {
-        GatewayError::internal(format!("could not encode the upstream request: {e}"))
-    })?;
+    let body = body.map_err(|e| GatewayError::internal(format!("could not encode the upstream request: {e}")))?;
 
     let mut headers = vec![
         ("content-type", "application/json".to_string()),
-        (
-            "accept",
-            if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            }
-            .to_string(),
-        ),
+        ("accept", if stream { "text/event-stream" } else { "application/json" }.to_string()),
         ("user-agent", USER_AGENT.to_string()),
     ];
     headers.extend(auth_header(provider, api_key));
-    Ok(UpstreamRequest {
-        url: endpoint_url(provider, upstream_model, "chat/completions"),
-        headers,
-        body,
-        stream,
-    })
+    Ok(UpstreamRequest { url: endpoint_url(provider, upstream_model, "chat/completions"), headers, body, stream })
 }
 
 /// `{base_url}/{operation}` for OpenAI-compatible APIs; Azure addresses the
@@ -127,10 +110,7 @@ pub struct StreamObserver {
 
 impl StreamObserver {
     pub fn new(client_wants_usage: bool) -> Self {
-        Self {
-            client_wants_usage,
-            ..Self::default()
-        }
+        Self { client_wants_usage, ..Self::default() }
     }
 
     pub fn observe(&mut self, data: &str) -> EventVerdict {
@@ -192,11 +172,7 @@ impl StreamObserver {
 /// A provider error object as one line of text (to be scrubbed before it leaves).
 pub fn describe_error(error: &ErrorProbe) -> String {
     let message = error.message.as_deref().unwrap_or("no message");
-    match error.code.as_ref().and_then(|c| {
-        c.as_str()
-            .map(str::to_string)
-            .or_else(|| Some(c.to_string()))
-    }) {
+    match error.code.as_ref().and_then(|c| c.as_str().map(str::to_string).or_else(|| Some(c.to_string()))) {
         Some(code) if code != "null" => format!("{message} ({code})"),
         _ => message.to_string(),
     }
@@ -239,16 +215,13 @@ mod tests {
     #[test]
     fn upstream_request_uses_upstream_model_and_provider_auth_only() {
         let mut req = request(false, None);
-        let up =
-            chat_request(&provider(), "gpt-4o-mini-2024", &mut req, Some("sk-secret")).unwrap();
+        let up = chat_request(&provider(), "gpt-4o-mini-2024", &mut req, Some("sk-secret")).unwrap();
         assert_eq!(up.url, "https://api.example.com/v1/chat/completions");
         let body: serde_json::Value = serde_json::from_slice(&up.body).unwrap();
         assert_eq!(body["model"], "gpt-4o-mini-2024");
         assert_eq!(body["temperature"], 0.5);
         assert!(body.get("stream_options").is_none());
-        assert!(up
-            .headers
-            .contains(&("authorization", "Bearer sk-secret".to_string())));
+        assert!(up.headers.contains(&("authorization", "Bearer sk-secret".to_string())));
         assert_eq!(up.headers.len(), 4);
         // The client's request is left as it was, for the next attempt.
         assert_eq!(req.model, "public-name");
@@ -270,9 +243,7 @@ mod tests {
             up.url,
             "https://my-resource.openai.azure.com/openai/deployments/gpt-4o%20mini%2Feu/chat/completions?api-version=2024-10-21"
         );
-        assert!(up
-            .headers
-            .contains(&("api-key", "azure-secret".to_string())));
+        assert!(up.headers.contains(&("api-key", "azure-secret".to_string())));
         assert!(!up.headers.iter().any(|(name, _)| *name == "authorization"));
     }
 
@@ -288,7 +259,8 @@ mod tests {
 
     const PREAMBLE: &str = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
     const CONTENT: &str = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#;
-    const FINISH: &str = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+    const FINISH: &str =
+        r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
     const USAGE: &str = r#"{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
 
     #[test]
@@ -332,13 +304,8 @@ mod tests {
     #[test]
     fn error_events_and_malformed_events() {
         let mut obs = StreamObserver::new(false);
-        let verdict = obs.observe(
-            r#"{"error":{"message":"overloaded","type":"server_error","code":"overloaded"}}"#,
-        );
-        assert_eq!(
-            verdict,
-            EventVerdict::UpstreamError("overloaded (overloaded)".into())
-        );
+        let verdict = obs.observe(r#"{"error":{"message":"overloaded","type":"server_error","code":"overloaded"}}"#);
+        assert_eq!(verdict, EventVerdict::UpstreamError("overloaded (overloaded)".into()));
         assert_eq!(obs.observe("{not json}"), EventVerdict::Drop);
         assert_eq!(obs.malformed_events, 1);
         assert!(!obs.committed);
@@ -346,10 +313,7 @@ mod tests {
 
     #[test]
     fn error_event_is_openai_shaped_sse() {
-        let bytes = stream_error_event(
-            "upstream_stream_interrupted",
-            "upstream stream ended unexpectedly",
-        );
+        let bytes = stream_error_event("upstream_stream_interrupted", "upstream stream ended unexpectedly");
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.starts_with("data: {\"error\":"));
         assert!(text.ends_with("\n\n"));

@@ -143,29 +143,20 @@ pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {
     let mut rng = Rng::new(input.seed);
     let mut candidates = Vec::new();
     let mut dropped = Vec::new();
-    let strategy = config
-        .models
-        .get(model_name)
-        .map(|m| m.strategy)
-        .unwrap_or_default();
+    let strategy = config.models.get(model_name).map(|m| m.strategy).unwrap_or_default();
     for name in chain {
         let Some(model) = config.models.get(name) else {
             continue;
         };
         let mut group = Vec::new();
-        let members: Vec<&'a str> = if model.models.is_empty() {
-            vec![name]
-        } else {
-            model.models.iter().map(String::as_str).collect()
-        };
+        let members: Vec<&'a str> =
+            if model.models.is_empty() { vec![name] } else { model.models.iter().map(String::as_str).collect() };
         for member in members {
             let Some(entry) = config.models.get_key_value(member) else {
                 continue;
             };
             for target in &entry.1.targets {
-                let Some((provider_id, provider)) =
-                    config.providers.get_key_value(&target.provider)
-                else {
+                let Some((provider_id, provider)) = config.providers.get_key_value(&target.provider) else {
                     continue;
                 };
                 let candidate = Candidate {
@@ -180,8 +171,7 @@ pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {
                     why: String::new(),
                 };
                 let seen = candidates.iter().chain(group.iter()).any(|c: &Candidate| {
-                    c.provider_id == candidate.provider_id
-                        && c.upstream_model == candidate.upstream_model
+                    c.provider_id == candidate.provider_id && c.upstream_model == candidate.upstream_model
                 });
                 match drop_reason(input, &candidate, seen) {
                     Some((reason, detail)) => dropped.push(Dropped {
@@ -219,11 +209,7 @@ impl Plan<'_> {
     /// The client's error when no candidate is left, shaped by why they were dropped.
     pub fn no_candidates_error(&self) -> GatewayError {
         let has = |reason| self.dropped.iter().any(|d| d.reason == reason);
-        let details: Vec<String> = self
-            .dropped
-            .iter()
-            .map(|d| format!("{}: {}", d.provider_id, d.detail))
-            .collect();
+        let details: Vec<String> = self.dropped.iter().map(|d| format!("{}: {}", d.provider_id, d.detail)).collect();
         if has(DropReason::Region) {
             return GatewayError::new(
                 503,
@@ -239,11 +225,7 @@ impl Plan<'_> {
         if has(DropReason::Capability) {
             return GatewayError::invalid_request(
                 "unsupported_capability",
-                format!(
-                    "No target of model `{}` can serve this request: {}.",
-                    self.model,
-                    details.join("; ")
-                ),
+                format!("No target of model `{}` can serve this request: {}.", self.model, details.join("; ")),
             );
         }
         if has(DropReason::Health) {
@@ -268,27 +250,15 @@ impl Plan<'_> {
 }
 
 fn rule_holds(input: &RouteInput<'_, '_>, when: &crate::config::RuleCondition) -> bool {
-    when.headers
-        .iter()
-        .all(|(name, value)| (input.header)(name).as_deref() == Some(value.as_str()))
+    when.headers.iter().all(|(name, value)| (input.header)(name).as_deref() == Some(value.as_str()))
         && when.metadata.iter().all(|(name, value)| {
-            input
-                .metadata
-                .and_then(|m| m.get(name))
-                .and_then(Value::as_str)
-                == Some(value.as_str())
+            input.metadata.and_then(|m| m.get(name)).and_then(Value::as_str) == Some(value.as_str())
         })
         && when.no_tools.is_none_or(|want| want != input.needs.tools)
-        && when
-            .max_prompt_tokens
-            .is_none_or(|max| input.needs.prompt_tokens <= max)
+        && when.max_prompt_tokens.is_none_or(|max| input.needs.prompt_tokens <= max)
 }
 
-fn drop_reason(
-    input: &RouteInput<'_, '_>,
-    c: &Candidate<'_>,
-    duplicate: bool,
-) -> Option<(DropReason, String)> {
+fn drop_reason(input: &RouteInput<'_, '_>, c: &Candidate<'_>, duplicate: bool) -> Option<(DropReason, String)> {
     let prefs = &input.preferences.provider;
     if duplicate {
         return Some((DropReason::Duplicate, "already a candidate".into()));
@@ -307,23 +277,13 @@ fn drop_reason(
         }
     }
     if !input.allowed.permits(c.region) {
-        return Some((
-            DropReason::Region,
-            format!(
-                "region {} is outside {}",
-                c.region,
-                input.allowed.describe()
-            ),
-        ));
+        return Some((DropReason::Region, format!("region {} is outside {}", c.region, input.allowed.describe())));
     }
     if let Some(detail) = capability_gap(&input.needs, c.capabilities) {
         return Some((DropReason::Capability, detail));
     }
     match input.health.get(c.provider_id) {
-        Some(h) if !h.available => Some((
-            DropReason::Health,
-            h.note.clone().unwrap_or_else(|| "unavailable".into()),
-        )),
+        Some(h) if !h.available => Some((DropReason::Health, h.note.clone().unwrap_or_else(|| "unavailable".into()))),
         _ => None,
     }
 }
@@ -340,17 +300,13 @@ fn capability_gap(needs: &RequestNeeds, caps: &Capabilities) -> Option<String> {
     }
     if let (Some(asked), Some(max)) = (needs.max_output_tokens, caps.max_output_tokens) {
         if asked > max {
-            return Some(format!(
-                "produces at most {max} output tokens, {asked} asked"
-            ));
+            return Some(format!("produces at most {max} output tokens, {asked} asked"));
         }
     }
     if let Some(window) = caps.context_window {
         let total = needs.prompt_tokens + needs.max_output_tokens.unwrap_or(0);
         if total > window {
-            return Some(format!(
-                "context window of {window} tokens is too small for about {total}"
-            ));
+            return Some(format!("context window of {window} tokens is too small for about {total}"));
         }
     }
     None
@@ -359,35 +315,19 @@ fn capability_gap(needs: &RequestNeeds, caps: &Capabilities) -> Option<String> {
 fn estimated_cost_usd(needs: &RequestNeeds, price: Option<Price>) -> Option<f64> {
     let price = price?;
     let output = needs.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE) * needs.choices;
-    Some(
-        (needs.prompt_tokens as f64 * price.input_per_mtok + output as f64 * price.output_per_mtok)
-            / 1e6,
-    )
+    Some((needs.prompt_tokens as f64 * price.input_per_mtok + output as f64 * price.output_per_mtok) / 1e6)
 }
 
 fn latency(input: &RouteInput<'_, '_>, c: &Candidate<'_>) -> Option<f64> {
-    input
-        .health
-        .get(c.provider_id)
-        .and_then(|h| h.ewma_latency_ms)
+    input.health.get(c.provider_id).and_then(|h| h.ewma_latency_ms)
 }
 
-fn order(
-    group: &mut Vec<Candidate<'_>>,
-    strategy: Strategy,
-    input: &RouteInput<'_, '_>,
-    rng: &mut Rng,
-) {
+fn order(group: &mut Vec<Candidate<'_>>, strategy: Strategy, input: &RouteInput<'_, '_>, rng: &mut Rng) {
     let permutation: Vec<usize> = match strategy {
         Strategy::Priority => (0..group.len()).collect(),
-        Strategy::Weighted => {
-            strategy::weighted_order(&group.iter().map(|c| c.weight).collect::<Vec<_>>(), rng)
-        }
+        Strategy::Weighted => strategy::weighted_order(&group.iter().map(|c| c.weight).collect::<Vec<_>>(), rng),
         Strategy::Cheapest => by_cost(group, &input.needs),
-        Strategy::Fastest => strategy::p2c_order(
-            &group.iter().map(|c| latency(input, c)).collect::<Vec<_>>(),
-            rng,
-        ),
+        Strategy::Fastest => strategy::p2c_order(&group.iter().map(|c| latency(input, c)).collect::<Vec<_>>(), rng),
     };
     let mut slots: Vec<Option<Candidate<'_>>> = group.drain(..).map(Some).collect();
     for (position, index) in permutation.into_iter().enumerate() {
@@ -404,11 +344,7 @@ fn order(
                 Strategy::Fastest => match latency(input, &c) {
                     Some(ms) => format!(
                         "latency EWMA {ms:.0} ms{}",
-                        if position == 0 {
-                            " (power-of-two-choices pick)"
-                        } else {
-                            ""
-                        }
+                        if position == 0 { " (power-of-two-choices pick)" } else { "" }
                     ),
                     None => "not measured yet".into(),
                 },
@@ -417,10 +353,7 @@ fn order(
         }
     }
     if let (Some(session), Strategy::Weighted | Strategy::Fastest) = (input.session, strategy) {
-        let ids: Vec<String> = group
-            .iter()
-            .map(|c| format!("{}/{}", c.provider_id, c.upstream_model))
-            .collect();
+        let ids: Vec<String> = group.iter().map(|c| format!("{}/{}", c.provider_id, c.upstream_model)).collect();
         if let Some(i) = strategy::rendezvous(session, &ids) {
             let mut sticky = group.remove(i);
             sticky.why = format!("session affinity ({})", sticky.why);
@@ -433,12 +366,7 @@ fn by_cost(group: &[Candidate<'_>], needs: &RequestNeeds) -> Vec<usize> {
     let mut indexes: Vec<usize> = (0..group.len()).collect();
     // Stable: equal or unknown costs keep their configured order; unknown goes last.
     indexes.sort_by(|&a, &b| {
-        let cost = |i: usize| {
-            group
-                .get(i)
-                .and_then(|c| estimated_cost_usd(needs, c.price))
-                .unwrap_or(f64::INFINITY)
-        };
+        let cost = |i: usize| group.get(i).and_then(|c| estimated_cost_usd(needs, c.price)).unwrap_or(f64::INFINITY);
         cost(a).total_cmp(&cost(b))
     });
     indexes
@@ -455,12 +383,7 @@ fn apply_preference_order(candidates: &mut Vec<Candidate<'_>>, input: &RouteInpu
         Some("latency") => {
             let mut permutation: Vec<usize> = (0..candidates.len()).collect();
             permutation.sort_by(|&a, &b| {
-                let ms = |i: usize| {
-                    candidates
-                        .get(i)
-                        .and_then(|c| latency(input, c))
-                        .unwrap_or(0.0)
-                };
+                let ms = |i: usize| candidates.get(i).and_then(|c| latency(input, c)).unwrap_or(0.0);
                 ms(a).total_cmp(&ms(b))
             });
             reorder(candidates, &permutation, "sorted by latency");
@@ -468,13 +391,7 @@ fn apply_preference_order(candidates: &mut Vec<Candidate<'_>>, input: &RouteInpu
         _ => {}
     }
     if !prefs.order.is_empty() {
-        let rank = |c: &Candidate| {
-            prefs
-                .order
-                .iter()
-                .position(|p| p == c.provider_id)
-                .unwrap_or(usize::MAX)
-        };
+        let rank = |c: &Candidate| prefs.order.iter().position(|p| p == c.provider_id).unwrap_or(usize::MAX);
         candidates.sort_by_key(|c| rank(c));
         if prefs.allow_fallbacks == Some(false) {
             candidates.retain(|c| rank(c) != usize::MAX);
@@ -514,11 +431,11 @@ fn restore_if_all_unhealthy<'a>(
     if !input.allowed.permits(&provider.region) {
         return;
     }
-    let target = input.config.models.get(d.model).and_then(|m| {
-        m.targets
-            .iter()
-            .find(|t| t.provider == d.provider_id && t.model == d.upstream_model)
-    });
+    let target = input
+        .config
+        .models
+        .get(d.model)
+        .and_then(|m| m.targets.iter().find(|t| t.provider == d.provider_id && t.model == d.upstream_model));
     if let Some(target) = target {
         candidates.push(Candidate {
             provider_id,

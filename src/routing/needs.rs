@@ -37,10 +37,7 @@ pub fn needs(request: &ChatRequest) -> RequestNeeds {
         }
     }
     let extra = &request.extra;
-    let tools = extra
-        .get("tools")
-        .and_then(Value::as_array)
-        .is_some_and(|t| !t.is_empty());
+    let tools = extra.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
     if let Some(tools) = extra.get("tools") {
         text_bytes += json_len(tools);
     }
@@ -49,16 +46,13 @@ pub fn needs(request: &ChatRequest) -> RequestNeeds {
         .and_then(|f| f.get("type"))
         .and_then(Value::as_str)
         .is_some_and(|t| t == "json_object" || t == "json_schema");
-    let max_output_tokens = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|f| extra.get(*f).and_then(Value::as_u64));
+    let max_output_tokens =
+        ["max_completion_tokens", "max_tokens"].iter().find_map(|f| extra.get(*f).and_then(Value::as_u64));
     RequestNeeds {
         tools,
         vision,
         json_output,
-        prompt_tokens: text_bytes.div_ceil(4)
-            + PER_MESSAGE_TOKENS * request.messages.len() as u64
-            + image_tokens,
+        prompt_tokens: text_bytes.div_ceil(4) + PER_MESSAGE_TOKENS * request.messages.len() as u64 + image_tokens,
         max_output_tokens,
         choices: extra.get("n").and_then(Value::as_u64).unwrap_or(1).max(1),
     }
@@ -71,20 +65,12 @@ fn count_content(content: &Value, text_bytes: &mut u64, image_tokens: &mut u64, 
             for part in parts {
                 match part.get("type").and_then(Value::as_str) {
                     Some("text") => {
-                        *text_bytes += part
-                            .get("text")
-                            .and_then(Value::as_str)
-                            .map_or(0, |t| t.len() as u64)
+                        *text_bytes += part.get("text").and_then(Value::as_str).map_or(0, |t| t.len() as u64)
                     }
                     Some("image_url") | Some("image") => {
                         *vision = true;
-                        let low = part.pointer("/image_url/detail").and_then(Value::as_str)
-                            == Some("low");
-                        *image_tokens += if low {
-                            LOW_DETAIL_IMAGE_TOKENS
-                        } else {
-                            IMAGE_TOKENS
-                        };
+                        let low = part.pointer("/image_url/detail").and_then(Value::as_str) == Some("low");
+                        *image_tokens += if low { LOW_DETAIL_IMAGE_TOKENS } else { IMAGE_TOKENS };
                     }
                     _ => *text_bytes += json_len(part),
                 }
@@ -110,9 +96,7 @@ mod tests {
 
     #[test]
     fn plain_text_estimate() {
-        let n = needs(&parse(
-            json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(400)}]}),
-        ));
+        let n = needs(&parse(json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(400)}]})));
         assert_eq!(n.prompt_tokens, 100 + 4);
         assert!(!n.tools && !n.vision && !n.json_output);
         assert_eq!(n.max_output_tokens, None);
@@ -141,9 +125,7 @@ mod tests {
 
     #[test]
     fn empty_tools_do_not_count_as_tools() {
-        let n = needs(&parse(
-            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": []}),
-        ));
+        let n = needs(&parse(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": []})));
         assert!(!n.tools);
     }
 }

@@ -53,18 +53,11 @@ pub fn take(request: &mut ChatRequest) -> Result<Preferences, GatewayError> {
     let provider = match request.extra.remove("provider") {
         None | Some(serde_json::Value::Null) => ProviderPreferences::default(),
         Some(value) => serde_json::from_value::<ProviderPreferences>(value).map_err(|e| {
-            GatewayError::invalid_request(
-                "invalid_value",
-                format!("Invalid 'provider' preferences: {e}."),
-            )
-            .with_param("provider")
+            GatewayError::invalid_request("invalid_value", format!("Invalid 'provider' preferences: {e}."))
+                .with_param("provider")
         })?,
     };
-    if let Some(sort) = provider
-        .sort
-        .as_deref()
-        .filter(|s| !matches!(*s, "price" | "latency"))
-    {
+    if let Some(sort) = provider.sort.as_deref().filter(|s| !matches!(*s, "price" | "latency")) {
         return Err(GatewayError::invalid_request(
             "invalid_value",
             format!("'provider.sort' must be \"price\" or \"latency\", not {sort:?}."),

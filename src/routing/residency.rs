@@ -54,11 +54,7 @@ impl AllowedRegions {
         self.constraints
             .iter()
             .map(|c| {
-                let because = c
-                    .because
-                    .as_deref()
-                    .map(|b| format!(" ({b})"))
-                    .unwrap_or_default();
+                let because = c.because.as_deref().map(|b| format!(" ({b})")).unwrap_or_default();
                 format!("{} policy [{}]{because}", c.source, c.policies.join(", "))
             })
             .collect::<Vec<_>>()
@@ -71,44 +67,27 @@ impl AllowedRegions {
 pub fn satisfies(residency: &Residency, policy: &str, region: &str) -> bool {
     match residency.policies.get(policy) {
         Some(tags) => tags.iter().any(|t| t == region),
-        None => {
-            region == policy
-                || region
-                    .strip_prefix(policy)
-                    .is_some_and(|rest| rest.starts_with('-'))
-        }
+        None => region == policy || region.strip_prefix(policy).is_some_and(|rest| rest.starts_with('-')),
     }
 }
 
 /// The first geo rule that matches the client's location.
-pub fn matching_geo_rule<'a>(
-    rules: &'a [GeoRule],
-    location: &ClientLocation,
-) -> Option<&'a GeoRule> {
+pub fn matching_geo_rule<'a>(rules: &'a [GeoRule], location: &ClientLocation) -> Option<&'a GeoRule> {
     rules.iter().find(|rule| {
         let country = location.country.as_deref();
         country.is_some_and(|c| rule.countries.iter().any(|r| r.eq_ignore_ascii_case(c)))
-            || location
-                .continent
-                .as_deref()
-                .is_some_and(|c| rule.continents.iter().any(|r| r.eq_ignore_ascii_case(c)))
+            || location.continent.as_deref().is_some_and(|c| rule.continents.iter().any(|r| r.eq_ignore_ascii_case(c)))
             || (rule.eu_countries && location.is_eu_country)
-            || (rule.unknown_location
-                && country.is_none_or(|c| c.is_empty() || c == "XX" || c == "T1"))
+            || (rule.unknown_location && country.is_none_or(|c| c.is_empty() || c == "XX" || c == "T1"))
     })
 }
 
 /// Parses `x-gateway-region: eu, eu-de` into policy names.
 pub fn parse_narrowing(header: &str) -> Result<Vec<String>, GatewayError> {
-    let policies: Vec<String> = header
-        .split(',')
-        .map(|p| p.trim().to_ascii_lowercase())
-        .filter(|p| !p.is_empty())
-        .collect();
+    let policies: Vec<String> =
+        header.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect();
     let valid = |p: &String| {
-        p.len() <= 64
-            && p.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+        p.len() <= 64 && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
     };
     if policies.is_empty() || !policies.iter().all(valid) {
         return Err(GatewayError::invalid_request(
@@ -128,54 +107,32 @@ pub fn allowed(
     let residency = &config.residency;
     let mut constraints = Vec::new();
     if !key.regions.is_empty() {
-        constraints.push(Constraint {
-            source: "key",
-            policies: key.regions.clone(),
-            because: None,
-        });
+        constraints.push(Constraint { source: "key", policies: key.regions.clone(), because: None });
     }
     if let Some(rule) = matching_geo_rule(&residency.geo_rules, location) {
-        let because = rule
-            .description
-            .clone()
-            .or_else(|| location.country.as_ref().map(|c| format!("client in {c}")));
-        constraints.push(Constraint {
-            source: "geo",
-            policies: rule.allow.clone(),
-            because,
-        });
+        let because = rule.description.clone().or_else(|| location.country.as_ref().map(|c| format!("client in {c}")));
+        constraints.push(Constraint { source: "geo", policies: rule.allow.clone(), because });
     }
     let before_narrowing = tags_satisfying(config, &constraints);
     if let Some(policies) = narrowing {
-        constraints.push(Constraint {
-            source: "request",
-            policies,
-            because: Some("x-gateway-region".into()),
-        });
+        constraints.push(Constraint { source: "request", policies, because: Some("x-gateway-region".into()) });
     }
     let regions = tags_satisfying(config, &constraints);
-    let allowed = AllowedRegions {
-        constraints,
-        regions,
-    };
+    let allowed = AllowedRegions { constraints, regions };
     if allowed.is_restricted() && allowed.regions.is_empty() {
         let message = if before_narrowing.is_empty() {
-            format!(
-                "No region satisfies this request's residency policy: {}.",
-                allowed.describe()
-            )
+            format!("No region satisfies this request's residency policy: {}.", allowed.describe())
         } else {
             format!(
                 "x-gateway-region may only narrow the allowed regions; it asks for a region outside {}.",
-                AllowedRegions { constraints: allowed.constraints[..allowed.constraints.len() - 1].to_vec(), regions: before_narrowing }.describe()
+                AllowedRegions {
+                    constraints: allowed.constraints[..allowed.constraints.len() - 1].to_vec(),
+                    regions: before_narrowing
+                }
+                .describe()
             )
         };
-        return Err(GatewayError::new(
-            403,
-            "permission_error",
-            "region_not_allowed",
-            message,
-        ));
+        return Err(GatewayError::new(403, "permission_error", "region_not_allowed", message));
     }
     Ok(allowed)
 }
@@ -185,13 +142,7 @@ fn tags_satisfying(config: &Config, constraints: &[Constraint]) -> BTreeSet<Stri
         .providers
         .values()
         .map(|p| p.region.as_str())
-        .filter(|region| {
-            constraints.iter().all(|c| {
-                c.policies
-                    .iter()
-                    .any(|p| satisfies(&config.residency, p, region))
-            })
-        })
+        .filter(|region| constraints.iter().all(|c| c.policies.iter().any(|p| satisfies(&config.residency, p, region))))
         .map(str::to_string)
         .collect()
 }

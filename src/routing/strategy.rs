@@ -31,10 +31,7 @@ pub fn weighted_order(weights: &[u64], rng: &mut Rng) -> Vec<usize> {
     let mut remaining: Vec<usize> = (0..weights.len()).collect();
     let mut order = Vec::with_capacity(weights.len());
     while !remaining.is_empty() {
-        let total: u64 = remaining
-            .iter()
-            .map(|&i| weights.get(i).copied().unwrap_or(0))
-            .sum();
+        let total: u64 = remaining.iter().map(|&i| weights.get(i).copied().unwrap_or(0)).sum();
         let pick = if total == 0 {
             0
         } else {
@@ -92,11 +89,7 @@ pub fn fnv1a(parts: &[&str]) -> u64 {
 /// The candidate a session sticks to: the highest rendezvous hash. Every isolate
 /// picks the same one, and it only changes when that candidate leaves the set.
 pub fn rendezvous(session: &str, candidate_ids: &[String]) -> Option<usize> {
-    candidate_ids
-        .iter()
-        .enumerate()
-        .max_by_key(|(_, id)| fnv1a(&[session, id]))
-        .map(|(i, _)| i)
+    candidate_ids.iter().enumerate().max_by_key(|(_, id)| fnv1a(&[session, id])).map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -156,12 +149,7 @@ mod tests {
         assert_eq!(rendezvous("session-1", &ids), Some(chosen));
         // Removing another candidate keeps the choice.
         let other = (chosen + 1) % 4;
-        let fewer: Vec<String> = ids
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != other)
-            .map(|(_, s)| s.clone())
-            .collect();
+        let fewer: Vec<String> = ids.iter().enumerate().filter(|(i, _)| *i != other).map(|(_, s)| s.clone()).collect();
         assert_eq!(fewer[rendezvous("session-1", &fewer).unwrap()], ids[chosen]);
         // Sessions spread over candidates.
         let mut seen = std::collections::BTreeSet::new();
@@ -173,12 +161,8 @@ mod tests {
 
     #[test]
     fn rng_is_deterministic_per_seed() {
-        let a: Vec<u64> = (0..4)
-            .scan(Rng::new(9), |r, _| Some(r.next_u64()))
-            .collect();
-        let b: Vec<u64> = (0..4)
-            .scan(Rng::new(9), |r, _| Some(r.next_u64()))
-            .collect();
+        let a: Vec<u64> = (0..4).scan(Rng::new(9), |r, _| Some(r.next_u64())).collect();
+        let b: Vec<u64> = (0..4).scan(Rng::new(9), |r, _| Some(r.next_u64())).collect();
         assert_eq!(a, b);
         let mut r = Rng::new(3);
         assert!((0..1000).all(|_| r.below(5) < 5));

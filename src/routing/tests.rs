@@ -57,11 +57,7 @@ fn key(config: &Config, digit: char) -> &KeyRecord {
 }
 
 fn loc(country: &str, continent: &str, eu: bool) -> ClientLocation {
-    ClientLocation {
-        country: Some(country.into()),
-        continent: Some(continent.into()),
-        is_eu_country: eu,
-    }
+    ClientLocation { country: Some(country.into()), continent: Some(continent.into()), is_eu_country: eu }
 }
 
 struct Case {
@@ -73,13 +69,7 @@ struct Case {
 fn regions(config: &Config, case: &Case) -> Result<Vec<String>, String> {
     let narrowing = case.header.map(|h| parse_narrowing(h).unwrap());
     allowed(config, key(config, case.key), narrowing, &case.location)
-        .map(|a| {
-            if a.is_restricted() {
-                a.regions.into_iter().collect()
-            } else {
-                vec!["*".into()]
-            }
-        })
+        .map(|a| if a.is_restricted() { a.regions.into_iter().collect() } else { vec!["*".into()] })
         .map_err(|e| format!("{} {}", e.status, e.code))
 }
 
@@ -91,118 +81,25 @@ fn residency_table() {
     let ch = loc("CH", "EU", false);
     let none = ClientLocation::default();
     let cases: Vec<(Case, Result<Vec<&str>, &str>)> = vec![
-        (
-            Case {
-                key: '0',
-                location: us.clone(),
-                header: None,
-            },
-            Ok(vec!["*"]),
-        ),
-        (
-            Case {
-                key: '0',
-                location: none.clone(),
-                header: None,
-            },
-            Ok(vec!["*"]),
-        ),
-        (
-            Case {
-                key: '0',
-                location: de.clone(),
-                header: None,
-            },
-            Ok(vec!["eu", "eu-de"]),
-        ),
-        (
-            Case {
-                key: '0',
-                location: ch.clone(),
-                header: None,
-            },
-            Ok(vec!["ch", "eu", "eu-de"]),
-        ),
-        (
-            Case {
-                key: '0',
-                location: ch.clone(),
-                header: Some("ch"),
-            },
-            Ok(vec!["ch"]),
-        ),
-        (
-            Case {
-                key: '0',
-                location: us.clone(),
-                header: Some("eu-de"),
-            },
-            Ok(vec!["eu-de"]),
-        ),
-        (
-            Case {
-                key: '0',
-                location: us.clone(),
-                header: Some("us, eu"),
-            },
-            Ok(vec!["eu", "eu-de", "us"]),
-        ),
-        (
-            Case {
-                key: '1',
-                location: us.clone(),
-                header: None,
-            },
-            Ok(vec!["eu", "eu-de"]),
-        ),
-        (
-            Case {
-                key: '1',
-                location: de.clone(),
-                header: Some("eu-de"),
-            },
-            Ok(vec!["eu-de"]),
-        ),
+        (Case { key: '0', location: us.clone(), header: None }, Ok(vec!["*"])),
+        (Case { key: '0', location: none.clone(), header: None }, Ok(vec!["*"])),
+        (Case { key: '0', location: de.clone(), header: None }, Ok(vec!["eu", "eu-de"])),
+        (Case { key: '0', location: ch.clone(), header: None }, Ok(vec!["ch", "eu", "eu-de"])),
+        (Case { key: '0', location: ch.clone(), header: Some("ch") }, Ok(vec!["ch"])),
+        (Case { key: '0', location: us.clone(), header: Some("eu-de") }, Ok(vec!["eu-de"])),
+        (Case { key: '0', location: us.clone(), header: Some("us, eu") }, Ok(vec!["eu", "eu-de", "us"])),
+        (Case { key: '1', location: us.clone(), header: None }, Ok(vec!["eu", "eu-de"])),
+        (Case { key: '1', location: de.clone(), header: Some("eu-de") }, Ok(vec!["eu-de"])),
         // Narrowing can never widen: a key pinned to eu asking for us is refused.
-        (
-            Case {
-                key: '1',
-                location: us.clone(),
-                header: Some("us"),
-            },
-            Err("403 region_not_allowed"),
-        ),
+        (Case { key: '1', location: us.clone(), header: Some("us") }, Err("403 region_not_allowed")),
         // A key pinned to us, used from an EU country: the intersection is empty.
-        (
-            Case {
-                key: '2',
-                location: de.clone(),
-                header: None,
-            },
-            Err("403 region_not_allowed"),
-        ),
-        (
-            Case {
-                key: '2',
-                location: us.clone(),
-                header: None,
-            },
-            Ok(vec!["us"]),
-        ),
-        (
-            Case {
-                key: '0',
-                location: de.clone(),
-                header: Some("us"),
-            },
-            Err("403 region_not_allowed"),
-        ),
+        (Case { key: '2', location: de.clone(), header: None }, Err("403 region_not_allowed")),
+        (Case { key: '2', location: us.clone(), header: None }, Ok(vec!["us"])),
+        (Case { key: '0', location: de.clone(), header: Some("us") }, Err("403 region_not_allowed")),
     ];
     for (i, (case, expected)) in cases.iter().enumerate() {
-        let expected = expected
-            .clone()
-            .map(|v| v.into_iter().map(String::from).collect::<Vec<_>>())
-            .map_err(String::from);
+        let expected =
+            expected.clone().map(|v| v.into_iter().map(String::from).collect::<Vec<_>>()).map_err(String::from);
         assert_eq!(regions(&config, case), expected, "case {i}");
     }
 }
@@ -216,18 +113,12 @@ fn policy_hierarchy_and_explicit_policies() {
     assert!(!satisfies(r, "eu", "europe"));
     assert!(!satisfies(r, "eu-de", "eu"));
     assert!(satisfies(r, "ch", "ch"));
-    assert!(
-        !satisfies(r, "ch", "ch-zh"),
-        "explicit policies list their tags exactly"
-    );
+    assert!(!satisfies(r, "ch", "ch-zh"), "explicit policies list their tags exactly");
 }
 
 #[test]
 fn narrowing_header_is_validated() {
-    assert_eq!(
-        parse_narrowing(" EU , eu-de ").unwrap(),
-        vec!["eu", "eu-de"]
-    );
+    assert_eq!(parse_narrowing(" EU , eu-de ").unwrap(), vec!["eu", "eu-de"]);
     assert!(parse_narrowing("").is_err());
     assert!(parse_narrowing("eu; drop table").is_err());
 }
@@ -238,23 +129,11 @@ fn geo_rules_match_first_and_read_missing_fields_safely() {
     let rules = &config.residency.geo_rules;
     use super::residency::matching_geo_rule;
     assert_eq!(
-        matching_geo_rule(rules, &loc("CH", "EU", false))
-            .unwrap()
-            .description
-            .as_deref(),
+        matching_geo_rule(rules, &loc("CH", "EU", false)).unwrap().description.as_deref(),
         Some("Swiss clients")
     );
-    assert_eq!(
-        matching_geo_rule(rules, &loc("FR", "EU", true))
-            .unwrap()
-            .description
-            .as_deref(),
-        Some("EU clients")
-    );
-    assert!(
-        matching_geo_rule(rules, &loc("NO", "EU", false)).is_none(),
-        "Norway is in Europe but not the EU"
-    );
+    assert_eq!(matching_geo_rule(rules, &loc("FR", "EU", true)).unwrap().description.as_deref(), Some("EU clients"));
+    assert!(matching_geo_rule(rules, &loc("NO", "EU", false)).is_none(), "Norway is in Europe but not the EU");
     assert!(matching_geo_rule(rules, &ClientLocation::default()).is_none());
 }
 
@@ -297,19 +176,9 @@ fn route(config: &Config, r: Route) -> Result<Routed, crate::error::GatewayError
     let mut request = ChatRequest::parse(body.to_string().as_bytes()).unwrap();
     let preferences = preferences::take(&mut request)?;
     let key = key(config, r.key);
-    let allowed = allowed(
-        config,
-        key,
-        r.header.map(|h| parse_narrowing(h).unwrap()),
-        &r.location,
-    )?;
+    let allowed = allowed(config, key, r.header.map(|h| parse_narrowing(h).unwrap()), &r.location)?;
     let headers = r.headers.clone();
-    let header = move |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.to_string())
-    };
+    let header = move |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
     let input = RouteInput {
         config,
         key,
@@ -328,14 +197,8 @@ fn route(config: &Config, r: Route) -> Result<Routed, crate::error::GatewayError
         return Err(plan.no_candidates_error());
     }
     Ok((
-        plan.candidates
-            .iter()
-            .map(|c| format!("{}/{}", c.provider_id, c.upstream_model))
-            .collect(),
-        plan.dropped
-            .iter()
-            .map(|d| (d.provider_id.to_string(), d.reason))
-            .collect(),
+        plan.candidates.iter().map(|c| format!("{}/{}", c.provider_id, c.upstream_model)).collect(),
+        plan.dropped.iter().map(|d| (d.provider_id.to_string(), d.reason)).collect(),
     ))
 }
 
@@ -352,22 +215,9 @@ fn priority_keeps_config_order_and_region_filter_drops_with_reason() {
     assert_eq!(order, ids(&["us-1/m", "eu-1/m", "eu-de/m", "us-2/m"]));
     assert!(dropped.is_empty());
 
-    let (order, dropped) = route(
-        &config,
-        Route {
-            location: loc("DE", "EU", true),
-            ..Route::default()
-        },
-    )
-    .unwrap();
+    let (order, dropped) = route(&config, Route { location: loc("DE", "EU", true), ..Route::default() }).unwrap();
     assert_eq!(order, ids(&["eu-1/m", "eu-de/m"]));
-    assert_eq!(
-        dropped,
-        vec![
-            ("us-1".into(), DropReason::Region),
-            ("us-2".into(), DropReason::Region)
-        ]
-    );
+    assert_eq!(dropped, vec![("us-1".into(), DropReason::Region), ("us-2".into(), DropReason::Region)]);
 }
 
 #[test]
@@ -377,51 +227,21 @@ fn an_eu_request_is_never_planned_outside_eu_even_when_eu_is_unhealthy() {
     for id in ["eu-1", "eu-de"] {
         health.insert(
             id.into(),
-            EndpointHealth {
-                available: false,
-                ewma_latency_ms: None,
-                note: Some("circuit open".into()),
-            },
+            EndpointHealth { available: false, ewma_latency_ms: None, note: Some("circuit open".into()) },
         );
     }
-    let (order, _) = route(
-        &config,
-        Route {
-            location: loc("DE", "EU", true),
-            health: health.clone(),
-            ..Route::default()
-        },
-    )
-    .unwrap();
+    let (order, _) =
+        route(&config, Route { location: loc("DE", "EU", true), health: health.clone(), ..Route::default() }).unwrap();
     // Health rules both out; one forced in-region attempt is still allowed, never a US one.
     assert_eq!(order.len(), 1);
     assert!(order[0].starts_with("eu"), "{order:?}");
 
     // The Swiss-only model from an EU-pinned key: only eu-1 qualifies.
-    let (order, _) = route(
-        &config,
-        Route {
-            key: '1',
-            model: "swiss",
-            ..Route::default()
-        },
-    )
-    .unwrap();
+    let (order, _) = route(&config, Route { key: '1', model: "swiss", ..Route::default() }).unwrap();
     assert_eq!(order, ids(&["eu-1/m"]));
     // A model with no target in the allowed region: a clear 503, nothing sent.
-    let err = route(
-        &config,
-        Route {
-            key: '1',
-            model: "fast",
-            ..Route::default()
-        },
-    )
-    .unwrap_err();
-    assert_eq!(
-        (err.status, err.code.as_ref()),
-        (503, "no_compliant_provider")
-    );
+    let err = route(&config, Route { key: '1', model: "fast", ..Route::default() }).unwrap_err();
+    assert_eq!((err.status, err.code.as_ref()), (503, "no_compliant_provider"));
     assert!(err.message.contains("key policy [eu]"), "{}", err.message);
 }
 
@@ -429,55 +249,25 @@ fn an_eu_request_is_never_planned_outside_eu_even_when_eu_is_unhealthy() {
 fn capability_filter_drops_targets_that_cannot_serve() {
     let config = config();
     let image = json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]}]});
-    let (order, dropped) = route(
-        &config,
-        Route {
-            body: image,
-            ..Route::default()
-        },
-    )
-    .unwrap();
+    let (order, dropped) = route(&config, Route { body: image, ..Route::default() }).unwrap();
     assert!(!order.contains(&"us-2/m".to_string()));
     assert_eq!(dropped, vec![("us-2".into(), DropReason::Capability)]);
 
     let long = json!({"messages": [{"role": "user", "content": "x".repeat(8000)}]});
-    let (order, _) = route(
-        &config,
-        Route {
-            body: long,
-            ..Route::default()
-        },
-    )
-    .unwrap();
+    let (order, _) = route(&config, Route { body: long, ..Route::default() }).unwrap();
     assert_eq!(order.len(), 3, "us-2 has a 1000-token window");
 
-    let only_small = json!({"provider": {"only": ["us-2"]}, "messages": [{"role": "user", "content": "x".repeat(8000)}]});
-    let err = route(
-        &config,
-        Route {
-            body: only_small,
-            ..Route::default()
-        },
-    )
-    .unwrap_err();
-    assert_eq!(
-        (err.status, err.code.as_ref()),
-        (400, "unsupported_capability")
-    );
+    let only_small =
+        json!({"provider": {"only": ["us-2"]}, "messages": [{"role": "user", "content": "x".repeat(8000)}]});
+    let err = route(&config, Route { body: only_small, ..Route::default() }).unwrap_err();
+    assert_eq!((err.status, err.code.as_ref()), (400, "unsupported_capability"));
     assert!(err.message.contains("context window"), "{}", err.message);
 }
 
 #[test]
 fn cheapest_orders_by_estimated_cost_with_unpriced_last() {
     let config = config();
-    let (order, _) = route(
-        &config,
-        Route {
-            model: "cheap",
-            ..Route::default()
-        },
-    )
-    .unwrap();
+    let (order, _) = route(&config, Route { model: "cheap", ..Route::default() }).unwrap();
     assert_eq!(order, ids(&["us-2/m", "us-1/m", "eu-de/m"]));
 }
 
@@ -486,72 +276,29 @@ fn weighted_spreads_load_by_weight() {
     let config = config();
     let mut first_us1 = 0;
     for seed in 0..4000 {
-        let (order, _) = route(
-            &config,
-            Route {
-                model: "balanced",
-                seed,
-                ..Route::default()
-            },
-        )
-        .unwrap();
+        let (order, _) = route(&config, Route { model: "balanced", seed, ..Route::default() }).unwrap();
         assert_eq!(order.len(), 2);
         if order[0] == "us-1/m" {
             first_us1 += 1;
         }
     }
-    assert!(
-        (2_850..=3_150).contains(&first_us1),
-        "{first_us1} of 4000, expected ~3000"
-    );
+    assert!((2_850..=3_150).contains(&first_us1), "{first_us1} of 4000, expected ~3000");
 }
 
 #[test]
 fn fastest_prefers_lower_latency_and_sessions_stick() {
     let config = config();
     let mut health = HealthSnapshot::new();
-    health.insert(
-        "us-1".into(),
-        EndpointHealth {
-            available: true,
-            ewma_latency_ms: Some(900.0),
-            note: None,
-        },
-    );
-    health.insert(
-        "us-2".into(),
-        EndpointHealth {
-            available: true,
-            ewma_latency_ms: Some(80.0),
-            note: None,
-        },
-    );
+    health.insert("us-1".into(), EndpointHealth { available: true, ewma_latency_ms: Some(900.0), note: None });
+    health.insert("us-2".into(), EndpointHealth { available: true, ewma_latency_ms: Some(80.0), note: None });
     for seed in 0..50 {
-        let (order, _) = route(
-            &config,
-            Route {
-                model: "fast",
-                health: health.clone(),
-                seed,
-                ..Route::default()
-            },
-        )
-        .unwrap();
+        let (order, _) =
+            route(&config, Route { model: "fast", health: health.clone(), seed, ..Route::default() }).unwrap();
         assert_eq!(order, ids(&["us-2/m", "us-1/m"]));
     }
     // Affinity: the same session always lands on the same endpoint, whatever the seed.
     let sticky = |seed| {
-        route(
-            &config,
-            Route {
-                model: "balanced",
-                session: Some("conv-42"),
-                seed,
-                ..Route::default()
-            },
-        )
-        .unwrap()
-        .0[0]
+        route(&config, Route { model: "balanced", session: Some("conv-42"), seed, ..Route::default() }).unwrap().0[0]
             .clone()
     };
     let first = sticky(0);
@@ -559,116 +306,51 @@ fn fastest_prefers_lower_latency_and_sessions_stick() {
     // ...but never onto an endpoint that is unhealthy.
     let stuck = first.split('/').next().unwrap().to_string();
     let mut sick = HealthSnapshot::new();
-    sick.insert(
-        stuck.clone(),
-        EndpointHealth {
-            available: false,
-            ewma_latency_ms: None,
-            note: None,
-        },
-    );
-    let (order, _) = route(
-        &config,
-        Route {
-            model: "balanced",
-            session: Some("conv-42"),
-            health: sick,
-            ..Route::default()
-        },
-    )
-    .unwrap();
+    sick.insert(stuck.clone(), EndpointHealth { available: false, ewma_latency_ms: None, note: None });
+    let (order, _) =
+        route(&config, Route { model: "balanced", session: Some("conv-42"), health: sick, ..Route::default() })
+            .unwrap();
     assert!(!order[0].starts_with(&stuck));
 }
 
 #[test]
 fn aliases_pool_models_and_rules_pick_cheaper_models() {
     let config = config();
-    let (order, _) = route(
-        &config,
-        Route {
-            model: "smart",
-            ..Route::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(
-        order,
-        ids(&["us-1/m", "eu-1/m", "eu-de/m", "us-2/m", "us-2/mini"])
-    );
+    let (order, _) = route(&config, Route { model: "smart", ..Route::default() }).unwrap();
+    assert_eq!(order, ids(&["us-1/m", "eu-1/m", "eu-de/m", "us-2/m", "us-2/mini"]));
 
     let tools = json!({"tools": [{"type": "function", "function": {"name": "f"}}], "messages": [{"role": "user", "content": "x".repeat(1000)}]});
+    let (order, _) = route(&config, Route { model: "agent", body: tools.clone(), ..Route::default() }).unwrap();
+    assert_eq!(order, ids(&["us-1/frontier"]), "judgment call: frontier model");
     let (order, _) = route(
         &config,
-        Route {
-            model: "agent",
-            body: tools.clone(),
-            ..Route::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(
-        order,
-        ids(&["us-1/frontier"]),
-        "judgment call: frontier model"
-    );
-    let (order, _) = route(
-        &config,
-        Route {
-            model: "agent",
-            body: tools,
-            headers: vec![("x-gateway-tier", "routine")],
-            ..Route::default()
-        },
+        Route { model: "agent", body: tools, headers: vec![("x-gateway-tier", "routine")], ..Route::default() },
     )
     .unwrap();
     assert_eq!(order, ids(&["us-2/mini"]), "routine tier header");
-    let (order, _) = route(
-        &config,
-        Route {
-            model: "agent",
-            ..Route::default()
-        },
-    )
-    .unwrap();
+    let (order, _) = route(&config, Route { model: "agent", ..Route::default() }).unwrap();
     assert_eq!(order, ids(&["us-2/mini"]), "short prompt without tools");
 }
 
 #[test]
 fn body_preferences_order_filter_and_fall_back() {
     let config = config();
-    let prefs = |p: serde_json::Value| Route {
-        body: json!({"provider": p}),
-        ..Route::default()
-    };
+    let prefs = |p: serde_json::Value| Route { body: json!({"provider": p}), ..Route::default() };
     assert_eq!(
-        route(&config, prefs(json!({"order": ["eu-de", "us-2"]})))
-            .unwrap()
-            .0,
+        route(&config, prefs(json!({"order": ["eu-de", "us-2"]}))).unwrap().0,
         ids(&["eu-de/m", "us-2/m", "us-1/m", "eu-1/m"])
     );
     assert_eq!(
-        route(
-            &config,
-            prefs(json!({"order": ["eu-de"], "allow_fallbacks": false}))
-        )
-        .unwrap()
-        .0,
+        route(&config, prefs(json!({"order": ["eu-de"], "allow_fallbacks": false}))).unwrap().0,
         ids(&["eu-de/m"])
     );
-    assert_eq!(
-        route(&config, prefs(json!({"ignore": ["us-1", "eu-1"]})))
-            .unwrap()
-            .0,
-        ids(&["eu-de/m", "us-2/m"])
-    );
+    assert_eq!(route(&config, prefs(json!({"ignore": ["us-1", "eu-1"]}))).unwrap().0, ids(&["eu-de/m", "us-2/m"]));
     assert_eq!(
         route(&config, prefs(json!({"sort": "price"}))).unwrap().0,
         ids(&["us-2/m", "eu-1/m", "us-1/m", "eu-de/m"])
     );
     assert_eq!(
-        route(&config, prefs(json!({"max_price": {"prompt": 2.0}})))
-            .unwrap()
-            .0,
+        route(&config, prefs(json!({"max_price": {"prompt": 2.0}}))).unwrap().0,
         ids(&["eu-1/m", "eu-de/m", "us-2/m"])
     );
     let err = route(&config, prefs(json!({"only": ["nobody"]}))).unwrap_err();
@@ -676,28 +358,14 @@ fn body_preferences_order_filter_and_fall_back() {
     let err = route(&config, prefs(json!({"sort": "vibes"}))).unwrap_err();
     assert_eq!(err.param.as_deref(), Some("provider.sort"));
 
-    let (order, _) = route(
-        &config,
-        Route {
-            model: "cheap",
-            body: json!({"models": ["mini"]}),
-            ..Route::default()
-        },
-    )
-    .unwrap();
+    let (order, _) =
+        route(&config, Route { model: "cheap", body: json!({"models": ["mini"]}), ..Route::default() }).unwrap();
     assert_eq!(
         order,
         ids(&["us-2/m", "us-1/m", "eu-de/m", "us-2/mini"]),
         "fallback models come after the model's own targets"
     );
-    let err = route(
-        &config,
-        Route {
-            body: json!({"models": ["nope"]}),
-            ..Route::default()
-        },
-    )
-    .unwrap_err();
+    let err = route(&config, Route { body: json!({"models": ["nope"]}), ..Route::default() }).unwrap_err();
     assert_eq!((err.status, err.param.as_deref()), (404, Some("models")));
 }
 
@@ -718,16 +386,5 @@ fn preferences_are_removed_before_forwarding() {
 #[test]
 fn unknown_and_forbidden_models_look_alike() {
     let config = config();
-    assert_eq!(
-        route(
-            &config,
-            Route {
-                model: "ghost",
-                ..Route::default()
-            }
-        )
-        .unwrap_err()
-        .code,
-        "model_not_found"
-    );
+    assert_eq!(route(&config, Route { model: "ghost", ..Route::default() }).unwrap_err().code, "model_not_found");
 }

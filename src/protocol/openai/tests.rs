@@ -79,18 +79,10 @@ fn missing_fields_name_the_parameter() {
 
 #[test]
 fn malformed_json_is_invalid_json() {
-    for body in [
-        &b"{\"model\": "[..],
-        b"",
-        b"not json",
-        b"{\"model\":\"m\",\"messages\":[]}}",
-    ] {
+    for body in [&b"{\"model\": "[..], b"", b"not json", b"{\"model\":\"m\",\"messages\":[]}}"] {
         let err = ChatRequest::parse(body).unwrap_err();
         assert_eq!(err.status, 400);
-        assert!(
-            err.code == "invalid_json" || err.code == "invalid_value",
-            "{err:?}"
-        );
+        assert!(err.code == "invalid_json" || err.code == "invalid_value", "{err:?}");
     }
     let err = ChatRequest::parse(b"[1,2]").unwrap_err();
     assert_eq!(err.code, "invalid_request");
@@ -98,8 +90,7 @@ fn malformed_json_is_invalid_json() {
 
 #[test]
 fn wrong_types_are_invalid_type() {
-    let err =
-        parse(&json!({"model": 5, "messages": [{"role": "user", "content": "hi"}]})).unwrap_err();
+    let err = parse(&json!({"model": 5, "messages": [{"role": "user", "content": "hi"}]})).unwrap_err();
     assert_eq!(err.code, "invalid_type");
     assert_eq!(err.param.as_deref(), Some("model"));
     let err = parse(&json!({"model": "m", "messages": "hi"})).unwrap_err();
@@ -125,18 +116,16 @@ fn out_of_range_values_are_rejected_with_param() {
         assert_eq!(err.param.as_deref(), Some(field), "{field}={value}");
     }
     // 1e309 is not a finite JSON number: serde refuses it as a syntax/number error.
-    assert!(ChatRequest::parse(
-        br#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":1e309}"#
-    )
-    .is_err());
+    assert!(
+        ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":1e309}"#).is_err()
+    );
 }
 
 #[test]
 fn empty_messages_and_unknown_roles_are_rejected() {
     let err = parse(&json!({"model": "m", "messages": []})).unwrap_err();
     assert_eq!(err.param.as_deref(), Some("messages"));
-    let err = parse(&json!({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}))
-        .unwrap_err();
+    let err = parse(&json!({"model": "m", "messages": [{"role": "wizard", "content": "x"}]})).unwrap_err();
     assert_eq!(err.param.as_deref(), Some("messages[0].role"));
 }
 
@@ -164,12 +153,5 @@ fn completion_probe_reads_documented_response() {
     let body = r#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,"model":"gpt-4.1-2025-04-14","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I assist you today?","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default"}"#;
     let probe: CompletionProbe = serde_json::from_str(body).unwrap();
     assert_eq!(probe.choices.len(), 1);
-    assert_eq!(
-        probe.usage,
-        Some(Usage {
-            prompt_tokens: 19,
-            completion_tokens: 10,
-            total_tokens: 29
-        })
-    );
+    assert_eq!(probe.usage, Some(Usage { prompt_tokens: 19, completion_tokens: 10, total_tokens: 29 }));
 }
