@@ -33,7 +33,8 @@ export function readDevVars(file = path.join(ROOT, ".dev.vars")) {
  * Starts the gateway. `bindings` become secrets/vars; `port` 0 lets workerd choose.
  * Returns { mf, url } where url is workerd's own socket (no proxy in between).
  */
-export async function startGateway({ bindings = {}, port = 0, host = "127.0.0.1", persist = false, log = false } = {}) {
+export async function startGateway({ bindings = {}, port = 0, host = "127.0.0.1", persist = false, persistDir = null, log = false } = {}) {
+  const stateDir = persistDir ?? (persist ? path.join(ROOT, ".wrangler/state") : null);
   const script = path.join(ROOT, "build/index.js");
   if (!existsSync(script)) throw new Error("build/index.js is missing: run scripts/build first");
   const mf = new Miniflare({
@@ -49,8 +50,8 @@ export async function startGateway({ bindings = {}, port = 0, host = "127.0.0.1"
       RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
       PROVIDER_HEALTH: { className: "ProviderHealth", useSQLite: true },
     },
-    kvPersist: persist ? path.join(ROOT, ".wrangler/state/kv") : false,
-    durableObjectsPersist: persist ? path.join(ROOT, ".wrangler/state/do") : false,
+    kvPersist: stateDir ? path.join(stateDir, "kv") : false,
+    durableObjectsPersist: stateDir ? path.join(stateDir, "do") : false,
     bindings: { ADMIN_TOKEN: DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY, ...bindings },
     verbose: log,
   });

@@ -12,7 +12,7 @@ use super::{now_ms, random_unit};
 use crate::config::Config;
 use crate::gateway::RetryBudget;
 use crate::health::{Breaker, BreakerPolicy, Outcome};
-use crate::routing::{EndpointHealth, HealthSnapshot};
+use crate::routing::HealthSnapshot;
 use futures_util::future::join_all;
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -28,7 +28,8 @@ const REMOTE_STALE_MS: u64 = 30_000;
 #[derive(Default)]
 struct Cache {
     local: HashMap<String, Breaker>,
-    remote: HashMap<String, (EndpointHealth, u64)>,
+    /// The health objects' breakers as last read, with when; judged at read time.
+    remote: HashMap<String, (Breaker, u64)>,
     pending: HashMap<String, Vec<Report>>,
     budgets: HashMap<String, RetryBudget>,
     last_refresh_ms: u64,
@@ -46,7 +47,7 @@ pub fn snapshot() -> HealthSnapshot {
         let mut merged: HealthSnapshot = HashMap::new();
         for (id, (remote, at)) in &c.remote {
             if now.saturating_sub(*at) < REMOTE_STALE_MS {
-                merged.insert(id.clone(), remote.clone());
+                merged.insert(id.clone(), remote.snapshot(now));
             }
         }
         for (id, breaker) in &c.local {
@@ -96,7 +97,7 @@ pub fn try_retry(provider_id: &str) -> bool {
 
 #[derive(Deserialize)]
 struct Answer {
-    snapshot: EndpointHealth,
+    breaker: Breaker,
 }
 
 fn stub(env: &Env, config: &Config, provider_id: &str) -> Option<worker::Stub> {
@@ -104,7 +105,7 @@ fn stub(env: &Env, config: &Config, provider_id: &str) -> Option<worker::Stub> {
     objects::stub(env, PROVIDER_HEALTH, &format!("endpoint:{provider_id}"), None, hint)
 }
 
-fn store_remote(provider_id: String, health: EndpointHealth) {
+fn store_remote(provider_id: String, health: Breaker) {
     let now = now_ms();
     CACHE.with(|c| {
         c.borrow_mut().remote.insert(provider_id, (health, now));
@@ -137,7 +138,7 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
             async move {
                 if let Some(stub) = stub {
                     if let Some(answer) = objects::call::<_, Answer>(&stub, "/record", Some(&batch)).await {
-                        store_remote(id, answer.snapshot);
+                        store_remote(id, answer.breaker);
                     }
                 }
             }
@@ -150,7 +151,7 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
                 async move {
                     if let Some(stub) = stub {
                         if let Some(answer) = objects::call::<(), Answer>(&stub, "/", None).await {
-                            store_remote(id, answer.snapshot);
+                            store_remote(id, answer.breaker);
                         }
                     }
                 }

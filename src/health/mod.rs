@@ -108,6 +108,13 @@ impl Breaker {
 
     pub fn record_with(&mut self, policy: &BreakerPolicy, outcome: Outcome, now_ms: u64, jitter: f64) {
         self.decay_open_count(now_ms);
+        // An outcome after the open period is a probe's, even if nobody claimed the
+        // probe here (the health object hears of attempts other isolates decided on).
+        if let Circuit::Open { until_ms } = self.circuit {
+            if now_ms >= until_ms && !matches!(outcome, Outcome::RateLimited { .. }) {
+                self.circuit = Circuit::HalfOpen { probe_lease_until_ms: now_ms, successes: 0 };
+            }
+        }
         match outcome {
             Outcome::Success { latency_ms } => {
                 self.bucket(now_ms).successes += 1;

@@ -168,3 +168,17 @@ fn policy_tunes_threshold_and_open_time() {
     b.record_with(&policy, Outcome::Failure, T0 + 1_000, 0.0);
     assert_eq!(b.circuit, Circuit::Open { until_ms: T0 + 1_000 + 1_500 }, "capped");
 }
+
+#[test]
+fn outcomes_after_the_open_period_count_as_probes_without_a_claim() {
+    let mut b = Breaker::default();
+    fail(&mut b, 5, T0);
+    let later = T0 + 30_000;
+    b.record(Outcome::Success { latency_ms: 5 }, later, 0.0);
+    b.record(Outcome::Success { latency_ms: 5 }, later, 0.0);
+    assert_eq!(b.circuit, Circuit::Closed);
+    let mut c = Breaker::default();
+    fail(&mut c, 5, T0);
+    c.record(Outcome::Failure, later, 0.0);
+    assert_eq!(c.circuit, Circuit::Open { until_ms: later + 60_000 }, "a failed implicit probe backs off");
+}

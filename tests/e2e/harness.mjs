@@ -24,13 +24,13 @@ export async function closedPort() {
  * Starts named mock providers and the gateway. `makeConfig(mocks, extra)` returns the
  * config document; `bindings` are extra secrets.
  */
-export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {} }) {
+export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {}, persistDir = null }) {
   const mocks = {};
   for (const spec of mockSpecs) {
     mocks[spec.name] = await startMockProvider({ apiKey: MOCK_PROVIDER_KEY, ...spec });
   }
   const refusedPort = await closedPort();
-  const { mf, url } = await startGateway({ bindings });
+  const { mf, url } = await startGateway({ bindings, persistDir });
   const config = makeConfig(mocks, { refusedUrl: `http://127.0.0.1:${refusedPort}/v1` });
   await putConfig(url, config);
   return {

@@ -196,7 +196,12 @@ export async function startMockProvider({ port = 0, name = "mock", apiKey = null
       body = raw ? JSON.parse(raw) : null;
     } catch {}
     const path = req.url.split("?")[0];
-    calls.push({ method: req.method, path, headers: { ...req.headers }, body, at: Date.now() });
+    const call = { method: req.method, path, headers: { ...req.headers }, body, at: Date.now(), aborted: false };
+    calls.push(call);
+    // The client (the gateway) went away before the answer was complete.
+    res.on("close", () => {
+      if (!res.writableEnded) call.aborted = true;
+    });
 
     if (apiKey && !handler.authorized(req.headers, apiKey)) return handler.error(res, 401);
     const route = handler.route(req.method, path);
