@@ -93,3 +93,8 @@ pub fn install(config: Config) -> Rc<Config> {
     });
     config
 }
+
+/// The stored config read straight from KV (the scheduled handler has no request to cache for).
+pub async fn load_fresh(env: &Env) -> Result<Rc<Config>, GatewayError> {
+    reload(env).await
+}

@@ -11,6 +11,7 @@ mod limiter;
 mod location;
 mod log;
 mod objects;
+mod probe;
 mod respond;
 mod stream;
 mod upstream;

@@ -78,3 +78,29 @@ pub async fn failure_from_status(sent: &mut Sent, ms: u64) -> AttemptFailure {
 pub fn content_type(response: &Response) -> String {
     response.headers().get("content-type").ok().flatten().unwrap_or_default().to_ascii_lowercase()
 }
+
+/// A free health probe: true when the endpoint answers 2xx in time.
+pub async fn get_ok(url: &str, headers: &[(&'static str, String)], timeout_ms: u64) -> bool {
+    let h = Headers::new();
+    for (name, value) in headers {
+        if h.set(name, value).is_err() {
+            return false;
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(h).with_redirect(RequestRedirect::Manual);
+    let Ok(request) = Request::new_with_init(url, &init) else { return false };
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(request);
+    let sending = Box::pin(fetch.send_with_signal(&signal));
+    let raced = select(sending, Delay::from(Duration::from_millis(timeout_ms))).await;
+    match raced {
+        Either::Left((Ok(response), _)) => (200..300).contains(&response.status_code()),
+        Either::Left((Err(_), _)) => false,
+        Either::Right(_) => {
+            controller.abort();
+            false
+        }
+    }
+}

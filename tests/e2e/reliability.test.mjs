@@ -204,3 +204,17 @@ test("limiter state survives a restart of the runtime (persisted in the object's
   const after = await post(stack.url, "/v1/chat/completions", chatBody("solo"), { key: KEYS.rpm });
   assert.equal(after.res.status, 429, "the 50-per-minute budget is still spent");
 });
+
+test("the cron handler probes an endpoint stuck open with a free models call", async () => {
+  stack.mocks.a.fault({ kind: "status", status: 503 });
+  for (let i = 0; i < 3; i++) await post(stack.url, "/v1/chat/completions", chatBody("chat"));
+  stack.mocks.a.clearFaults();
+  await sleep(1800); // the open period passes with no traffic to probe it
+  const worker = await stack.mf.getWorker();
+  await worker.scheduled({ cron: "* * * * *" });
+  const probe = stack.mocks.a.calls.find((c) => c.method === "GET" && c.path === "/v1/models");
+  assert.ok(probe, "a free GET /v1/models, not a completion");
+  const state = await health();
+  assert.equal(state.a.breaker.circuit.state, "half_open");
+  assert.ok(state.a.breaker.total_successes >= 1);
+});
