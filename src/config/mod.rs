@@ -140,6 +140,10 @@ pub struct Provider {
     /// provider (`wnam`, `enam`, `sam`, `weur`, `eeur`, `apac`, `oc`, `afr`, `me`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location_hint: Option<String>,
+    /// The provider's own capacity for this endpoint (its RPM/TPM quota), enforced
+    /// by the gateway so bursts spread across endpoints before the provider says 429.
+    #[serde(default, skip_serializing_if = "crate::limits::Limits::is_empty")]
+    pub limits: crate::limits::Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,13 +13,14 @@ use crate::config::{Config, KeyRecord, Settings};
 use crate::error::GatewayError;
 use crate::gateway::{self, AttemptFailure, NextStep};
 use crate::health::Outcome;
-use crate::limits::{Admission, Admit};
+use crate::limits::Admission;
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
 use crate::relay::{OpenAiEncoder, OpenAiPassthrough, Relay};
 use crate::routing::residency::{self, AllowedRegions, ClientLocation};
 use crate::routing::{self, needs, preferences, Candidate, Plan, RouteInput};
 use futures_util::{stream, StreamExt};
+use limiter::{Capacity, Reserved};
 use serde_json::Value;
 use std::rc::Rc;
 use std::time::Duration;
@@ -92,62 +93,78 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         return Err(error);
     }
 
-    // Limits: one call to the key's limiter, for requests, tokens and concurrency at once.
+    // Limits: the key's limiter (requests, tokens and concurrency at once) and the
+    // first candidate's capacity limiter, called in parallel: one round trip.
     let estimate = estimated_tokens(&plan.needs);
-    let mut settlement = None;
-    let mut admission = None;
-    if !key.limits.is_empty() {
-        if let (Some(tpm), Some(_)) = (key.limits.tokens_per_minute, plan.needs.max_output_tokens) {
-            if estimate > tpm {
-                let never = Admission::never_tokens(tpm);
-                return Ok(limited_response(&never, estimate, rc, &mut line));
-            }
-        }
-        match limiter::stub(env, key) {
-            Some(stub) => {
-                let admit = Admit {
-                    limits: key.limits,
-                    reservation_id: rc.id.clone(),
-                    estimated_tokens: estimate,
-                    lease_ms: config.settings.request_timeout_ms + 30_000,
-                };
-                match limiter::admit(&stub, &admit).await {
-                    Some(a) if !a.allowed => return Ok(limited_response(&a, estimate, rc, &mut line)),
-                    Some(a) => {
-                        admission = Some(a);
-                        settlement =
-                            Some(limiter::Settlement { stub, key: key.clone(), reservation_id: rc.id.clone() });
-                    }
-                    None => line.limiter_degraded = true,
-                }
-            }
-            None => line.limiter_degraded = true,
+    if let (Some(tpm), Some(_)) = (key.limits.tokens_per_minute, plan.needs.max_output_tokens) {
+        if estimate > tpm {
+            return Ok(limited_response(&Admission::never_tokens(tpm), estimate, rc, &mut line));
         }
     }
+    let lease_ms = config.settings.request_timeout_ms + 30_000;
+    let key_reservation = async {
+        if key.limits.is_empty() {
+            return Reserved::NotLimited;
+        }
+        let name = limiter::key_name(key);
+        limiter::reserve(env, &name, limiter::jurisdiction(key), key.limits, &rc.id, estimate, lease_ms).await
+    };
+    let first = plan.candidates.first().filter(|c| !c.provider.limits.is_empty());
+    let capacity_reservation = async {
+        match first {
+            Some(c) => {
+                let id = format!("{}@{}", rc.id, c.provider_id);
+                limiter::reserve(
+                    env,
+                    &limiter::endpoint_name(c.provider_id),
+                    None,
+                    c.provider.limits,
+                    &id,
+                    estimate,
+                    lease_ms,
+                )
+                .await
+            }
+            None => Reserved::NotLimited,
+        }
+    };
+    let (key_reserved, first_capacity) = futures_util::join!(key_reservation, capacity_reservation);
+    let mut settlements = limiter::Settlements::default();
+    let mut admission = None;
+    match key_reserved {
+        Reserved::Denied(a) => {
+            if let Reserved::Admitted(_, settlement) = first_capacity {
+                ctx.wait_until(settlement.run(Some(0)));
+            }
+            return Ok(limited_response(&a, estimate, rc, &mut line));
+        }
+        Reserved::Admitted(a, settlement) => {
+            admission = Some(a);
+            settlements.push(settlement);
+        }
+        Reserved::Unreachable => line.limiter_degraded = true,
+        Reserved::NotLimited => {}
+    }
+    let capacity = Capacity { first: Some(first_capacity), estimate, lease_ms };
+    let scope = Scope { config: &config, plan: &plan, allowed: &routing.allowed, env, rc };
 
-    let result = attempt_all(&config, &plan, &routing.allowed, &mut request, env, rc, &mut line).await;
+    let result = attempt_all(scope, &mut request, &mut line, capacity, &mut settlements).await;
     health_cache::after_request(env, ctx, &config);
     let overhead = line.overhead_ms(rc).to_string();
     let mut response = match result {
         Ok(Served::Whole(response, usage)) => {
-            if let Some(settlement) = settlement {
-                ctx.wait_until(settlement.run(Some(usage.map_or(estimate, |u| u.total_tokens))));
-            }
+            ctx.wait_until(settlements.run(Some(usage.map_or(estimate, |u| u.total_tokens))));
             log::emit(&line.finish(rc, 200, "complete"));
             response
         }
-        Ok(Served::Stream(response, pump_settlement)) => {
-            // The stream settles the reservation itself, with the usage it counted.
-            if let Some(settlement) = settlement {
-                pump_settlement.replace(Some(settlement));
-            }
+        Ok(Served::Stream(response, pump_settlements)) => {
+            // The stream settles the reservations itself, with the usage it counted.
+            pump_settlements.replace(Some(settlements));
             response
         }
         Err(error) => {
-            if let Some(settlement) = settlement {
-                // Nothing was generated: give the reservation back.
-                ctx.wait_until(settlement.run(Some(0)));
-            }
+            // Nothing was generated: give the reservations back.
+            ctx.wait_until(settlements.run(Some(0)));
             log::emit(&line.finish(rc, error.status, "error"));
             respond::error(&error)
         }
@@ -195,18 +212,26 @@ enum Served {
     Whole(Response, Option<Usage>),
     /// Logged and settled by the stream itself when it ends; the cell takes the
     /// limiter settlement to run then.
-    Stream(Response, Rc<std::cell::RefCell<Option<limiter::Settlement>>>),
+    Stream(Response, Rc<std::cell::RefCell<Option<limiter::Settlements>>>),
+}
+
+/// What the attempt loop reads but never changes.
+struct Scope<'s, 'c> {
+    config: &'s Config,
+    plan: &'s Plan<'c>,
+    allowed: &'s AllowedRegions,
+    env: &'s Env,
+    rc: &'s RequestContext,
 }
 
 async fn attempt_all(
-    config: &Config,
-    plan: &Plan<'_>,
-    allowed: &AllowedRegions,
+    scope: Scope<'_, '_>,
     request: &mut ChatRequest,
-    env: &Env,
-    rc: &RequestContext,
     line: &mut RequestLine,
+    mut capacity: Capacity,
+    settlements: &mut limiter::Settlements,
 ) -> Result<Served, GatewayError> {
+    let Scope { config, plan, allowed, env, rc } = scope;
     let settings = &config.settings;
     let deadline = rc.started_ms + settings.request_timeout_ms;
     let mut failures: Vec<(&str, AttemptFailure)> = Vec::new();
@@ -234,6 +259,23 @@ async fn attempt_all(
             secrets.push(key.clone());
         }
         let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+
+        // The endpoint's own capacity (RPM/TPM from the config): spread bursts to the
+        // next endpoint before the provider starts answering 429.
+        match capacity.reserve(env, candidate, &rc.id).await {
+            Reserved::Denied(a) => {
+                line.attempt(candidate, "over_capacity", now_ms());
+                let retry_after_s = Some(a.retry_after_ms.div_ceil(1000).max(1));
+                failures.push((
+                    candidate.provider_id,
+                    AttemptFailure::Status { status: 429, retry_after_s, message: None, code: None, param: None },
+                ));
+                continue;
+            }
+            Reserved::Admitted(_, settlement) => settlements.push(settlement),
+            Reserved::Unreachable => line.limiter_degraded = true,
+            Reserved::NotLimited => {}
+        }
 
         let mut attempts_here = 0;
         loop {
@@ -409,7 +451,7 @@ impl Answer {
                 let mut logged = line.clone();
                 logged.status = 200;
                 pump.set_log_line(logged, rc.started_ms);
-                let settlement = pump.settlement_cell();
+                let settlement = pump.settlements_cell();
                 let rest = stream::unfold(pump, |mut pump| async move {
                     pump.next_chunk().await.map(|chunk| (Ok::<Vec<u8>, worker::Error>(chunk), pump))
                 });

@@ -3,7 +3,7 @@
 //! final error event when the provider breaks mid-way, and the request's log line.
 
 use super::health_cache;
-use super::limiter::Settlement;
+use super::limiter::Settlements;
 use super::log::RequestLine;
 use super::upstream::AbortOnDrop;
 use super::{log, now_ms};
@@ -31,7 +31,7 @@ pub struct Pump {
     started_ms: u64,
     breaker_policy: BreakerPolicy,
     /// The key's limiter reservation, settled with the real usage at the end.
-    settlement: Rc<RefCell<Option<Settlement>>>,
+    settlement: Rc<RefCell<Option<Settlements>>>,
 }
 
 enum Read {
@@ -103,8 +103,8 @@ impl Pump {
         self.started_ms = started_ms;
     }
 
-    /// Where the caller puts the limiter settlement to run when the stream ends.
-    pub fn settlement_cell(&self) -> Rc<RefCell<Option<Settlement>>> {
+    /// Where the caller puts the limiter settlements to run when the stream ends.
+    pub fn settlements_cell(&self) -> Rc<RefCell<Option<Settlements>>> {
         self.settlement.clone()
     }
 

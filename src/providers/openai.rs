@@ -198,6 +198,7 @@ mod tests {
             region: "us".into(),
             api_version: None,
             location_hint: None,
+            limits: Default::default(),
         }
     }
 
@@ -236,6 +237,7 @@ mod tests {
             region: "eu".into(),
             api_version: Some("2024-10-21".into()),
             location_hint: None,
+            limits: Default::default(),
         };
         let mut req = request(true, None);
         let up = chat_request(&azure, "gpt-4o mini/eu", &mut req, Some("azure-secret")).unwrap();

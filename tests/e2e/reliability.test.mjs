@@ -26,10 +26,15 @@ function makeConfig(mocks) {
       config_cache_ttl_ms: 0,
       circuit_breaker: { consecutive_failures: 3, base_open_ms: 1500, max_open_ms: 3000 },
     },
-    providers: { a: provider(mocks.a.baseUrl, "us"), b: provider(mocks.b.baseUrl, "us") },
+    providers: {
+      a: provider(mocks.a.baseUrl, "us"),
+      b: provider(mocks.b.baseUrl, "us"),
+      "a-capped": { ...provider(mocks.a.baseUrl, "us"), limits: { requests_per_minute: 3 } },
+    },
     models: {
       chat: { targets: [{ provider: "a", model: "gpt-4o-mini" }, { provider: "b", model: "gpt-4o-mini" }] },
       solo: { targets: [{ provider: "b", model: "gpt-4o-mini" }] },
+      capped: { targets: [{ provider: "a-capped", model: "gpt-4o-mini" }, { provider: "b", model: "gpt-4o-mini" }] },
     },
     keys: {
       [DEV_KEY_HASH]: { name: "e2e", models: ["*"] },
@@ -217,4 +222,15 @@ test("the cron handler probes an endpoint stuck open with a free models call", a
   const state = await health();
   assert.equal(state.a.breaker.circuit.state, "half_open");
   assert.ok(state.a.breaker.total_successes >= 1);
+});
+
+test("an endpoint's configured capacity spreads a burst to the next endpoint before the provider says 429", async () => {
+  const served = [];
+  for (let i = 0; i < 5; i++) {
+    const { res } = await post(stack.url, "/v1/chat/completions", chatBody("capped"));
+    assert.equal(res.status, 200);
+    served.push(res.headers.get("x-gateway-provider"));
+  }
+  assert.deepEqual(served, ["a-capped", "a-capped", "a-capped", "b", "b"]);
+  assert.equal(stack.mocks.a.calls.length, 3, "the capped endpoint was not called beyond its capacity");
 });
