@@ -79,6 +79,15 @@ impl Relay {
         self.observer.usage
     }
 
+    /// Starts collecting streamed tool calls (for tool-call validity).
+    pub fn collect_tool_calls(&mut self) {
+        self.observer.tool_calls = Some(Default::default());
+    }
+
+    pub fn tool_calls(&self) -> Option<Vec<crate::health::tool_calls::ToolCall>> {
+        self.observer.tool_calls.as_ref().filter(|c| !c.overflowed).map(|c| c.finish())
+    }
+
     /// Provider bytes in; client bytes appended to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), StreamFault> {
         self.translator.feed(bytes, &mut self.payloads)?;

@@ -12,7 +12,7 @@ use super::{
 use crate::config::{Config, KeyRecord, Settings};
 use crate::error::GatewayError;
 use crate::gateway::{self, AttemptFailure, NextStep};
-use crate::health::Outcome;
+use crate::health::{tool_calls, Outcome};
 use crate::limits::Admission;
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
@@ -418,6 +418,9 @@ async fn attempt_one(
             Relay::new(Box::new(OpenAiPassthrough::default()), Box::new(OpenAiEncoder), request.wants_stream_usage());
         let mut pump = Pump::new(body, sent.abort, relay, idle_ms);
         pump.set_breaker_policy(settings.circuit_breaker);
+        if let Some(tools) = request.extra.get("tools").filter(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
+            pump.check_tool_calls(tools.clone());
+        }
         let first = pump.until_committed(left).await?;
         Ok(Answer::Stream { first, pump: Box::new(pump) })
     } else {
@@ -429,6 +432,17 @@ async fn attempt_one(
         let body = upstream::read_body(&mut sent.response, idle_ms.max(left)).await?;
         let probe: CompletionProbe = serde_json::from_slice(&body)
             .map_err(|_| AttemptFailure::InvalidResponse("the answer is not a chat completion"))?;
+        // Tool-call validity costs a full parse, so only when tools were offered.
+        let tool_calls_valid = request.extra.get("tools").and_then(|tools| {
+            let completion: serde_json::Value = serde_json::from_slice(&body).ok()?;
+            tool_calls::all_valid(Some(tools), &tool_calls::from_completion(&completion))
+        });
+        let finished = Outcome::Finished {
+            duration_ms: now_ms().saturating_sub(started),
+            output_tokens: probe.usage.map(|u| u.completion_tokens),
+            tool_calls_valid,
+        };
+        health_cache::record(candidate.provider_id, finished, &settings.circuit_breaker);
         Ok(Answer::Whole { body, usage: probe.usage })
     }
 }

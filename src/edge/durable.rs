@@ -164,12 +164,23 @@ impl DurableObject for ProviderHealth {
 impl ProviderHealth {
     fn answer(&self, now: u64) -> Result<Response> {
         let breaker = self.breaker.borrow().clone().unwrap_or_default();
+        let (requests, failures) = breaker.window(now);
+        let error_rate = (requests > 0).then(|| f64::from(failures) / f64::from(requests));
         Response::from_json(&serde_json::json!({
             "class": "ProviderHealth",
             "ready": true,
             "snapshot": breaker.snapshot(now),
             "breaker": breaker,
             "window": breaker.window(now),
+            "latency_ms": {
+                "p50": breaker.stats.percentile_ms(0.5),
+                "p90": breaker.stats.percentile_ms(0.9),
+                "p99": breaker.stats.percentile_ms(0.99),
+                "ewma": breaker.ewma_latency_ms,
+            },
+            "error_rate": error_rate,
+            "tokens_per_second": breaker.stats.ewma_tokens_per_second,
+            "tool_call_validity": breaker.stats.tool_call_validity(),
             "now_ms": now,
         }))
     }

@@ -9,7 +9,7 @@ use super::upstream::AbortOnDrop;
 use super::{log, now_ms};
 use crate::error::scrub;
 use crate::gateway::AttemptFailure;
-use crate::health::{BreakerPolicy, Outcome};
+use crate::health::{tool_calls, BreakerPolicy, Outcome};
 use crate::providers::openai::StreamEnd;
 use crate::providers::StreamFault;
 use crate::relay::Relay;
@@ -30,6 +30,8 @@ pub struct Pump {
     log_line: Option<RequestLine>,
     started_ms: u64,
     breaker_policy: BreakerPolicy,
+    /// The request's tool definitions, to check the streamed tool calls against.
+    tools: Option<serde_json::Value>,
     /// The key's limiter reservation, settled with the real usage at the end.
     settlement: Rc<RefCell<Option<Settlements>>>,
 }
@@ -53,6 +55,7 @@ impl Pump {
             started_ms: 0,
             settlement: Rc::new(RefCell::new(None)),
             breaker_policy: BreakerPolicy::default(),
+            tools: None,
         }
     }
 
@@ -96,6 +99,12 @@ impl Pump {
     /// The request's log line, completed and written when the stream ends.
     pub fn set_breaker_policy(&mut self, policy: BreakerPolicy) {
         self.breaker_policy = policy;
+    }
+
+    /// Checks the streamed tool calls against these definitions when the stream ends.
+    pub fn check_tool_calls(&mut self, tools: serde_json::Value) {
+        self.relay.collect_tool_calls();
+        self.tools = Some(tools);
     }
 
     pub fn set_log_line(&mut self, line: RequestLine, started_ms: u64) {
@@ -163,11 +172,23 @@ impl Pump {
 
     fn finish(&mut self, outcome: &'static str) {
         self.finished = true;
+        let provider = self.log_line.as_ref().and_then(|l| l.provider.clone());
         if outcome == "complete" {
             self.abort.disarm();
-        } else if let Some(provider) = self.log_line.as_ref().and_then(|l| l.provider.as_deref()) {
+            if let Some(provider) = provider {
+                let finished = Outcome::Finished {
+                    duration_ms: now_ms().saturating_sub(self.started_ms),
+                    output_tokens: self.relay.usage().map(|u| u.completion_tokens),
+                    tool_calls_valid: self
+                        .relay
+                        .tool_calls()
+                        .and_then(|calls| tool_calls::all_valid(self.tools.as_ref(), &calls)),
+                };
+                health_cache::record(&provider, finished, &self.breaker_policy);
+            }
+        } else if let Some(provider) = provider {
             // A provider that breaks mid-stream is failing, even though the attempt had started well.
-            health_cache::record(provider, Outcome::Failure, &self.breaker_policy);
+            health_cache::record(&provider, Outcome::Failure, &self.breaker_policy);
         }
         self.write_log(outcome);
     }

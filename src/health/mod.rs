@@ -7,6 +7,8 @@
 //! requests in 60 s; open for min(30 s × k, 300 s) + up to 10% jitter; half-open
 //! lets one probe through at a time and closes after 2 successes.
 
+pub mod tool_calls;
+
 use crate::routing::EndpointHealth;
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +63,65 @@ pub enum Outcome {
     RateLimited { retry_after_ms: Option<u64> },
     /// 401/403 for the gateway's own key: open at once, for long.
     AuthFailure,
+    /// An answer was delivered in full: statistics only, no breaker effect.
+    Finished {
+        duration_ms: u64,
+        output_tokens: Option<u64>,
+        /// Did every tool call's arguments parse and match the schema the client sent?
+        tool_calls_valid: Option<bool>,
+    },
+}
+
+/// Upper bounds (ms) of the latency histogram's buckets; the last is open-ended.
+pub const LATENCY_BUCKETS_MS: [u64; 12] = [25, 50, 100, 200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600, u64::MAX];
+/// The histogram halves its counts when it reaches this many, so it follows recent traffic.
+const HISTOGRAM_HALVING_AT: u32 = 1_000;
+
+/// What the health object learns beyond the breaker: the signals operators and
+/// the `fastest` strategy read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Time to first token (or the whole answer when not streamed), by bucket.
+    pub latency_histogram: [u32; LATENCY_BUCKETS_MS.len()],
+    pub ewma_tokens_per_second: Option<f64>,
+    pub tool_calls_checked: u64,
+    pub tool_calls_valid: u64,
+}
+
+impl Stats {
+    fn sample_latency(&mut self, latency_ms: u64) {
+        let bucket = LATENCY_BUCKETS_MS.iter().position(|&b| latency_ms <= b).unwrap_or(LATENCY_BUCKETS_MS.len() - 1);
+        if let Some(count) = self.latency_histogram.get_mut(bucket) {
+            *count += 1;
+        }
+        if self.latency_histogram.iter().sum::<u32>() >= HISTOGRAM_HALVING_AT {
+            for count in &mut self.latency_histogram {
+                *count /= 2;
+            }
+        }
+    }
+
+    /// The bucket bound at or below which `p` (0..1) of recent latencies fall.
+    pub fn percentile_ms(&self, p: f64) -> Option<u64> {
+        let total: u32 = self.latency_histogram.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let wanted = (f64::from(total) * p).ceil().max(1.0) as u32;
+        let mut seen = 0;
+        for (count, bound) in self.latency_histogram.iter().zip(LATENCY_BUCKETS_MS) {
+            seen += count;
+            if seen >= wanted {
+                return Some(bound);
+            }
+        }
+        None
+    }
+
+    /// Share of checked tool calls that were valid.
+    pub fn tool_call_validity(&self) -> Option<f64> {
+        (self.tool_calls_checked > 0).then(|| self.tool_calls_valid as f64 / self.tool_calls_checked as f64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +160,8 @@ pub struct Breaker {
     pub total_successes: u64,
     pub total_failures: u64,
     pub total_rate_limited: u64,
+    #[serde(default)]
+    pub stats: Stats,
 }
 
 impl Breaker {
@@ -111,7 +174,7 @@ impl Breaker {
         // An outcome after the open period is a probe's, even if nobody claimed the
         // probe here (the health object hears of attempts other isolates decided on).
         if let Circuit::Open { until_ms } = self.circuit {
-            if now_ms >= until_ms && !matches!(outcome, Outcome::RateLimited { .. }) {
+            if now_ms >= until_ms && !matches!(outcome, Outcome::RateLimited { .. } | Outcome::Finished { .. }) {
                 self.circuit = Circuit::HalfOpen { probe_lease_until_ms: now_ms, successes: 0 };
             }
         }
@@ -122,6 +185,7 @@ impl Breaker {
                 self.consecutive_failures = 0;
                 self.last_cooldown_ms = 0;
                 self.sample_latency(latency_ms as f64, now_ms);
+                self.stats.sample_latency(latency_ms);
                 if let Circuit::HalfOpen { successes, .. } = self.circuit {
                     self.circuit = if successes + 1 >= PROBE_SUCCESSES_TO_CLOSE {
                         self.buckets = Default::default();
@@ -165,6 +229,17 @@ impl Breaker {
             Outcome::AuthFailure => {
                 self.total_failures += 1;
                 self.open(now_ms + AUTH_OPEN_MS);
+            }
+            Outcome::Finished { duration_ms, output_tokens, tool_calls_valid } => {
+                if let (Some(tokens), true) = (output_tokens, duration_ms > 0) {
+                    let rate = tokens as f64 * 1000.0 / duration_ms as f64;
+                    let previous = self.stats.ewma_tokens_per_second.unwrap_or(rate);
+                    self.stats.ewma_tokens_per_second = Some(previous * 0.8 + rate * 0.2);
+                }
+                if let Some(valid) = tool_calls_valid {
+                    self.stats.tool_calls_checked += 1;
+                    self.stats.tool_calls_valid += u64::from(valid);
+                }
             }
         }
     }

@@ -182,3 +182,20 @@ fn outcomes_after_the_open_period_count_as_probes_without_a_claim() {
     c.record(Outcome::Failure, later, 0.0);
     assert_eq!(c.circuit, Circuit::Open { until_ms: later + 60_000 }, "a failed implicit probe backs off");
 }
+
+#[test]
+fn stats_track_percentiles_throughput_and_tool_call_validity() {
+    let mut b = Breaker::default();
+    for latency in [10, 20, 30, 40, 90, 90, 150, 300, 700, 5_000] {
+        b.record(Outcome::Success { latency_ms: latency }, T0, 0.0);
+    }
+    assert_eq!(b.stats.percentile_ms(0.5), Some(100));
+    assert_eq!(b.stats.percentile_ms(0.9), Some(800));
+    assert_eq!(b.stats.percentile_ms(0.99), Some(6_400));
+    b.record(Outcome::Finished { duration_ms: 2_000, output_tokens: Some(100), tool_calls_valid: Some(true) }, T0, 0.0);
+    b.record(Outcome::Finished { duration_ms: 1_000, output_tokens: None, tool_calls_valid: Some(false) }, T0, 0.0);
+    assert_eq!(b.stats.ewma_tokens_per_second, Some(50.0));
+    assert_eq!(b.stats.tool_call_validity(), Some(0.5));
+    assert_eq!(b.circuit, Circuit::Closed);
+    assert_eq!(Breaker::default().stats.percentile_ms(0.5), None);
+}

@@ -221,11 +221,27 @@ pub struct DeltaProbe {
     #[serde(default)]
     pub content: Option<String>,
     #[serde(default)]
-    pub tool_calls: Option<Vec<serde::de::IgnoredAny>>,
+    pub tool_calls: Option<Vec<ToolCallDeltaProbe>>,
     #[serde(default)]
     pub refusal: Option<String>,
     #[serde(default)]
     pub reasoning_content: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ToolCallDeltaProbe {
+    #[serde(default)]
+    pub index: Option<usize>,
+    #[serde(default)]
+    pub function: Option<FunctionDeltaProbe>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionDeltaProbe {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub arguments: Option<String>,
 }
 
 /// An error object as OpenAI-compatible providers send it (in a body or an SSE event).

@@ -106,6 +106,8 @@ pub struct StreamObserver {
     pub done_seen: bool,
     pub malformed_events: u32,
     client_wants_usage: bool,
+    /// Collects tool calls when the request offered tools (for tool-call validity).
+    pub tool_calls: Option<crate::health::tool_calls::ToolCallCollector>,
 }
 
 impl StreamObserver {
@@ -139,6 +141,18 @@ impl StreamObserver {
             if choice.finish_reason.is_some() {
                 self.finish_reason_seen = true;
                 self.committed = true;
+            }
+            if let (Some(collector), Some(calls)) =
+                (self.tool_calls.as_mut(), choice.delta.as_ref().and_then(|d| d.tool_calls.as_ref()))
+            {
+                for (position, call) in calls.iter().enumerate() {
+                    let function = call.function.as_ref();
+                    collector.push(
+                        call.index.unwrap_or(position),
+                        function.and_then(|f| f.name.as_deref()),
+                        function.and_then(|f| f.arguments.as_deref()),
+                    );
+                }
             }
             if let Some(delta) = &choice.delta {
                 let has_text = |s: &Option<String>| s.as_deref().is_some_and(|t| !t.is_empty());

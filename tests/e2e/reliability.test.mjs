@@ -234,3 +234,22 @@ test("an endpoint's configured capacity spreads a burst to the next endpoint bef
   assert.deepEqual(served, ["a-capped", "a-capped", "a-capped", "b", "b"]);
   assert.equal(stack.mocks.a.calls.length, 3, "the capped endpoint was not called beyond its capacity");
 });
+
+test("GET /admin/health reports latency percentiles, error rate and verified tool-call validity", async () => {
+  const tool = (type) => [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { location: { type } }, required: ["location"] } } }];
+  // The mock always calls get_weather with {"location":"Paris"}: valid for a string schema, not for an integer one.
+  await post(stack.url, "/v1/chat/completions", chatBody("solo", { tools: tool("string") }));
+  const streamed = await fetch(`${stack.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: "Bearer gw_dev_local_key", "content-type": "application/json" },
+    body: JSON.stringify(chatBody("solo", { tools: tool("integer"), stream: true })),
+  });
+  await readSse(streamed);
+  await post(stack.url, "/v1/chat/completions", chatBody("solo")); // flushes the stream's report
+  await sleep(300);
+  const b = (await health()).b;
+  assert.equal(b.tool_call_validity, 0.5);
+  assert.ok(b.latency_ms.p50 > 0 && b.latency_ms.p99 >= b.latency_ms.p50);
+  assert.equal(b.error_rate, 0);
+  assert.ok(b.breaker.total_successes >= 3);
+});
