@@ -91,7 +91,9 @@ impl Relay {
     /// Provider bytes in; client bytes appended to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), StreamFault> {
         self.translator.feed(bytes, &mut self.payloads)?;
-        self.emit(out)
+        self.emit(out)?;
+        self.translator.take_raw(out);
+        Ok(())
     }
 
     /// The provider's body ended: flush, then say how the answer ended. A missing
@@ -99,6 +101,7 @@ impl Relay {
     pub fn end(&mut self, out: &mut Vec<u8>) -> Result<StreamEnd, StreamFault> {
         self.translator.finish(&mut self.payloads)?;
         self.emit(out)?;
+        self.translator.take_raw(out);
         let end = self.observer.end();
         if end == StreamEnd::MissingDone {
             self.encoder.event("[DONE]", out);

@@ -6,6 +6,7 @@
 //! `chat.completion` bodies and `chat.completion.chunk` payloads, so the rest of
 //! the gateway (accounting, failover, inbound Anthropic) sees one shape.
 
+pub mod anthropic;
 pub mod openai;
 
 use crate::config::Provider;
@@ -49,4 +50,8 @@ pub trait StreamTranslator {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), StreamFault>;
     /// The upstream body ended; flush what is pending.
     fn finish(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault>;
+
+    /// For native relaying: the provider's own events seen so far, to forward as
+    /// they are (the canonical chunks are then only watched, not sent).
+    fn take_raw(&mut self, _out: &mut Vec<u8>) {}
 }
