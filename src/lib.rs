@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod health;
+pub mod inbound;
 pub mod limits;
 pub mod protocol;
 pub mod providers;

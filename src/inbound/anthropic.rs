@@ -1,0 +1,424 @@
+//! The gateway's Anthropic-compatible endpoint (`POST /v1/messages`): Anthropic
+//! requests into the canonical form, canonical answers and chunks back into
+//! Anthropic messages and its exact event sequence, and Anthropic's error shape.
+//! (When the target is Anthropic itself the edge relays natively instead.)
+
+use crate::error::GatewayError;
+use crate::protocol::openai::ChatRequest;
+use crate::relay::ClientEncoder;
+use crate::sse;
+use serde_json::{json, Map, Value};
+
+fn invalid(param: &str, message: impl Into<String>) -> GatewayError {
+    GatewayError::invalid_request("invalid_request_error", message).with_param(param.to_string())
+}
+
+/// Validates the parts of an Anthropic request the gateway relies on.
+pub fn parse_request(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
+    crate::protocol::openai::check_depth(body)?;
+    let value: Value = serde_json::from_slice(body).map_err(GatewayError::invalid_json)?;
+    let Value::Object(request) = value else { return Err(invalid("", "The request body must be a JSON object.")) };
+    if !request.get("model").is_some_and(|m| m.as_str().is_some_and(|s| !s.is_empty())) {
+        return Err(invalid("model", "model: Field required (a non-empty string)."));
+    }
+    if !request.get("max_tokens").and_then(Value::as_u64).is_some_and(|n| n >= 1) {
+        return Err(invalid("max_tokens", "max_tokens: Field required (an integer ≥ 1)."));
+    }
+    match request.get("messages").and_then(Value::as_array) {
+        Some(messages) if !messages.is_empty() => {
+            for (i, m) in messages.iter().enumerate() {
+                if !matches!(m.get("role").and_then(Value::as_str), Some("user" | "assistant")) {
+                    return Err(invalid(
+                        &format!("messages.{i}.role"),
+                        format!("messages.{i}.role: must be \"user\" or \"assistant\"."),
+                    ));
+                }
+                if !matches!(m.get("content"), Some(Value::String(_) | Value::Array(_))) {
+                    return Err(invalid(
+                        &format!("messages.{i}.content"),
+                        format!("messages.{i}.content: must be a string or a list of blocks."),
+                    ));
+                }
+            }
+        }
+        _ => return Err(invalid("messages", "messages: at least one message is required.")),
+    }
+    Ok(request)
+}
+
+fn openai_part(block: &Value) -> Option<Value> {
+    let mut part = match block.get("type").and_then(Value::as_str)? {
+        "text" => json!({"type": "text", "text": block.get("text").cloned().unwrap_or_default()}),
+        "image" => {
+            let source = block.get("source")?;
+            let url = match source.get("type").and_then(Value::as_str)? {
+                "base64" => format!(
+                    "data:{};base64,{}",
+                    source.get("media_type").and_then(Value::as_str).unwrap_or("image/png"),
+                    source.get("data").and_then(Value::as_str).unwrap_or_default()
+                ),
+                "url" => source.get("url").and_then(Value::as_str)?.to_string(),
+                _ => return None,
+            };
+            json!({"type": "image_url", "image_url": {"url": url}})
+        }
+        _ => return None,
+    };
+    if let (Some(cache), Some(obj)) = (block.get("cache_control"), part.as_object_mut()) {
+        obj.insert("cache_control".into(), cache.clone());
+    }
+    Some(part)
+}
+
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => {
+            blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Anthropic content as OpenAI content: a plain string when it is one text block.
+fn openai_content(parts: Vec<Value>) -> Value {
+    match parts.as_slice() {
+        [] => Value::Null,
+        [only] if only.get("type").and_then(Value::as_str) == Some("text") && only.get("cache_control").is_none() => {
+            only.get("text").cloned().unwrap_or_default()
+        }
+        _ => Value::Array(parts),
+    }
+}
+
+/// An Anthropic request in the canonical form, for targets that are not Anthropic.
+pub fn to_canonical(request: &Map<String, Value>) -> Result<ChatRequest, GatewayError> {
+    let mut messages = Vec::new();
+    match request.get("system") {
+        Some(Value::String(s)) => messages.push(json!({"role": "system", "content": s})),
+        Some(Value::Array(blocks)) => {
+            let parts: Vec<Value> = blocks.iter().filter_map(openai_part).collect();
+            messages.push(json!({"role": "system", "content": openai_content(parts)}));
+        }
+        _ => {}
+    }
+    for message in request.get("messages").and_then(Value::as_array).into_iter().flatten() {
+        let role = message.get("role").and_then(Value::as_str).unwrap_or("user");
+        let blocks: Vec<Value> = match message.get("content") {
+            Some(Value::String(s)) => vec![json!({"type": "text", "text": s})],
+            Some(Value::Array(b)) => b.clone(),
+            _ => Vec::new(),
+        };
+        if role == "assistant" {
+            let text: String =
+                blocks.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
+            let calls: Vec<Value> = blocks
+                .iter()
+                .filter(|b| b["type"] == "tool_use")
+                .map(|b| json!({"id": b["id"], "type": "function", "function": {"name": b["name"], "arguments": b["input"].to_string()}}))
+                .collect();
+            let thinking: Vec<Value> = blocks
+                .iter()
+                .filter(|b| b["type"] == "thinking" || b["type"] == "redacted_thinking")
+                .cloned()
+                .collect();
+            let mut m = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { text.into() }});
+            if !calls.is_empty() {
+                m["tool_calls"] = Value::Array(calls);
+            }
+            if !thinking.is_empty() {
+                m["thinking_blocks"] = Value::Array(thinking);
+            }
+            messages.push(m);
+            continue;
+        }
+        // A user turn: tool results become `tool` messages (first, as OpenAI expects
+        // them right after the assistant's calls), the rest one user message.
+        for result in blocks.iter().filter(|b| b["type"] == "tool_result") {
+            messages.push(
+                json!({"role": "tool", "tool_call_id": result["tool_use_id"], "content": text_of(&result["content"])}),
+            );
+        }
+        let parts: Vec<Value> = blocks.iter().filter(|b| b["type"] != "tool_result").filter_map(openai_part).collect();
+        if !parts.is_empty() {
+            messages.push(json!({"role": "user", "content": openai_content(parts)}));
+        }
+    }
+
+    let mut body =
+        json!({"model": request.get("model"), "messages": messages, "max_tokens": request.get("max_tokens")});
+    for field in ["temperature", "top_p"] {
+        if let Some(v) = request.get(field) {
+            body[field] = v.clone();
+        }
+    }
+    if let Some(stop) = request.get("stop_sequences") {
+        body["stop"] = stop.clone();
+    }
+    if let Some(user) = request.get("metadata").and_then(|m| m.get("user_id")) {
+        body["user"] = user.clone();
+    }
+    if let Some(Value::Array(tools)) = request.get("tools") {
+        let tools: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                let mut function = json!({"name": t["name"], "parameters": t.get("input_schema").cloned().unwrap_or(json!({"type": "object"}))});
+                if let Some(d) = t.get("description") {
+                    function["description"] = d.clone();
+                }
+                json!({"type": "function", "function": function})
+            })
+            .collect();
+        body["tools"] = Value::Array(tools);
+    }
+    if let Some(choice) = request.get("tool_choice") {
+        body["tool_choice"] = match choice.get("type").and_then(Value::as_str) {
+            Some("any") => json!("required"),
+            Some("none") => json!("none"),
+            Some("tool") => json!({"type": "function", "function": {"name": choice["name"]}}),
+            _ => json!("auto"),
+        };
+        if choice.get("disable_parallel_tool_use") == Some(&Value::Bool(true)) {
+            body["parallel_tool_calls"] = Value::Bool(false);
+        }
+    }
+    if request.get("stream") == Some(&Value::Bool(true)) {
+        body["stream"] = Value::Bool(true);
+        // Anthropic always reports usage at the end of a stream.
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    ChatRequest::parse(body.to_string().as_bytes())
+}
+
+pub fn stop_reason(finish_reason: Option<&str>) -> &'static str {
+    match finish_reason {
+        Some("length") => "max_tokens",
+        Some("tool_calls" | "function_call") => "tool_use",
+        Some("content_filter") => "refusal",
+        _ => "end_turn",
+    }
+}
+
+fn anthropic_usage(usage: &Value) -> Value {
+    let n = |p: &str| usage.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    let cached = n("/prompt_tokens_details/cached_tokens");
+    let created = n("/prompt_tokens_details/cache_creation_tokens");
+    json!({
+        "input_tokens": n("/prompt_tokens").saturating_sub(cached + created),
+        "output_tokens": n("/completion_tokens"),
+        "cache_read_input_tokens": cached,
+        "cache_creation_input_tokens": created,
+    })
+}
+
+/// A canonical completion as an Anthropic message.
+pub fn from_canonical_response(completion: &Value, public_model: &str, message_id: &str) -> Value {
+    let message = completion.pointer("/choices/0/message").cloned().unwrap_or_default();
+    let mut content = Vec::new();
+    if let Some(Value::Array(thinking)) = message.get("thinking_blocks") {
+        content.extend(thinking.iter().cloned());
+    }
+    if let Some(text) = message.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        content.push(json!({"type": "text", "text": text}));
+    }
+    for call in message.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
+        let input = serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({}));
+        content.push(
+            json!({"type": "tool_use", "id": call["id"], "name": call.pointer("/function/name"), "input": input}),
+        );
+    }
+    json!({
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": public_model,
+        "content": content,
+        "stop_reason": stop_reason(completion.pointer("/choices/0/finish_reason").and_then(Value::as_str)),
+        "stop_sequence": null,
+        "usage": anthropic_usage(completion.get("usage").unwrap_or(&Value::Null)),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    None,
+    Text,
+    Thinking,
+    Tool(u64),
+}
+
+/// Canonical chunks as Anthropic's event sequence: message_start, then one
+/// content block at a time (text, thinking, or a tool call by index), then
+/// message_delta with the stop reason and usage, then message_stop.
+pub struct AnthropicEncoder {
+    model: String,
+    message_id: String,
+    started: bool,
+    open: Open,
+    next_index: u64,
+    stop_reason: Option<&'static str>,
+    usage: Option<Value>,
+    finished: bool,
+}
+
+impl AnthropicEncoder {
+    pub fn new(public_model: &str, message_id: &str) -> Self {
+        Self {
+            model: public_model.into(),
+            message_id: message_id.into(),
+            started: false,
+            open: Open::None,
+            next_index: 0,
+            stop_reason: None,
+            usage: None,
+            finished: false,
+        }
+    }
+
+    fn emit(name: &str, data: Value, out: &mut Vec<u8>) {
+        sse::encode(Some(name), &data.to_string(), out);
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if !self.started {
+            self.started = true;
+            let message = json!({"id": self.message_id, "type": "message", "role": "assistant", "content": [], "model": self.model,
+                "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 0, "output_tokens": 0}});
+            Self::emit("message_start", json!({"type": "message_start", "message": message}), out);
+        }
+    }
+
+    fn close(&mut self, out: &mut Vec<u8>) {
+        if self.open != Open::None {
+            Self::emit("content_block_stop", json!({"type": "content_block_stop", "index": self.next_index - 1}), out);
+            self.open = Open::None;
+        }
+    }
+
+    fn open(&mut self, kind: Open, block: Value, out: &mut Vec<u8>) {
+        if self.open == kind {
+            return;
+        }
+        self.close(out);
+        Self::emit(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": self.next_index, "content_block": block}),
+            out,
+        );
+        self.next_index += 1;
+        self.open = kind;
+    }
+
+    fn delta(&self, delta: Value, out: &mut Vec<u8>) {
+        Self::emit(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": self.next_index - 1, "delta": delta}),
+            out,
+        );
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.start(out);
+        self.close(out);
+        let usage = anthropic_usage(self.usage.as_ref().unwrap_or(&Value::Null));
+        Self::emit(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": null},
+                "usage": usage}),
+            out,
+        );
+        Self::emit("message_stop", json!({"type": "message_stop"}), out);
+    }
+}
+
+impl ClientEncoder for AnthropicEncoder {
+    fn event(&mut self, payload: &str, out: &mut Vec<u8>) {
+        if payload.trim() == "[DONE]" {
+            return self.end(out);
+        }
+        let Ok(chunk) = serde_json::from_str::<Value>(payload) else { return };
+        self.start(out);
+        if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
+            self.usage = Some(usage.clone());
+        }
+        let Some(choice) = chunk.pointer("/choices/0") else { return };
+        let delta = choice.get("delta").cloned().unwrap_or_default();
+        if let Some(text) = delta.get("reasoning_content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+            self.open(Open::Thinking, json!({"type": "thinking", "thinking": ""}), out);
+            self.delta(json!({"type": "thinking_delta", "thinking": text}), out);
+        }
+        for block in delta.get("thinking_blocks").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(signature) = block.get("signature").and_then(Value::as_str) {
+                self.open(Open::Thinking, json!({"type": "thinking", "thinking": ""}), out);
+                self.delta(json!({"type": "signature_delta", "signature": signature}), out);
+            }
+        }
+        if let Some(text) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+            self.open(Open::Text, json!({"type": "text", "text": ""}), out);
+            self.delta(json!({"type": "text_delta", "text": text}), out);
+        }
+        for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+            let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if self.open != Open::Tool(index) {
+                let block = json!({"type": "tool_use", "id": call.get("id").cloned().unwrap_or_default(),
+                    "name": call.pointer("/function/name").cloned().unwrap_or_default(), "input": {}});
+                self.open(Open::Tool(index), block, out);
+            }
+            if let Some(args) = call.pointer("/function/arguments").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+                self.delta(json!({"type": "input_json_delta", "partial_json": args}), out);
+            }
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.stop_reason = Some(stop_reason(Some(reason)));
+        }
+    }
+
+    fn error(&mut self, _code: &str, message: &str, out: &mut Vec<u8>) {
+        Self::emit("error", json!({"type": "error", "error": {"type": "api_error", "message": message}}), out);
+    }
+}
+
+/// Passes the provider's own Anthropic events through (native relaying); only
+/// errors are written here.
+#[derive(Debug, Default)]
+pub struct AnthropicRawEncoder;
+
+impl ClientEncoder for AnthropicRawEncoder {
+    fn event(&mut self, _payload: &str, _out: &mut Vec<u8>) {}
+
+    fn error(&mut self, _code: &str, message: &str, out: &mut Vec<u8>) {
+        sse::encode(
+            Some("error"),
+            &json!({"type": "error", "error": {"type": "api_error", "message": message}}).to_string(),
+            out,
+        );
+    }
+}
+
+/// Anthropic's error type for an HTTP status.
+pub fn error_type(status: u16) -> &'static str {
+    match status {
+        400 | 405 | 415 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+/// Anthropic's error body: `{"type":"error","error":{"type","message"},"request_id"}`.
+pub fn error_body(error: &GatewayError, request_id: &str) -> String {
+    json!({"type": "error", "error": {"type": error_type(error.status), "message": error.message}, "request_id": request_id})
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

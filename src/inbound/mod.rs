@@ -1,0 +1,3 @@
+//! Inbound APIs other than the canonical OpenAI one.
+
+pub mod anthropic;
