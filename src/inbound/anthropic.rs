@@ -18,10 +18,10 @@ pub fn parse_request(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
     crate::protocol::openai::check_depth(body)?;
     let value: Value = serde_json::from_slice(body).map_err(GatewayError::invalid_json)?;
     let Value::Object(request) = value else { return Err(invalid("", "The request body must be a JSON object.")) };
-    if !request.get("model").is_some_and(|m| m.as_str().is_some_and(|s| !s.is_empty())) {
+    if request.get("model").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(invalid("model", "model: Field required (a non-empty string)."));
     }
-    if !request.get("max_tokens").and_then(Value::as_u64).is_some_and(|n| n >= 1) {
+    if request.get("max_tokens").and_then(Value::as_u64).is_none_or(|n| n == 0) {
         return Err(invalid("max_tokens", "max_tokens: Field required (an integer ≥ 1)."));
     }
     match request.get("messages").and_then(Value::as_array) {
