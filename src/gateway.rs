@@ -27,6 +27,9 @@ pub enum AttemptFailure {
     InvalidResponse(&'static str),
     /// An error event inside a stream before any content.
     StreamError(String),
+    /// This provider cannot take the request as it is (e.g. a parameter it has no
+    /// equivalent for); another target may.
+    Unservable(GatewayError),
 }
 
 /// What the attempt loop does after a failure.
@@ -103,6 +106,7 @@ fn describe(failure: &AttemptFailure, secrets: &[&str]) -> String {
         AttemptFailure::Status { status, .. } => format!("HTTP {status}"),
         AttemptFailure::InvalidResponse(what) => format!("invalid response ({what})"),
         AttemptFailure::StreamError(m) => format!("error in stream: {}", scrub(m, secrets)),
+        AttemptFailure::Unservable(e) => e.message.clone(),
     }
 }
 
@@ -117,6 +121,11 @@ pub fn exhausted(model: &str, failures: &[(&str, AttemptFailure)], secrets: &[&s
         summary.join("; ")
     );
     let all = |pred: fn(&AttemptFailure) -> bool| !failures.is_empty() && failures.iter().all(|(_, f)| pred(f));
+    if let Some((_, AttemptFailure::Unservable(first))) = failures.first() {
+        if all(|f| matches!(f, AttemptFailure::Unservable(_))) {
+            return first.clone();
+        }
+    }
     if all(|f| matches!(f, AttemptFailure::Status { status: 429, .. })) {
         let wait = failures
             .iter()

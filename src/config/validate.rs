@@ -1,7 +1,7 @@
 //! Validation: serde catches shape errors (with their path), then the semantic
 //! checks below catch references and values serde cannot judge.
 
-use super::{bedrock_region, Config, ProviderKind, SCHEMA_VERSION};
+use super::{Config, ProviderKind, SCHEMA_VERSION};
 use serde_path_to_error::Segment;
 use std::fmt;
 
@@ -167,10 +167,10 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
                     "azure_openai providers need an api_version, e.g. \"2024-10-21\"",
                 ));
             }
-            ProviderKind::Bedrock if bedrock_region(&provider.base_url).is_none() => {
+            ProviderKind::Gemini | ProviderKind::Bedrock => {
                 out.push(issue(
-                    format!("{at}/base_url"),
-                    "bedrock providers use https://bedrock-runtime.<aws-region>.amazonaws.com",
+                    format!("{at}/kind"),
+                    "gemini and bedrock providers are not available in this gateway version yet (use openai, openai_compatible, azure_openai or anthropic)",
                 ));
             }
             _ => {}

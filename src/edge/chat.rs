@@ -9,18 +9,23 @@ use super::{
     authenticate, body, config_store, health_cache, limiter, location, now_ms, random_u64, random_unit, respond,
     RequestContext,
 };
+use crate::config::ProviderKind;
 use crate::config::{Config, KeyRecord, Settings};
 use crate::error::GatewayError;
 use crate::gateway::{self, AttemptFailure, NextStep};
 use crate::health::{tool_calls, Outcome};
+use crate::inbound::anthropic::{self as inbound_anthropic, AnthropicEncoder, AnthropicRawEncoder};
 use crate::limits::Admission;
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
+use crate::providers::{anthropic, AttemptContext, StreamTranslator, UpstreamRequest};
+use crate::relay::ClientEncoder;
 use crate::relay::{OpenAiEncoder, OpenAiPassthrough, Relay};
 use crate::routing::residency::{self, AllowedRegions, ClientLocation};
 use crate::routing::{self, needs, preferences, Candidate, Plan, RouteInput};
 use futures_util::{stream, StreamExt};
 use limiter::{Capacity, Reserved};
+use serde_json::Map;
 use serde_json::Value;
 use std::rc::Rc;
 use std::time::Duration;
@@ -80,8 +85,22 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let config = config_store::current(env, ctx).await?;
     let key = authenticate(&req, &config)?;
     let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
-    let mut request = ChatRequest::parse(&body)?;
+    let original = match rc.dialect {
+        Dialect::OpenAi => None,
+        Dialect::Anthropic => Some(inbound_anthropic::parse_request(&body)?),
+    };
+    let mut request = match &original {
+        None => ChatRequest::parse(&body)?,
+        Some(original) => inbound_anthropic::to_canonical(original)?,
+    };
     drop(body);
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let client = ClientRequest {
+        dialect: rc.dialect,
+        original: original.as_ref(),
+        anthropic_version: header("anthropic-version"),
+        anthropic_beta: header("anthropic-beta"),
+    };
     let routing = read_routing(&req, &config, key, &mut request)?;
     let health = health_cache::snapshot();
     let plan = plan_route(&req, &config, key, &request, &routing, &health)?;
@@ -146,7 +165,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         Reserved::NotLimited => {}
     }
     let capacity = Capacity { first: Some(first_capacity), estimate, lease_ms };
-    let scope = Scope { config: &config, plan: &plan, allowed: &routing.allowed, env, rc };
+    let scope = Scope { client: &client, config: &config, plan: &plan, allowed: &routing.allowed, env, rc };
 
     let result = attempt_all(scope, &mut request, &mut line, capacity, &mut settlements).await;
     health_cache::after_request(env, ctx, &config);
@@ -166,7 +185,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
             // Nothing was generated: give the reservations back.
             ctx.wait_until(settlements.run(Some(0)));
             log::emit(&line.finish(rc, error.status, "error"));
-            respond::error(&error)
+            respond::error_in(rc.dialect, &error, &rc.id)
         }
     };
     let _ = response.headers_mut().set("x-gateway-overhead-ms", &overhead);
@@ -185,7 +204,7 @@ fn estimated_tokens(needs: &needs::RequestNeeds) -> u64 {
 fn limited_response(admission: &Admission, estimate: u64, rc: &RequestContext, line: &mut RequestLine) -> Response {
     let error = limiter::denial_error(admission, estimate);
     log::emit(&line.clone().finish(rc, 429, "rate_limited"));
-    let response = respond::error(&error);
+    let response = respond::error_in(rc.dialect, &error, &rc.id);
     limiter::headers(admission, response.headers());
     response
 }
@@ -217,6 +236,7 @@ enum Served {
 
 /// What the attempt loop reads but never changes.
 struct Scope<'s, 'c> {
+    client: &'s ClientRequest<'s>,
     config: &'s Config,
     plan: &'s Plan<'c>,
     allowed: &'s AllowedRegions,
@@ -231,7 +251,7 @@ async fn attempt_all(
     mut capacity: Capacity,
     settlements: &mut limiter::Settlements,
 ) -> Result<Served, GatewayError> {
-    let Scope { config, plan, allowed, env, rc } = scope;
+    let Scope { client, config, plan, allowed, env, rc } = scope;
     let settings = &config.settings;
     let deadline = rc.started_ms + settings.request_timeout_ms;
     let mut failures: Vec<(&str, AttemptFailure)> = Vec::new();
@@ -287,7 +307,8 @@ async fn attempt_all(
             let started = now_ms();
             health_cache::begin(candidate.provider_id, attempts_here == 1);
             let first_byte_ms = settings.first_byte_timeout_ms.min(left);
-            let outcome = attempt_one(candidate, request, api_key.as_deref(), first_byte_ms, settings).await;
+            let outcome =
+                attempt_one(candidate, request, client, api_key.as_deref(), first_byte_ms, settings, rc).await;
             line.upstream_ms += now_ms().saturating_sub(started);
             let failure = match outcome {
                 Ok(answer) => {
@@ -358,7 +379,7 @@ async fn attempt_all(
 
 fn health_outcome(failure: &AttemptFailure) -> Option<Outcome> {
     match failure {
-        AttemptFailure::MissingSecret => None,
+        AttemptFailure::MissingSecret | AttemptFailure::Unservable(_) => None,
         AttemptFailure::Status { status: 429, retry_after_s, .. } => {
             Some(Outcome::RateLimited { retry_after_ms: retry_after_s.map(|s| s * 1000) })
         }
@@ -380,6 +401,7 @@ fn outcome_name(failure: &AttemptFailure) -> &'static str {
         AttemptFailure::Status { .. } => "server_error",
         AttemptFailure::InvalidResponse(_) => "invalid_response",
         AttemptFailure::StreamError(_) => "stream_error",
+        AttemptFailure::Unservable(_) => "unservable",
     }
 }
 
@@ -389,16 +411,79 @@ enum Answer {
     Stream { first: Vec<u8>, pump: Box<Pump> },
 }
 
+/// Which API the client called, which decides the shape of everything it gets back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+}
+
+/// The client's request as the attempt loop needs it.
+pub struct ClientRequest<'r> {
+    pub dialect: Dialect,
+    /// The Anthropic body as the client sent it (relayed natively to Anthropic targets).
+    pub original: Option<&'r Map<String, Value>>,
+    pub anthropic_version: Option<String>,
+    pub anthropic_beta: Option<String>,
+}
+
+/// Builds the upstream request for this candidate's provider kind.
+fn upstream_request(
+    ctx: &AttemptContext<'_>,
+    candidate: &Candidate<'_>,
+    request: &mut ChatRequest,
+    client: &ClientRequest<'_>,
+) -> Result<(UpstreamRequest, bool), GatewayError> {
+    match candidate.provider.kind {
+        ProviderKind::Openai | ProviderKind::AzureOpenai => Ok((
+            openai_adapter::chat_request(candidate.provider, candidate.upstream_model, request, ctx.api_key)?,
+            false,
+        )),
+        ProviderKind::Anthropic => match client.original {
+            // Anthropic to Anthropic: the client's own body, no lossy round trip.
+            Some(original) => Ok((
+                anthropic::native_request(
+                    ctx,
+                    original,
+                    client.anthropic_version.as_deref(),
+                    client.anthropic_beta.as_deref(),
+                )?,
+                true,
+            )),
+            None => {
+                let default_max = candidate.capabilities.max_output_tokens.unwrap_or(anthropic::DEFAULT_MAX_TOKENS);
+                Ok((anthropic::chat_request(ctx, request, default_max)?, false))
+            }
+        },
+        kind => Err(GatewayError::new(
+            502,
+            "server_error",
+            "provider_kind_unavailable",
+            format!("Provider kind {kind:?} is not available in this gateway version."),
+        )),
+    }
+}
+
 async fn attempt_one(
     candidate: &Candidate<'_>,
     request: &mut ChatRequest,
+    client: &ClientRequest<'_>,
     api_key: Option<&str>,
     first_byte_ms: u64,
     settings: &Settings,
+    rc: &RequestContext,
 ) -> Result<Answer, AttemptFailure> {
     let idle_ms = settings.stream_idle_timeout_ms;
-    let up = openai_adapter::chat_request(candidate.provider, candidate.upstream_model, request, api_key)
-        .map_err(|_| AttemptFailure::InvalidResponse("the request could not be encoded"))?;
+    let ctx = AttemptContext {
+        provider: candidate.provider,
+        upstream_model: candidate.upstream_model,
+        public_model: candidate.model,
+        api_key,
+        now_ms: now_ms(),
+        request_id: &rc.id,
+    };
+    let (up, native) = upstream_request(&ctx, candidate, request, client).map_err(AttemptFailure::Unservable)?;
+    let anthropic_kind = candidate.provider.kind == ProviderKind::Anthropic;
     let started = now_ms();
     let mut sent: Sent = upstream::send(&up, first_byte_ms).await?;
     let status = sent.response.status_code();
@@ -407,6 +492,7 @@ async fn attempt_one(
     }
     let content_type = upstream::content_type(&sent.response);
     let left = first_byte_ms.saturating_sub(now_ms().saturating_sub(started)).max(1);
+    let message_id = format!("msg_{}", rc.id.trim_start_matches("req_"));
     if up.stream {
         if !content_type.starts_with("text/event-stream") {
             return Err(AttemptFailure::InvalidResponse(
@@ -414,37 +500,76 @@ async fn attempt_one(
             ));
         }
         let body = sent.response.stream().map_err(|_| AttemptFailure::InvalidResponse("the answer has no body"))?;
-        let relay =
-            Relay::new(Box::new(OpenAiPassthrough::default()), Box::new(OpenAiEncoder), request.wants_stream_usage());
+        let translator: Box<dyn StreamTranslator> = match (anthropic_kind, native) {
+            (true, true) => Box::new(anthropic::stream_translator(&ctx).keep_raw()),
+            (true, false) => Box::new(anthropic::stream_translator(&ctx)),
+            _ => Box::new(OpenAiPassthrough::default()),
+        };
+        let (encoder, wants_usage): (Box<dyn ClientEncoder>, bool) = match (client.dialect, native) {
+            (Dialect::OpenAi, _) => (Box::new(OpenAiEncoder), request.wants_stream_usage()),
+            (Dialect::Anthropic, true) => (Box::new(AnthropicRawEncoder), true),
+            (Dialect::Anthropic, false) => (Box::new(AnthropicEncoder::new(candidate.model, &message_id)), true),
+        };
+        let relay = Relay::new(translator, encoder, wants_usage);
         let mut pump = Pump::new(body, sent.abort, relay, idle_ms);
         pump.set_breaker_policy(settings.circuit_breaker);
         if let Some(tools) = request.extra.get("tools").filter(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
             pump.check_tool_calls(tools.clone());
         }
         let first = pump.until_committed(left).await?;
-        Ok(Answer::Stream { first, pump: Box::new(pump) })
-    } else {
-        if !content_type.contains("json") {
-            return Err(AttemptFailure::InvalidResponse("the answer is not JSON"));
-        }
-        // The whole body is the "first byte" of a non-streamed answer, but it may
-        // take as long as the model needs: bound it by the idle timeout instead.
-        let body = upstream::read_body(&mut sent.response, idle_ms.max(left)).await?;
-        let probe: CompletionProbe = serde_json::from_slice(&body)
-            .map_err(|_| AttemptFailure::InvalidResponse("the answer is not a chat completion"))?;
-        // Tool-call validity costs a full parse, so only when tools were offered.
-        let tool_calls_valid = request.extra.get("tools").and_then(|tools| {
-            let completion: serde_json::Value = serde_json::from_slice(&body).ok()?;
-            tool_calls::all_valid(Some(tools), &tool_calls::from_completion(&completion))
-        });
-        let finished = Outcome::Finished {
-            duration_ms: now_ms().saturating_sub(started),
-            output_tokens: probe.usage.map(|u| u.completion_tokens),
-            tool_calls_valid,
-        };
-        health_cache::record(candidate.provider_id, finished, &settings.circuit_breaker);
-        Ok(Answer::Whole { body, usage: probe.usage })
+        return Ok(Answer::Stream { first, pump: Box::new(pump) });
     }
+
+    if !content_type.contains("json") {
+        return Err(AttemptFailure::InvalidResponse("the answer is not JSON"));
+    }
+    // The whole body is the "first byte" of a non-streamed answer, but it may
+    // take as long as the model needs: bound it by the idle timeout instead.
+    let raw = upstream::read_body(&mut sent.response, idle_ms.max(left)).await?;
+    let invalid = |_| AttemptFailure::InvalidResponse("the answer is not a chat completion");
+    // The canonical completion, when it is needed (translation, accounting, validity).
+    let canonical: Option<Value> = match (anthropic_kind, client.dialect) {
+        (true, _) => Some(
+            anthropic::chat_response(&ctx, &raw)
+                .map_err(|_| AttemptFailure::InvalidResponse("the answer is not a message"))?,
+        ),
+        (false, Dialect::Anthropic) => Some(serde_json::from_slice(&raw).map_err(invalid)?),
+        (false, Dialect::OpenAi) => None,
+    };
+    let usage: Option<Usage> = match &canonical {
+        Some(c) => c.get("usage").and_then(|u| serde_json::from_value(u.clone()).ok()),
+        None => serde_json::from_slice::<CompletionProbe>(&raw).map_err(invalid)?.usage,
+    };
+    // Tool-call validity costs a full parse, so only when tools were offered.
+    let tool_calls_valid = request.extra.get("tools").and_then(|tools| {
+        let parsed;
+        let completion = match &canonical {
+            Some(c) => c,
+            None => {
+                parsed = serde_json::from_slice::<Value>(&raw).ok()?;
+                &parsed
+            }
+        };
+        tool_calls::all_valid(Some(tools), &tool_calls::from_completion(completion))
+    });
+    let finished = Outcome::Finished {
+        duration_ms: now_ms().saturating_sub(started),
+        output_tokens: usage.map(|u| u.completion_tokens),
+        tool_calls_valid,
+    };
+    health_cache::record(candidate.provider_id, finished, &settings.circuit_breaker);
+    let body = match (client.dialect, native, canonical) {
+        (_, true, _) | (Dialect::OpenAi, false, None) => raw,
+        (Dialect::OpenAi, false, Some(c)) => {
+            serde_json::to_vec(&c).map_err(|_| AttemptFailure::InvalidResponse("encoding"))?
+        }
+        (Dialect::Anthropic, false, c) => {
+            let message =
+                inbound_anthropic::from_canonical_response(&c.unwrap_or_default(), candidate.model, &message_id);
+            serde_json::to_vec(&message).map_err(|_| AttemptFailure::InvalidResponse("encoding"))?
+        }
+    };
+    Ok(Answer::Whole { body, usage })
 }
 
 impl Answer {

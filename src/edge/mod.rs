@@ -26,14 +26,17 @@ use worker::{event, Context, Env, Method, Request, Response, Result};
 pub struct RequestContext {
     pub id: String,
     pub started_ms: u64,
+    /// The API the client called: errors and answers take its shape.
+    pub dialect: chat::Dialect,
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let rc = RequestContext { id: new_request_id(), started_ms: now_ms() };
+    let dialect = if req.path() == "/v1/messages" { chat::Dialect::Anthropic } else { chat::Dialect::OpenAi };
+    let rc = RequestContext { id: new_request_id(), started_ms: now_ms(), dialect };
     let response = match route(req, &env, &ctx, &rc).await {
         Ok(response) => response,
-        Err(error) => respond::error(&error),
+        Err(error) => respond::error_in(rc.dialect, &error, &rc.id),
     };
     let mut response = response;
     // Our own responses only, so the headers are mutable.
@@ -50,7 +53,8 @@ async fn route(
     let method = req.method();
     let path = req.path();
     match (path.as_str(), method) {
-        ("/v1/chat/completions", Method::Post) => chat::handle(req, env, ctx, rc).await,
+        ("/v1/chat/completions" | "/v1/messages", Method::Post) => chat::handle(req, env, ctx, rc).await,
+        ("/v1/messages", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/chat/completions", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/route/explain", Method::Post) => chat::explain(req, env, ctx).await,
         ("/v1/route/explain", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),

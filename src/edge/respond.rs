@@ -24,3 +24,20 @@ pub fn error(error: &GatewayError) -> Response {
     }
     bytes(error.status, "application/json", error.to_json().into_bytes(), headers)
 }
+
+/// An error in the shape of the API the client called.
+pub fn error_in(dialect: super::chat::Dialect, error: &GatewayError, request_id: &str) -> Response {
+    match dialect {
+        super::chat::Dialect::OpenAi => self::error(error),
+        super::chat::Dialect::Anthropic => {
+            let mut response = self::error(error);
+            let body = crate::inbound::anthropic::error_body(error, request_id).into_bytes();
+            let headers = Headers::new();
+            for (name, value) in response.headers_mut().entries() {
+                let _ = headers.set(&name, &value);
+            }
+            response = bytes(error.status, "application/json", body, headers);
+            response
+        }
+    }
+}

@@ -257,6 +257,36 @@ pub fn chat_request(
     Ok(UpstreamRequest { url: format!("{}/messages", ctx.provider.base_url), headers, body, stream: req.is_stream() })
 }
 
+/// The client's own Anthropic request, relayed natively: only the model is
+/// replaced (thinking, cache_control, betas and every field survive exactly).
+pub fn native_request(
+    ctx: &AttemptContext,
+    original: &Map<String, Value>,
+    version: Option<&str>,
+    beta: Option<&str>,
+) -> Result<UpstreamRequest, GatewayError> {
+    let mut body = original.clone();
+    body.insert("model".into(), ctx.upstream_model.into());
+    let stream = body.get("stream") == Some(&Value::Bool(true));
+    let body = serde_json::to_vec(&body).map_err(|e| GatewayError::internal(e.to_string()))?;
+    // Only well-formed protocol headers pass: a date, and beta names.
+    let is_date = |v: &&str| v.len() == 10 && v.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+    let is_beta = |v: &&str| v.len() <= 512 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_,. ".contains(&b));
+    let mut headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("accept", if stream { "text/event-stream" } else { "application/json" }.to_string()),
+        ("anthropic-version", version.filter(is_date).unwrap_or(ANTHROPIC_VERSION).to_string()),
+        ("user-agent", super::openai::USER_AGENT.to_string()),
+    ];
+    if let Some(beta) = beta.filter(is_beta) {
+        headers.push(("anthropic-beta", beta.to_string()));
+    }
+    if let Some(key) = ctx.api_key {
+        headers.push(("x-api-key", key.to_string()));
+    }
+    Ok(UpstreamRequest { url: format!("{}/messages", ctx.provider.base_url), headers, body, stream })
+}
+
 pub fn finish_reason(stop_reason: Option<&str>) -> Option<&'static str> {
     Some(match stop_reason? {
         "max_tokens" | "model_context_window_exceeded" => "length",

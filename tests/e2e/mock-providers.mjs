@@ -50,9 +50,16 @@ function planReply(name, body, spec) {
   const messages = Array.isArray(body.messages) ? body.messages : [];
   const last = messages.at(-1) ?? {};
   const promptTokens = Math.max(1, messages.reduce((n, m) => n + countWords(textOf(m.content)), 0));
-  const wantsTool = Array.isArray(body.tools) && body.tools.length > 0 && body.tool_choice !== "none" && last.role === "user";
+  const lastBlocks = Array.isArray(last.content) ? last.content : [];
+  const toolResult = lastBlocks.find((b) => b?.type === "tool_result");
+  const noToolChoice = body.tool_choice === "none" || body.tool_choice?.type === "none";
+  const wantsTool = Array.isArray(body.tools) && body.tools.length > 0 && !noToolChoice && last.role === "user" && !toolResult;
+  if (toolResult && !spec?.content) {
+    const content = `Tool said: ${typeof toolResult.content === "string" ? toolResult.content : textOf(toolResult.content)}`;
+    return { content, promptTokens, completionTokens: countWords(content) };
+  }
   if (wantsTool && !spec?.content) {
-    const tool = body.tools[0]?.function?.name ?? "tool";
+    const tool = body.tools[0]?.function?.name ?? body.tools[0]?.name ?? "tool";
     return { toolCall: { id: "call_mock_1", name: tool, arguments: '{"location":"Paris"}' }, promptTokens, completionTokens: 5 };
   }
   const content = spec?.content ?? (last.role === "tool" ? `Tool said: ${textOf(last.content)}` : `Hello from ${name}! You said: ${textOf(last.content)}`);
@@ -165,7 +172,83 @@ const openai = {
   },
 };
 
-export const formats = { openai };
+function anthropicErrorBody(status) {
+  const type = { 400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error" }[status] ?? "api_error";
+  const message = { 401: "invalid x-api-key", 429: "Number of request tokens has exceeded your rate limit", 529: "Overloaded" }[status] ?? (status >= 500 ? "Internal server error" : "Invalid request");
+  return { type: "error", error: { type, message } };
+}
+
+/** Anthropic's Messages API: JSON and its SSE event sequence. */
+const anthropic = {
+  async chat(ctx) {
+    const { res, body, fault, name } = ctx;
+    const reply = planReply(name, body, fault?.kind === "ok" ? fault : null);
+    const id = `msg_mock${Date.now().toString(36)}`;
+    const usage = { input_tokens: reply.promptTokens, output_tokens: reply.completionTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    const toolUse = reply.toolCall && { type: "tool_use", id: "toolu_mock_1", name: reply.toolCall.name, input: JSON.parse(reply.toolCall.arguments) };
+    if (!body.stream) {
+      const content = toolUse ? [{ type: "text", text: "Let me check." }, toolUse] : [{ type: "text", text: reply.content }];
+      const message = { id, type: "message", role: "assistant", model: body.model, content, stop_reason: toolUse ? "tool_use" : "end_turn", stop_sequence: null, usage };
+      res.writeHead(200, { "content-type": "application/json" });
+      if (fault?.kind === "malformed") return res.end('{"id": "broken", ');
+      return res.end(JSON.stringify(message));
+    }
+    const events = [["message_start", { type: "message_start", message: { id, type: "message", role: "assistant", content: [], model: body.model, stop_reason: null, stop_sequence: null, usage: { input_tokens: usage.input_tokens, output_tokens: 1 } } }]];
+    let index = 0;
+    if (toolUse) {
+      events.push(["content_block_start", { type: "content_block_start", index, content_block: { ...toolUse, input: {} } }]);
+      for (const piece of reply.toolCall.arguments.match(/.{1,6}/g)) {
+        events.push(["content_block_delta", { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: piece } }]);
+      }
+    } else {
+      events.push(["content_block_start", { type: "content_block_start", index, content_block: { type: "text", text: "" } }]);
+      events.push(["ping", { type: "ping" }]);
+      for (const word of reply.content.match(/\S+\s*/g) ?? []) {
+        events.push(["content_block_delta", { type: "content_block_delta", index, delta: { type: "text_delta", text: word } }]);
+      }
+    }
+    events.push(["content_block_stop", { type: "content_block_stop", index }]);
+    events.push(["message_delta", { type: "message_delta", delta: { stop_reason: toolUse ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: usage.output_tokens } }]);
+    events.push(["message_stop", { type: "message_stop" }]);
+
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.flushHeaders();
+    if (fault?.kind === "slow_body") await sleep(fault.delayMs ?? 5000);
+    if (fault?.kind === "stream_error_event") {
+      res.write(`event: error\ndata: ${JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } })}\n\n`);
+      return res.end();
+    }
+    const gap = fault?.gapMs ?? ctx.gapMs;
+    let contentSent = 0;
+    for (const [i, [event, data]] of events.entries()) {
+      if (res.destroyed) return;
+      if (i > 0) await sleep(gap);
+      const isContent = event === "content_block_delta";
+      if (fault?.kind === "cut_stream" && isContent && contentSent >= (fault.afterChunks ?? 3)) return res.socket?.destroy();
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      if (isContent) contentSent++;
+    }
+    res.end();
+  },
+
+  route(method, path) {
+    if (method === "POST" && path === "/v1/messages") return this.chat;
+    return null;
+  },
+
+  authorized(headers, apiKey) {
+    return headers["x-api-key"] === apiKey;
+  },
+
+  error(res, status, extraHeaders = {}, body = anthropicErrorBody(status)) {
+    res.writeHead(status, { "content-type": "application/json", ...extraHeaders });
+    res.end(JSON.stringify(body));
+  },
+
+  errorBody: anthropicErrorBody,
+};
+
+export const formats = { openai, anthropic };
 
 export async function startMockProvider({ port = 0, name = "mock", apiKey = null, format = "openai", gapMs = 5 } = {}) {
   const handler = formats[format];
@@ -216,7 +299,7 @@ export async function startMockProvider({ port = 0, name = "mock", apiKey = null
           await sleep(fault.delayMs ?? 5000);
           break;
         case "status":
-          return handler.error(res, fault.status, fault.retryAfter ? { "retry-after": fault.retryAfter } : {}, fault.body ?? openAiErrorBody(fault.status));
+          return handler.error(res, fault.status, fault.retryAfter ? { "retry-after": fault.retryAfter } : {}, fault.body ?? (handler.errorBody ?? openAiErrorBody)(fault.status));
         case "html":
           res.writeHead(502, { "content-type": "text/html" });
           return res.end("<html><body>Bad Gateway</body></html>");

@@ -1,0 +1,204 @@
+// One API, two providers' formats: the official Anthropic SDK and the official
+// OpenAI SDK against the gateway, each reaching an OpenAI-format and an
+// Anthropic-format mock — natively where formats match, translated otherwise.
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import Anthropic from "@anthropic-ai/sdk";
+import OpenAI from "openai";
+import { startStack, provider, chatBody, post, readSse, DEV_GATEWAY_KEY, DEV_KEY_HASH, MOCK_PROVIDER_KEY } from "./harness.mjs";
+
+let stack;
+let anthropic;
+let openai;
+
+const WEATHER_TOOL = {
+  name: "get_weather",
+  description: "Get the current weather in a given location",
+  input_schema: { type: "object", properties: { location: { type: "string" } }, required: ["location"] },
+};
+
+function makeConfig(mocks) {
+  return {
+    version: 1,
+    revision: "e2e anthropic",
+    settings: { allow_http_providers: true, first_byte_timeout_ms: 1500, config_cache_ttl_ms: 0 },
+    providers: {
+      gpt: provider(mocks.gpt.baseUrl, "us"),
+      claude: { ...provider(mocks.claude.baseUrl, "us"), kind: "anthropic" },
+    },
+    models: {
+      "claude-sonnet": { targets: [{ provider: "claude", model: "claude-sonnet-4-5", capabilities: { max_output_tokens: 2048 } }] },
+      "gpt-4o-mini": { targets: [{ provider: "gpt", model: "gpt-4o-mini" }] },
+      "claude-then-gpt": { targets: [{ provider: "claude", model: "claude-sonnet-4-5" }, { provider: "gpt", model: "gpt-4o-mini" }] },
+    },
+    keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
+  };
+}
+
+before(async () => {
+  stack = await startStack({ mocks: [{ name: "gpt" }, { name: "claude", format: "anthropic" }], makeConfig });
+  anthropic = new Anthropic({ apiKey: DEV_GATEWAY_KEY, baseURL: stack.url, maxRetries: 0 });
+  openai = new OpenAI({ apiKey: DEV_GATEWAY_KEY, baseURL: `${stack.url}/v1`, maxRetries: 0 });
+});
+
+after(async () => {
+  await stack?.close();
+});
+
+beforeEach(() => stack.reset());
+
+for (const model of ["claude-sonnet", "gpt-4o-mini"]) {
+  const mock = model === "claude-sonnet" ? "claude" : "gpt";
+
+  test(`Anthropic SDK → ${mock} mock: a message`, async () => {
+    const message = await anthropic.messages.create({ model, max_tokens: 256, system: "Be brief.", messages: [{ role: "user", content: "Hello gateway" }] });
+    assert.equal(message.type, "message");
+    assert.equal(message.role, "assistant");
+    assert.deepEqual(message.content, [{ type: "text", text: `Hello from ${mock}! You said: Hello gateway` }]);
+    assert.equal(message.stop_reason, "end_turn");
+    assert.ok(message.usage.input_tokens > 0 && message.usage.output_tokens > 0);
+    const [call] = stack.mocks[mock].calls;
+    if (mock === "claude") {
+      assert.equal(call.headers["x-api-key"], MOCK_PROVIDER_KEY, "the provider's key, not the client's");
+      assert.match(call.headers["anthropic-version"], /^\d{4}-\d{2}-\d{2}$/, "the client's anthropic-version passes through");
+      assert.equal(call.body.model, "claude-sonnet-4-5");
+      assert.equal(call.body.system, "Be brief.", "native relaying keeps the client's body as it was");
+    } else {
+      assert.equal(call.headers.authorization, `Bearer ${MOCK_PROVIDER_KEY}`);
+      assert.deepEqual(call.body.messages[0], { role: "system", content: "Be brief." });
+      assert.equal(call.body.max_tokens, 256);
+    }
+  });
+
+  test(`Anthropic SDK → ${mock} mock: streaming events arrive in Anthropic's order`, async () => {
+    const stream = anthropic.messages.stream({ model, max_tokens: 256, messages: [{ role: "user", content: "one two three four" }] });
+    const types = [];
+    let text = "";
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === "content_block_delta" && event.delta.type === "text_delta") text += event.delta.text;
+    }
+    const final = await stream.finalMessage();
+    assert.equal(text, `Hello from ${mock}! You said: one two three four`);
+    assert.equal(types[0], "message_start");
+    assert.equal(types.at(-1), "message_stop");
+    assert.ok(types.includes("content_block_start") && types.includes("content_block_stop") && types.includes("message_delta"));
+    assert.equal(final.stop_reason, "end_turn");
+    assert.ok(final.usage.output_tokens > 0);
+  });
+
+  test(`Anthropic SDK → ${mock} mock: a full tool-call round trip`, async () => {
+    const first = await anthropic.messages.create({ model, max_tokens: 256, tools: [WEATHER_TOOL], messages: [{ role: "user", content: "Weather in Paris?" }] });
+    assert.equal(first.stop_reason, "tool_use");
+    const toolUse = first.content.find((b) => b.type === "tool_use");
+    assert.equal(toolUse.name, "get_weather");
+    assert.deepEqual(toolUse.input, { location: "Paris" });
+    const second = await anthropic.messages.create({
+      model,
+      max_tokens: 256,
+      tools: [WEATHER_TOOL],
+      messages: [
+        { role: "user", content: "Weather in Paris?" },
+        { role: "assistant", content: first.content },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: toolUse.id, content: "18°C and sunny" }] },
+      ],
+    });
+    assert.equal(second.content[0].text, "Tool said: 18°C and sunny");
+  });
+
+  test(`OpenAI SDK → ${mock} mock: chat, stream and a tool-call round trip`, async () => {
+    const reply = await openai.chat.completions.create({ model, messages: [{ role: "user", content: "Hi" }] });
+    assert.equal(reply.choices[0].message.content, `Hello from ${mock}! You said: Hi`);
+    assert.equal(reply.choices[0].finish_reason, "stop");
+    assert.ok(reply.usage.total_tokens > 0);
+
+    const stream = await openai.chat.completions.create({ model, messages: [{ role: "user", content: "a b c" }], stream: true, stream_options: { include_usage: true } });
+    let text = "";
+    let usage = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      usage = chunk.usage ?? usage;
+    }
+    assert.equal(text, `Hello from ${mock}! You said: a b c`);
+    assert.ok(usage?.completion_tokens > 0);
+
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: WEATHER_TOOL.input_schema } }];
+    const call = await openai.chat.completions.create({ model, tools, messages: [{ role: "user", content: "Weather?" }] });
+    assert.equal(call.choices[0].finish_reason, "tool_calls");
+    const toolCall = call.choices[0].message.tool_calls[0];
+    assert.equal(toolCall.function.name, "get_weather");
+    assert.deepEqual(JSON.parse(toolCall.function.arguments), { location: "Paris" });
+    const done = await openai.chat.completions.create({
+      model,
+      tools,
+      messages: [
+        { role: "user", content: "Weather?" },
+        call.choices[0].message,
+        { role: "tool", tool_call_id: toolCall.id, content: "18°C" },
+      ],
+    });
+    assert.equal(done.choices[0].message.content, "Tool said: 18°C");
+
+    // Streamed tool calls keep one index and id, with the arguments in fragments.
+    const streamed = await openai.chat.completions.create({ model, tools, messages: [{ role: "user", content: "Weather?" }], stream: true });
+    const fragments = [];
+    let finish = null;
+    for await (const chunk of streamed) {
+      for (const tc of chunk.choices[0]?.delta?.tool_calls ?? []) fragments.push(tc);
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, "tool_calls");
+    assert.ok(fragments.every((f) => f.index === 0));
+    assert.equal(fragments.filter((f) => f.id).length, 1);
+    assert.deepEqual(JSON.parse(fragments.map((f) => f.function?.arguments ?? "").join("")), { location: "Paris" });
+  });
+}
+
+test("errors on /v1/messages are in Anthropic's shape, and the SDK maps them", async () => {
+  const bad = new Anthropic({ apiKey: "gw_wrong", baseURL: stack.url, maxRetries: 0 });
+  await assert.rejects(bad.messages.create({ model: "claude-sonnet", max_tokens: 10, messages: [{ role: "user", content: "x" }] }), (err) => {
+    assert.ok(err instanceof Anthropic.AuthenticationError);
+    return true;
+  });
+  await assert.rejects(anthropic.messages.create({ model: "nope", max_tokens: 10, messages: [{ role: "user", content: "x" }] }), (err) => {
+    assert.ok(err instanceof Anthropic.NotFoundError);
+    return true;
+  });
+  const res = await fetch(`${stack.url}/v1/messages`, {
+    method: "POST",
+    headers: { "x-api-key": DEV_GATEWAY_KEY, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+    body: JSON.stringify({ model: "claude-sonnet", messages: [{ role: "user", content: "x" }] }),
+  });
+  assert.equal(res.status, 400);
+  const body = await res.json();
+  assert.equal(body.type, "error");
+  assert.equal(body.error.type, "invalid_request_error");
+  assert.match(body.error.message, /max_tokens/);
+  assert.match(body.request_id, /^req_/);
+});
+
+test("an Anthropic overloaded error before any content fails over to the next target", async () => {
+  stack.mocks.claude.fault({ kind: "stream_error_event" });
+  const stream = anthropic.messages.stream({ model: "claude-then-gpt", max_tokens: 64, messages: [{ role: "user", content: "hi" }] });
+  const final = await stream.finalMessage();
+  assert.equal(final.content[0].text, "Hello from gpt! You said: hi");
+  stack.mocks.claude.clearFaults();
+  stack.mocks.claude.fault({ kind: "status", status: 529 });
+  const { res, json } = await post(stack.url, "/v1/chat/completions", chatBody("claude-then-gpt"));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("x-gateway-provider"), "gpt");
+  assert.equal(json.choices[0].message.content, "Hello from gpt! You said: Hi there");
+});
+
+test("a stream cut mid-way on /v1/messages ends with an Anthropic error event", async () => {
+  stack.mocks.claude.fault({ kind: "cut_stream", afterChunks: 2 });
+  const res = await fetch(`${stack.url}/v1/messages`, {
+    method: "POST",
+    headers: { "x-api-key": DEV_GATEWAY_KEY, "content-type": "application/json" },
+    body: JSON.stringify({ model: "claude-sonnet", max_tokens: 64, stream: true, messages: [{ role: "user", content: "hello there friend" }] }),
+  });
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.match(text, /event: error\ndata: \{"error":\{"message":"upstream stream ended unexpectedly","type":"api_error"\},"type":"error"\}/);
+  assert.doesNotMatch(text, /message_stop/);
+});
