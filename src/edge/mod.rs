@@ -6,6 +6,7 @@ mod body;
 mod chat;
 mod config_store;
 mod durable;
+mod embeddings;
 mod health_cache;
 mod limiter;
 mod location;
@@ -58,6 +59,8 @@ async fn route(
         ("/v1/chat/completions", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/route/explain", Method::Post) => chat::explain(req, env, ctx).await,
         ("/v1/route/explain", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
+        ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, ctx, rc).await,
+        ("/v1/embeddings", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/models", Method::Get) => models(&req, env, ctx).await,
         ("/v1/models", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/admin/config", Method::Get | Method::Put) => admin::config(req, env).await,

@@ -164,6 +164,58 @@ impl ChatRequest {
     }
 }
 
+/// `POST /v1/embeddings`, OpenAI's shape; fields other than `model` and `input` pass through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingsRequest {
+    pub model: String,
+    /// A string, a list of strings, or token arrays.
+    pub input: Value,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The most inputs one embeddings request may carry (OpenAI's own limit).
+pub const MAX_EMBEDDING_INPUTS: usize = 2048;
+
+impl EmbeddingsRequest {
+    pub fn parse(body: &[u8]) -> Result<EmbeddingsRequest, GatewayError> {
+        check_depth(body)?;
+        let request: EmbeddingsRequest = serde_json::from_slice(body).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                GatewayError::invalid_json(&e)
+            } else {
+                let text = e.to_string();
+                GatewayError::invalid_request(
+                    "invalid_request",
+                    text.split(" at line ").next().unwrap_or(&text).to_string(),
+                )
+            }
+        })?;
+        let count = match &request.input {
+            Value::String(s) if !s.is_empty() => 1,
+            Value::Array(items) if !items.is_empty() => items.len(),
+            _ => 0,
+        };
+        if count == 0 {
+            return Err(GatewayError::invalid_request("invalid_value", "'input' must be a non-empty string or list.")
+                .with_param("input"));
+        }
+        if count > MAX_EMBEDDING_INPUTS {
+            return Err(GatewayError::invalid_request(
+                "invalid_value",
+                format!("'input' has {count} items; at most {MAX_EMBEDDING_INPUTS} are accepted."),
+            )
+            .with_param("input"));
+        }
+        Ok(request)
+    }
+
+    /// About 4 bytes of text per token.
+    pub fn estimated_tokens(&self) -> u64 {
+        serde_json::to_string(&self.input).map_or(0, |s| s.len() as u64).div_ceil(4)
+    }
+}
+
 /// Linear pre-scan for nesting depth (strings are skipped, escapes honoured).
 pub fn check_depth(body: &[u8]) -> Result<(), GatewayError> {
     let mut depth = 0usize;

@@ -39,6 +39,25 @@ pub fn chat_request(
     Ok(UpstreamRequest { url: endpoint_url(provider, upstream_model, "chat/completions"), headers, body, stream })
 }
 
+/// An embeddings request for OpenAI-compatible and Azure endpoints.
+pub fn embeddings_request(
+    provider: &Provider,
+    upstream_model: &str,
+    request: &crate::protocol::openai::EmbeddingsRequest,
+    api_key: Option<&str>,
+) -> Result<UpstreamRequest, GatewayError> {
+    let mut body = request.clone();
+    body.model = upstream_model.to_string();
+    let body = serde_json::to_vec(&body).map_err(|e| GatewayError::internal(e.to_string()))?;
+    let mut headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("accept", "application/json".to_string()),
+        ("user-agent", USER_AGENT.to_string()),
+    ];
+    headers.extend(auth_header(provider, api_key));
+    Ok(UpstreamRequest { url: endpoint_url(provider, upstream_model, "embeddings"), headers, body, stream: false })
+}
+
 /// `{base_url}/{operation}` for OpenAI-compatible APIs; Azure addresses the
 /// deployment in the path and pins the API version in the query.
 pub fn endpoint_url(provider: &Provider, upstream_model: &str, operation: &str) -> String {

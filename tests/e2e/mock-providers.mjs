@@ -156,14 +156,29 @@ const openai = {
     ctx.res.end(JSON.stringify({ object: "list", data }));
   },
 
+  embeddings(ctx) {
+    const inputs = Array.isArray(ctx.body.input) ? ctx.body.input : [ctx.body.input];
+    // A deterministic vector per input, so tests can tell inputs apart.
+    const vector = (text) => Array.from({ length: ctx.body.dimensions ?? 4 }, (_, i) => ((String(text).length + i) % 7) / 7);
+    // Like OpenAI: base64 of little-endian float32 when asked (the SDKs ask by default).
+    const encode = (v) => (ctx.body.encoding_format === "base64" ? Buffer.from(new Float32Array(v).buffer).toString("base64") : v);
+    const data = inputs.map((text, index) => ({ object: "embedding", index, embedding: encode(vector(text)) }));
+    const tokens = inputs.reduce((n, t) => n + countWords(String(t)), 0);
+    ctx.res.writeHead(200, { "content-type": "application/json" });
+    ctx.res.end(JSON.stringify({ object: "list", data, model: ctx.body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } }));
+  },
+
   route(method, path) {
-    if (method === "POST" && path === "/v1/chat/completions") return this.chat;
+    // Azure OpenAI addresses a deployment: /openai/deployments/{name}/chat/completions?api-version=…
+    const op = path.replace(/^\/openai\/deployments\/[^/]+\//, "/v1/");
+    if (method === "POST" && op === "/v1/chat/completions") return this.chat;
+    if (method === "POST" && op === "/v1/embeddings") return this.embeddings;
     if (method === "GET" && path === "/v1/models") return this.models;
     return null;
   },
 
   authorized(headers, apiKey) {
-    return headers.authorization === `Bearer ${apiKey}`;
+    return headers.authorization === `Bearer ${apiKey}` || headers["api-key"] === apiKey;
   },
 
   error(res, status, extraHeaders = {}, body = openAiErrorBody(status)) {
@@ -279,7 +294,8 @@ export async function startMockProvider({ port = 0, name = "mock", apiKey = null
       body = raw ? JSON.parse(raw) : null;
     } catch {}
     const path = req.url.split("?")[0];
-    const call = { method: req.method, path, headers: { ...req.headers }, body, at: Date.now(), aborted: false };
+    const query = Object.fromEntries(new URL(req.url, "http://mock").searchParams);
+    const call = { method: req.method, path, query, headers: { ...req.headers }, body, at: Date.now(), aborted: false };
     calls.push(call);
     // The client (the gateway) went away before the answer was complete.
     res.on("close", () => {

@@ -1,0 +1,136 @@
+//! `POST /v1/embeddings`: routed like chat (residency, key allow-lists, health,
+//! strategy) to OpenAI-compatible and Azure targets, with failover.
+
+use super::log::{self, Attempt};
+use super::{authenticate, body, config_store, health_cache, location, now_ms, random_u64, respond, upstream};
+use crate::config::ProviderKind;
+use crate::error::GatewayError;
+use crate::gateway::{self, AttemptFailure, Verdict};
+use crate::health::Outcome;
+use crate::protocol::openai::EmbeddingsRequest;
+use crate::providers::openai as openai_adapter;
+use crate::routing::needs::RequestNeeds;
+use crate::routing::{self, preferences::Preferences, residency, RouteInput};
+use worker::{Context, Env, Headers, Request, Response};
+
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    rc: &super::RequestContext,
+) -> Result<Response, GatewayError> {
+    let config = config_store::current(env, ctx).await?;
+    let key = authenticate(&req, &config)?;
+    let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
+    let request = EmbeddingsRequest::parse(&body)?;
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let narrowing = header("x-gateway-region").map(|h| residency::parse_narrowing(&h)).transpose()?;
+    let allowed = residency::allowed(&config, key, narrowing, &location::client_location(&req))?;
+    let health = health_cache::snapshot();
+    let preferences = Preferences::default();
+    let input = RouteInput {
+        config: &config,
+        key,
+        model: &request.model,
+        needs: RequestNeeds { prompt_tokens: request.estimated_tokens(), choices: 1, ..RequestNeeds::default() },
+        preferences: &preferences,
+        header: &header,
+        metadata: None,
+        allowed: &allowed,
+        health: &health,
+        session: None,
+        seed: random_u64(),
+    };
+    let plan = routing::plan(&input)?;
+    if plan.candidates.is_empty() {
+        return Err(plan.no_candidates_error());
+    }
+    let settings = &config.settings;
+    let mut failures = Vec::new();
+    let mut attempts = Vec::new();
+    let mut secrets: Vec<String> = Vec::new();
+    for candidate in &plan.candidates {
+        if !allowed.permits(candidate.region)
+            || !matches!(candidate.provider.kind, ProviderKind::Openai | ProviderKind::AzureOpenai)
+        {
+            continue;
+        }
+        let api_key = match &candidate.provider.api_key_secret {
+            Some(name) => match env.secret(name) {
+                Ok(value) => Some(value.to_string()),
+                Err(_) => {
+                    failures.push((candidate.provider_id, AttemptFailure::MissingSecret));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        secrets.extend(api_key.clone());
+        let up = openai_adapter::embeddings_request(
+            candidate.provider,
+            candidate.upstream_model,
+            &request,
+            api_key.as_deref(),
+        )?;
+        let started = now_ms();
+        let outcome = match upstream::send(&up, settings.first_byte_timeout_ms).await {
+            Ok(mut sent) if (200..300).contains(&sent.response.status_code()) => {
+                upstream::read_body(&mut sent.response, settings.stream_idle_timeout_ms).await
+            }
+            Ok(mut sent) => Err(upstream::failure_from_status(&mut sent, settings.first_byte_timeout_ms).await),
+            Err(failure) => Err(failure),
+        };
+        let ms = now_ms().saturating_sub(started);
+        match outcome {
+            Ok(answer) => {
+                health_cache::record(
+                    candidate.provider_id,
+                    Outcome::Success { latency_ms: ms },
+                    &settings.circuit_breaker,
+                );
+                attempts.push(Attempt {
+                    provider: candidate.provider_id.into(),
+                    region: candidate.region.into(),
+                    outcome: "ok".into(),
+                    ms,
+                });
+                log::emit(
+                    &serde_json::json!({"event": "embeddings", "request_id": rc.id, "key": key.name, "model": request.model,
+                    "provider": candidate.provider_id, "region": candidate.region, "attempts": attempts, "status": 200}),
+                );
+                health_cache::after_request(env, ctx, &config);
+                let headers = Headers::new();
+                let _ = headers.set("x-gateway-provider", candidate.provider_id);
+                let _ = headers.set("x-gateway-region", candidate.region);
+                let _ = headers.set("x-gateway-attempts", &attempts.len().to_string());
+                return Ok(respond::bytes(200, "application/json", answer, headers));
+            }
+            Err(failure) => {
+                attempts.push(Attempt {
+                    provider: candidate.provider_id.into(),
+                    region: candidate.region.into(),
+                    outcome: "failed".into(),
+                    ms,
+                });
+                if !matches!(failure, AttemptFailure::Status { status: 400..=499, .. }) {
+                    health_cache::record(candidate.provider_id, Outcome::Failure, &settings.circuit_breaker);
+                }
+                let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                if let Verdict::Answer(error) = gateway::judge(&failure, &refs) {
+                    return Err(error);
+                }
+                failures.push((candidate.provider_id, failure));
+            }
+        }
+    }
+    health_cache::after_request(env, ctx, &config);
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    if failures.is_empty() {
+        return Err(GatewayError::invalid_request(
+            "unsupported_model",
+            format!("Model `{}` has no target that serves embeddings.", request.model),
+        )
+        .with_param("model"));
+    }
+    Err(gateway::exhausted(&request.model, &failures, &refs))
+}
