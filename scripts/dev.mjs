@@ -18,12 +18,13 @@ const { values } = parseArgs({
 const MOCKS = [
   { name: "mock-us", port: 9911 },
   { name: "mock-eu", port: 9912 },
+  { name: "mock-anthropic", port: 9913, format: "anthropic" },
 ];
 
 const mocks = [];
 if (!values["no-mocks"]) {
-  for (const { name, port } of MOCKS) {
-    mocks.push(await startMockProvider({ name, port, apiKey: MOCK_PROVIDER_KEY }));
+  for (const { name, port, format } of MOCKS) {
+    mocks.push(await startMockProvider({ name, port, format, apiKey: MOCK_PROVIDER_KEY }));
   }
 }
 
@@ -48,6 +49,8 @@ OpenAI-compatible base URL: ${url}/v1     gateway key: ${DEV_GATEWAY_KEY}
   curl ${url}/v1/chat/completions \\
     -H "Authorization: Bearer ${DEV_GATEWAY_KEY}" -H "Content-Type: application/json" \\
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'
+
+Anthropic-compatible endpoint: ${url}/v1/messages (Anthropic SDK: baseURL ${url}, apiKey ${DEV_GATEWAY_KEY})
 
 Press Ctrl+C to stop.
 `);
