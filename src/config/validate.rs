@@ -167,10 +167,10 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
                     "azure_openai providers need an api_version, e.g. \"2024-10-21\"",
                 ));
             }
-            ProviderKind::Gemini | ProviderKind::Bedrock => {
+            ProviderKind::Bedrock => {
                 out.push(issue(
                     format!("{at}/kind"),
-                    "gemini and bedrock providers are not available in this gateway version yet (use openai, openai_compatible, azure_openai or anthropic)",
+                    "bedrock providers are not available in this gateway version yet (use openai, openai_compatible, azure_openai, anthropic or gemini)",
                 ));
             }
             _ => {}

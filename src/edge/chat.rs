@@ -18,7 +18,7 @@ use crate::inbound::anthropic::{self as inbound_anthropic, AnthropicEncoder, Ant
 use crate::limits::Admission;
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
-use crate::providers::{anthropic, AttemptContext, StreamTranslator, UpstreamRequest};
+use crate::providers::{anthropic, gemini, AttemptContext, StreamTranslator, UpstreamRequest};
 use crate::relay::ClientEncoder;
 use crate::relay::{OpenAiEncoder, OpenAiPassthrough, Relay};
 use crate::routing::residency::{self, AllowedRegions, ClientLocation};
@@ -411,6 +411,21 @@ enum Answer {
     Stream { first: Vec<u8>, pump: Box<Pump> },
 }
 
+/// A provider's safety refusal is the client's answer (a 400, never failed over);
+/// anything else unreadable is a broken answer.
+pub fn refusal_or_invalid(reason: &str) -> AttemptFailure {
+    match reason.strip_prefix("content_filter: ") {
+        Some(detail) => AttemptFailure::Status {
+            status: 400,
+            retry_after_s: None,
+            message: Some(format!("The provider refused the request: {detail}.")),
+            code: Some("content_filter".into()),
+            param: None,
+        },
+        None => AttemptFailure::InvalidResponse("the answer could not be read"),
+    }
+}
+
 /// Which API the client called, which decides the shape of everything it gets back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -455,6 +470,7 @@ fn upstream_request(
                 Ok((anthropic::chat_request(ctx, request, default_max)?, false))
             }
         },
+        ProviderKind::Gemini => Ok((gemini::chat_request(ctx, request)?, false)),
         kind => Err(GatewayError::new(
             502,
             "server_error",
@@ -483,7 +499,6 @@ async fn attempt_one(
         request_id: &rc.id,
     };
     let (up, native) = upstream_request(&ctx, candidate, request, client).map_err(AttemptFailure::Unservable)?;
-    let anthropic_kind = candidate.provider.kind == ProviderKind::Anthropic;
     let started = now_ms();
     let mut sent: Sent = upstream::send(&up, first_byte_ms).await?;
     let status = sent.response.status_code();
@@ -500,9 +515,10 @@ async fn attempt_one(
             ));
         }
         let body = sent.response.stream().map_err(|_| AttemptFailure::InvalidResponse("the answer has no body"))?;
-        let translator: Box<dyn StreamTranslator> = match (anthropic_kind, native) {
-            (true, true) => Box::new(anthropic::stream_translator(&ctx).keep_raw()),
-            (true, false) => Box::new(anthropic::stream_translator(&ctx)),
+        let translator: Box<dyn StreamTranslator> = match (candidate.provider.kind, native) {
+            (ProviderKind::Anthropic, true) => Box::new(anthropic::stream_translator(&ctx).keep_raw()),
+            (ProviderKind::Anthropic, false) => Box::new(anthropic::stream_translator(&ctx)),
+            (ProviderKind::Gemini, _) => Box::new(gemini::stream_translator(&ctx)),
             _ => Box::new(OpenAiPassthrough::default()),
         };
         let (encoder, wants_usage): (Box<dyn ClientEncoder>, bool) = match (client.dialect, native) {
@@ -528,13 +544,16 @@ async fn attempt_one(
     let raw = upstream::read_body(&mut sent.response, idle_ms.max(left)).await?;
     let invalid = |_| AttemptFailure::InvalidResponse("the answer is not a chat completion");
     // The canonical completion, when it is needed (translation, accounting, validity).
-    let canonical: Option<Value> = match (anthropic_kind, client.dialect) {
-        (true, _) => Some(
+    let canonical: Option<Value> = match (candidate.provider.kind, client.dialect) {
+        (ProviderKind::Anthropic, _) => Some(
             anthropic::chat_response(&ctx, &raw)
                 .map_err(|_| AttemptFailure::InvalidResponse("the answer is not a message"))?,
         ),
-        (false, Dialect::Anthropic) => Some(serde_json::from_slice(&raw).map_err(invalid)?),
-        (false, Dialect::OpenAi) => None,
+        (ProviderKind::Gemini, _) => {
+            Some(gemini::chat_response(&ctx, &raw).map_err(|reason| refusal_or_invalid(&reason))?)
+        }
+        (_, Dialect::Anthropic) => Some(serde_json::from_slice(&raw).map_err(invalid)?),
+        (_, Dialect::OpenAi) => None,
     };
     let usage: Option<Usage> = match &canonical {
         Some(c) => c.get("usage").and_then(|u| serde_json::from_value(u.clone()).ok()),

@@ -263,7 +263,72 @@ const anthropic = {
   errorBody: anthropicErrorBody,
 };
 
-export const formats = { openai, anthropic };
+/** Gemini's generateContent / streamGenerateContent?alt=sse. */
+const gemini = {
+  async chat(ctx) {
+    const { req, res, body, fault, name } = ctx;
+    const contents = Array.isArray(body.contents) ? body.contents : [];
+    const last = contents.at(-1) ?? {};
+    const parts = Array.isArray(last.parts) ? last.parts : [];
+    const fnResponse = parts.find((p) => p.functionResponse)?.functionResponse;
+    const text = parts.filter((p) => typeof p.text === "string").map((p) => p.text).join("");
+    const declarations = body.tools?.[0]?.functionDeclarations ?? [];
+    const promptTokens = Math.max(1, contents.reduce((n, c) => n + (c.parts ?? []).reduce((m, p) => m + countWords(p.text ?? ""), 0), 0));
+    let answerParts;
+    if (fnResponse) {
+      const said = fnResponse.response?.content ?? JSON.stringify(fnResponse.response);
+      answerParts = [{ text: `Tool said: ${said}` }];
+    } else if (declarations.length && body.toolConfig?.functionCallingConfig?.mode !== "NONE") {
+      answerParts = [{ functionCall: { name: declarations[0].name, args: { location: "Paris" } }, thoughtSignature: "mock-thought-signature" }];
+    } else {
+      answerParts = [{ text: fault?.kind === "ok" && fault.content ? fault.content : `Hello from ${name}! You said: ${text}` }];
+    }
+    const completion = answerParts.reduce((n, p) => n + countWords(p.text ?? "x"), 0);
+    const usageMetadata = { promptTokenCount: promptTokens, candidatesTokenCount: completion, totalTokenCount: promptTokens + completion };
+    const response = (ps, finish) => ({ candidates: [{ content: { role: "model", parts: ps }, ...(finish ? { finishReason: "STOP" } : {}), index: 0 }], usageMetadata, modelVersion: "gemini-mock" });
+    if (!ctx.stream) {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify(response(answerParts, true)));
+    }
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    res.flushHeaders();
+    const pieces = answerParts[0].text ? answerParts[0].text.match(/\S+\s*/g).map((t) => [{ text: t }]) : [answerParts];
+    let sent = 0;
+    for (const [i, ps] of pieces.entries()) {
+      if (res.destroyed) return;
+      if (i > 0) await sleep(fault?.gapMs ?? ctx.gapMs);
+      if (fault?.kind === "cut_stream" && sent >= (fault.afterChunks ?? 3)) return res.socket?.destroy();
+      res.write(`data: ${JSON.stringify(response(ps, i === pieces.length - 1))}\r\n\r\n`);
+      sent++;
+    }
+    res.end();
+  },
+
+  route(method, path) {
+    const match = /^\/v1beta\/models\/[^/:]+:(generateContent|streamGenerateContent)$/.exec(path);
+    if (method !== "POST" || !match) return null;
+    const stream = match[1] === "streamGenerateContent";
+    return (ctx) => this.chat({ ...ctx, stream });
+  },
+
+  authorized(headers, apiKey) {
+    return headers["x-goog-api-key"] === apiKey;
+  },
+
+  error(res, status, extraHeaders = {}, body = geminiErrorBody(status)) {
+    res.writeHead(status, { "content-type": "application/json", ...extraHeaders });
+    res.end(JSON.stringify(body));
+  },
+
+  errorBody: (status) => geminiErrorBody(status),
+};
+
+function geminiErrorBody(status) {
+  const statusName = { 400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE" }[status] ?? "INTERNAL";
+  return { error: { code: status, message: status === 429 ? "Resource has been exhausted" : `mock ${statusName}`, status: statusName } };
+}
+
+export const formats = { openai, anthropic, gemini };
 
 export async function startMockProvider({ port = 0, name = "mock", apiKey = null, format = "openai", gapMs = 5 } = {}) {
   const handler = formats[format];

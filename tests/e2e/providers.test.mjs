@@ -1,8 +1,9 @@
 // Azure OpenAI (deployment URLs, api-version, api-key header) and embeddings,
 // through the official OpenAI SDK.
-import { test, before, after, beforeEach } from "node:test";
+import { test, describe, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
 import { startStack, provider, post, DEV_GATEWAY_KEY, DEV_KEY_HASH, MOCK_PROVIDER_KEY } from "./harness.mjs";
 
 let stack;
@@ -73,4 +74,76 @@ test("embeddings input mistakes are 400s", async () => {
   }
   const { res } = await post(stack.url, "/v1/embeddings", { model: "nope", input: "x" });
   assert.equal(res.status, 404);
+});
+
+describe("Gemini", () => {
+  let gstack;
+  let anthropicClient;
+  before(async () => {
+    gstack = await startStack({
+      mocks: [{ name: "gemini", format: "gemini" }, { name: "backup" }],
+      makeConfig: (mocks) => ({
+        version: 1,
+        settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
+        providers: {
+          gemini: { ...provider(`${mocks.gemini.url}/v1beta`, "eu"), kind: "gemini" },
+          backup: provider(mocks.backup.baseUrl, "us"),
+        },
+        models: {
+          "gemini-flash": { targets: [{ provider: "gemini", model: "gemini-2.5-flash" }] },
+          "gemini-then-backup": { targets: [{ provider: "gemini", model: "gemini-2.5-flash" }, { provider: "backup", model: "gpt-4o-mini" }] },
+        },
+        keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
+      }),
+    });
+    anthropicClient = new Anthropic({ apiKey: DEV_GATEWAY_KEY, baseURL: gstack.url, maxRetries: 0 });
+  });
+  after(async () => gstack?.close());
+  beforeEach(() => gstack.reset());
+
+  test("OpenAI SDK → Gemini: chat, stream, and a tool round trip echoing the thought signature", async () => {
+    const gclient = new OpenAI({ apiKey: DEV_GATEWAY_KEY, baseURL: `${gstack.url}/v1`, maxRetries: 0 });
+    const reply = await gclient.chat.completions.create({ model: "gemini-flash", messages: [{ role: "system", content: "Brief." }, { role: "user", content: "Hi Gemini" }] });
+    assert.equal(reply.choices[0].message.content, "Hello from gemini! You said: Hi Gemini");
+    assert.equal(reply.model, "gemini-flash");
+    const [call] = gstack.mocks.gemini.calls;
+    assert.equal(call.path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert.equal(call.headers["x-goog-api-key"], MOCK_PROVIDER_KEY);
+    assert.deepEqual(call.body.systemInstruction, { parts: [{ text: "Brief." }] });
+
+    const stream = await gclient.chat.completions.create({ model: "gemini-flash", messages: [{ role: "user", content: "a b" }], stream: true, stream_options: { include_usage: true } });
+    let text = "";
+    let usage = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      usage = chunk.usage ?? usage;
+    }
+    assert.equal(text, "Hello from gemini! You said: a b");
+    assert.ok(usage.total_tokens > 0);
+    assert.deepEqual(gstack.mocks.gemini.calls.at(-1).query, { alt: "sse" });
+
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { location: { type: "string" } } } } }];
+    const first = await gclient.chat.completions.create({ model: "gemini-flash", tools, messages: [{ role: "user", content: "Weather?" }] });
+    const toolCall = first.choices[0].message.tool_calls[0];
+    assert.equal(first.choices[0].finish_reason, "tool_calls");
+    assert.equal(toolCall.extra_content.google.thought_signature, "mock-thought-signature");
+    const second = await gclient.chat.completions.create({
+      model: "gemini-flash",
+      tools,
+      messages: [{ role: "user", content: "Weather?" }, first.choices[0].message, { role: "tool", tool_call_id: toolCall.id, content: "18°C" }],
+    });
+    assert.equal(second.choices[0].message.content, "Tool said: 18°C");
+    const echoed = gstack.mocks.gemini.calls.at(-1).body.contents[1].parts[0];
+    assert.equal(echoed.thoughtSignature, "mock-thought-signature", "the signature went back on the functionCall part");
+    assert.equal(gstack.mocks.gemini.calls.at(-1).body.contents[2].parts[0].functionResponse.name, "get_weather");
+  });
+
+  test("Anthropic SDK → Gemini, and failover from a failing Gemini", async () => {
+    const message = await anthropicClient.messages.create({ model: "gemini-flash", max_tokens: 64, messages: [{ role: "user", content: "Hallo" }] });
+    assert.equal(message.content[0].text, "Hello from gemini! You said: Hallo");
+    gstack.mocks.gemini.fault({ kind: "status", status: 503 });
+    const { res, json } = await post(gstack.url, "/v1/chat/completions", { model: "gemini-then-backup", messages: [{ role: "user", content: "x" }] });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("x-gateway-provider"), "backup", JSON.stringify(json));
+  });
 });
