@@ -7,6 +7,7 @@
 //! the gateway (accounting, failover, inbound Anthropic) sees one shape.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 pub mod openai;
 

@@ -1,0 +1,400 @@
+//! Adapter for AWS Bedrock's Converse and ConverseStream APIs, SigV4-signed.
+//! The provider's secret holds `ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]`,
+//! or a Bedrock API key (sent as a bearer token) when it has no colon.
+//! Region-specific endpoints make this the main way to serve Anthropic and other
+//! models from EU regions.
+
+pub mod eventstream;
+pub mod sigv4;
+
+use super::openai::percent_encode;
+use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
+use crate::error::GatewayError;
+use crate::protocol::openai::ChatRequest;
+use serde_json::{json, Map, Value};
+
+fn unsupported(param: &'static str, message: impl Into<String>) -> GatewayError {
+    GatewayError::invalid_request("unsupported_parameter", message).with_param(param)
+}
+
+fn content_blocks(content: &Value) -> Result<Vec<Value>, GatewayError> {
+    match content {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) if s.is_empty() => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![json!({"text": s})]),
+        Value::Array(parts) => {
+            let mut out = Vec::new();
+            for part in parts {
+                match part.get("type").and_then(Value::as_str) {
+                    Some("text") => out.push(json!({"text": part.get("text").cloned().unwrap_or_default()})),
+                    Some("image_url") => {
+                        let url = part.pointer("/image_url/url").and_then(Value::as_str).unwrap_or_default();
+                        let (meta, data) =
+                            url.strip_prefix("data:").and_then(|rest| rest.split_once(',')).ok_or_else(|| {
+                                unsupported("messages", "Bedrock takes images as base64 data: URLs only.")
+                            })?;
+                        let format = meta.trim_end_matches(";base64").trim_start_matches("image/").to_string();
+                        out.push(json!({"image": {"format": format, "source": {"bytes": data}}}));
+                    }
+                    other => {
+                        return Err(unsupported(
+                            "messages",
+                            format!("Content parts of type {other:?} cannot be sent to Bedrock."),
+                        ))
+                    }
+                }
+                if part.get("cache_control").is_some() {
+                    out.push(json!({"cachePoint": {"type": "default"}}));
+                }
+            }
+            Ok(out)
+        }
+        _ => Err(unsupported("messages", "Message content must be a string or a list of parts.")),
+    }
+}
+
+fn push_turn(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    if let Some(last) = messages.last_mut().filter(|m| m.get("role").and_then(Value::as_str) == Some(role)) {
+        if let Some(Value::Array(existing)) = last.get_mut("content") {
+            existing.extend(blocks);
+            return;
+        }
+    }
+    messages.push(json!({"role": role, "content": blocks}));
+}
+
+fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, GatewayError> {
+    let extra = &req.extra;
+    if extra.get("n").and_then(Value::as_u64).unwrap_or(1) > 1 {
+        return Err(unsupported("n", "Bedrock Converse returns one choice; n must be 1."));
+    }
+    let mut system = Vec::new();
+    let mut messages = Vec::new();
+    for message in &req.messages {
+        let content = message.rest.get("content").cloned().unwrap_or(Value::Null);
+        match message.role.as_str() {
+            "system" | "developer" => system.extend(content_blocks(&content)?),
+            "user" => push_turn(&mut messages, "user", content_blocks(&content)?),
+            "assistant" => {
+                let mut blocks = Vec::new();
+                for t in message.rest.get("thinking_blocks").and_then(Value::as_array).into_iter().flatten() {
+                    if t.get("type").and_then(Value::as_str) == Some("thinking") {
+                        blocks.push(json!({"reasoningContent": {"reasoningText": {"text": t["thinking"], "signature": t["signature"]}}}));
+                    } else if let Some(data) = t.get("data") {
+                        blocks.push(json!({"reasoningContent": {"redactedContent": data}}));
+                    }
+                }
+                blocks.extend(content_blocks(&content)?);
+                for call in message.rest.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+                    let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
+                    let input: Value = serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
+                        .map_err(|_| unsupported("messages", "A tool call's arguments are not valid JSON."))?;
+                    blocks.push(json!({"toolUse": {"toolUseId": call["id"], "name": call.pointer("/function/name"), "input": input}}));
+                }
+                push_turn(&mut messages, "assistant", blocks);
+            }
+            "tool" | "function" => {
+                let text = match &content {
+                    Value::String(s) => s.clone(),
+                    other => other
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect(),
+                };
+                let result =
+                    json!({"toolResult": {"toolUseId": message.rest.get("tool_call_id"), "content": [{"text": text}]}});
+                push_turn(&mut messages, "user", vec![result]);
+            }
+            _ => {}
+        }
+    }
+    let mut body = json!({"messages": messages});
+    if !system.is_empty() {
+        body["system"] = Value::Array(system);
+    }
+    let mut inference = Map::new();
+    let max = ["max_completion_tokens", "max_tokens"].iter().find_map(|f| extra.get(*f).and_then(Value::as_u64));
+    inference.insert("maxTokens".into(), max.unwrap_or(default_max_tokens).into());
+    for (from, to) in [("temperature", "temperature"), ("top_p", "topP")] {
+        if let Some(v) = extra.get(from) {
+            inference.insert(to.into(), v.clone());
+        }
+    }
+    match extra.get("stop") {
+        Some(Value::String(s)) => {
+            inference.insert("stopSequences".into(), json!([s]));
+        }
+        Some(Value::Array(list)) => {
+            inference.insert("stopSequences".into(), Value::Array(list.clone()));
+        }
+        _ => {}
+    }
+    body["inferenceConfig"] = Value::Object(inference);
+    let tools: Vec<Value> = extra
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("function"))
+        .map(|f| {
+            json!({"toolSpec": {"name": f["name"], "description": f.get("description").cloned().unwrap_or_else(|| json!("")),
+                "inputSchema": {"json": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"}))}}})
+        })
+        .collect();
+    let choice = extra.get("tool_choice");
+    if !tools.is_empty() && choice != Some(&json!("none")) {
+        let mut config = json!({"tools": tools});
+        match choice {
+            Some(Value::String(s)) if s == "required" => config["toolChoice"] = json!({"any": {}}),
+            Some(named) if named.pointer("/function/name").is_some() => {
+                config["toolChoice"] = json!({"tool": {"name": named.pointer("/function/name")}})
+            }
+            _ => {}
+        }
+        body["toolConfig"] = config;
+    }
+    if let Some(effort) = extra.get("reasoning_effort").and_then(Value::as_str) {
+        let budget = match effort {
+            "minimal" | "low" => 1024,
+            "medium" => 4096,
+            _ => 16_384,
+        };
+        body["additionalModelRequestFields"] = json!({"thinking": {"type": "enabled", "budget_tokens": budget}});
+    }
+    Ok(body)
+}
+
+pub fn chat_request(
+    ctx: &AttemptContext,
+    req: &ChatRequest,
+    default_max_tokens: u64,
+) -> Result<UpstreamRequest, GatewayError> {
+    let body = serde_json::to_vec(&converse_body(req, default_max_tokens)?)
+        .map_err(|e| GatewayError::internal(e.to_string()))?;
+    let stream = req.is_stream();
+    let host = ctx.provider.base_url.trim_start_matches("https://").split('/').next().unwrap_or_default().to_string();
+    let region = crate::config::bedrock_region(&ctx.provider.base_url)
+        .ok_or_else(|| GatewayError::internal("the Bedrock base_url has no region"))?;
+    let path = format!(
+        "/model/{}/{}",
+        percent_encode(ctx.upstream_model),
+        if stream { "converse-stream" } else { "converse" }
+    );
+    let mut headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("accept", if stream { "application/vnd.amazon.eventstream" } else { "application/json" }.to_string()),
+        ("user-agent", super::openai::USER_AGENT.to_string()),
+    ];
+    let secret = ctx.api_key.unwrap_or_default();
+    let mut parts = secret.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(id), Some(key), token) if !id.is_empty() && !key.is_empty() => {
+            let credentials = sigv4::Credentials { access_key_id: id, secret_access_key: key, session_token: token };
+            headers.extend(sigv4::sign_post(&host, &path, &body, &credentials, region, "bedrock", ctx.now_ms));
+        }
+        (Some(api_key), None, _) if !api_key.is_empty() => headers.push(("authorization", format!("Bearer {api_key}"))),
+        _ => {
+            return Err(GatewayError::new(
+                502,
+                "server_error",
+                "upstream_auth_failed",
+                "The Bedrock credentials secret must be ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN] or a Bedrock API key.",
+            ))
+        }
+    }
+    Ok(UpstreamRequest { url: format!("https://{host}{path}"), headers, body, stream })
+}
+
+pub fn finish_reason(stop_reason: Option<&str>) -> Option<&'static str> {
+    Some(match stop_reason? {
+        "max_tokens" | "model_context_window_exceeded" => "length",
+        "tool_use" => "tool_calls",
+        "guardrail_intervened" | "content_filtered" => "content_filter",
+        _ => "stop",
+    })
+}
+
+pub fn usage(usage: &Value) -> Value {
+    let n = |f: &str| usage.get(f).and_then(Value::as_u64).unwrap_or(0);
+    let (input, output, read, write) =
+        (n("inputTokens"), n("outputTokens"), n("cacheReadInputTokens"), n("cacheWriteInputTokens"));
+    json!({"prompt_tokens": input + read + write, "completion_tokens": output, "total_tokens": input + read + write + output,
+        "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": write}})
+}
+
+pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String> {
+    let response: Value = serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_string())?;
+    let content =
+        response.pointer("/output/message/content").and_then(Value::as_array).ok_or("the answer has no message")?;
+    let (mut text, mut reasoning, mut thinking, mut calls) = (String::new(), String::new(), Vec::new(), Vec::new());
+    for block in content {
+        if let Some(t) = block.get("text").and_then(Value::as_str) {
+            text.push_str(t);
+        } else if let Some(tool) = block.get("toolUse") {
+            calls.push(json!({"id": tool["toolUseId"], "type": "function",
+                "function": {"name": tool["name"], "arguments": tool.get("input").map_or_else(|| "{}".into(), Value::to_string)}}));
+        } else if let Some(r) = block.pointer("/reasoningContent/reasoningText") {
+            let t = r.get("text").and_then(Value::as_str).unwrap_or_default();
+            reasoning.push_str(t);
+            thinking.push(json!({"type": "thinking", "thinking": t, "signature": r.get("signature").cloned().unwrap_or_default()}));
+        } else if let Some(data) = block.pointer("/reasoningContent/redactedContent") {
+            thinking.push(json!({"type": "redacted_thinking", "data": data}));
+        }
+    }
+    let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { text.into() }, "refusal": null});
+    if !calls.is_empty() {
+        message["tool_calls"] = Value::Array(calls);
+    }
+    if !thinking.is_empty() {
+        message["reasoning_content"] = reasoning.into();
+        message["thinking_blocks"] = Value::Array(thinking);
+    }
+    Ok(json!({
+        "id": format!("chatcmpl-{}", ctx.request_id), "object": "chat.completion", "created": ctx.now_ms / 1000, "model": ctx.public_model,
+        "choices": [{"index": 0, "message": message, "logprobs": null,
+            "finish_reason": finish_reason(response.get("stopReason").and_then(Value::as_str)).unwrap_or("stop")}],
+        "usage": usage(response.get("usage").unwrap_or(&Value::Null)),
+    }))
+}
+
+/// Bedrock's error body is `{"message": …}`; the error type is in `x-amzn-errortype`.
+pub fn error_details(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body).ok()?.get("message")?.as_str().map(str::to_string)
+}
+
+/// ConverseStream frames as canonical chunks.
+pub struct BedrockStream {
+    decoder: eventstream::Decoder,
+    messages: Vec<eventstream::Message>,
+    id: String,
+    created: u64,
+    model: String,
+    /// Bedrock content block index → OpenAI tool-call index.
+    tools: Vec<(u64, usize)>,
+    thinking: Option<(String, String)>,
+    usage: Option<Value>,
+    stopped: bool,
+}
+
+pub fn stream_translator(ctx: &AttemptContext) -> BedrockStream {
+    BedrockStream {
+        decoder: eventstream::Decoder::default(),
+        messages: Vec::new(),
+        id: format!("chatcmpl-{}", ctx.request_id),
+        created: ctx.now_ms / 1000,
+        model: ctx.public_model.to_string(),
+        tools: Vec::new(),
+        thinking: None,
+        usage: None,
+        stopped: false,
+    }
+}
+
+impl BedrockStream {
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
+        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+        .to_string()
+    }
+
+    fn on_message(&mut self, message: &eventstream::Message, out: &mut Vec<String>) -> Result<(), StreamFault> {
+        let payload: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
+        if message.header(":message-type") == Some("exception") || message.header(":message-type") == Some("error") {
+            let kind = message.header(":exception-type").or(message.header(":error-code")).unwrap_or("exception");
+            let text = payload.get("message").and_then(Value::as_str).unwrap_or("error");
+            return Err(StreamFault::Upstream(format!("{text} ({kind})")));
+        }
+        let index = payload.get("contentBlockIndex").and_then(Value::as_u64).unwrap_or(0);
+        match message.header(":event-type").unwrap_or_default() {
+            "messageStart" => out.push(self.chunk(json!({"role": "assistant", "content": ""}), None)),
+            "contentBlockStart" => {
+                if let Some(tool) = payload.pointer("/start/toolUse") {
+                    let tool_index = self.tools.len();
+                    self.tools.push((index, tool_index));
+                    out.push(self.chunk(
+                        json!({"tool_calls": [{"index": tool_index, "id": tool["toolUseId"], "type": "function",
+                            "function": {"name": tool["name"], "arguments": ""}}]}),
+                        None,
+                    ));
+                }
+            }
+            "contentBlockDelta" => {
+                let delta = payload.get("delta").cloned().unwrap_or_default();
+                if let Some(text) = delta.get("text").and_then(Value::as_str) {
+                    out.push(self.chunk(json!({"content": text}), None));
+                } else if let Some(input) = delta.pointer("/toolUse/input").and_then(Value::as_str) {
+                    let tool_index = self.tools.iter().find(|(i, _)| *i == index).map_or(0, |(_, t)| *t);
+                    out.push(
+                        self.chunk(
+                            json!({"tool_calls": [{"index": tool_index, "function": {"arguments": input}}]}),
+                            None,
+                        ),
+                    );
+                } else if let Some(r) = delta.get("reasoningContent") {
+                    let text = r.get("text").and_then(Value::as_str);
+                    let (acc, signature) = self.thinking.get_or_insert_with(Default::default);
+                    acc.push_str(text.unwrap_or_default());
+                    signature.push_str(r.get("signature").and_then(Value::as_str).unwrap_or_default());
+                    if let Some(t) = text {
+                        out.push(self.chunk(json!({"reasoning_content": t}), None));
+                    }
+                }
+            }
+            "contentBlockStop" => {
+                if let Some((text, signature)) = self.thinking.take() {
+                    let block = json!({"type": "thinking", "thinking": text, "signature": signature});
+                    out.push(self.chunk(json!({"thinking_blocks": [block]}), None));
+                }
+            }
+            "messageStop" => {
+                let reason = finish_reason(payload.get("stopReason").and_then(Value::as_str)).unwrap_or("stop");
+                out.push(self.chunk(json!({}), Some(reason)));
+                self.stopped = true;
+            }
+            "metadata" => {
+                if let Some(u) = payload.get("usage") {
+                    self.usage = Some(usage(u));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault> {
+        for message in std::mem::take(&mut self.messages) {
+            self.on_message(&message, out)?;
+        }
+        Ok(())
+    }
+}
+
+impl StreamTranslator for BedrockStream {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), StreamFault> {
+        self.decoder.feed(bytes, &mut self.messages).map_err(|e| StreamFault::Malformed(e.to_string()))?;
+        self.drain(out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault> {
+        self.drain(out)?;
+        if self.stopped {
+            if let Some(usage) = self.usage.take() {
+                out.push(
+                    json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                           "choices": [], "usage": usage})
+                    .to_string(),
+                );
+            }
+            out.push("[DONE]".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
