@@ -44,7 +44,7 @@ pub enum Verdict {
 /// Reads a provider's error body (OpenAI-shaped, or anything else) into a failure.
 pub fn status_failure(status: u16, retry_after: Option<&str>, body: &[u8]) -> AttemptFailure {
     let envelope: ErrorEnvelope = serde_json::from_slice(body).unwrap_or_default();
-    let error = envelope.error.unwrap_or_default();
+    let error = envelope.error.unwrap_or(ErrorProbe { message: envelope.message, ..ErrorProbe::default() });
     AttemptFailure::Status {
         status,
         retry_after_s: retry_after.and_then(parse_retry_after),

@@ -133,6 +133,9 @@ pub struct Provider {
     pub api_key_secret: Option<String>,
     /// Where this endpoint processes data, e.g. `us`, `eu`, `eu-de`.
     pub region: String,
+    /// The AWS region to sign Bedrock requests for, when the base_url does not name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_region: Option<String>,
     /// Azure OpenAI's `api-version` query parameter (required for `azure_openai`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
@@ -293,6 +296,13 @@ impl Config {
     /// Public model names the key may use, sorted.
     pub fn models_for<'a>(&'a self, key: &'a KeyRecord) -> impl Iterator<Item = &'a str> + 'a {
         self.models.keys().map(String::as_str).filter(move |m| key.allows(m))
+    }
+}
+
+impl Provider {
+    /// The AWS region a Bedrock endpoint signs for: `aws_region`, or the one in its URL.
+    pub fn signing_region(&self) -> Option<&str> {
+        self.aws_region.as_deref().or_else(|| bedrock_region(&self.base_url))
     }
 }
 

@@ -167,10 +167,10 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
                     "azure_openai providers need an api_version, e.g. \"2024-10-21\"",
                 ));
             }
-            ProviderKind::Bedrock => {
+            ProviderKind::Bedrock if provider.signing_region().is_none() => {
                 out.push(issue(
-                    format!("{at}/kind"),
-                    "bedrock providers are not available in this gateway version yet (use openai, openai_compatible, azure_openai, anthropic or gemini)",
+                    format!("{at}/base_url"),
+                    "bedrock providers use https://bedrock-runtime.<aws-region>.amazonaws.com (or set aws_region)",
                 ));
             }
             _ => {}

@@ -18,7 +18,7 @@ use crate::inbound::anthropic::{self as inbound_anthropic, AnthropicEncoder, Ant
 use crate::limits::Admission;
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
-use crate::providers::{anthropic, gemini, AttemptContext, StreamTranslator, UpstreamRequest};
+use crate::providers::{anthropic, bedrock, gemini, AttemptContext, StreamTranslator, UpstreamRequest};
 use crate::relay::ClientEncoder;
 use crate::relay::{OpenAiEncoder, OpenAiPassthrough, Relay};
 use crate::routing::residency::{self, AllowedRegions, ClientLocation};
@@ -471,12 +471,10 @@ fn upstream_request(
             }
         },
         ProviderKind::Gemini => Ok((gemini::chat_request(ctx, request)?, false)),
-        kind => Err(GatewayError::new(
-            502,
-            "server_error",
-            "provider_kind_unavailable",
-            format!("Provider kind {kind:?} is not available in this gateway version."),
-        )),
+        ProviderKind::Bedrock => {
+            let default_max = candidate.capabilities.max_output_tokens.unwrap_or(anthropic::DEFAULT_MAX_TOKENS);
+            Ok((bedrock::chat_request(ctx, request, default_max)?, false))
+        }
     }
 }
 
@@ -509,7 +507,11 @@ async fn attempt_one(
     let left = first_byte_ms.saturating_sub(now_ms().saturating_sub(started)).max(1);
     let message_id = format!("msg_{}", rc.id.trim_start_matches("req_"));
     if up.stream {
-        if !content_type.starts_with("text/event-stream") {
+        let expected = match candidate.provider.kind {
+            ProviderKind::Bedrock => "application/vnd.amazon.eventstream",
+            _ => "text/event-stream",
+        };
+        if !content_type.starts_with(expected) {
             return Err(AttemptFailure::InvalidResponse(
                 "a stream was asked for but the answer is not an event stream",
             ));
@@ -519,6 +521,7 @@ async fn attempt_one(
             (ProviderKind::Anthropic, true) => Box::new(anthropic::stream_translator(&ctx).keep_raw()),
             (ProviderKind::Anthropic, false) => Box::new(anthropic::stream_translator(&ctx)),
             (ProviderKind::Gemini, _) => Box::new(gemini::stream_translator(&ctx)),
+            (ProviderKind::Bedrock, _) => Box::new(bedrock::stream_translator(&ctx)),
             _ => Box::new(OpenAiPassthrough::default()),
         };
         let (encoder, wants_usage): (Box<dyn ClientEncoder>, bool) = match (client.dialect, native) {
@@ -552,6 +555,10 @@ async fn attempt_one(
         (ProviderKind::Gemini, _) => {
             Some(gemini::chat_response(&ctx, &raw).map_err(|reason| refusal_or_invalid(&reason))?)
         }
+        (ProviderKind::Bedrock, _) => Some(
+            bedrock::chat_response(&ctx, &raw)
+                .map_err(|_| AttemptFailure::InvalidResponse("the answer is not a message"))?,
+        ),
         (_, Dialect::Anthropic) => Some(serde_json::from_slice(&raw).map_err(invalid)?),
         (_, Dialect::OpenAi) => None,
     };

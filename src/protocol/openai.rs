@@ -313,6 +313,9 @@ pub struct ErrorProbe {
 pub struct ErrorEnvelope {
     #[serde(default)]
     pub error: Option<ErrorProbe>,
+    /// Bedrock (and some others) put the message at the top level.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// Just enough of a non-streamed completion to check it is one and to account for it.

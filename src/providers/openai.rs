@@ -230,6 +230,7 @@ mod tests {
             api_key_secret: Some("EXAMPLE_KEY".into()),
             region: "us".into(),
             api_version: None,
+            aws_region: None,
             location_hint: None,
             limits: Default::default(),
         }
@@ -269,6 +270,7 @@ mod tests {
             api_key_secret: Some("AZURE_KEY".into()),
             region: "eu".into(),
             api_version: Some("2024-10-21".into()),
+            aws_region: None,
             location_hint: None,
             limits: Default::default(),
         };

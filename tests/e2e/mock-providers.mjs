@@ -9,6 +9,8 @@
 // Faults can also be chosen by the upstream model name (`fault-500`, `fault-cut`, …)
 // so a config alone can demonstrate them. Node built-ins only.
 import http from "node:http";
+import { createHash, createHmac } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -328,7 +330,117 @@ function geminiErrorBody(status) {
   return { error: { code: status, message: status === 429 ? "Resource has been exhausted" : `mock ${statusName}`, status: statusName } };
 }
 
-export const formats = { openai, anthropic, gemini };
+/** AWS event-stream framing: prelude, string headers, payload, CRC32s. */
+function eventFrame(headers, payload) {
+  const h = Buffer.concat(
+    Object.entries(headers).map(([name, value]) => {
+      const n = Buffer.from(name);
+      const v = Buffer.from(value);
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(v.length);
+      return Buffer.concat([Buffer.from([n.length]), n, Buffer.from([7]), len, v]);
+    }),
+  );
+  const body = Buffer.from(payload);
+  const total = 12 + h.length + body.length + 4;
+  const prelude = Buffer.alloc(8);
+  prelude.writeUInt32BE(total, 0);
+  prelude.writeUInt32BE(h.length, 4);
+  const preludeCrc = Buffer.alloc(4);
+  preludeCrc.writeUInt32BE(crc32(prelude));
+  const message = Buffer.concat([prelude, preludeCrc, h, body]);
+  const messageCrc = Buffer.alloc(4);
+  messageCrc.writeUInt32BE(crc32(message));
+  return Buffer.concat([message, messageCrc]);
+}
+
+const hmac = (key, data) => createHmac("sha256", key).update(data).digest();
+const sha256hex = (data) => createHash("sha256").update(data).digest("hex");
+const uriEncode = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+
+/** Recomputes the SigV4 signature the way AWS does; true when it matches. */
+export function verifySigV4(req, rawBody, accessKeyId, secretAccessKey, service = "bedrock") {
+  const auth = req.headers.authorization ?? "";
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m || m[1] !== accessKeyId || m[4] !== service) return false;
+  const [, , date, region, , signedHeaders, signature] = m;
+  const path = req.url.split("?")[0];
+  const canonicalUri = path.split("/").map(uriEncode).join("/");
+  const names = signedHeaders.split(";");
+  const canonicalHeaders = names.map((n) => `${n}:${String(req.headers[n] ?? "").trim()}\n`).join("");
+  const payloadHash = sha256hex(rawBody);
+  if (req.headers["x-amz-content-sha256"] !== payloadHash) return false;
+  const canonicalRequest = [req.method, canonicalUri, "", canonicalHeaders, signedHeaders, payloadHash].join("\n");
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const stringToSign = ["AWS4-HMAC-SHA256", req.headers["x-amz-date"], scope, sha256hex(canonicalRequest)].join("\n");
+  let key = hmac(`AWS4${secretAccessKey}`, date);
+  for (const part of [region, service, "aws4_request"]) key = hmac(key, part);
+  return hmac(key, stringToSign).toString("hex") === signature;
+}
+
+/** AWS Bedrock's Converse / ConverseStream, SigV4-checked. */
+const bedrock = {
+  async chat(ctx) {
+    const { res, body, fault, name } = ctx;
+    const messages = (body.messages ?? []).map((m) => ({
+      role: m.role,
+      content: (m.content ?? []).map((b) => (b.text !== undefined ? { type: "text", text: b.text } : b.toolResult ? { type: "tool_result", content: b.toolResult.content?.[0]?.text } : {})),
+    }));
+    const tools = (body.toolConfig?.tools ?? []).map((t) => ({ name: t.toolSpec?.name }));
+    const reply = planReply(name, { messages, tools: tools.length ? tools : undefined }, fault?.kind === "ok" ? fault : null);
+    const usage = { inputTokens: reply.promptTokens, outputTokens: reply.completionTokens, totalTokens: reply.promptTokens + reply.completionTokens };
+    const toolUse = reply.toolCall && { toolUseId: "tooluse_mock_1", name: reply.toolCall.name, input: JSON.parse(reply.toolCall.arguments) };
+    if (!ctx.stream) {
+      const content = toolUse ? [{ toolUse }] : [{ text: reply.content }];
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ output: { message: { role: "assistant", content } }, stopReason: toolUse ? "tool_use" : "end_turn", usage, metrics: { latencyMs: 5 } }));
+    }
+    res.writeHead(200, { "content-type": "application/vnd.amazon.eventstream" });
+    res.flushHeaders();
+    const event = (type, payload) => eventFrame({ ":event-type": type, ":content-type": "application/json", ":message-type": "event" }, JSON.stringify(payload));
+    if (fault?.kind === "stream_error_event") {
+      res.write(eventFrame({ ":exception-type": "throttlingException", ":content-type": "application/json", ":message-type": "exception" }, JSON.stringify({ message: "Too many requests" })));
+      return res.end();
+    }
+    const frames = [event("messageStart", { role: "assistant" })];
+    if (toolUse) {
+      frames.push(event("contentBlockStart", { contentBlockIndex: 0, start: { toolUse: { toolUseId: toolUse.toolUseId, name: toolUse.name } } }));
+      frames.push(event("contentBlockDelta", { contentBlockIndex: 0, delta: { toolUse: { input: JSON.stringify(toolUse.input) } } }));
+    } else {
+      for (const word of reply.content.match(/\S+\s*/g) ?? []) frames.push(event("contentBlockDelta", { contentBlockIndex: 0, delta: { text: word } }));
+    }
+    frames.push(event("contentBlockStop", { contentBlockIndex: 0 }));
+    frames.push(event("messageStop", { stopReason: toolUse ? "tool_use" : "end_turn" }));
+    frames.push(event("metadata", { usage, metrics: { latencyMs: 5 } }));
+    for (const [i, frame] of frames.entries()) {
+      if (res.destroyed) return;
+      if (i > 0) await sleep(fault?.gapMs ?? ctx.gapMs);
+      if (fault?.kind === "cut_stream" && i >= (fault.afterChunks ?? 3)) return res.socket?.destroy();
+      res.write(frame);
+    }
+    res.end();
+  },
+
+  route(method, path) {
+    const match = /^\/model\/[^/]+\/(converse|converse-stream)$/.exec(path);
+    if (method !== "POST" || !match) return null;
+    return (ctx) => this.chat({ ...ctx, stream: match[1] === "converse-stream" });
+  },
+
+  /** apiKey is "ACCESS_KEY_ID:SECRET": the request must carry a valid SigV4 signature. */
+  authorized(headers, apiKey, req, raw) {
+    const [id, secret] = apiKey.split(":");
+    return verifySigV4(req, raw, id, secret);
+  },
+
+  error(res, status, extraHeaders = {}, body = { message: status === 429 ? "Too many requests" : `mock error ${status}` }) {
+    const type = { 400: "ValidationException", 403: "AccessDeniedException", 429: "ThrottlingException", 503: "ServiceUnavailableException" }[status] ?? "InternalServerException";
+    res.writeHead(status, { "content-type": "application/json", "x-amzn-errortype": type, ...extraHeaders });
+    res.end(JSON.stringify(body));
+  },
+};
+
+export const formats = { openai, anthropic, gemini, bedrock };
 
 export async function startMockProvider({ port = 0, name = "mock", apiKey = null, format = "openai", gapMs = 5 } = {}) {
   const handler = formats[format];
@@ -367,7 +479,7 @@ export async function startMockProvider({ port = 0, name = "mock", apiKey = null
       if (!res.writableEnded) call.aborted = true;
     });
 
-    if (apiKey && !handler.authorized(req.headers, apiKey)) return handler.error(res, 401);
+    if (apiKey && !handler.authorized(req.headers, apiKey, req, raw)) return handler.error(res, format === "bedrock" ? 403 : 401);
     const route = handler.route(req.method, path);
     if (!route) return handler.error(res, 404, {}, { error: { message: `Unknown route ${req.method} ${path}`, type: "invalid_request_error", param: null, code: null } });
 

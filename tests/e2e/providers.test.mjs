@@ -147,3 +147,71 @@ describe("Gemini", () => {
     assert.equal(res.headers.get("x-gateway-provider"), "backup", JSON.stringify(json));
   });
 });
+
+describe("Bedrock", () => {
+  const CREDENTIALS = "AKIDTEST:secretTESTkey/with+chars";
+  let bstack;
+  before(async () => {
+    bstack = await startStack({
+      mocks: [{ name: "bedrock", format: "bedrock", apiKey: CREDENTIALS }],
+      bindings: { BEDROCK_CREDENTIALS: CREDENTIALS, BEDROCK_WRONG: "AKIDTEST:not-the-secret" },
+      makeConfig: (mocks) => ({
+        version: 1,
+        settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
+        providers: {
+          "bedrock-eu": { kind: "bedrock", base_url: mocks.bedrock.url, aws_region: "eu-central-1", api_key_secret: "BEDROCK_CREDENTIALS", region: "eu-de" },
+          "bedrock-bad": { kind: "bedrock", base_url: mocks.bedrock.url, aws_region: "eu-central-1", api_key_secret: "BEDROCK_WRONG", region: "eu-de" },
+        },
+        models: {
+          "claude-eu": { targets: [{ provider: "bedrock-eu", model: "eu.anthropic.claude-3-7-sonnet-20250219-v1:0" }] },
+          "claude-bad": { targets: [{ provider: "bedrock-bad", model: "eu.anthropic.claude-3-7-sonnet-20250219-v1:0" }] },
+        },
+        keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
+      }),
+    });
+  });
+  after(async () => bstack?.close());
+  beforeEach(() => bstack.reset());
+
+  test("OpenAI SDK → Bedrock: signed Converse and ConverseStream, and a tool round trip", async () => {
+    const bclient = new OpenAI({ apiKey: DEV_GATEWAY_KEY, baseURL: `${bstack.url}/v1`, maxRetries: 0 });
+    const reply = await bclient.chat.completions.create({ model: "claude-eu", messages: [{ role: "user", content: "Guten Tag" }] });
+    assert.equal(reply.choices[0].message.content, "Hello from bedrock! You said: Guten Tag");
+    const [call] = bstack.mocks.bedrock.calls;
+    assert.equal(call.path, "/model/eu.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse");
+    assert.match(call.headers.authorization, /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/eu-central-1\/bedrock\/aws4_request/);
+
+    const stream = await bclient.chat.completions.create({ model: "claude-eu", messages: [{ role: "user", content: "eins zwei" }], stream: true, stream_options: { include_usage: true } });
+    let text = "";
+    let usage = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      usage = chunk.usage ?? usage;
+    }
+    assert.equal(text, "Hello from bedrock! You said: eins zwei");
+    assert.ok(usage.total_tokens > 0);
+    assert.ok(bstack.mocks.bedrock.calls.at(-1).path.endsWith("/converse-stream"));
+
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { location: { type: "string" } } } } }];
+    const first = await bclient.chat.completions.create({ model: "claude-eu", tools, messages: [{ role: "user", content: "Weather?" }] });
+    const toolCall = first.choices[0].message.tool_calls[0];
+    assert.equal(toolCall.id, "tooluse_mock_1");
+    const second = await bclient.chat.completions.create({
+      model: "claude-eu",
+      tools,
+      messages: [{ role: "user", content: "Weather?" }, first.choices[0].message, { role: "tool", tool_call_id: toolCall.id, content: "12°C" }],
+    });
+    assert.equal(second.choices[0].message.content, "Tool said: 12°C");
+  });
+
+  test("Anthropic SDK → Bedrock streaming, and wrong AWS credentials are a clear 502", async () => {
+    const aclient = new Anthropic({ apiKey: DEV_GATEWAY_KEY, baseURL: bstack.url, maxRetries: 0 });
+    const stream = aclient.messages.stream({ model: "claude-eu", max_tokens: 64, messages: [{ role: "user", content: "hallo" }] });
+    const final = await stream.finalMessage();
+    assert.equal(final.content[0].text, "Hello from bedrock! You said: hallo");
+    const { res, json, text } = await post(bstack.url, "/v1/chat/completions", { model: "claude-bad", messages: [{ role: "user", content: "x" }] });
+    assert.equal(res.status, 502);
+    assert.equal(json.error.code, "upstream_auth_failed");
+    assert.ok(!text.includes("not-the-secret"));
+  });
+});

@@ -8,6 +8,7 @@ fn provider() -> Provider {
         api_key_secret: Some("ANTHROPIC_API_KEY".into()),
         region: "us".into(),
         api_version: None,
+        aws_region: None,
         location_hint: None,
         limits: Default::default(),
     }

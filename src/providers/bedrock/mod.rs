@@ -177,9 +177,10 @@ pub fn chat_request(
     let body = serde_json::to_vec(&converse_body(req, default_max_tokens)?)
         .map_err(|e| GatewayError::internal(e.to_string()))?;
     let stream = req.is_stream();
-    let host = ctx.provider.base_url.trim_start_matches("https://").split('/').next().unwrap_or_default().to_string();
-    let region = crate::config::bedrock_region(&ctx.provider.base_url)
-        .ok_or_else(|| GatewayError::internal("the Bedrock base_url has no region"))?;
+    let (scheme, rest) = ctx.provider.base_url.split_once("://").unwrap_or(("https", &ctx.provider.base_url));
+    let host = rest.split('/').next().unwrap_or_default().to_string();
+    let region =
+        ctx.provider.signing_region().ok_or_else(|| GatewayError::internal("the Bedrock provider has no region"))?;
     let path = format!(
         "/model/{}/{}",
         percent_encode(ctx.upstream_model),
@@ -207,7 +208,7 @@ pub fn chat_request(
             ))
         }
     }
-    Ok(UpstreamRequest { url: format!("https://{host}{path}"), headers, body, stream })
+    Ok(UpstreamRequest { url: format!("{scheme}://{host}{path}"), headers, body, stream })
 }
 
 pub fn finish_reason(stop_reason: Option<&str>) -> Option<&'static str> {

@@ -8,6 +8,7 @@ fn with_ctx<T>(secret: &str, f: impl FnOnce(&AttemptContext) -> T) -> T {
         api_key_secret: Some("AWS_BEDROCK".into()),
         region: "eu-de".into(),
         api_version: None,
+        aws_region: None,
         location_hint: None,
         limits: Default::default(),
     };

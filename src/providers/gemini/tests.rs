@@ -8,6 +8,7 @@ fn with_ctx<T>(f: impl FnOnce(&AttemptContext) -> T) -> T {
         api_key_secret: Some("GEMINI_API_KEY".into()),
         region: "us".into(),
         api_version: None,
+        aws_region: None,
         location_hint: None,
         limits: Default::default(),
     };
