@@ -12,6 +12,8 @@ export const DEV_ADMIN_TOKEN = "dev-admin-token";
 export const DEV_GATEWAY_KEY = "gw_dev_local_key";
 export const DEV_LIMITED_KEY = "gw_dev_limited_key";
 export const MOCK_PROVIDER_KEY = "mock-provider-key";
+/** sha256 of DEV_GATEWAY_KEY, as the config stores it. */
+export const DEV_KEY_HASH_FOR_BENCH = "3b5d8d1ff8b89cba460eccd62c11417ca91a74e99b253f62ed471eacb3849835";
 
 /** Parses a .dev.vars file (KEY=value lines, # comments, optional quotes). */
 export function readDevVars(file = path.join(ROOT, ".dev.vars")) {
