@@ -102,7 +102,9 @@ const floor = await startFloor(mock.url);
 const { mf, url: gatewayUrl } = await startGateway();
 await putConfig(gatewayUrl, {
   version: 1,
-  settings: { allow_http_providers: true },
+  // Request logs off: locally every console line is piped through Miniflare to Node,
+  // which would measure the log pipe rather than the gateway.
+  settings: { allow_http_providers: true, request_log: false },
   providers: { mock: { kind: "openai", base_url: mock.baseUrl, region: "us" } },
   models: { bench: { targets: [{ provider: "mock", model: "bench" }] } },
   keys: { [DEV_KEY_HASH_FOR_BENCH]: { name: "bench", models: ["*"] } },

@@ -89,6 +89,8 @@ pub struct Settings {
     /// How long an isolate serves its cached copy of this document before re-reading KV.
     pub config_cache_ttl_ms: u64,
     pub circuit_breaker: crate::health::BreakerPolicy,
+    /// Write one structured log line per request (ids, routing, attempts, tokens; never content).
+    pub request_log: bool,
 }
 
 impl Default for Settings {
@@ -101,6 +103,7 @@ impl Default for Settings {
             stream_idle_timeout_ms: 30_000,
             config_cache_ttl_ms: 5_000,
             circuit_breaker: crate::health::BreakerPolicy::default(),
+            request_log: true,
         }
     }
 }

@@ -106,9 +106,10 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let plan = plan_route(&req, &config, key, &request, &routing, &health)?;
 
     let mut line = RequestLine::new(rc, key, &request, &routing.allowed);
+    line.enabled = config.settings.request_log;
     if plan.candidates.is_empty() {
         let error = plan.no_candidates_error();
-        log::emit(&line.finish(rc, error.status, "no_candidates"));
+        log::request(&line.finish(rc, error.status, "no_candidates"));
         return Err(error);
     }
 
@@ -173,7 +174,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let mut response = match result {
         Ok(Served::Whole(response, usage)) => {
             ctx.wait_until(settlements.run(Some(usage.map_or(estimate, |u| u.total_tokens))));
-            log::emit(&line.finish(rc, 200, "complete"));
+            log::request(&line.finish(rc, 200, "complete"));
             response
         }
         Ok(Served::Stream(response, pump_settlements)) => {
@@ -184,7 +185,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         Err(error) => {
             // Nothing was generated: give the reservations back.
             ctx.wait_until(settlements.run(Some(0)));
-            log::emit(&line.finish(rc, error.status, "error"));
+            log::request(&line.finish(rc, error.status, "error"));
             respond::error_in(rc.dialect, &error, &rc.id)
         }
     };
@@ -203,7 +204,7 @@ fn estimated_tokens(needs: &needs::RequestNeeds) -> u64 {
 
 fn limited_response(admission: &Admission, estimate: u64, rc: &RequestContext, line: &mut RequestLine) -> Response {
     let error = limiter::denial_error(admission, estimate);
-    log::emit(&line.clone().finish(rc, 429, "rate_limited"));
+    log::request(&line.clone().finish(rc, 429, "rate_limited"));
     let response = respond::error_in(rc.dialect, &error, &rc.id);
     limiter::headers(admission, response.headers());
     response
@@ -649,6 +650,7 @@ impl RequestLine {
             completion_tokens: None,
             duration_ms: 0,
             upstream_ms: 0,
+            enabled: true,
             limiter_degraded: false,
         }
     }

@@ -94,10 +94,12 @@ pub async fn handle(
                     outcome: "ok".into(),
                     ms,
                 });
-                log::emit(
-                    &serde_json::json!({"event": "embeddings", "request_id": rc.id, "key": key.name, "model": request.model,
+                if settings.request_log {
+                    log::emit(
+                        &serde_json::json!({"event": "embeddings", "request_id": rc.id, "key": key.name, "model": request.model,
                     "provider": candidate.provider_id, "region": candidate.region, "attempts": attempts, "status": 200}),
-                );
+                    );
+                }
                 health_cache::after_request(env, ctx, &config);
                 let headers = Headers::new();
                 let _ = headers.set("x-gateway-provider", candidate.provider_id);

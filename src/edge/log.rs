@@ -43,7 +43,17 @@ pub struct RequestLine {
     pub duration_ms: u64,
     /// Time spent waiting on providers (the rest is the gateway's overhead).
     pub upstream_ms: u64,
+    /// `settings.request_log`: whether this line is written at all.
+    #[serde(skip)]
+    pub enabled: bool,
     /// The rate limiter could not be reached and limits were not enforced.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub limiter_degraded: bool,
+}
+
+/// Writes a request's line, unless the config turned request logs off.
+pub fn request(line: &RequestLine) {
+    if line.enabled {
+        emit(line);
+    }
 }

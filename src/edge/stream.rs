@@ -200,7 +200,7 @@ impl Pump {
             line.prompt_tokens = usage.map(|u| u.prompt_tokens);
             line.completion_tokens = usage.map(|u| u.completion_tokens);
             line.duration_ms = now_ms().saturating_sub(self.started_ms);
-            log::emit(&line);
+            log::request(&line);
         }
     }
 }
