@@ -33,8 +33,14 @@ struct Cache {
     pending: HashMap<String, Vec<Report>>,
     budgets: HashMap<String, RetryBudget>,
     last_refresh_ms: u64,
+    last_flush_ms: u64,
     refreshing: bool,
 }
+
+/// Reports are batched per isolate: sent at most once a second, unless one of
+/// them is bad news (other isolates should hear of a failing endpoint at once).
+const FLUSH_MS: u64 = 1_000;
+const FLUSH_AT_PENDING: usize = 64;
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
@@ -118,7 +124,19 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
     let now = now_ms();
     let (reports, refresh) = CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let reports: Vec<(String, Vec<Report>)> = c.pending.drain().collect();
+        let pending: usize = c.pending.values().map(Vec::len).sum();
+        let bad_news = c
+            .pending
+            .values()
+            .flatten()
+            .any(|r| !matches!(r.outcome, Outcome::Success { .. } | Outcome::Finished { .. }));
+        let due = now.saturating_sub(c.last_flush_ms) >= FLUSH_MS || pending >= FLUSH_AT_PENDING || bad_news;
+        let reports: Vec<(String, Vec<Report>)> = if due {
+            c.last_flush_ms = now;
+            c.pending.drain().collect()
+        } else {
+            Vec::new()
+        };
         let refresh = !c.refreshing && now.saturating_sub(c.last_refresh_ms) >= REFRESH_MS;
         if refresh {
             c.refreshing = true;
