@@ -3,6 +3,7 @@
 //! Thinking blocks keep their signatures and cache_control markers survive, so
 //! tool turns can echo them back as Anthropic requires.
 
+use super::common::{max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported};
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
 use crate::error::GatewayError;
 use crate::protocol::openai::ChatRequest;
@@ -12,20 +13,6 @@ use serde_json::{json, Map, Value};
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Used when neither the client nor the target's capabilities give a max_tokens.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
-
-fn unsupported(param: &'static str, message: impl Into<String>) -> GatewayError {
-    GatewayError::invalid_request("unsupported_parameter", message).with_param(param)
-}
-
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => {
-            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
-        }
-        _ => String::new(),
-    }
-}
 
 /// An OpenAI `image_url` part as an Anthropic image block (base64 for data URLs).
 fn image_block(part: &Value) -> Result<Value, GatewayError> {
@@ -74,21 +61,6 @@ fn blocks(content: &Value) -> Result<Vec<Value>, GatewayError> {
     }
 }
 
-/// Appends blocks to the conversation, merging into the previous message when the
-/// role repeats (Anthropic requires user and assistant turns to alternate).
-fn push_turn(messages: &mut Vec<Value>, role: &str, new_blocks: Vec<Value>) {
-    if new_blocks.is_empty() {
-        return;
-    }
-    if let Some(last) = messages.last_mut().filter(|m| m.get("role").and_then(Value::as_str) == Some(role)) {
-        if let Some(Value::Array(existing)) = last.get_mut("content") {
-            existing.extend(new_blocks);
-            return;
-        }
-    }
-    messages.push(json!({"role": role, "content": new_blocks}));
-}
-
 fn translate_messages(request: &ChatRequest) -> Result<(Vec<Value>, Vec<Value>), GatewayError> {
     let mut system = Vec::new();
     let mut messages = Vec::new();
@@ -96,7 +68,7 @@ fn translate_messages(request: &ChatRequest) -> Result<(Vec<Value>, Vec<Value>),
         let content = message.rest.get("content").cloned().unwrap_or(Value::Null);
         match message.role.as_str() {
             "system" | "developer" => system.extend(blocks(&content)?),
-            "user" => push_turn(&mut messages, "user", blocks(&content)?),
+            "user" => push_turn(&mut messages, "user", "content", blocks(&content)?),
             "assistant" => {
                 let mut out = Vec::new();
                 // Thinking first: Anthropic wants the signed blocks back, unchanged, before the rest.
@@ -106,10 +78,7 @@ fn translate_messages(request: &ChatRequest) -> Result<(Vec<Value>, Vec<Value>),
                 out.extend(blocks(&content)?);
                 if let Some(Value::Array(calls)) = message.rest.get("tool_calls") {
                     for call in calls {
-                        let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
-                        let input: Value =
-                            serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
-                                .map_err(|_| unsupported("messages", "A tool call's arguments are not valid JSON."))?;
+                        let input = tool_arguments(call)?;
                         out.push(json!({
                             "type": "tool_use",
                             "id": call.get("id").cloned().unwrap_or_default(),
@@ -118,7 +87,7 @@ fn translate_messages(request: &ChatRequest) -> Result<(Vec<Value>, Vec<Value>),
                         }));
                     }
                 }
-                push_turn(&mut messages, "assistant", out);
+                push_turn(&mut messages, "assistant", "content", out);
             }
             "tool" | "function" => {
                 let id = message.rest.get("tool_call_id").cloned().unwrap_or_default();
@@ -128,7 +97,7 @@ fn translate_messages(request: &ChatRequest) -> Result<(Vec<Value>, Vec<Value>),
                         result["content"] = Value::Array(blocks(&content)?);
                     }
                 }
-                push_turn(&mut messages, "user", vec![result]);
+                push_turn(&mut messages, "user", "content", vec![result]);
             }
             _ => {}
         }
@@ -197,10 +166,7 @@ pub fn chat_request(
         }
     }
     let (system, messages) = translate_messages(req)?;
-    let max_tokens = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|f| extra.get(*f).and_then(Value::as_u64))
-        .unwrap_or(default_max_tokens);
+    let max_tokens = max_tokens(extra).unwrap_or(default_max_tokens);
     let mut body = Map::new();
     body.insert("model".into(), ctx.upstream_model.into());
     body.insert("max_tokens".into(), max_tokens.into());
@@ -215,14 +181,8 @@ pub fn chat_request(
     if let Some(p) = extra.get("top_p") {
         body.insert("top_p".into(), p.clone());
     }
-    match extra.get("stop") {
-        Some(Value::String(s)) => {
-            body.insert("stop_sequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) => {
-            body.insert("stop_sequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
+    if let Some(stop) = stop_sequences(extra) {
+        body.insert("stop_sequences".into(), stop);
     }
     if let Some(user) = extra.get("user").and_then(Value::as_str) {
         body.insert("metadata".into(), json!({"user_id": user}));

@@ -3,16 +3,13 @@
 //! ride on tool calls as `extra_content.google.thought_signature` (Google's own
 //! OpenAI-compatibility convention) and go back on the matching functionCall part.
 
+use super::common::{max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported};
 use super::openai::{percent_encode, USER_AGENT};
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
 use crate::error::GatewayError;
 use crate::protocol::openai::ChatRequest;
 use crate::sse::{SseDecoder, SseEvent};
 use serde_json::{json, Map, Value};
-
-fn unsupported(param: &'static str, message: impl Into<String>) -> GatewayError {
-    GatewayError::invalid_request("unsupported_parameter", message).with_param(param)
-}
 
 fn parts(content: &Value) -> Result<Vec<Value>, GatewayError> {
     match content {
@@ -55,20 +52,6 @@ fn guess_mime(url: &str) -> &'static str {
     }
 }
 
-/// Consecutive turns of the same role are merged: Gemini wants them alternating.
-fn push_turn(contents: &mut Vec<Value>, role: &str, new_parts: Vec<Value>) {
-    if new_parts.is_empty() {
-        return;
-    }
-    if let Some(last) = contents.last_mut().filter(|c| c.get("role").and_then(Value::as_str) == Some(role)) {
-        if let Some(Value::Array(existing)) = last.get_mut("parts") {
-            existing.extend(new_parts);
-            return;
-        }
-    }
-    contents.push(json!({"role": role, "parts": new_parts}));
-}
-
 pub fn chat_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamRequest, GatewayError> {
     let mut system = Vec::new();
     let mut contents = Vec::new();
@@ -78,7 +61,7 @@ pub fn chat_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamR
         let content = message.rest.get("content").cloned().unwrap_or(Value::Null);
         match message.role.as_str() {
             "system" | "developer" => system.extend(parts(&content)?),
-            "user" => push_turn(&mut contents, "user", parts(&content)?),
+            "user" => push_turn(&mut contents, "user", "parts", parts(&content)?),
             "assistant" => {
                 let mut out = parts(&content)?;
                 for call in message.rest.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
@@ -86,29 +69,19 @@ pub fn chat_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamR
                     if let Some(id) = call.get("id").and_then(Value::as_str) {
                         names.insert(id.to_string(), name.clone());
                     }
-                    let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
-                    let args: Value = serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
-                        .map_err(|_| unsupported("messages", "A tool call's arguments are not valid JSON."))?;
+                    let args = tool_arguments(call)?;
                     let mut part = json!({"functionCall": {"name": name, "args": args}});
                     if let Some(signature) = call.pointer("/extra_content/google/thought_signature") {
                         part["thoughtSignature"] = signature.clone();
                     }
                     out.push(part);
                 }
-                push_turn(&mut contents, "model", out);
+                push_turn(&mut contents, "model", "parts", out);
             }
             "tool" | "function" => {
                 let id = message.rest.get("tool_call_id").and_then(Value::as_str).unwrap_or_default();
                 let name = names.get(id).cloned().or_else(|| message.rest.get("name").cloned()).unwrap_or_default();
-                let text = match &content {
-                    Value::String(s) => s.clone(),
-                    other => other
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| p.get("text").and_then(Value::as_str))
-                        .collect(),
-                };
+                let text = text_of(&content);
                 let response = match serde_json::from_str::<Value>(&text) {
                     Ok(Value::Object(object)) => Value::Object(object),
                     _ => json!({"content": text}),
@@ -116,6 +89,7 @@ pub fn chat_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamR
                 push_turn(
                     &mut contents,
                     "user",
+                    "parts",
                     vec![json!({"functionResponse": {"name": name, "response": response}})],
                 );
             }
@@ -167,17 +141,11 @@ pub fn chat_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamR
             generation.insert(to.into(), v.clone());
         }
     }
-    if let Some(max) = ["max_completion_tokens", "max_tokens"].iter().find_map(|f| extra.get(*f)) {
-        generation.insert("maxOutputTokens".into(), max.clone());
+    if let Some(max) = max_tokens(extra) {
+        generation.insert("maxOutputTokens".into(), max.into());
     }
-    match extra.get("stop") {
-        Some(Value::String(s)) => {
-            generation.insert("stopSequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) => {
-            generation.insert("stopSequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
+    if let Some(stop) = stop_sequences(extra) {
+        generation.insert("stopSequences".into(), stop);
     }
     match extra.get("response_format") {
         Some(f) if f.get("type") == Some(&json!("json_object")) => {

@@ -8,6 +8,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+mod common;
 pub mod gemini;
 pub mod openai;
 

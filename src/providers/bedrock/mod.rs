@@ -7,15 +7,12 @@
 pub mod eventstream;
 pub mod sigv4;
 
+use super::common::{max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported};
 use super::openai::percent_encode;
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
 use crate::error::GatewayError;
 use crate::protocol::openai::ChatRequest;
 use serde_json::{json, Map, Value};
-
-fn unsupported(param: &'static str, message: impl Into<String>) -> GatewayError {
-    GatewayError::invalid_request("unsupported_parameter", message).with_param(param)
-}
 
 fn content_blocks(content: &Value) -> Result<Vec<Value>, GatewayError> {
     match content {
@@ -53,19 +50,6 @@ fn content_blocks(content: &Value) -> Result<Vec<Value>, GatewayError> {
     }
 }
 
-fn push_turn(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
-    if blocks.is_empty() {
-        return;
-    }
-    if let Some(last) = messages.last_mut().filter(|m| m.get("role").and_then(Value::as_str) == Some(role)) {
-        if let Some(Value::Array(existing)) = last.get_mut("content") {
-            existing.extend(blocks);
-            return;
-        }
-    }
-    messages.push(json!({"role": role, "content": blocks}));
-}
-
 fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, GatewayError> {
     let extra = &req.extra;
     if extra.get("n").and_then(Value::as_u64).unwrap_or(1) > 1 {
@@ -77,7 +61,7 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
         let content = message.rest.get("content").cloned().unwrap_or(Value::Null);
         match message.role.as_str() {
             "system" | "developer" => system.extend(content_blocks(&content)?),
-            "user" => push_turn(&mut messages, "user", content_blocks(&content)?),
+            "user" => push_turn(&mut messages, "user", "content", content_blocks(&content)?),
             "assistant" => {
                 let mut blocks = Vec::new();
                 for t in message.rest.get("thinking_blocks").and_then(Value::as_array).into_iter().flatten() {
@@ -89,26 +73,16 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
                 }
                 blocks.extend(content_blocks(&content)?);
                 for call in message.rest.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
-                    let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
-                    let input: Value = serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
-                        .map_err(|_| unsupported("messages", "A tool call's arguments are not valid JSON."))?;
+                    let input = tool_arguments(call)?;
                     blocks.push(json!({"toolUse": {"toolUseId": call["id"], "name": call.pointer("/function/name"), "input": input}}));
                 }
-                push_turn(&mut messages, "assistant", blocks);
+                push_turn(&mut messages, "assistant", "content", blocks);
             }
             "tool" | "function" => {
-                let text = match &content {
-                    Value::String(s) => s.clone(),
-                    other => other
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| p.get("text").and_then(Value::as_str))
-                        .collect(),
-                };
+                let text = text_of(&content);
                 let result =
                     json!({"toolResult": {"toolUseId": message.rest.get("tool_call_id"), "content": [{"text": text}]}});
-                push_turn(&mut messages, "user", vec![result]);
+                push_turn(&mut messages, "user", "content", vec![result]);
             }
             _ => {}
         }
@@ -118,21 +92,15 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
         body["system"] = Value::Array(system);
     }
     let mut inference = Map::new();
-    let max = ["max_completion_tokens", "max_tokens"].iter().find_map(|f| extra.get(*f).and_then(Value::as_u64));
+    let max = max_tokens(extra);
     inference.insert("maxTokens".into(), max.unwrap_or(default_max_tokens).into());
     for (from, to) in [("temperature", "temperature"), ("top_p", "topP")] {
         if let Some(v) = extra.get(from) {
             inference.insert(to.into(), v.clone());
         }
     }
-    match extra.get("stop") {
-        Some(Value::String(s)) => {
-            inference.insert("stopSequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) => {
-            inference.insert("stopSequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
+    if let Some(stop) = stop_sequences(extra) {
+        inference.insert("stopSequences".into(), stop);
     }
     body["inferenceConfig"] = Value::Object(inference);
     let tools: Vec<Value> = extra

@@ -1,0 +1,86 @@
+//! Pieces every translating adapter needs: the same request fields read the same
+//! way, whatever the provider calls them.
+
+use crate::error::GatewayError;
+use serde_json::{json, Map, Value};
+
+pub fn unsupported(param: &'static str, message: impl Into<String>) -> GatewayError {
+    GatewayError::invalid_request("unsupported_parameter", message).with_param(param)
+}
+
+/// Text of OpenAI content: the string, or its text parts joined.
+pub fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect(),
+        _ => String::new(),
+    }
+}
+
+/// Appends a turn, merging into the previous one when the role repeats (Anthropic,
+/// Gemini and Bedrock all want user and assistant turns to alternate). `field` is
+/// where the blocks live: `content`, or `parts` for Gemini.
+pub fn push_turn(turns: &mut Vec<Value>, role: &str, field: &str, blocks: Vec<Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    if let Some(last) = turns.last_mut().filter(|t| t.get("role").and_then(Value::as_str) == Some(role)) {
+        if let Some(Value::Array(existing)) = last.get_mut(field) {
+            existing.extend(blocks);
+            return;
+        }
+    }
+    turns.push(json!({"role": role, field: blocks}));
+}
+
+/// A tool call's `function.arguments` string as JSON (empty means `{}`).
+pub fn tool_arguments(call: &Value) -> Result<Value, GatewayError> {
+    let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
+    serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
+        .map_err(|_| unsupported("messages", "A tool call's arguments are not valid JSON."))
+}
+
+/// `max_completion_tokens`, else `max_tokens`.
+pub fn max_tokens(extra: &Map<String, Value>) -> Option<u64> {
+    ["max_completion_tokens", "max_tokens"].iter().find_map(|f| extra.get(*f).and_then(Value::as_u64))
+}
+
+/// `stop` as a list (OpenAI allows a single string).
+pub fn stop_sequences(extra: &Map<String, Value>) -> Option<Value> {
+    match extra.get("stop") {
+        Some(Value::String(s)) => Some(json!([s])),
+        Some(Value::Array(list)) => Some(Value::Array(list.clone())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turns_merge_by_role() {
+        let mut turns = Vec::new();
+        push_turn(&mut turns, "user", "parts", vec![json!({"text": "a"})]);
+        push_turn(&mut turns, "user", "parts", vec![json!({"text": "b"})]);
+        push_turn(&mut turns, "model", "parts", vec![]);
+        push_turn(&mut turns, "model", "parts", vec![json!({"text": "c"})]);
+        assert_eq!(
+            turns,
+            vec![
+                json!({"role": "user", "parts": [{"text": "a"}, {"text": "b"}]}),
+                json!({"role": "model", "parts": [{"text": "c"}]})
+            ]
+        );
+    }
+
+    #[test]
+    fn fields_read_the_same_everywhere() {
+        let extra: Map<String, Value> = serde_json::from_value(json!({"max_tokens": 5, "stop": "END"})).unwrap();
+        assert_eq!(max_tokens(&extra), Some(5));
+        assert_eq!(stop_sequences(&extra), Some(json!(["END"])));
+        assert_eq!(tool_arguments(&json!({"function": {"arguments": ""}})).unwrap(), json!({}));
+        assert!(tool_arguments(&json!({"function": {"arguments": "{oops"}})).is_err());
+        assert_eq!(text_of(&json!([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}])), "ab");
+    }
+}
