@@ -1,7 +1,7 @@
 // Local gateway: mock providers + the built Worker in workerd (Miniflare) with real
 // local KV and Durable Objects, seeded with a config file. Run through scripts/dev.
 import { parseArgs } from "node:util";
-import { startGateway, putConfig, loadConfig, readDevVars, DEV_GATEWAY_KEY, DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY } from "./lib/gateway.mjs";
+import { startGateway, putConfig, loadConfig, readDevVars, DEV_GATEWAY_KEY, DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY, MOCK_BEDROCK_CREDENTIALS } from "./lib/gateway.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const { values } = parseArgs({
@@ -19,12 +19,14 @@ const MOCKS = [
   { name: "mock-us", port: 9911 },
   { name: "mock-eu", port: 9912 },
   { name: "mock-anthropic", port: 9913, format: "anthropic" },
+  { name: "mock-gemini", port: 9914, format: "gemini" },
+  { name: "mock-bedrock", port: 9915, format: "bedrock", apiKey: MOCK_BEDROCK_CREDENTIALS },
 ];
 
 const mocks = [];
 if (!values["no-mocks"]) {
-  for (const { name, port, format } of MOCKS) {
-    mocks.push(await startMockProvider({ name, port, format, apiKey: MOCK_PROVIDER_KEY }));
+  for (const { name, port, format, apiKey } of MOCKS) {
+    mocks.push(await startMockProvider({ name, port, format, apiKey: apiKey ?? MOCK_PROVIDER_KEY }));
   }
 }
 

@@ -12,6 +12,8 @@ export const DEV_ADMIN_TOKEN = "dev-admin-token";
 export const DEV_GATEWAY_KEY = "gw_dev_local_key";
 export const DEV_LIMITED_KEY = "gw_dev_limited_key";
 export const MOCK_PROVIDER_KEY = "mock-provider-key";
+/** AWS-style credentials the Bedrock mock checks SigV4 signatures against. */
+export const MOCK_BEDROCK_CREDENTIALS = "AKIDMOCKBEDROCK:mock-bedrock-secret-key";
 /** sha256 of DEV_GATEWAY_KEY, as the config stores it. */
 export const DEV_KEY_HASH_FOR_BENCH = "3b5d8d1ff8b89cba460eccd62c11417ca91a74e99b253f62ed471eacb3849835";
 
@@ -54,7 +56,7 @@ export async function startGateway({ bindings = {}, port = 0, host = "127.0.0.1"
     },
     kvPersist: stateDir ? path.join(stateDir, "kv") : false,
     durableObjectsPersist: stateDir ? path.join(stateDir, "do") : false,
-    bindings: { ADMIN_TOKEN: DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY, ...bindings },
+    bindings: { ADMIN_TOKEN: DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY, MOCK_BEDROCK_CREDENTIALS, ...bindings },
     verbose: log,
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");

@@ -9,6 +9,7 @@ use crate::gateway::{self, AttemptFailure, Verdict};
 use crate::health::Outcome;
 use crate::protocol::openai::EmbeddingsRequest;
 use crate::providers::openai as openai_adapter;
+use crate::providers::{gemini, AttemptContext};
 use crate::routing::needs::RequestNeeds;
 use crate::routing::{self, preferences::Preferences, residency, RouteInput};
 use worker::{Context, Env, Headers, Request, Response};
@@ -50,8 +51,9 @@ pub async fn handle(
     let mut attempts = Vec::new();
     let mut secrets: Vec<String> = Vec::new();
     for candidate in &plan.candidates {
+        let kind = candidate.provider.kind;
         if !allowed.permits(candidate.region)
-            || !matches!(candidate.provider.kind, ProviderKind::Openai | ProviderKind::AzureOpenai)
+            || !matches!(kind, ProviderKind::Openai | ProviderKind::AzureOpenai | ProviderKind::Gemini)
         {
             continue;
         }
@@ -66,12 +68,23 @@ pub async fn handle(
             None => None,
         };
         secrets.extend(api_key.clone());
-        let up = openai_adapter::embeddings_request(
-            candidate.provider,
-            candidate.upstream_model,
-            &request,
-            api_key.as_deref(),
-        )?;
+        let attempt = AttemptContext {
+            provider: candidate.provider,
+            upstream_model: candidate.upstream_model,
+            public_model: candidate.model,
+            api_key: api_key.as_deref(),
+            now_ms: now_ms(),
+            request_id: &rc.id,
+        };
+        let up = match kind {
+            ProviderKind::Gemini => gemini::embeddings_request(&attempt, &request)?,
+            _ => openai_adapter::embeddings_request(
+                candidate.provider,
+                candidate.upstream_model,
+                &request,
+                api_key.as_deref(),
+            )?,
+        };
         let started = now_ms();
         let outcome = match upstream::send(&up, settings.first_byte_timeout_ms).await {
             Ok(mut sent) if (200..300).contains(&sent.response.status_code()) => {
@@ -79,6 +92,17 @@ pub async fn handle(
             }
             Ok(mut sent) => Err(upstream::failure_from_status(&mut sent, settings.first_byte_timeout_ms).await),
             Err(failure) => Err(failure),
+        };
+        // Gemini's answer in OpenAI's shape (base64 when asked, as the SDKs do by default).
+        let outcome = match outcome {
+            Ok(answer) if kind == ProviderKind::Gemini => {
+                let base64 = request.extra.get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
+                gemini::embeddings_response(&attempt, &answer, base64, request.estimated_tokens())
+                    .ok()
+                    .and_then(|v| serde_json::to_vec(&v).ok())
+                    .ok_or(AttemptFailure::InvalidResponse("the answer has no embeddings"))
+            }
+            other => other,
         };
         let ms = now_ms().saturating_sub(started);
         match outcome {

@@ -280,6 +280,93 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
     }))
 }
 
+/// An OpenAI embeddings request as Gemini's `batchEmbedContents`.
+pub fn embeddings_request(
+    ctx: &AttemptContext,
+    request: &crate::protocol::openai::EmbeddingsRequest,
+) -> Result<UpstreamRequest, GatewayError> {
+    let inputs: Vec<&str> = match &request.input {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str().ok_or_else(|| unsupported("input", "Gemini embeds text inputs only, not token arrays."))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(unsupported("input", "'input' must be a string or a list of strings.")),
+    };
+    let model = format!("models/{}", ctx.upstream_model);
+    let dimensions = request.extra.get("dimensions").and_then(Value::as_u64);
+    let requests: Vec<Value> = inputs
+        .into_iter()
+        .map(|text| {
+            let mut r = json!({"model": model, "content": {"parts": [{"text": text}]}});
+            if let Some(d) = dimensions {
+                r["outputDimensionality"] = d.into();
+            }
+            r
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({"requests": requests})).map_err(|e| GatewayError::internal(e.to_string()))?;
+    let mut headers = vec![("content-type", "application/json".to_string()), ("user-agent", USER_AGENT.to_string())];
+    if let Some(key) = ctx.api_key {
+        headers.push(("x-goog-api-key", key.to_string()));
+    }
+    let url = format!("{}/models/{}:batchEmbedContents", ctx.provider.base_url, percent_encode(ctx.upstream_model));
+    Ok(UpstreamRequest { url, headers, body, stream: false })
+}
+
+/// Gemini's `{"embeddings":[{"values":[…]}]}` as OpenAI's list, base64 when asked
+/// (the official SDKs ask by default).
+pub fn embeddings_response(
+    ctx: &AttemptContext,
+    body: &[u8],
+    base64: bool,
+    estimated_tokens: u64,
+) -> Result<Value, String> {
+    let response: Value = serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_string())?;
+    let embeddings = response.get("embeddings").and_then(Value::as_array).ok_or("the answer has no embeddings")?;
+    let data: Vec<Value> = embeddings
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let values = e.get("values").cloned().unwrap_or_else(|| json!([]));
+            let embedding = if base64 { Value::String(float32_base64(&values)) } else { values };
+            json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
+        .collect();
+    Ok(json!({"object": "list", "data": data, "model": ctx.public_model,
+        "usage": {"prompt_tokens": estimated_tokens, "total_tokens": estimated_tokens}}))
+}
+
+/// Little-endian float32s, base64-encoded: OpenAI's `encoding_format: "base64"`.
+fn float32_base64(values: &Value) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes: Vec<u8> = values
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|v| (v.as_f64().unwrap_or(0.0) as f32).to_le_bytes())
+        .collect();
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Gemini's stream: every `data:` is a partial GenerateContentResponse.
 pub struct GeminiStream {
     decoder: SseDecoder,

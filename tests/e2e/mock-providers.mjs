@@ -306,9 +306,19 @@ const gemini = {
     res.end();
   },
 
+  embed(ctx) {
+    const embeddings = (ctx.body.requests ?? []).map((r) => {
+      const text = r.content?.parts?.[0]?.text ?? "";
+      return { values: Array.from({ length: r.outputDimensionality ?? 4 }, (_, i) => ((text.length + i) % 5) / 4) };
+    });
+    ctx.res.writeHead(200, { "content-type": "application/json" });
+    ctx.res.end(JSON.stringify({ embeddings }));
+  },
+
   route(method, path) {
-    const match = /^\/v1beta\/models\/[^/:]+:(generateContent|streamGenerateContent)$/.exec(path);
+    const match = /^\/v1beta\/models\/[^/:]+:(generateContent|streamGenerateContent|batchEmbedContents)$/.exec(path);
     if (method !== "POST" || !match) return null;
+    if (match[1] === "batchEmbedContents") return this.embed;
     const stream = match[1] === "streamGenerateContent";
     return (ctx) => this.chat({ ...ctx, stream });
   },

@@ -92,6 +92,7 @@ describe("Gemini", () => {
         models: {
           "gemini-flash": { targets: [{ provider: "gemini", model: "gemini-2.5-flash" }] },
           "gemini-then-backup": { targets: [{ provider: "gemini", model: "gemini-2.5-flash" }, { provider: "backup", model: "gpt-4o-mini" }] },
+          "gemini-embedding": { targets: [{ provider: "gemini", model: "gemini-embedding-001" }] },
         },
         keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
       }),
@@ -136,6 +137,16 @@ describe("Gemini", () => {
     const echoed = gstack.mocks.gemini.calls.at(-1).body.contents[1].parts[0];
     assert.equal(echoed.thoughtSignature, "mock-thought-signature", "the signature went back on the functionCall part");
     assert.equal(gstack.mocks.gemini.calls.at(-1).body.contents[2].parts[0].functionResponse.name, "get_weather");
+  });
+
+  test("embeddings through the OpenAI SDK to Gemini (batchEmbedContents, base64 as the SDK asks)", async () => {
+    const gclient = new OpenAI({ apiKey: DEV_GATEWAY_KEY, baseURL: `${gstack.url}/v1`, maxRetries: 0 });
+    const result = await gclient.embeddings.create({ model: "gemini-embedding", input: ["abc", "de"], dimensions: 3 });
+    assert.equal(result.data.length, 2);
+    assert.deepEqual(result.data[0].embedding, [0.75, 1, 0]);
+    const [call] = gstack.mocks.gemini.calls;
+    assert.equal(call.path, "/v1beta/models/gemini-embedding-001:batchEmbedContents");
+    assert.equal(call.body.requests[0].outputDimensionality, 3);
   });
 
   test("Anthropic SDK → Gemini, and failover from a failing Gemini", async () => {

@@ -162,3 +162,27 @@ fn stream_errors_and_cut_streams() {
         assert!(!out.iter().any(|c| c == "[DONE]"));
     });
 }
+
+#[test]
+fn embeddings_request_and_response() {
+    let request = crate::protocol::openai::EmbeddingsRequest::parse(
+        br#"{"model": "embed", "input": ["hello", "world"], "dimensions": 3}"#,
+    )
+    .unwrap();
+    let (up, out) = with_ctx(|ctx| {
+        let up = embeddings_request(ctx, &request).unwrap();
+        let answer = br#"{"embeddings": [{"values": [0.5, -1.0, 2.0]}, {"values": [0.0, 0.25, 1.0]}]}"#;
+        (up, embeddings_response(ctx, answer, false, 4).unwrap())
+    });
+    assert_eq!(up.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:batchEmbedContents");
+    let body: Value = serde_json::from_slice(&up.body).unwrap();
+    assert_eq!(
+        body["requests"][1],
+        json!({"model": "models/gemini-2.5-flash", "content": {"parts": [{"text": "world"}]}, "outputDimensionality": 3})
+    );
+    assert_eq!(out["data"][0]["embedding"], json!([0.5, -1.0, 2.0]));
+    assert_eq!(out["data"][1]["index"], 1);
+    // base64 of little-endian f32 [1.0] is "AACAPw==".
+    assert_eq!(float32_base64(&json!([1.0])), "AACAPw==");
+    assert_eq!(float32_base64(&json!([1.0, 2.0])), "AACAPwAAAEA=");
+}
