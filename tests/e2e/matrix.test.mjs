@@ -1,0 +1,97 @@
+// Every client × every provider kind: the official OpenAI and Anthropic SDKs each
+// drive a chat, a stream and a full tool-call round trip against OpenAI-compatible,
+// Azure OpenAI, Anthropic, Gemini and Bedrock mocks.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+import { startStack, provider, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+
+const BEDROCK = "AKIDMATRIX:matrix-secret";
+const KINDS = ["openai", "azure", "anthropic", "gemini", "bedrock"];
+let stack;
+
+before(async () => {
+  stack = await startStack({
+    mocks: [
+      { name: "openai" },
+      { name: "azure" },
+      { name: "anthropic", format: "anthropic" },
+      { name: "gemini", format: "gemini" },
+      { name: "bedrock", format: "bedrock", apiKey: BEDROCK },
+    ],
+    bindings: { BEDROCK_KEYS: BEDROCK },
+    makeConfig: (m) => ({
+      version: 1,
+      settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
+      providers: {
+        openai: provider(m.openai.baseUrl),
+        azure: { ...provider(m.azure.url), kind: "azure_openai", api_version: "2024-10-21" },
+        anthropic: { ...provider(m.anthropic.baseUrl), kind: "anthropic" },
+        gemini: { ...provider(`${m.gemini.url}/v1beta`), kind: "gemini" },
+        bedrock: { kind: "bedrock", base_url: m.bedrock.url, aws_region: "us-east-1", api_key_secret: "BEDROCK_KEYS", region: "us" },
+      },
+      models: Object.fromEntries(KINDS.map((k) => [`${k}-model`, { targets: [{ provider: k, model: `${k}-upstream` }] }])),
+      keys: { [DEV_KEY_HASH]: { name: "matrix", models: ["*"] } },
+    }),
+  });
+});
+
+after(async () => stack?.close());
+
+const tool = { name: "get_weather", description: "Weather", schema: { type: "object", properties: { location: { type: "string" } }, required: ["location"] } };
+
+for (const kind of KINDS) {
+  const model = `${kind}-model`;
+
+  test(`OpenAI SDK × ${kind}: chat, stream, tool round trip`, async () => {
+    const client = new OpenAI({ apiKey: DEV_GATEWAY_KEY, baseURL: `${stack.url}/v1`, maxRetries: 0 });
+    const reply = await client.chat.completions.create({ model, messages: [{ role: "user", content: "ping" }] });
+    assert.equal(reply.choices[0].message.content, `Hello from ${kind}! You said: ping`);
+    assert.ok(reply.usage.total_tokens > 0);
+
+    const stream = await client.chat.completions.create({ model, messages: [{ role: "user", content: "a b c" }], stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+    assert.equal(text, `Hello from ${kind}! You said: a b c`);
+
+    const tools = [{ type: "function", function: { name: tool.name, description: tool.description, parameters: tool.schema } }];
+    const first = await client.chat.completions.create({ model, tools, messages: [{ role: "user", content: "Weather?" }] });
+    const call = first.choices[0].message.tool_calls?.[0];
+    assert.equal(first.choices[0].finish_reason, "tool_calls");
+    assert.deepEqual(JSON.parse(call.function.arguments), { location: "Paris" });
+    const second = await client.chat.completions.create({
+      model,
+      tools,
+      messages: [{ role: "user", content: "Weather?" }, first.choices[0].message, { role: "tool", tool_call_id: call.id, content: "18°C" }],
+    });
+    assert.equal(second.choices[0].message.content, "Tool said: 18°C");
+  });
+
+  test(`Anthropic SDK × ${kind}: message, stream, tool round trip`, async () => {
+    const client = new Anthropic({ apiKey: DEV_GATEWAY_KEY, baseURL: stack.url, maxRetries: 0 });
+    const message = await client.messages.create({ model, max_tokens: 128, messages: [{ role: "user", content: "ping" }] });
+    assert.equal(message.content.find((b) => b.type === "text").text, `Hello from ${kind}! You said: ping`);
+
+    const stream = client.messages.stream({ model, max_tokens: 128, messages: [{ role: "user", content: "a b c" }] });
+    const final = await stream.finalMessage();
+    assert.equal(final.content.find((b) => b.type === "text").text, `Hello from ${kind}! You said: a b c`);
+
+    const tools = [{ name: tool.name, description: tool.description, input_schema: tool.schema }];
+    const first = await client.messages.create({ model, max_tokens: 128, tools, messages: [{ role: "user", content: "Weather?" }] });
+    assert.equal(first.stop_reason, "tool_use");
+    const use = first.content.find((b) => b.type === "tool_use");
+    assert.deepEqual(use.input, { location: "Paris" });
+    const second = await client.messages.create({
+      model,
+      max_tokens: 128,
+      tools,
+      messages: [
+        { role: "user", content: "Weather?" },
+        { role: "assistant", content: first.content },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "18°C" }] },
+      ],
+    });
+    assert.equal(second.content.find((b) => b.type === "text").text, "Tool said: 18°C");
+  });
+}
