@@ -166,8 +166,28 @@ pub struct Model {
     /// Checked in order; the first rule whose condition holds sends the request to another model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RoutingRule>,
+    /// Deadlines for this model, overriding `settings` (reasoning models need longer).
+    #[serde(default, skip_serializing_if = "Timeouts::is_empty")]
+    pub timeouts: Timeouts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_idle_ms: Option<u64>,
+}
+
+impl Timeouts {
+    fn is_empty(&self) -> bool {
+        *self == Timeouts::default()
+    }
 }
 
 /// How a model's candidates are ordered (after residency, capability and health filtering).
@@ -294,6 +314,17 @@ impl Config {
     /// The key record for a SHA-256 hex digest, compared in constant time.
     pub fn key_by_hash(&self, presented_hash: &str) -> Option<&KeyRecord> {
         crate::auth::find_by_hash(&self.keys, presented_hash)
+    }
+
+    /// The settings with a model's own deadlines applied.
+    pub fn settings_for(&self, model: &str) -> Settings {
+        let mut settings = self.settings.clone();
+        if let Some(t) = self.models.get(model).map(|m| m.timeouts) {
+            settings.first_byte_timeout_ms = t.first_byte_ms.unwrap_or(settings.first_byte_timeout_ms);
+            settings.request_timeout_ms = t.request_ms.unwrap_or(settings.request_timeout_ms);
+            settings.stream_idle_timeout_ms = t.stream_idle_ms.unwrap_or(settings.stream_idle_timeout_ms);
+        }
+        settings
     }
 
     /// Public model names the key may use, sorted.

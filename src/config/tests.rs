@@ -127,3 +127,17 @@ fn keys_see_only_their_models() {
     assert_eq!(config.models_for(full).count(), config.models.len());
     assert!(config.key_by_hash(&crate::auth::sha256_hex("gw_nobody")).is_none());
 }
+
+#[test]
+fn models_can_override_deadlines() {
+    let doc = with_default(|v| {
+        v["models"]["gpt-4o"]["timeouts"] = serde_json::json!({"first_byte_ms": 90000, "request_ms": 1200000})
+    });
+    let config = Config::from_json(&doc).unwrap();
+    let slow = config.settings_for("gpt-4o");
+    assert_eq!((slow.first_byte_timeout_ms, slow.request_timeout_ms), (90_000, 1_200_000));
+    assert_eq!(slow.stream_idle_timeout_ms, config.settings.stream_idle_timeout_ms);
+    assert_eq!(config.settings_for("gpt-4o-mini"), config.settings);
+    let bad = with_default(|v| v["models"]["gpt-4o"]["timeouts"] = serde_json::json!({"first_byte_ms": 1}));
+    assert!(issues_of(&bad)[0].starts_with("/models/gpt-4o/timeouts/first_byte_ms"));
+}

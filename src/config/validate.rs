@@ -235,6 +235,15 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
                 }
             }
         }
+        for (field, value, max) in [
+            ("first_byte_ms", model.timeouts.first_byte_ms, 600_000),
+            ("request_ms", model.timeouts.request_ms, 3_600_000),
+            ("stream_idle_ms", model.timeouts.stream_idle_ms, 600_000),
+        ] {
+            if value.is_some_and(|v| !(100..=max).contains(&v)) {
+                out.push(issue(format!("{at}/timeouts/{field}"), format!("out of range 100..={max}")));
+            }
+        }
         for (i, rule) in model.rules.iter().enumerate() {
             if !config.models.contains_key(&rule.use_model) {
                 out.push(issue(format!("{at}/rules/{i}/use_model"), format!("unknown model {:?}", rule.use_model)));

@@ -6,8 +6,8 @@ use super::log::{self, Attempt, RequestLine};
 use super::stream::Pump;
 use super::upstream::{self, Sent};
 use super::{
-    authenticate, body, config_store, health_cache, limiter, location, now_ms, random_u64, random_unit, respond,
-    RequestContext,
+    affinity, authenticate, body, config_store, health_cache, limiter, location, now_ms, random_u64, random_unit,
+    respond, RequestContext,
 };
 use crate::config::ProviderKind;
 use crate::config::{Config, KeyRecord, Settings};
@@ -39,6 +39,8 @@ struct Routing {
     allowed: AllowedRegions,
     preferences: preferences::Preferences,
     session: Option<String>,
+    /// The key of this conversation (from its prefix), for previous-turn affinity.
+    conversation: Option<String>,
 }
 
 fn read_routing(
@@ -53,7 +55,8 @@ fn read_routing(
     let allowed = residency::allowed(config, key, narrowing, &location)?;
     let preferences = preferences::take(request)?;
     let session = header("x-gateway-session").filter(|s| !s.is_empty() && s.len() <= MAX_SESSION_ID);
-    Ok(Routing { location, allowed, preferences, session })
+    let conversation = routing::session_from_prefix(request);
+    Ok(Routing { location, allowed, preferences, session, conversation })
 }
 
 fn plan_route<'c>(
@@ -65,6 +68,9 @@ fn plan_route<'c>(
     health: &routing::HealthSnapshot,
 ) -> Result<Plan<'c>, GatewayError> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
+    // Only a continuing conversation sticks: a first turn is the strategy's to place.
+    let continues = request.messages.iter().any(|m| m.role == "assistant");
+    let previous = routing.conversation.as_deref().filter(|_| continues).and_then(affinity::previous);
     let input = RouteInput {
         config,
         key,
@@ -76,6 +82,7 @@ fn plan_route<'c>(
         allowed: &routing.allowed,
         health,
         session: routing.session.as_deref(),
+        previous: previous.as_deref(),
         seed: random_u64(),
     };
     routing::plan(&input)
@@ -166,7 +173,15 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         Reserved::NotLimited => {}
     }
     let capacity = Capacity { first: Some(first_capacity), estimate, lease_ms };
-    let scope = Scope { client: &client, config: &config, plan: &plan, allowed: &routing.allowed, env, rc };
+    let scope = Scope {
+        client: &client,
+        conversation: routing.conversation.as_deref(),
+        config: &config,
+        plan: &plan,
+        allowed: &routing.allowed,
+        env,
+        rc,
+    };
 
     let result = attempt_all(scope, &mut request, &mut line, capacity, &mut settlements).await;
     health_cache::after_request(env, ctx, &config);
@@ -213,7 +228,35 @@ fn limited_response(admission: &Admission, estimate: u64, rc: &RequestContext, l
 /// `POST /v1/route/explain`: the plan for a chat request, without sending it.
 pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, GatewayError> {
     let config: Rc<Config> = config_store::current(env, ctx).await?;
-    let key = authenticate(&req, &config)?;
+    // The key itself, or the admin: as the key named in `x-gateway-explain-as`, or as
+    // an unrestricted key when none is named.
+    let admin_view: KeyRecord;
+    let key = match authenticate(&req, &config) {
+        Ok(key) => key,
+        Err(error) => {
+            if super::admin::authorize(&req, env).is_err() {
+                return Err(error);
+            }
+            let named = req.headers().get("x-gateway-explain-as").ok().flatten();
+            admin_view = match named {
+                Some(name) => config.keys.values().find(|k| k.name == name).cloned().ok_or_else(|| {
+                    GatewayError::new(
+                        404,
+                        "invalid_request_error",
+                        "key_not_found",
+                        format!("No key is named {name:?}."),
+                    )
+                })?,
+                None => KeyRecord {
+                    name: "admin".into(),
+                    models: vec!["*".into()],
+                    regions: Vec::new(),
+                    limits: Default::default(),
+                },
+            };
+            &admin_view
+        }
+    };
     let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
     let mut request = ChatRequest::parse(&body)?;
     let routing = read_routing(&req, &config, key, &mut request)?;
@@ -238,6 +281,7 @@ enum Served {
 /// What the attempt loop reads but never changes.
 struct Scope<'s, 'c> {
     client: &'s ClientRequest<'s>,
+    conversation: Option<&'s str>,
     config: &'s Config,
     plan: &'s Plan<'c>,
     allowed: &'s AllowedRegions,
@@ -252,8 +296,9 @@ async fn attempt_all(
     mut capacity: Capacity,
     settlements: &mut limiter::Settlements,
 ) -> Result<Served, GatewayError> {
-    let Scope { client, config, plan, allowed, env, rc } = scope;
-    let settings = &config.settings;
+    let Scope { client, conversation, config, plan, allowed, env, rc } = scope;
+    let model_settings = config.settings_for(&plan.model);
+    let settings = &model_settings;
     let deadline = rc.started_ms + settings.request_timeout_ms;
     let mut failures: Vec<(&str, AttemptFailure)> = Vec::new();
     let mut secrets: Vec<String> = Vec::new();
@@ -323,6 +368,9 @@ async fn attempt_all(
                     line.provider = Some(candidate.provider_id.to_string());
                     line.region = Some(candidate.region.to_string());
                     line.served_model = Some(candidate.model.to_string());
+                    if let Some(conversation) = conversation {
+                        affinity::remember(conversation, candidate.endpoint_id());
+                    }
                     return Ok(answer.into_response(candidate, line, rc));
                 }
                 Err(failure) => failure,

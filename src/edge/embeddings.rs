@@ -40,6 +40,7 @@ pub async fn handle(
         allowed: &allowed,
         health: &health,
         session: None,
+        previous: None,
         seed: random_u64(),
     };
     let plan = routing::plan(&input)?;

@@ -2,6 +2,7 @@
 //! thin adapters (KV, fetch, streams, Durable Objects) around the pure core.
 
 mod admin;
+mod affinity;
 mod body;
 mod chat;
 mod config_store;

@@ -46,6 +46,9 @@ pub struct RouteInput<'c, 'r> {
     pub health: &'r HealthSnapshot,
     /// `x-gateway-session`, for affinity.
     pub session: Option<&'r str>,
+    /// The endpoint (`provider/upstream_model`) that served this conversation's
+    /// previous turn, when known: it goes first while it is still a candidate.
+    pub previous: Option<&'r str>,
     pub seed: u64,
 }
 
@@ -101,6 +104,22 @@ pub struct Plan<'a> {
     pub needs: RequestNeeds,
     pub candidates: Vec<Candidate<'a>>,
     pub dropped: Vec<Dropped<'a>>,
+}
+
+/// A session key derived from the conversation's prefix (model, system prompt,
+/// first user turn), for affinity when the client sends no `x-gateway-session`:
+/// every turn of one conversation shares it, so it sticks to one endpoint and the
+/// provider's prompt cache stays warm.
+pub fn session_from_prefix(request: &crate::protocol::openai::ChatRequest) -> Option<String> {
+    let first_user = request.messages.iter().find(|m| m.role == "user")?;
+    let system: Vec<String> = request
+        .messages
+        .iter()
+        .take_while(|m| m.role != "user")
+        .filter_map(|m| m.rest.get("content").map(Value::to_string))
+        .collect();
+    let user = first_user.rest.get("content").map(Value::to_string).unwrap_or_default();
+    Some(format!("prefix:{:016x}", strategy::fnv1a(&[&request.model, &system.join("\n"), &user])))
 }
 
 /// Output tokens assumed for cost estimates when the client gave no limit.
@@ -352,13 +371,25 @@ fn order(group: &mut Vec<Candidate<'_>>, strategy: Strategy, input: &RouteInput<
             group.push(c);
         }
     }
-    if let (Some(session), Strategy::Weighted | Strategy::Fastest) = (input.session, strategy) {
-        let ids: Vec<String> = group.iter().map(|c| format!("{}/{}", c.provider_id, c.upstream_model)).collect();
-        if let Some(i) = strategy::rendezvous(session, &ids) {
-            let mut sticky = group.remove(i);
-            sticky.why = format!("session affinity ({})", sticky.why);
-            group.insert(0, sticky);
+    let ids: Vec<String> = group.iter().map(Candidate::endpoint_id).collect();
+    let sticky = match (input.previous, input.session, strategy) {
+        (Some(previous), _, _) => ids.iter().position(|id| id == previous).map(|i| (i, "previous turn")),
+        (None, Some(session), Strategy::Weighted | Strategy::Fastest) => {
+            strategy::rendezvous(session, &ids).map(|i| (i, "x-gateway-session"))
         }
+        _ => None,
+    };
+    if let Some((i, why)) = sticky {
+        let mut first = group.remove(i);
+        first.why = format!("session affinity, {why} ({})", first.why);
+        group.insert(0, first);
+    }
+}
+
+impl Candidate<'_> {
+    /// `provider/upstream_model`: what affinity remembers.
+    pub fn endpoint_id(&self) -> String {
+        format!("{}/{}", self.provider_id, self.upstream_model)
     }
 }
 

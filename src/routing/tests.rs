@@ -145,6 +145,7 @@ struct Route {
     body: serde_json::Value,
     health: HealthSnapshot,
     session: Option<&'static str>,
+    previous: Option<&'static str>,
     seed: u64,
     headers: Vec<(&'static str, &'static str)>,
 }
@@ -159,6 +160,7 @@ impl Default for Route {
             body: json!({}),
             health: HealthSnapshot::new(),
             session: None,
+            previous: None,
             seed: 1,
             headers: vec![],
         }
@@ -190,6 +192,7 @@ fn route(config: &Config, r: Route) -> Result<Routed, crate::error::GatewayError
         allowed: &allowed,
         health: &r.health,
         session: r.session,
+        previous: r.previous,
         seed: r.seed,
     };
     let plan = plan(&input)?;
@@ -387,4 +390,48 @@ fn preferences_are_removed_before_forwarding() {
 fn unknown_and_forbidden_models_look_alike() {
     let config = config();
     assert_eq!(route(&config, Route { model: "ghost", ..Route::default() }).unwrap_err().code, "model_not_found");
+}
+
+#[test]
+fn conversation_prefix_gives_a_stable_session_key() {
+    let turn = |extra: Value| {
+        let mut messages = vec![
+            json!({"role": "system", "content": "You are terse."}),
+            json!({"role": "user", "content": "Plan a trip"}),
+        ];
+        if let Value::Array(more) = extra {
+            messages.extend(more);
+        }
+        ChatRequest::parse(json!({"model": "balanced", "messages": messages}).to_string().as_bytes()).unwrap()
+    };
+    let first = session_from_prefix(&turn(json!([]))).unwrap();
+    let later = session_from_prefix(&turn(
+        json!([{"role": "assistant", "content": "Where to?"}, {"role": "user", "content": "Rome"}]),
+    ))
+    .unwrap();
+    assert_eq!(first, later, "later turns keep the session");
+    let other = ChatRequest::parse(
+        json!({"model": "balanced", "messages": [{"role": "user", "content": "Something else"}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_ne!(session_from_prefix(&other).unwrap(), first);
+    let no_user = ChatRequest::parse(
+        json!({"model": "m", "messages": [{"role": "system", "content": "x"}]}).to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(session_from_prefix(&no_user), None);
+}
+
+#[test]
+fn the_previous_turns_endpoint_goes_first_while_it_is_a_candidate() {
+    let config = config();
+    let (order, _) = route(&config, Route { previous: Some("eu-de/m"), ..Route::default() }).unwrap();
+    assert_eq!(order[0], "eu-de/m");
+    // Not allowed any more (a German client now, and eu-de is in the EU: still first).
+    let (order, _) =
+        route(&config, Route { previous: Some("us-1/m"), location: loc("DE", "EU", true), ..Route::default() })
+            .unwrap();
+    assert_eq!(order, ids(&["eu-1/m", "eu-de/m"]), "affinity never overrides residency");
 }

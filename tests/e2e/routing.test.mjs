@@ -6,6 +6,7 @@ import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { startStack, provider, chatBody, post, openAiError, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+import { DEV_ADMIN_TOKEN } from "../../scripts/lib/gateway.mjs";
 
 const EU_KEY = "gw_test_eu_tenant";
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
@@ -163,7 +164,10 @@ test("fastest follows measured latency", async () => {
 });
 
 test("weighted spreads load, and a session sticks to one endpoint", async () => {
-  for (let i = 0; i < 30; i++) await post(stack.url, "/v1/chat/completions", chatBody("balanced"), { headers: from("usa") });
+  // Different conversations (each its own prefix, so its own derived session).
+  for (let i = 0; i < 30; i++) {
+    await post(stack.url, "/v1/chat/completions", { model: "balanced", messages: [{ role: "user", content: `conversation ${i}` }] }, { headers: from("usa") });
+  }
   assert.ok(stack.mocks.us1.calls.length >= 5 && stack.mocks.us2.calls.length >= 5, `${stack.mocks.us1.calls.length}/${stack.mocks.us2.calls.length}`);
   await stack.reset();
   const served = new Set();
@@ -172,6 +176,15 @@ test("weighted spreads load, and a session sticks to one endpoint", async () => 
     served.add(res.headers.get("x-gateway-provider"));
   }
   assert.equal(served.size, 1);
+
+  // Without the header, turns of one conversation still stick (key derived from its prefix).
+  const turns = new Set();
+  for (let i = 0; i < 8; i++) {
+    const messages = [{ role: "user", content: "Plan a trip" }, { role: "assistant", content: "Where to?" }, { role: "user", content: `Turn ${i}` }];
+    const { res } = await post(stack.url, "/v1/chat/completions", { model: "balanced", messages }, { headers: from("usa") });
+    turns.add(res.headers.get("x-gateway-provider"));
+  }
+  assert.equal(turns.size, 1);
 });
 
 test("cost-aware rules and body preferences; preferences never reach the provider", async () => {
@@ -211,4 +224,17 @@ test("POST /v1/route/explain shows kept, dropped and why", async () => {
   const answer = await blocked.json();
   assert.equal(answer.candidates.length, 0);
   assert.equal(answer.error.error.code, "no_compliant_provider");
+});
+
+test("the admin can explain a route as any key, or unrestricted", async () => {
+  const explain = async (headers) =>
+    (await fetch(`${stack.url}/v1/route/explain`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}`, "content-type": "application/json", ...from("usa"), ...headers },
+      body: JSON.stringify(chatBody("chat")),
+    })).json();
+  const asTenant = await explain({ "x-gateway-explain-as": "eu tenant" });
+  assert.deepEqual(asTenant.candidates.map((c) => c.provider_id), ["eu-1", "eu-2"]);
+  const unrestricted = await explain({});
+  assert.equal(unrestricted.candidates.length, 4);
 });
