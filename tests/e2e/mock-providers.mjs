@@ -14,7 +14,9 @@ import { crc32 } from "node:zlib";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// Unref'd: a long fault delay (fault-stall waits 60 s) must not keep the process
+// alive after close(); while a request is open its socket keeps the loop running.
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** Faults selected by the request's model name. */
 const MODEL_FAULTS = {
@@ -97,10 +99,16 @@ const openai = {
       };
       const text = JSON.stringify(completion);
       res.writeHead(200, { "content-type": "application/json" });
+      if (fault?.kind === "slow_body") {
+        // Headers now, body later: exercises a read timeout rather than a first-byte one.
+        res.flushHeaders();
+        await sleep(fault.delayMs ?? 5000);
+        if (res.destroyed) return;
+      }
       if (fault?.kind === "malformed") return res.end('{"id": "broken", ');
       if (fault?.kind === "cut_stream") {
-        res.write(text.slice(0, text.length >> 1));
-        return res.socket?.destroy();
+        // Destroy only once the half is flushed, or the client never sees the headers.
+        return res.write(text.slice(0, text.length >> 1), () => res.socket?.destroy());
       }
       return res.end(text);
     }
