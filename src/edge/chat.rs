@@ -569,7 +569,7 @@ async fn attempt_one(
         let translator: Box<dyn StreamTranslator> = match (candidate.provider.kind, native) {
             (ProviderKind::Anthropic, true) => Box::new(anthropic::stream_translator(&ctx).keep_raw()),
             (ProviderKind::Anthropic, false) => Box::new(anthropic::stream_translator(&ctx)),
-            (ProviderKind::Gemini, _) => Box::new(gemini::stream_translator(&ctx)),
+            (ProviderKind::Gemini, _) => Box::new(gemini::stream_translator(&ctx, true)),
             (ProviderKind::Bedrock, _) => Box::new(bedrock::stream_translator(&ctx)),
             _ => Box::new(OpenAiPassthrough::default()),
         };

@@ -78,7 +78,11 @@ pub async fn handle(
             request_id: &rc.id,
         };
         let up = match kind {
-            ProviderKind::Gemini => gemini::embeddings_request(&attempt, &request)?,
+            ProviderKind::Gemini => {
+                let dimensions =
+                    request.extra.get("dimensions").and_then(|d| d.as_u64()).and_then(|d| u32::try_from(d).ok());
+                gemini::embeddings_request(&attempt, &request.input, dimensions)?
+            }
             _ => openai_adapter::embeddings_request(
                 candidate.provider,
                 candidate.upstream_model,
@@ -98,8 +102,14 @@ pub async fn handle(
         let outcome = match outcome {
             Ok(answer) if kind == ProviderKind::Gemini => {
                 let base64 = request.extra.get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
-                gemini::embeddings_response(&attempt, &answer, base64, request.estimated_tokens())
+                gemini::embeddings_response(&attempt, &answer)
                     .ok()
+                    .map(|mut v| {
+                        if base64 {
+                            crate::providers::embeddings_as_base64(&mut v);
+                        }
+                        v
+                    })
                     .and_then(|v| serde_json::to_vec(&v).ok())
                     .ok_or(AttemptFailure::InvalidResponse("the answer has no embeddings"))
             }

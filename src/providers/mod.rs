@@ -58,3 +58,52 @@ pub trait StreamTranslator {
     /// they are (the canonical chunks are then only watched, not sent).
     fn take_raw(&mut self, _out: &mut Vec<u8>) {}
 }
+
+/// OpenAI's `encoding_format: "base64"` (what the official SDKs ask for by
+/// default): each embedding's floats as little-endian f32 bytes, base64-encoded.
+pub fn embeddings_as_base64(list: &mut serde_json::Value) {
+    for item in list.get_mut("data").and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
+        if let Some(values) = item.get("embedding").filter(|e| e.is_array()) {
+            let encoded = float32_base64(values);
+            item["embedding"] = serde_json::Value::String(encoded);
+        }
+    }
+}
+
+fn float32_base64(values: &serde_json::Value) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes: Vec<u8> = values
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|v| (v.as_f64().unwrap_or(0.0) as f32).to_le_bytes())
+        .collect();
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_embeddings_match_openai_encoding() {
+        let mut list = serde_json::json!({"data": [{"embedding": [1.0]}, {"embedding": [1.0, 2.0]}]});
+        super::embeddings_as_base64(&mut list);
+        assert_eq!(list["data"][0]["embedding"], "AACAPw==");
+        assert_eq!(list["data"][1]["embedding"], "AACAPwAAAEA=");
+    }
+}

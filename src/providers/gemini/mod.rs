@@ -1,0 +1,67 @@
+//! Adapter for the Google AI Studio Gemini API (`generativelanguage.googleapis.com`):
+//! OpenAI Chat Completions in, `generateContent` / `streamGenerateContent?alt=sse`
+//! out, and back. Also `/v1/embeddings` through `batchEmbedContents`. No I/O.
+//!
+//! Conventions kept lossless across the translation:
+//! - Gemini thought signatures ride on `tool_calls[i].extra_content.google.thought_signature`
+//!   (Google's own OpenAI-compatibility convention) and are echoed back on the matching
+//!   `functionCall` part; a signature on a text part rides on the message (or delta)
+//!   as `extra_content.google.thought_signature` and goes back on the last text part.
+//! - Thought summaries (`thought: true` parts) become `reasoning_content`.
+//! - Tool and response schemas go out as plain JSON Schema (`parametersJsonSchema`,
+//!   `responseJsonSchema`), so nothing is lost to the older OpenAPI-subset `Schema`.
+
+mod embeddings;
+mod request;
+mod response;
+mod schema;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+pub use embeddings::{embeddings_request, embeddings_response};
+pub use request::chat_request;
+pub use response::{chat_response, error_details};
+pub use stream::{stream_translator, GeminiStreamTranslator};
+
+use crate::providers::openai::USER_AGENT;
+use crate::providers::AttemptContext;
+
+/// The model id as the path segment Gemini expects: without a `models/` prefix
+/// (configs may carry either form) and percent-encoded, so a configured name can
+/// never change the path or add a query.
+fn model_segment(upstream_model: &str) -> String {
+    let name = bare_model_name(upstream_model);
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn bare_model_name(upstream_model: &str) -> &str {
+    upstream_model.strip_prefix("models/").unwrap_or(upstream_model)
+}
+
+/// `{base_url}/models/{model}:{method}`.
+fn method_url(ctx: &AttemptContext, method: &str) -> String {
+    format!("{}/models/{}:{method}", ctx.provider.base_url.trim_end_matches('/'), model_segment(ctx.upstream_model))
+}
+
+/// Protocol headers plus the provider's own key; nothing of the client's leaves.
+fn headers(ctx: &AttemptContext, stream: bool) -> Vec<(&'static str, String)> {
+    let accept = if stream { "text/event-stream" } else { "application/json" };
+    let mut headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("accept", accept.to_string()),
+        ("user-agent", USER_AGENT.to_string()),
+    ];
+    if let Some(key) = ctx.api_key {
+        headers.push(("x-goog-api-key", key.to_string()));
+    }
+    headers
+}
