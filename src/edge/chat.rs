@@ -20,7 +20,7 @@ use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
 use crate::providers::{anthropic, bedrock, gemini, AttemptContext, StreamTranslator, UpstreamRequest};
 use crate::relay::ClientEncoder;
-use crate::relay::{OpenAiEncoder, OpenAiPassthrough, Relay};
+use crate::relay::{ModelRename, OpenAiEncoder, OpenAiPassthrough, Relay};
 use crate::routing::residency::{self, AllowedRegions, ClientLocation};
 use crate::routing::{self, needs, preferences, Candidate, Plan, RouteInput};
 use futures_util::{stream, StreamExt};
@@ -571,7 +571,7 @@ async fn attempt_one(
             (ProviderKind::Anthropic, false) => Box::new(anthropic::stream_translator(&ctx)),
             (ProviderKind::Gemini, _) => Box::new(gemini::stream_translator(&ctx, true)),
             (ProviderKind::Bedrock, _) => Box::new(bedrock::stream_translator(&ctx)),
-            _ => Box::new(OpenAiPassthrough::default()),
+            _ => Box::new(OpenAiPassthrough::renaming(candidate.upstream_model, candidate.model)),
         };
         let (encoder, wants_usage): (Box<dyn ClientEncoder>, bool) = match (client.dialect, native) {
             (Dialect::OpenAi, _) => (Box::new(OpenAiEncoder), request.wants_stream_usage()),
@@ -634,7 +634,11 @@ async fn attempt_one(
     };
     health_cache::record(candidate.provider_id, finished, &settings.circuit_breaker);
     let body = match (client.dialect, native, canonical) {
-        (_, true, _) | (Dialect::OpenAi, false, None) => raw,
+        (_, true, _) => raw,
+        (Dialect::OpenAi, false, None) => match ModelRename::new(candidate.upstream_model, candidate.model) {
+            Some(rename) => rename.apply_bytes(raw),
+            None => raw,
+        },
         (Dialect::OpenAi, false, Some(c)) => {
             serde_json::to_vec(&c).map_err(|_| AttemptFailure::InvalidResponse("encoding"))?
         }

@@ -49,10 +49,14 @@ for (const kind of KINDS) {
     const reply = await client.chat.completions.create({ model, messages: [{ role: "user", content: "ping" }] });
     assert.equal(reply.choices[0].message.content, `Hello from ${kind}! You said: ping`);
     assert.ok(reply.usage.total_tokens > 0);
+    assert.equal(reply.model, model, "the public model name, not the provider's");
 
     const stream = await client.chat.completions.create({ model, messages: [{ role: "user", content: "a b c" }], stream: true });
     let text = "";
-    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      assert.equal(chunk.model, model);
+    }
     assert.equal(text, `Hello from ${kind}! You said: a b c`);
 
     const tools = [{ type: "function", function: { name: tool.name, description: tool.description, parameters: tool.schema } }];
