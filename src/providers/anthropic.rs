@@ -157,14 +157,7 @@ pub fn chat_request(
     if extra.get("n").and_then(Value::as_u64).unwrap_or(1) > 1 {
         return Err(unsupported("n", "Anthropic models return one choice; n must be 1."));
     }
-    if let Some(format) = extra.get("response_format").and_then(|f| f.get("type")).and_then(Value::as_str) {
-        if format != "text" {
-            return Err(unsupported(
-                "response_format",
-                "JSON output modes are not translated to Anthropic; route this request to a target with json_output, or use a tool.",
-            ));
-        }
-    }
+    let json_schema = json_output_schema(extra)?;
     let (system, messages) = translate_messages(req)?;
     let max_tokens = max_tokens(extra).unwrap_or(default_max_tokens);
     let mut body = Map::new();
@@ -201,6 +194,15 @@ pub fn chat_request(
         );
     }
     translate_tools(extra, &mut body)?;
+    if let Some(schema) = json_schema {
+        // JSON output as a forced call of one tool whose input is the answer; the
+        // reply comes back as message content (see chat_response / the stream).
+        body.insert(
+            "tools".into(),
+            json!([{"name": JSON_TOOL, "description": "Respond with the answer as this JSON object.", "input_schema": schema}]),
+        );
+        body.insert("tool_choice".into(), json!({"type": "tool", "name": JSON_TOOL}));
+    }
     if req.is_stream() {
         body.insert("stream".into(), Value::Bool(true));
     }
@@ -247,6 +249,35 @@ pub fn native_request(
     Ok(UpstreamRequest { url: format!("{}/messages", ctx.provider.base_url), headers, body, stream })
 }
 
+/// The tool that carries `response_format` JSON output to and from Anthropic.
+pub const JSON_TOOL: &str = "gateway_json_response";
+
+/// The schema a `response_format` asks for (`{"type":"object"}` for json_object).
+fn json_output_schema(extra: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+    let Some(format) = extra.get("response_format") else { return Ok(None) };
+    let schema = match format.get("type").and_then(Value::as_str) {
+        None | Some("text") => return Ok(None),
+        Some("json_object") => json!({"type": "object"}),
+        Some("json_schema") => {
+            format.pointer("/json_schema/schema").cloned().unwrap_or_else(|| json!({"type": "object"}))
+        }
+        Some(other) => return Err(unsupported("response_format", format!("Unknown response_format type {other:?}."))),
+    };
+    if extra.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) {
+        return Err(unsupported(
+            "response_format",
+            "JSON output together with tools is not translated to Anthropic; use one or the other.",
+        ));
+    }
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err(unsupported(
+            "response_format",
+            "Anthropic can return a JSON object only (schema type \"object\").",
+        ));
+    }
+    Ok(Some(schema))
+}
+
 pub fn finish_reason(stop_reason: Option<&str>) -> Option<&'static str> {
     Some(match stop_reason? {
         "max_tokens" | "model_context_window_exceeded" => "length",
@@ -276,6 +307,7 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
     let mut reasoning = String::new();
     let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
+    let mut json_answer = false;
     for block in content {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or_default()),
@@ -284,6 +316,10 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
                 thinking_blocks.push(block.clone());
             }
             Some("redacted_thinking") => thinking_blocks.push(block.clone()),
+            Some("tool_use") if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) => {
+                json_answer = true;
+                text.push_str(&block.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()));
+            }
             Some("tool_use") => tool_calls.push(json!({
                 "id": block.get("id").cloned().unwrap_or_default(),
                 "type": "function",
@@ -312,7 +348,9 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
             "index": 0,
             "message": msg,
             "logprobs": null,
-            "finish_reason": finish_reason(message.get("stop_reason").and_then(Value::as_str)).unwrap_or("stop"),
+            "finish_reason": if json_answer { "stop" } else {
+                finish_reason(message.get("stop_reason").and_then(Value::as_str)).unwrap_or("stop")
+            },
         }],
         "usage": usage(message.get("usage").unwrap_or(&Value::Null)),
     }))
@@ -328,7 +366,12 @@ pub fn error_details(body: &[u8]) -> Option<(String, Option<String>)> {
 enum Block {
     Text,
     Tool,
-    Thinking { text: String, signature: String },
+    /// The JSON-output tool: its input streams out as content.
+    JsonAnswer,
+    Thinking {
+        text: String,
+        signature: String,
+    },
     Other,
 }
 
@@ -342,6 +385,8 @@ pub struct AnthropicStream {
     model: String,
     blocks: Vec<(u64, Block, usize)>,
     next_tool: usize,
+    /// The answer is JSON output carried by the JSON tool.
+    json_answer: bool,
     usage: Map<String, Value>,
     stopped: bool,
     /// Raw events to forward unchanged (native Anthropic-to-Anthropic relaying).
@@ -357,6 +402,7 @@ pub fn stream_translator(ctx: &AttemptContext) -> AnthropicStream {
         model: ctx.public_model.to_string(),
         blocks: Vec::new(),
         next_tool: 0,
+        json_answer: false,
         usage: Map::new(),
         stopped: false,
         raw: None,
@@ -400,6 +446,10 @@ impl AnthropicStream {
                 let block = data.get("content_block").cloned().unwrap_or_default();
                 let (kind, tool) = match block.get("type").and_then(Value::as_str) {
                     Some("text") => (Block::Text, 0),
+                    Some("tool_use") if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) => {
+                        self.json_answer = true;
+                        (Block::JsonAnswer, 0)
+                    }
                     Some("tool_use") => {
                         let tool = self.next_tool;
                         self.next_tool += 1;
@@ -424,6 +474,9 @@ impl AnthropicStream {
                 let text = |f: &str| delta.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
                 let chunk = match (delta.get("type").and_then(Value::as_str), self.block_mut(index)) {
                     (Some("text_delta"), _) => Some(json!({"content": text("text")})),
+                    (Some("input_json_delta"), Some((_, Block::JsonAnswer, _))) => {
+                        Some(json!({"content": text("partial_json")}))
+                    }
                     (Some("input_json_delta"), Some((_, Block::Tool, tool))) => {
                         Some(json!({"tool_calls": [{"index": *tool, "function": {"arguments": text("partial_json")}}]}))
                     }
@@ -453,7 +506,8 @@ impl AnthropicStream {
                     self.usage.extend(u.clone());
                 }
                 let reason = finish_reason(data.pointer("/delta/stop_reason").and_then(Value::as_str));
-                out.push(self.chunk(json!({}), Some(reason.unwrap_or("stop"))));
+                let reason = if self.json_answer { "stop" } else { reason.unwrap_or("stop") };
+                out.push(self.chunk(json!({}), Some(reason)));
             }
             "message_stop" => self.stop(out),
             "error" => {

@@ -117,8 +117,10 @@ fn tool_choice_variants_and_unsupported_fields() {
     };
     with_ctx(|ctx| {
         assert_eq!(chat_request(ctx, &req(json!({"n": 2})), 1024).unwrap_err().param.as_deref(), Some("n"));
-        let err = chat_request(ctx, &req(json!({"response_format": {"type": "json_object"}})), 1024).unwrap_err();
-        assert_eq!(err.status, 400);
+        let with_tools = req(
+            json!({"response_format": {"type": "json_object"}, "tools": [{"type": "function", "function": {"name": "f"}}]}),
+        );
+        assert_eq!(chat_request(ctx, &with_tools, 1024).unwrap_err().param.as_deref(), Some("response_format"));
         let bad_args = req(
             json!({"messages": [{"role": "assistant", "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]}),
         );
@@ -252,4 +254,37 @@ fn error_events_are_faults_and_raw_events_can_be_kept() {
         assert!(text.starts_with("event: message_start\ndata: {\"type\": \"message_start\""));
         assert_eq!(text.matches("event: ").count(), STREAM.matches("event: ").count());
     });
+}
+
+#[test]
+fn json_output_travels_as_a_forced_tool_and_returns_as_content() {
+    let body = build(json!({"model": "m", "messages": [{"role": "user", "content": "Give me a city"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}}));
+    assert_eq!(body["tools"][0]["name"], JSON_TOOL);
+    assert_eq!(body["tools"][0]["input_schema"]["required"], json!(["name"]));
+    assert_eq!(body["tool_choice"], json!({"type": "tool", "name": JSON_TOOL}));
+
+    let answer = br#"{"id":"msg_1","type":"message","role":"assistant","model":"c","content":[{"type":"tool_use","id":"toolu_1","name":"gateway_json_response","input":{"name":"Paris"}}],"stop_reason":"tool_use","usage":{"input_tokens":5,"output_tokens":6}}"#;
+    let out = with_ctx(|ctx| chat_response(ctx, answer)).unwrap();
+    assert_eq!(out["choices"][0]["message"]["content"], "{\"name\":\"Paris\"}");
+    assert!(out["choices"][0]["message"].get("tool_calls").is_none());
+    assert_eq!(out["choices"][0]["finish_reason"], "stop");
+
+    let stream = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"gateway_json_response\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"name\\\": \\\"Rome\\\"}\"}}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":4}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    );
+    let chunks: Vec<Value> = translate(&[stream.as_bytes()])
+        .iter()
+        .filter(|c| *c != "[DONE]")
+        .map(|c| serde_json::from_str(c).unwrap())
+        .collect();
+    let text: String =
+        chunks.iter().filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str)).collect();
+    assert_eq!(text, "{\"name\": \"Rome\"}");
+    assert!(chunks.iter().all(|c| c.pointer("/choices/0/delta/tool_calls").is_none()));
+    assert!(chunks.iter().any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("stop"))));
 }
