@@ -3,7 +3,9 @@
 //! Thinking blocks keep their signatures and cache_control markers survive, so
 //! tool turns can echo them back as Anthropic requires.
 
-use super::common::{max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported};
+use super::common::{
+    json_output_schema, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported, JSON_TOOL,
+};
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
 use crate::error::GatewayError;
 use crate::protocol::openai::ChatRequest;
@@ -247,35 +249,6 @@ pub fn native_request(
         headers.push(("x-api-key", key.to_string()));
     }
     Ok(UpstreamRequest { url: format!("{}/messages", ctx.provider.base_url), headers, body, stream })
-}
-
-/// The tool that carries `response_format` JSON output to and from Anthropic.
-pub const JSON_TOOL: &str = "gateway_json_response";
-
-/// The schema a `response_format` asks for (`{"type":"object"}` for json_object).
-fn json_output_schema(extra: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
-    let Some(format) = extra.get("response_format") else { return Ok(None) };
-    let schema = match format.get("type").and_then(Value::as_str) {
-        None | Some("text") => return Ok(None),
-        Some("json_object") => json!({"type": "object"}),
-        Some("json_schema") => {
-            format.pointer("/json_schema/schema").cloned().unwrap_or_else(|| json!({"type": "object"}))
-        }
-        Some(other) => return Err(unsupported("response_format", format!("Unknown response_format type {other:?}."))),
-    };
-    if extra.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) {
-        return Err(unsupported(
-            "response_format",
-            "JSON output together with tools is not translated to Anthropic; use one or the other.",
-        ));
-    }
-    if schema.get("type").and_then(Value::as_str) != Some("object") {
-        return Err(unsupported(
-            "response_format",
-            "Anthropic can return a JSON object only (schema type \"object\").",
-        ));
-    }
-    Ok(Some(schema))
 }
 
 pub fn finish_reason(stop_reason: Option<&str>) -> Option<&'static str> {

@@ -54,6 +54,36 @@ pub fn stop_sequences(extra: &Map<String, Value>) -> Option<Value> {
     }
 }
 
+/// The tool that carries `response_format` JSON output to and from providers that
+/// have no JSON mode of their own (Anthropic, Bedrock): forced, its input is the answer.
+pub const JSON_TOOL: &str = "gateway_json_response";
+
+/// The schema a `response_format` asks for (`{"type":"object"}` for json_object).
+pub fn json_output_schema(extra: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+    let Some(format) = extra.get("response_format") else { return Ok(None) };
+    let schema = match format.get("type").and_then(Value::as_str) {
+        None | Some("text") => return Ok(None),
+        Some("json_object") => json!({"type": "object"}),
+        Some("json_schema") => {
+            format.pointer("/json_schema/schema").cloned().unwrap_or_else(|| json!({"type": "object"}))
+        }
+        Some(other) => return Err(unsupported("response_format", format!("Unknown response_format type {other:?}."))),
+    };
+    if extra.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) {
+        return Err(unsupported(
+            "response_format",
+            "JSON output together with tools is not translated for this provider; use one or the other.",
+        ));
+    }
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err(unsupported(
+            "response_format",
+            "This provider can return a JSON object only (schema type \"object\").",
+        ));
+    }
+    Ok(Some(schema))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@
 pub mod eventstream;
 pub mod sigv4;
 
-use super::common::{max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported};
+use super::common::{
+    json_output_schema, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported, JSON_TOOL,
+};
 use super::openai::percent_encode;
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
 use crate::error::GatewayError;
@@ -126,6 +128,14 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
         }
         body["toolConfig"] = config;
     }
+    if let Some(schema) = json_output_schema(extra)? {
+        // JSON output as a forced tool whose input is the answer (see chat_response).
+        body["toolConfig"] = json!({
+            "tools": [{"toolSpec": {"name": JSON_TOOL, "description": "Respond with the answer as this JSON object.",
+                "inputSchema": {"json": schema}}}],
+            "toolChoice": {"tool": {"name": JSON_TOOL}},
+        });
+    }
     if let Some(effort) = extra.get("reasoning_effort").and_then(Value::as_str) {
         let budget = match effort {
             "minimal" | "low" => 1024,
@@ -201,9 +211,13 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
     let content =
         response.pointer("/output/message/content").and_then(Value::as_array).ok_or("the answer has no message")?;
     let (mut text, mut reasoning, mut thinking, mut calls) = (String::new(), String::new(), Vec::new(), Vec::new());
+    let mut json_answer = false;
     for block in content {
         if let Some(t) = block.get("text").and_then(Value::as_str) {
             text.push_str(t);
+        } else if let Some(tool) = block.get("toolUse").filter(|t| t["name"] == JSON_TOOL) {
+            json_answer = true;
+            text.push_str(&tool.get("input").map_or_else(|| "{}".into(), Value::to_string));
         } else if let Some(tool) = block.get("toolUse") {
             calls.push(json!({"id": tool["toolUseId"], "type": "function",
                 "function": {"name": tool["name"], "arguments": tool.get("input").map_or_else(|| "{}".into(), Value::to_string)}}));
@@ -226,7 +240,7 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
     Ok(json!({
         "id": format!("chatcmpl-{}", ctx.request_id), "object": "chat.completion", "created": ctx.now_ms / 1000, "model": ctx.public_model,
         "choices": [{"index": 0, "message": message, "logprobs": null,
-            "finish_reason": finish_reason(response.get("stopReason").and_then(Value::as_str)).unwrap_or("stop")}],
+            "finish_reason": if json_answer { "stop" } else { finish_reason(response.get("stopReason").and_then(Value::as_str)).unwrap_or("stop") }}],
         "usage": usage(response.get("usage").unwrap_or(&Value::Null)),
     }))
 }
@@ -246,6 +260,8 @@ pub struct BedrockStream {
     /// Bedrock content block index → OpenAI tool-call index.
     tools: Vec<(u64, usize)>,
     thinking: Option<(String, String)>,
+    /// The content block carrying JSON output (the forced JSON tool), if any.
+    json_block: Option<u64>,
     usage: Option<Value>,
     stopped: bool,
 }
@@ -259,6 +275,7 @@ pub fn stream_translator(ctx: &AttemptContext) -> BedrockStream {
         model: ctx.public_model.to_string(),
         tools: Vec::new(),
         thinking: None,
+        json_block: None,
         usage: None,
         stopped: false,
     }
@@ -282,7 +299,9 @@ impl BedrockStream {
         match message.header(":event-type").unwrap_or_default() {
             "messageStart" => out.push(self.chunk(json!({"role": "assistant", "content": ""}), None)),
             "contentBlockStart" => {
-                if let Some(tool) = payload.pointer("/start/toolUse") {
+                if payload.pointer("/start/toolUse/name").is_some_and(|n| n == JSON_TOOL) {
+                    self.json_block = Some(index);
+                } else if let Some(tool) = payload.pointer("/start/toolUse") {
                     let tool_index = self.tools.len();
                     self.tools.push((index, tool_index));
                     out.push(self.chunk(
@@ -296,6 +315,10 @@ impl BedrockStream {
                 let delta = payload.get("delta").cloned().unwrap_or_default();
                 if let Some(text) = delta.get("text").and_then(Value::as_str) {
                     out.push(self.chunk(json!({"content": text}), None));
+                } else if let Some(input) =
+                    delta.pointer("/toolUse/input").and_then(Value::as_str).filter(|_| self.json_block == Some(index))
+                {
+                    out.push(self.chunk(json!({"content": input}), None));
                 } else if let Some(input) = delta.pointer("/toolUse/input").and_then(Value::as_str) {
                     let tool_index = self.tools.iter().find(|(i, _)| *i == index).map_or(0, |(_, t)| *t);
                     out.push(
@@ -322,6 +345,7 @@ impl BedrockStream {
             }
             "messageStop" => {
                 let reason = finish_reason(payload.get("stopReason").and_then(Value::as_str)).unwrap_or("stop");
+                let reason = if self.json_block.is_some() { "stop" } else { reason };
                 out.push(self.chunk(json!({}), Some(reason)));
                 self.stopped = true;
             }

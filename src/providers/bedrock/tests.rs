@@ -179,3 +179,17 @@ fn exceptions_in_the_stream_are_faults() {
         );
     });
 }
+
+#[test]
+fn json_output_is_a_forced_tool_both_ways() {
+    let req = parse(
+        json!({"model": "m", "messages": [{"role": "user", "content": "city?"}], "response_format": {"type": "json_object"}}),
+    );
+    let up = with_ctx("A:B", |ctx| chat_request(ctx, &req, 1024)).unwrap();
+    let body: Value = serde_json::from_slice(&up.body).unwrap();
+    assert_eq!(body["toolConfig"]["toolChoice"], json!({"tool": {"name": JSON_TOOL}}));
+    let answer = br#"{"output":{"message":{"role":"assistant","content":[{"toolUse":{"toolUseId":"t","name":"gateway_json_response","input":{"name":"Oslo"}}}]}},"stopReason":"tool_use","usage":{"inputTokens":1,"outputTokens":2}}"#;
+    let out = with_ctx("A:B", |ctx| chat_response(ctx, answer)).unwrap();
+    assert_eq!(out["choices"][0]["message"]["content"], "{\"name\":\"Oslo\"}");
+    assert_eq!(out["choices"][0]["finish_reason"], "stop");
+}
