@@ -28,6 +28,9 @@ pub struct Config {
     pub models: BTreeMap<String, Model>,
     #[serde(default)]
     pub keys: BTreeMap<String, KeyRecord>,
+    /// Limits shared by every key of a team (a key names its team).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub teams: BTreeMap<String, Team>,
     #[serde(default, skip_serializing_if = "Residency::is_empty")]
     pub residency: Residency,
 }
@@ -299,6 +302,51 @@ pub struct KeyRecord {
     /// Requests and tokens per minute and concurrent requests, enforced exactly by the key's `RateLimiter`.
     #[serde(default, skip_serializing_if = "crate::limits::Limits::is_empty")]
     pub limits: crate::limits::Limits,
+    /// Limits on this key's use of one public model, on top of `limits`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub model_limits: BTreeMap<String, crate::limits::Limits>,
+    /// The team whose shared limits this key's requests also count against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+}
+
+impl KeyRecord {
+    /// The scopes this key's `RateLimiter` checks for a request to `model`.
+    pub fn limit_scopes(&self, model: &str) -> Vec<crate::limits::Scoped> {
+        scopes(self.limits, &self.model_limits, model)
+    }
+}
+
+/// A group of keys with shared limits, enforced by the team's own `RateLimiter`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    #[serde(default, skip_serializing_if = "crate::limits::Limits::is_empty")]
+    pub limits: crate::limits::Limits,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub model_limits: BTreeMap<String, crate::limits::Limits>,
+}
+
+impl Team {
+    pub fn limit_scopes(&self, model: &str) -> Vec<crate::limits::Scoped> {
+        scopes(self.limits, &self.model_limits, model)
+    }
+}
+
+/// The whole-key (or team) scope and the model's own, those that set any limit.
+fn scopes(
+    limits: crate::limits::Limits,
+    model_limits: &BTreeMap<String, crate::limits::Limits>,
+    model: &str,
+) -> Vec<crate::limits::Scoped> {
+    let mut out = Vec::new();
+    if !limits.is_empty() {
+        out.push(crate::limits::Scoped::whole(limits));
+    }
+    if let Some(limits) = model_limits.get(model).filter(|l| !l.is_empty()) {
+        out.push(crate::limits::Scoped::model(model, *limits));
+    }
+    out
 }
 
 impl Config {

@@ -141,3 +141,45 @@ fn models_can_override_deadlines() {
     let bad = with_default(|v| v["models"]["gpt-4o"]["timeouts"] = serde_json::json!({"first_byte_ms": 1}));
     assert!(issues_of(&bad)[0].starts_with("/models/gpt-4o/timeouts/first_byte_ms"));
 }
+
+#[test]
+fn teams_and_model_limits_are_checked() {
+    let hash = "0".repeat(64);
+    let doc = with_default(|v| {
+        v["teams"] = serde_json::json!({
+            "research": {"limits": {"requests_per_minute": 0}, "model_limits": {"gpt-5": {"tokens_per_minute": 10}}},
+            "Bad Team": {}
+        });
+        v["keys"][&hash] = serde_json::json!({
+            "name": "k", "models": ["*"], "team": "ops",
+            "model_limits": {"gpt-4o": {"max_concurrent": 0}}
+        });
+    });
+    let issues = issues_of(&doc);
+    for expected in [
+        "/teams/research/limits/requests_per_minute: must be at least 1 (omit it for no limit)",
+        r#"/teams/research/model_limits/gpt-5: unknown model "gpt-5""#,
+        "/teams/Bad Team: team names use lowercase letters, digits, '-', '_' and '.'",
+        &format!(r#"/keys/{hash}/team: unknown team "ops""#),
+        &format!("/keys/{hash}/model_limits/gpt-4o/max_concurrent: must be at least 1 (omit it for no limit)"),
+    ] {
+        assert!(issues.iter().any(|i| i == expected), "missing {expected:?} in {issues:#?}");
+    }
+}
+
+#[test]
+fn limit_scopes_hold_the_whole_key_and_the_model() {
+    let key: KeyRecord = serde_json::from_value(serde_json::json!({
+        "name": "k", "models": ["*"],
+        "limits": {"requests_per_minute": 100},
+        "model_limits": {"gpt-4o": {"tokens_per_minute": 5000}}
+    }))
+    .unwrap();
+    let scopes = key.limit_scopes("gpt-4o");
+    assert_eq!(scopes.len(), 2);
+    assert_eq!(scopes[0].scope, "");
+    assert_eq!(scopes[1].model_name(), Some("gpt-4o"));
+    assert_eq!(key.limit_scopes("gpt-4o-mini").len(), 1);
+    let unlimited: KeyRecord = serde_json::from_value(serde_json::json!({"name": "u", "models": ["*"]})).unwrap();
+    assert!(unlimited.limit_scopes("gpt-4o").is_empty());
+}

@@ -2,7 +2,9 @@
 //! checks below catch references and values serde cannot judge.
 
 use super::{Config, ProviderKind, SCHEMA_VERSION};
+use crate::limits::Limits;
 use serde_path_to_error::Segment;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// One problem in a config document, located by a JSON pointer (RFC 6901).
@@ -303,14 +305,10 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
         if key.name.is_empty() {
             out.push(issue(format!("{at}/name"), "must not be empty"));
         }
-        let limits = key.limits;
-        for (field, value) in [
-            ("requests_per_minute", limits.requests_per_minute),
-            ("tokens_per_minute", limits.tokens_per_minute),
-            ("max_concurrent", limits.max_concurrent.map(u64::from)),
-        ] {
-            if value == Some(0) {
-                out.push(issue(format!("{at}/limits/{field}"), "must be at least 1 (omit it for no limit)"));
+        check_limits(config, &at, &key.limits, &key.model_limits, &mut out);
+        if let Some(team) = &key.team {
+            if !config.teams.contains_key(team) {
+                out.push(issue(format!("{at}/team"), format!("unknown team {team:?}")));
             }
         }
         if config.keys.values().filter(|other| other.name == key.name).count() > 1 {
@@ -330,5 +328,45 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
             }
         }
     }
+    for (name, team) in &config.teams {
+        let at = format!("/teams/{}", token(name));
+        if !is_id(name) {
+            out.push(issue(at.clone(), "team names use lowercase letters, digits, '-', '_' and '.'"));
+        }
+        check_limits(config, &at, &team.limits, &team.model_limits, &mut out);
+    }
+    for (id, provider) in &config.providers {
+        check_limit_values(&format!("/providers/{}/limits", token(id)), &provider.limits, &mut out);
+    }
     out
+}
+
+/// A key's or team's limits: positive values, and model limits only for known models.
+fn check_limits(
+    config: &Config,
+    at: &str,
+    limits: &Limits,
+    model_limits: &BTreeMap<String, Limits>,
+    out: &mut Vec<ConfigIssue>,
+) {
+    check_limit_values(&format!("{at}/limits"), limits, out);
+    for (model, limits) in model_limits {
+        let here = format!("{at}/model_limits/{}", token(model));
+        if !config.models.contains_key(model) {
+            out.push(issue(here.clone(), format!("unknown model {model:?}")));
+        }
+        check_limit_values(&here, limits, out);
+    }
+}
+
+fn check_limit_values(at: &str, limits: &Limits, out: &mut Vec<ConfigIssue>) {
+    for (field, value) in [
+        ("requests_per_minute", limits.requests_per_minute),
+        ("tokens_per_minute", limits.tokens_per_minute),
+        ("max_concurrent", limits.max_concurrent.map(u64::from)),
+    ] {
+        if value == Some(0) {
+            out.push(issue(format!("{at}/{field}"), "must be at least 1 (omit it for no limit)"));
+        }
+    }
 }

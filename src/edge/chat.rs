@@ -16,6 +16,7 @@ use crate::gateway::{self, AttemptFailure, NextStep};
 use crate::health::{tool_calls, Outcome};
 use crate::inbound::anthropic::{self as inbound_anthropic, AnthropicEncoder, AnthropicRawEncoder};
 use crate::limits::Admission;
+use crate::limits::Scoped;
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
 use crate::providers::{anthropic, bedrock, gemini, AttemptContext, StreamTranslator, UpstreamRequest};
@@ -24,7 +25,7 @@ use crate::relay::{ModelRename, OpenAiEncoder, OpenAiPassthrough, Relay};
 use crate::routing::residency::{self, AllowedRegions, ClientLocation};
 use crate::routing::{self, needs, preferences, Candidate, Plan, RouteInput};
 use futures_util::{stream, StreamExt};
-use limiter::{Capacity, Reserved};
+use limiter::{Capacity, Combined, Limiter, Reserved};
 use serde_json::Map;
 use serde_json::Value;
 use std::rc::Rc;
@@ -120,58 +121,64 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         return Err(error);
     }
 
-    // Limits: the key's limiter (requests, tokens and concurrency at once) and the
-    // first candidate's capacity limiter, called in parallel: one round trip.
+    // Limits: the key's limiter (requests, tokens and concurrency, whole and for
+    // this model, at once), the team's, and the first candidate's capacity
+    // limiter, called in parallel: one round trip.
     let estimate = estimated_tokens(&plan.needs);
-    if let (Some(tpm), Some(_)) = (key.limits.tokens_per_minute, plan.needs.max_output_tokens) {
-        if estimate > tpm {
-            return Ok(limited_response(&Admission::never_tokens(tpm), estimate, rc, &mut line));
+    let key_scopes = key.limit_scopes(&plan.model);
+    let team = key.team.as_deref().and_then(|name| Some((name, config.teams.get(name)?)));
+    let team_scopes = team.map(|(_, t)| t.limit_scopes(&plan.model)).unwrap_or_default();
+    if plan.needs.max_output_tokens.is_some() {
+        let smallest_tpm = key_scopes.iter().chain(&team_scopes).filter_map(|s| s.limits.tokens_per_minute).min();
+        if let Some(tpm) = smallest_tpm.filter(|tpm| estimate > *tpm) {
+            return Ok(limited_response(&Admission::never_tokens(tpm), &Limiter::Key, estimate, rc, &mut line));
         }
     }
     let lease_ms = config.settings.request_timeout_ms + 30_000;
-    let key_reservation = async {
-        if key.limits.is_empty() {
-            return Reserved::NotLimited;
+    let key_limiter = limiter::key_name(key);
+    let key_reservation =
+        limiter::reserve(env, &key_limiter, limiter::jurisdiction(key), key_scopes, &rc.id, estimate, lease_ms);
+    let team_reservation = async {
+        match team {
+            Some((name, _)) => {
+                let jurisdiction = limiter::team_jurisdiction(&config, name);
+                limiter::reserve(env, &limiter::team_name(name), jurisdiction, team_scopes, &rc.id, estimate, lease_ms)
+                    .await
+            }
+            None => Reserved::NotLimited,
         }
-        let name = limiter::key_name(key);
-        limiter::reserve(env, &name, limiter::jurisdiction(key), key.limits, &rc.id, estimate, lease_ms).await
     };
     let first = plan.candidates.first().filter(|c| !c.provider.limits.is_empty());
     let capacity_reservation = async {
         match first {
             Some(c) => {
                 let id = format!("{}@{}", rc.id, c.provider_id);
-                limiter::reserve(
-                    env,
-                    &limiter::endpoint_name(c.provider_id),
-                    None,
-                    c.provider.limits,
-                    &id,
-                    estimate,
-                    lease_ms,
-                )
-                .await
+                let scopes = vec![Scoped::whole(c.provider.limits)];
+                limiter::reserve(env, &limiter::endpoint_name(c.provider_id), None, scopes, &id, estimate, lease_ms)
+                    .await
             }
             None => Reserved::NotLimited,
         }
     };
-    let (key_reserved, first_capacity) = futures_util::join!(key_reservation, capacity_reservation);
+    let (key_reserved, team_reserved, first_capacity) =
+        futures_util::join!(key_reservation, team_reservation, capacity_reservation);
     let mut settlements = limiter::Settlements::default();
-    let mut admission = None;
-    match key_reserved {
-        Reserved::Denied(a) => {
+    let admission = match limiter::combine(key_reserved, team_reserved, team.map(|(name, _)| name)) {
+        Combined::Denied { admission, by, mut to_cancel } => {
             if let Reserved::Admitted(_, settlement) = first_capacity {
-                ctx.wait_until(settlement.run(Some(0)));
+                to_cancel.push(settlement);
             }
-            return Ok(limited_response(&a, estimate, rc, &mut line));
+            ctx.wait_until(limiter::cancel_all(to_cancel));
+            return Ok(limited_response(&admission, &by, estimate, rc, &mut line));
         }
-        Reserved::Admitted(a, settlement) => {
-            admission = Some(a);
-            settlements.push(settlement);
+        Combined::Admitted { admission, settlements: admitted, degraded } => {
+            line.limiter_degraded |= degraded;
+            for settlement in admitted {
+                settlements.push(settlement);
+            }
+            admission
         }
-        Reserved::Unreachable => line.limiter_degraded = true,
-        Reserved::NotLimited => {}
-    }
+    };
     let capacity = Capacity { first: Some(first_capacity), estimate, lease_ms };
     let scope = Scope {
         client: &client,
@@ -217,8 +224,14 @@ fn estimated_tokens(needs: &needs::RequestNeeds) -> u64 {
     needs.prompt_tokens + needs.choices * needs.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_RESERVATION)
 }
 
-fn limited_response(admission: &Admission, estimate: u64, rc: &RequestContext, line: &mut RequestLine) -> Response {
-    let error = limiter::denial_error(admission, estimate);
+fn limited_response(
+    admission: &Admission,
+    by: &Limiter,
+    estimate: u64,
+    rc: &RequestContext,
+    line: &mut RequestLine,
+) -> Response {
+    let error = limiter::denial_error(admission, by, estimate);
     log::request(&line.clone().finish(rc, 429, "rate_limited"));
     let response = respond::error_in(rc.dialect, &error, &rc.id);
     limiter::headers(admission, response.headers());
@@ -252,6 +265,8 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
                     models: vec!["*".into()],
                     regions: Vec::new(),
                     limits: Default::default(),
+                    model_limits: Default::default(),
+                    team: None,
                 },
             };
             &admin_view

@@ -1,12 +1,13 @@
 //! Durable Objects: thin shells that load pure state, apply one decision
 //! synchronously, persist it, and answer. No borrow is held across an await.
 //!
-//! - `RateLimiter`: one per gateway key; exact request/token/concurrency limits.
+//! - `RateLimiter`: one per gateway key, team or limited endpoint; exact
+//!   request/token/concurrency limits, whole and per model.
 //! - `ProviderHealth`: one per provider endpoint; the authoritative breaker.
 
 use super::now_ms;
 use crate::health::{Breaker, BreakerPolicy, Outcome};
-use crate::limits::{Admit, LimiterState, Limits};
+use crate::limits::{Admit, LimiterState, Scoped};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State, Storage};
@@ -43,7 +44,9 @@ async fn body<T: DeserializeOwned>(req: &mut Request) -> Option<T> {
 struct Settle {
     reservation_id: String,
     actual_tokens: Option<u64>,
-    limits: Limits,
+    scopes: Vec<Scoped>,
+    #[serde(default)]
+    cancel: bool,
 }
 
 /// One object per limit key: exact request and token limits.
@@ -77,11 +80,9 @@ impl DurableObject for RateLimiter {
                 let Some(settle) = body::<Settle>(&mut req).await else {
                     return bad_request("bad settle");
                 };
-                let changed = self
-                    .limiter
-                    .borrow_mut()
-                    .as_mut()
-                    .is_some_and(|s| s.settle(&settle.reservation_id, settle.actual_tokens, settle.limits, now));
+                let changed = self.limiter.borrow_mut().as_mut().is_some_and(|s| {
+                    s.settle(&settle.reservation_id, settle.actual_tokens, &settle.scopes, settle.cancel, now)
+                });
                 if changed {
                     self.save(&storage).await?;
                 }

@@ -1,11 +1,13 @@
 //! Rate limiters on the hot path: the key's `RateLimiter` object (requests,
-//! tokens and concurrency in one call) and, where the config sets them, each
-//! endpoint's capacity limiter; settled with the real usage after the answer.
+//! tokens and concurrency, whole-key and per-model, in one call), the team's
+//! when the key has one, and, where the config sets them, each endpoint's
+//! capacity limiter. They are called in parallel (one round trip) and settled
+//! with the real usage after the answer.
 
 use super::objects::{self, RATE_LIMITER};
-use crate::config::KeyRecord;
+use crate::config::{Config, KeyRecord};
 use crate::error::GatewayError;
-use crate::limits::{openai_duration, Admission, Admit, Decision, Denial, Limits};
+use crate::limits::{openai_duration, Admission, Admit, Decision, Denial, Scoped};
 use serde::Serialize;
 use worker::{Env, Headers, Stub};
 
@@ -20,6 +22,18 @@ pub fn jurisdiction(key: &KeyRecord) -> Option<&'static str> {
 
 pub fn key_name(key: &KeyRecord) -> String {
     format!("key:{}", key.name)
+}
+
+pub fn team_name(team: &str) -> String {
+    format!("team:{team}")
+}
+
+/// A team's limiter lives in a jurisdiction only when every key of the team is
+/// pinned to it (one object per team, so the placement must not depend on the key).
+pub fn team_jurisdiction(config: &Config, team: &str) -> Option<&'static str> {
+    let mut members = config.keys.values().filter(|k| k.team.as_deref() == Some(team));
+    let first = jurisdiction(members.next()?)?;
+    members.all(|k| jurisdiction(k) == Some(first)).then_some(first)
 }
 
 /// The capacity limiter of a provider endpoint.
@@ -40,16 +54,19 @@ pub async fn reserve(
     env: &Env,
     name: &str,
     jurisdiction: Option<&str>,
-    limits: Limits,
+    scopes: Vec<Scoped>,
     reservation_id: &str,
     estimated_tokens: u64,
     lease_ms: u64,
 ) -> Reserved {
+    if scopes.is_empty() {
+        return Reserved::NotLimited;
+    }
     let Some(stub) = objects::stub(env, RATE_LIMITER, name, jurisdiction, None) else { return Reserved::Unreachable };
-    let admit = Admit { limits, reservation_id: reservation_id.to_string(), estimated_tokens, lease_ms };
+    let admit = Admit { scopes, reservation_id: reservation_id.to_string(), estimated_tokens, lease_ms };
     match objects::call::<_, Admission>(&stub, "/admit", Some(&admit)).await {
         Some(a) if a.allowed => {
-            Reserved::Admitted(a, Settlement { stub, limits, reservation_id: reservation_id.to_string() })
+            Reserved::Admitted(a, Settlement { stub, scopes: admit.scopes, reservation_id: admit.reservation_id })
         }
         Some(a) => Reserved::Denied(a),
         None => Reserved::Unreachable,
@@ -79,7 +96,56 @@ impl Capacity {
         }
         let id = format!("{request_id}@{}", candidate.provider_id);
         let name = endpoint_name(candidate.provider_id);
-        reserve(env, &name, None, candidate.provider.limits, &id, self.estimate, self.lease_ms).await
+        let scopes = vec![Scoped::whole(candidate.provider.limits)];
+        reserve(env, &name, None, scopes, &id, self.estimate, self.lease_ms).await
+    }
+}
+
+/// Who refused a request, for the error message.
+pub enum Limiter {
+    Key,
+    Team(String),
+}
+
+/// The key's and the team's limiters together: the request runs only if both admit.
+pub enum Combined {
+    Admitted {
+        admission: Option<Admission>,
+        settlements: Vec<Settlement>,
+        degraded: bool,
+    },
+    /// The other limiters' reservations are in `to_cancel`: the request never ran.
+    Denied {
+        admission: Admission,
+        by: Limiter,
+        to_cancel: Vec<Settlement>,
+    },
+}
+
+pub fn combine(key: Reserved, team: Reserved, team_name: Option<&str>) -> Combined {
+    let mut admission: Option<Admission> = None;
+    let mut settlements = Vec::new();
+    let mut degraded = false;
+    let mut denied = None;
+    for (reserved, by) in [(key, Limiter::Key), (team, Limiter::Team(team_name.unwrap_or_default().to_string()))] {
+        match reserved {
+            Reserved::Admitted(a, settlement) => {
+                settlements.push(settlement);
+                match &mut admission {
+                    Some(existing) => existing.tighten(&a),
+                    None => admission = Some(a),
+                }
+            }
+            Reserved::Denied(a) => {
+                denied.get_or_insert((a, by));
+            }
+            Reserved::Unreachable => degraded = true,
+            Reserved::NotLimited => {}
+        }
+    }
+    match denied {
+        Some((admission, by)) => Combined::Denied { admission, by, to_cancel: settlements },
+        None => Combined::Admitted { admission, settlements, degraded },
     }
 }
 
@@ -87,21 +153,35 @@ impl Capacity {
 struct Settle<'a> {
     reservation_id: &'a str,
     actual_tokens: Option<u64>,
-    limits: Limits,
+    scopes: &'a [Scoped],
+    cancel: bool,
 }
 
 /// Settles a reservation after the answer (from `wait_until`, or at stream end).
 pub struct Settlement {
     stub: Stub,
-    limits: Limits,
+    scopes: Vec<Scoped>,
     reservation_id: String,
 }
 
 impl Settlement {
     pub async fn run(self, actual_tokens: Option<u64>) {
-        let body = Settle { reservation_id: &self.reservation_id, actual_tokens, limits: self.limits };
+        self.send(actual_tokens, false).await
+    }
+
+    /// Another limiter refused the request: give back the request cell too.
+    pub async fn cancel(self) {
+        self.send(Some(0), true).await
+    }
+
+    async fn send(self, actual_tokens: Option<u64>, cancel: bool) {
+        let body = Settle { reservation_id: &self.reservation_id, actual_tokens, scopes: &self.scopes, cancel };
         let _: Option<serde_json::Value> = objects::call(&self.stub, "/settle", Some(&body)).await;
     }
+}
+
+pub async fn cancel_all(settlements: Vec<Settlement>) {
+    futures_util::future::join_all(settlements.into_iter().map(Settlement::cancel)).await;
 }
 
 /// Every reservation one request holds (its key's, and each endpoint's it used).
@@ -131,20 +211,32 @@ pub fn headers(admission: &Admission, headers: &Headers) {
     set("tokens", &admission.tokens);
 }
 
-pub fn denial_error(admission: &Admission, estimated_tokens: u64) -> GatewayError {
+pub fn denial_error(admission: &Admission, by: &Limiter, estimated_tokens: u64) -> GatewayError {
     let retry_s = admission.retry_after_ms.div_ceil(1000).max(1);
+    // "of this key", "of team \"research\"", plus "for model gpt-4o" on a model's own limit.
+    let mut whose = match by {
+        Limiter::Key => "of this key".to_string(),
+        Limiter::Team(team) => format!("of team {team:?}"),
+    };
+    if let Some(model) = admission.denied_scope.as_deref().and_then(|s| s.strip_prefix("model:")) {
+        whose.push_str(&format!(" for model {model}"));
+    }
     let (kind, code, message) = match admission.denied_by {
         Some(Denial::Tokens) if admission.never => (
             "tokens",
             "rate_limit_exceeded",
             format!(
-                "Request too large for the tokens-per-minute limit (limit {}, requested about {estimated_tokens}); lower max_tokens or the prompt.",
+                "Request too large for the tokens-per-minute limit {whose} (limit {}, requested about {estimated_tokens}); lower max_tokens or the prompt.",
                 admission.tokens.map_or(0, |d| d.limit)
             ),
         ),
-        Some(Denial::Tokens) => ("tokens", "rate_limit_exceeded", format!("Tokens-per-minute limit reached; retry in {retry_s} s.")),
-        Some(Denial::Concurrency) => ("requests", "concurrency_limit_exceeded", "Too many concurrent requests for this key.".to_string()),
-        _ => ("requests", "rate_limit_exceeded", format!("Requests-per-minute limit reached; retry in {retry_s} s.")),
+        Some(Denial::Tokens) => {
+            ("tokens", "rate_limit_exceeded", format!("Tokens-per-minute limit {whose} reached; retry in {retry_s} s."))
+        }
+        Some(Denial::Concurrency) => {
+            ("requests", "concurrency_limit_exceeded", format!("Too many concurrent requests {whose}."))
+        }
+        _ => ("requests", "rate_limit_exceeded", format!("Requests-per-minute limit {whose} reached; retry in {retry_s} s.")),
     };
     let error = GatewayError::new(429, kind, code, message);
     if admission.never {

@@ -125,10 +125,34 @@ impl Limits {
     }
 }
 
-/// One admission request: one request, an estimated token cost, a lease.
+/// Limits and the scope they count in within one limiter object: `""` for the
+/// whole key (or team, or endpoint), `"model:gpt-4o"` for one model's share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scoped {
+    pub scope: String,
+    pub limits: Limits,
+}
+
+impl Scoped {
+    pub fn whole(limits: Limits) -> Self {
+        Scoped { scope: String::new(), limits }
+    }
+
+    pub fn model(model: &str, limits: Limits) -> Self {
+        Scoped { scope: format!("model:{model}"), limits }
+    }
+
+    /// `Some(model)` for a per-model scope.
+    pub fn model_name(&self) -> Option<&str> {
+        self.scope.strip_prefix("model:")
+    }
+}
+
+/// One admission request: one request, an estimated token cost, a lease, checked
+/// against every scope at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Admit {
-    pub limits: Limits,
+    pub scopes: Vec<Scoped>,
     pub reservation_id: String,
     pub estimated_tokens: u64,
     /// When the concurrency lease expires if never released (request deadline + margin).
@@ -148,9 +172,13 @@ pub struct Admission {
     pub allowed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denied_by: Option<Denial>,
+    /// The scope whose limit denied the request (`""` or `"model:..."`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_scope: Option<String>,
     /// The denial can never pass (e.g. one request larger than the whole TPM budget).
     #[serde(default)]
     pub never: bool,
+    /// The tightest request limit of the scopes (the denying one on a denial).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<Decision>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,100 +192,173 @@ impl Admission {
         Admission {
             allowed: false,
             denied_by: Some(Denial::Tokens),
+            denied_scope: None,
             never: true,
             requests: None,
             tokens: Some(Decision { allowed: false, never: true, limit, remaining: 0, reset_ms: 0, retry_after_ms: 0 }),
             retry_after_ms: 0,
         }
     }
+
+    /// Folds another limiter's admission of the same request into this one: the
+    /// tighter decision of each kind wins (for the `x-ratelimit-*` headers).
+    pub fn tighten(&mut self, other: &Admission) {
+        self.requests = tighter(self.requests, other.requests);
+        self.tokens = tighter(self.tokens, other.tokens);
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The decision with less room left (for headers, the one a client must respect).
+fn tighter(a: Option<Decision>, b: Option<Decision>) -> Option<Decision> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.remaining < x.remaining { y } else { x }),
+        (x, y) => x.or(y),
+    }
+}
+
+/// The request and token buckets of one scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Buckets {
+    requests: Gcra,
+    tokens: Gcra,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Reservation {
-    tokens: u64,
+    /// Tokens reserved in each scope the request counts in (0 where no TPM limit).
+    scopes: BTreeMap<String, u64>,
     /// The concurrency lease (and the record) expire here.
     expires_ms: u64,
 }
 
-/// Everything one key's limiter remembers; persisted after every change.
+/// Everything one limiter object remembers; persisted after every change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimiterState {
-    requests: Gcra,
-    tokens: Gcra,
+    buckets: BTreeMap<String, Buckets>,
     reservations: BTreeMap<String, Reservation>,
 }
 
+/// What one scope would do with the request.
+struct ScopeCheck {
+    buckets: Buckets,
+    rpm: Option<Decision>,
+    tpm: Option<Decision>,
+    reserved_tokens: u64,
+    denied_by: Option<Denial>,
+}
+
 impl LimiterState {
-    /// Requests, tokens and concurrency in one decision: nothing is consumed unless all pass.
+    /// Requests, tokens and concurrency of every scope in one decision: nothing is
+    /// consumed unless all pass.
     pub fn admit(&mut self, admit: &Admit, now_ms: u64) -> Admission {
         self.expire(now_ms);
-        let limits = admit.limits;
-        let mut requests = self.requests;
-        let mut tokens = self.tokens;
-        let rpm = limits.requests_per_minute.map(|l| requests.check(Rate::per_minute(l), now_ms, 1));
-        let tpm = limits.tokens_per_minute.map(|l| {
-            // Never reserve more than the whole bucket for a request that did not ask for it.
-            tokens.check(Rate::per_minute(l), now_ms, admit.estimated_tokens.min(l.max(1)).max(1))
-        });
-        let live = self.reservations.len() as u64;
-        let over_concurrency = limits.max_concurrent.is_some_and(|max| live >= u64::from(max));
+        let mut passed: Vec<(&Scoped, ScopeCheck)> = Vec::new();
+        for scoped in admit.scopes.iter().filter(|s| !s.limits.is_empty()) {
+            let check = self.check_scope(scoped, admit.estimated_tokens, now_ms);
+            if let Some(denial) = check.denied_by {
+                return self.denied(scoped, &check, denial, now_ms);
+            }
+            passed.push((scoped, check));
+        }
+        let mut admission = Admission {
+            allowed: true,
+            denied_by: None,
+            denied_scope: None,
+            never: false,
+            requests: None,
+            tokens: None,
+            retry_after_ms: 0,
+        };
+        let mut reserved = BTreeMap::new();
+        for (scoped, check) in passed {
+            self.buckets.insert(scoped.scope.clone(), check.buckets);
+            reserved.insert(scoped.scope.clone(), check.reserved_tokens);
+            admission.requests = tighter(admission.requests, check.rpm);
+            admission.tokens = tighter(admission.tokens, check.tpm);
+        }
+        self.reservations.insert(
+            admit.reservation_id.clone(),
+            Reservation { scopes: reserved, expires_ms: now_ms + admit.lease_ms },
+        );
+        admission
+    }
 
+    fn check_scope(&self, scoped: &Scoped, estimated_tokens: u64, now_ms: u64) -> ScopeCheck {
+        let limits = scoped.limits;
+        let mut buckets = self.buckets.get(&scoped.scope).copied().unwrap_or_default();
+        let rpm = limits.requests_per_minute.map(|l| buckets.requests.check(Rate::per_minute(l), now_ms, 1));
+        // Never reserve more than the whole bucket for a request that did not ask for it.
+        let reserved_tokens = limits.tokens_per_minute.map_or(0, |l| estimated_tokens.min(l.max(1)).max(1));
+        let tpm = limits.tokens_per_minute.map(|l| buckets.tokens.check(Rate::per_minute(l), now_ms, reserved_tokens));
+        let live = self.reservations.values().filter(|r| r.scopes.contains_key(&scoped.scope)).count() as u64;
         let denied_by = if rpm.is_some_and(|d| !d.allowed) {
             Some(Denial::Requests)
         } else if tpm.is_some_and(|d| !d.allowed) {
             Some(Denial::Tokens)
-        } else if over_concurrency {
+        } else if limits.max_concurrent.is_some_and(|max| live >= u64::from(max)) {
             Some(Denial::Concurrency)
         } else {
             None
         };
-        let retry_after_ms = match denied_by {
-            Some(Denial::Requests) => rpm.map_or(0, |d| d.retry_after_ms),
-            Some(Denial::Tokens) => tpm.map_or(0, |d| d.retry_after_ms),
-            Some(Denial::Concurrency) => 1_000,
-            None => 0,
+        ScopeCheck { buckets, rpm, tpm, reserved_tokens, denied_by }
+    }
+
+    fn denied(&self, scoped: &Scoped, check: &ScopeCheck, denial: Denial, now_ms: u64) -> Admission {
+        let limits = scoped.limits;
+        let current = self.buckets.get(&scoped.scope).copied().unwrap_or_default();
+        let retry_after_ms = match denial {
+            Denial::Requests => check.rpm.map_or(0, |d| d.retry_after_ms),
+            Denial::Tokens => check.tpm.map_or(0, |d| d.retry_after_ms),
+            Denial::Concurrency => 1_000,
         };
-        let allowed = denied_by.is_none();
-        if allowed {
-            self.requests = requests;
-            self.tokens = tokens;
-            let reserved = limits.tokens_per_minute.map_or(0, |l| admit.estimated_tokens.min(l.max(1)).max(1));
-            self.reservations.insert(
-                admit.reservation_id.clone(),
-                Reservation { tokens: reserved, expires_ms: now_ms + admit.lease_ms },
-            );
-        }
         let peek = |gcra: &Gcra, limit: Option<u64>| limit.map(|l| gcra.peek(Rate::per_minute(l), now_ms));
         Admission {
-            allowed,
-            denied_by,
-            never: tpm.is_some_and(|d| d.never) && denied_by == Some(Denial::Tokens),
-            requests: if allowed {
-                rpm
-            } else {
-                peek(&self.requests, limits.requests_per_minute).map(|mut d| {
-                    d.allowed = false;
-                    d.retry_after_ms = rpm.map_or(0, |r| r.retry_after_ms);
-                    d
-                })
-            },
-            tokens: if allowed { tpm } else { peek(&self.tokens, limits.tokens_per_minute) },
+            allowed: false,
+            denied_by: Some(denial),
+            denied_scope: Some(scoped.scope.clone()),
+            never: denial == Denial::Tokens && check.tpm.is_some_and(|d| d.never),
+            requests: peek(&current.requests, limits.requests_per_minute).map(|mut d| {
+                d.allowed = false;
+                d.retry_after_ms = check.rpm.map_or(0, |r| r.retry_after_ms);
+                d
+            }),
+            tokens: peek(&current.tokens, limits.tokens_per_minute),
             retry_after_ms,
         }
     }
 
     /// The real usage is known (or the request ended): settle the token reservation
-    /// and release the concurrency lease. Idempotent: a second call does nothing.
-    pub fn settle(&mut self, reservation_id: &str, actual_tokens: Option<u64>, limits: Limits, now_ms: u64) -> bool {
+    /// of every scope and release the concurrency lease. `cancel` also gives the
+    /// request cell back (another limiter refused the request, so it never ran).
+    /// Idempotent: a second call does nothing.
+    pub fn settle(
+        &mut self,
+        reservation_id: &str,
+        actual_tokens: Option<u64>,
+        scopes: &[Scoped],
+        cancel: bool,
+        now_ms: u64,
+    ) -> bool {
         let Some(reservation) = self.reservations.remove(reservation_id) else {
             return false;
         };
-        if let (Some(limit), Some(actual)) = (limits.tokens_per_minute, actual_tokens) {
-            let rate = Rate::per_minute(limit);
-            if actual < reservation.tokens {
-                self.tokens.refund(rate, now_ms, reservation.tokens - actual);
-            } else if actual > reservation.tokens {
-                self.tokens.charge(rate, now_ms, actual - reservation.tokens);
+        for (scope, reserved) in reservation.scopes {
+            let (Some(scoped), Some(buckets)) =
+                (scopes.iter().find(|s| s.scope == scope), self.buckets.get_mut(&scope))
+            else {
+                continue;
+            };
+            let limits = scoped.limits;
+            if let (Some(limit), Some(actual)) = (limits.tokens_per_minute, actual_tokens) {
+                let rate = Rate::per_minute(limit);
+                if actual < reserved {
+                    buckets.tokens.refund(rate, now_ms, reserved - actual);
+                } else if actual > reserved {
+                    buckets.tokens.charge(rate, now_ms, actual - reserved);
+                }
+            }
+            if let (true, Some(limit)) = (cancel, limits.requests_per_minute) {
+                buckets.requests.refund(Rate::per_minute(limit), now_ms, 1);
             }
         }
         true

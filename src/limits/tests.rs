@@ -74,7 +74,7 @@ fn refund_and_overrun() {
 }
 
 fn admit(id: &str, tokens: u64, limits: Limits) -> Admit {
-    Admit { limits, reservation_id: id.into(), estimated_tokens: tokens, lease_ms: 60_000 }
+    Admit { scopes: vec![Scoped::whole(limits)], reservation_id: id.into(), estimated_tokens: tokens, lease_ms: 60_000 }
 }
 
 #[test]
@@ -99,10 +99,10 @@ fn reconcile_refunds_overruns_and_is_idempotent() {
     let mut s = LimiterState::default();
     assert!(s.admit(&admit("r1", 900, limits), T0).allowed);
     assert!(!s.admit(&admit("r2", 200, limits), T0).allowed);
-    assert!(s.settle("r1", Some(100), limits, T0));
-    assert!(!s.settle("r1", Some(100), limits, T0), "second settle is a no-op");
+    assert!(s.settle("r1", Some(100), &[Scoped::whole(limits)], false, T0));
+    assert!(!s.settle("r1", Some(100), &[Scoped::whole(limits)], false, T0), "second settle is a no-op");
     assert!(s.admit(&admit("r2", 200, limits), T0).allowed, "the refund made room");
-    assert!(s.settle("r2", Some(1_500), limits, T0));
+    assert!(s.settle("r2", Some(1_500), &[Scoped::whole(limits)], false, T0));
     assert!(!s.admit(&admit("r3", 1, limits), T0).allowed, "the overrun is debt");
 }
 
@@ -121,7 +121,7 @@ fn concurrency_leases_release_on_settle_and_expire() {
     assert!(s.admit(&admit("b", 1, limits), T0).allowed);
     let c = s.admit(&admit("c", 1, limits), T0);
     assert_eq!(c.denied_by, Some(Denial::Concurrency));
-    s.settle("a", None, limits, T0);
+    s.settle("a", None, &[Scoped::whole(limits)], false, T0);
     assert!(s.admit(&admit("c", 1, limits), T0).allowed);
     assert_eq!(s.in_flight(), 2);
     // Lost holders: leases expire after lease_ms.
@@ -136,6 +136,79 @@ fn state_round_trips_through_json() {
     s.admit(&admit("x", 10, limits), T0);
     let back: LimiterState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
     assert_eq!(back, s);
+}
+
+fn scoped_admit(id: &str, tokens: u64, scopes: &[Scoped]) -> Admit {
+    Admit { scopes: scopes.to_vec(), reservation_id: id.into(), estimated_tokens: tokens, lease_ms: 60_000 }
+}
+
+#[test]
+fn a_model_scope_limits_its_model_and_a_denial_there_consumes_nothing_elsewhere() {
+    let whole = Scoped::whole(Limits { requests_per_minute: Some(10), ..Limits::default() });
+    let model = Scoped::model("gpt-4o", Limits { requests_per_minute: Some(2), ..Limits::default() });
+    let mut s = LimiterState::default();
+    assert!(s.admit(&scoped_admit("a", 1, &[whole.clone(), model.clone()]), T0).allowed);
+    let b = s.admit(&scoped_admit("b", 1, &[whole.clone(), model.clone()]), T0);
+    assert!(b.allowed);
+    assert_eq!(b.requests.unwrap().remaining, 0, "the tighter (model) scope is reported");
+    let c = s.admit(&scoped_admit("c", 1, &[whole.clone(), model.clone()]), T0);
+    assert!(!c.allowed);
+    assert_eq!(c.denied_by, Some(Denial::Requests));
+    assert_eq!(c.denied_scope.as_deref(), Some("model:gpt-4o"));
+    assert_eq!(c.requests.unwrap().limit, 2);
+    // Other models still have the rest of the whole key's budget: 10 - 2 = 8.
+    let others: usize = (0..20)
+        .filter(|i| s.admit(&scoped_admit(&format!("o{i}"), 1, std::slice::from_ref(&whole)), T0).allowed)
+        .count();
+    assert_eq!(others, 8);
+}
+
+#[test]
+fn concurrency_is_counted_per_scope() {
+    let whole = Scoped::whole(Limits { max_concurrent: Some(3), ..Limits::default() });
+    let model = Scoped::model("big", Limits { max_concurrent: Some(1), ..Limits::default() });
+    let mut s = LimiterState::default();
+    assert!(s.admit(&scoped_admit("a", 1, &[whole.clone(), model.clone()]), T0).allowed);
+    let b = s.admit(&scoped_admit("b", 1, &[whole.clone(), model.clone()]), T0);
+    assert_eq!((b.denied_by, b.denied_scope.as_deref()), (Some(Denial::Concurrency), Some("model:big")));
+    assert!(s.admit(&scoped_admit("c", 1, std::slice::from_ref(&whole)), T0).allowed);
+    assert!(s.admit(&scoped_admit("d", 1, std::slice::from_ref(&whole)), T0).allowed);
+    let e = s.admit(&scoped_admit("e", 1, std::slice::from_ref(&whole)), T0);
+    assert_eq!((e.denied_by, e.denied_scope.as_deref()), (Some(Denial::Concurrency), Some("")));
+    assert!(s.settle("a", None, &[whole.clone(), model.clone()], false, T0));
+    assert!(s.admit(&scoped_admit("b", 1, &[whole, model]), T0).allowed);
+}
+
+#[test]
+fn cancel_gives_back_the_request_cell_and_the_tokens() {
+    let limits = Limits { requests_per_minute: Some(2), tokens_per_minute: Some(100), max_concurrent: None };
+    let scopes = [Scoped::whole(limits)];
+    let mut s = LimiterState::default();
+    assert!(s.admit(&scoped_admit("a", 60, &scopes), T0).allowed);
+    assert!(s.settle("a", Some(0), &scopes, true, T0));
+    let again = s.admit(&scoped_admit("b", 60, &scopes), T0);
+    assert!(again.allowed);
+    assert_eq!(again.requests.unwrap().remaining, 1, "the cancelled request did not count");
+    assert_eq!(again.tokens.unwrap().remaining, 40);
+}
+
+#[test]
+fn tighten_keeps_the_decision_with_less_room() {
+    let decision =
+        |limit, remaining| Decision { allowed: true, never: false, limit, remaining, reset_ms: 0, retry_after_ms: 0 };
+    let mut key = Admission {
+        allowed: true,
+        denied_by: None,
+        denied_scope: None,
+        never: false,
+        requests: Some(decision(100, 90)),
+        tokens: None,
+        retry_after_ms: 0,
+    };
+    let team = Admission { requests: Some(decision(20, 3)), tokens: Some(decision(1_000, 500)), ..key.clone() };
+    key.tighten(&team);
+    assert_eq!(key.requests.unwrap().limit, 20);
+    assert_eq!(key.tokens.unwrap().limit, 1_000);
 }
 
 #[test]

@@ -10,7 +10,15 @@ import { startStack, provider, chatBody, post, openAiError, readSse, DEV_KEY_HAS
 import { DEV_ADMIN_TOKEN } from "../../scripts/lib/gateway.mjs";
 
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
-const KEYS = { rpm: "gw_test_rpm50", tpm: "gw_test_tpm1000", conc: "gw_test_conc2" };
+const KEYS = {
+  rpm: "gw_test_rpm50",
+  tpm: "gw_test_tpm1000",
+  conc: "gw_test_conc2",
+  squadA: "gw_test_squad_a",
+  squadB: "gw_test_squad_b",
+  perModel: "gw_test_per_model",
+  tiny: "gw_test_in_tiny_team",
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let stack;
@@ -41,6 +49,19 @@ function makeConfig(mocks) {
       [sha256(KEYS.rpm)]: { name: "rpm50", models: ["*"], limits: { requests_per_minute: 50 } },
       [sha256(KEYS.tpm)]: { name: "tpm1000", models: ["*"], limits: { tokens_per_minute: 1000 } },
       [sha256(KEYS.conc)]: { name: "conc2", models: ["*"], limits: { max_concurrent: 2 } },
+      [sha256(KEYS.squadA)]: { name: "squad-a", models: ["*"], team: "squad" },
+      [sha256(KEYS.squadB)]: { name: "squad-b", models: ["*"], team: "squad" },
+      [sha256(KEYS.perModel)]: {
+        name: "per-model",
+        models: ["*"],
+        limits: { requests_per_minute: 100 },
+        model_limits: { chat: { requests_per_minute: 2 } },
+      },
+      [sha256(KEYS.tiny)]: { name: "in-tiny", models: ["*"], team: "tiny", limits: { requests_per_minute: 2 } },
+    },
+    teams: {
+      squad: { limits: { requests_per_minute: 5 } },
+      tiny: { limits: { requests_per_minute: 2 }, model_limits: { chat: { requests_per_minute: 1 } } },
     },
   };
 }
@@ -133,6 +154,47 @@ test("200 concurrent requests against a 50 rpm key: exactly 50 pass, the rest ge
   }
   const remaining = ok.map((r) => Number(r.res.headers.get("x-ratelimit-remaining-requests"))).sort((x, y) => x - y);
   assert.deepEqual(remaining, Array.from({ length: 50 }, (_, i) => i), "each success saw its own remaining count");
+});
+
+test("a team's limit is shared by its keys: 20 concurrent requests from two keys, exactly 5 pass", async () => {
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      post(stack.url, "/v1/chat/completions", chatBody("solo"), { key: i % 2 ? KEYS.squadA : KEYS.squadB }),
+    ),
+  );
+  const ok = results.filter((r) => r.res.status === 200);
+  assert.equal(ok.length, 5);
+  assert.equal(stack.mocks.b.calls.length, 5);
+  const denied = results.find((r) => r.res.status === 429);
+  assert.match(denied.json.error.message, /limit of team "squad" reached/);
+  assert.equal(denied.res.headers.get("x-ratelimit-limit-requests"), "5");
+});
+
+test("a key's per-model limit caps that model only, and headers report the tightest limit", async () => {
+  const send = (model) => post(stack.url, "/v1/chat/completions", chatBody(model), { key: KEYS.perModel });
+  const first = await send("chat");
+  assert.equal(first.res.status, 200);
+  assert.equal(first.res.headers.get("x-ratelimit-limit-requests"), "2", "the model's 2 rpm, not the key's 100");
+  assert.equal((await send("chat")).res.status, 200);
+  const third = await send("chat");
+  assert.equal(third.res.status, 429);
+  assert.match(third.json.error.message, /limit of this key for model chat reached/);
+  const other = await send("solo");
+  assert.equal(other.res.status, 200, "other models are not affected");
+  assert.equal(other.res.headers.get("x-ratelimit-limit-requests"), "100");
+  assert.equal(other.res.headers.get("x-ratelimit-remaining-requests"), "97", "the denied request took nothing");
+});
+
+test("when the team refuses, the key's reservation is given back", async () => {
+  const send = (model) => post(stack.url, "/v1/chat/completions", chatBody(model), { key: KEYS.tiny });
+  assert.equal((await send("chat")).res.status, 200);
+  const refused = await send("chat");
+  assert.equal(refused.res.status, 429);
+  assert.match(refused.json.error.message, /team "tiny" for model chat/);
+  await sleep(200); // the cancellation runs after the answer
+  // The key allows 2 a minute: had the refused request kept its cell, this one would be the third.
+  const next = await send("solo");
+  assert.equal(next.res.status, 200, JSON.stringify(next.json));
 });
 
 test("the tokens-per-minute limit reserves an estimate and reconciles to the real usage", async () => {

@@ -16,6 +16,14 @@ test("every shipped config matches the JSON Schema", () => {
   }
 });
 
+test("limits at every level (endpoint, key, key per model, team, team per model) match the schema", () => {
+  const doc = read("config/default.json");
+  doc.providers["mock-us"].limits = { requests_per_minute: 5000, tokens_per_minute: 800000 };
+  const key = doc.keys[Object.keys(doc.keys)[0]];
+  Object.assign(key, { team: "demo-team", limits: { max_concurrent: 4 }, model_limits: { "gpt-4o": { requests_per_minute: 6 } } });
+  assert.ok(validate(doc), JSON.stringify(validate.errors));
+});
+
 test("the schema refuses what the gateway refuses", () => {
   const base = read("config/default.json");
   const broken = [
@@ -31,6 +39,9 @@ test("the schema refuses what the gateway refuses", () => {
     (c) => (c.models.smart.targets = [{ provider: "mock-us", model: "x" }]),
     (c) => (c.models.balanced.strategy = "random"),
     (c) => (c.keys[Object.keys(c.keys)[0]].regions = ["EU West"]),
+    (c) => (c.teams["demo-team"].limits.requests_per_minute = 0),
+    (c) => (c.teams["demo-team"].model_limits["gpt-4o"].per_day = 5),
+    (c) => (c.providers["mock-us"].limits = { requests_per_minute: 0 }),
   ];
   for (const edit of broken) {
     const doc = structuredClone(base);
