@@ -125,29 +125,9 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     // this model, at once), the team's, and the first candidate's capacity
     // limiter, called in parallel: one round trip.
     let estimate = estimated_tokens(&plan.needs);
-    let key_scopes = key.limit_scopes(&plan.model);
-    let team = key.team.as_deref().and_then(|name| Some((name, config.teams.get(name)?)));
-    let team_scopes = team.map(|(_, t)| t.limit_scopes(&plan.model)).unwrap_or_default();
-    if plan.needs.max_output_tokens.is_some() {
-        let smallest_tpm = key_scopes.iter().chain(&team_scopes).filter_map(|s| s.limits.tokens_per_minute).min();
-        if let Some(tpm) = smallest_tpm.filter(|tpm| estimate > *tpm) {
-            return Ok(limited_response(&Admission::never_tokens(tpm), &Limiter::Key, estimate, rc, &mut line));
-        }
-    }
     let lease_ms = config.settings.request_timeout_ms + 30_000;
-    let key_limiter = limiter::key_name(key);
-    let key_reservation =
-        limiter::reserve(env, &key_limiter, limiter::jurisdiction(key), key_scopes, &rc.id, estimate, lease_ms);
-    let team_reservation = async {
-        match team {
-            Some((name, _)) => {
-                let jurisdiction = limiter::team_jurisdiction(&config, name);
-                limiter::reserve(env, &limiter::team_name(name), jurisdiction, team_scopes, &rc.id, estimate, lease_ms)
-                    .await
-            }
-            None => Reserved::NotLimited,
-        }
-    };
+    let firm = plan.needs.max_output_tokens.is_some();
+    let key_reservation = limiter::reserve_for_key(env, &config, key, &plan.model, &rc.id, estimate, lease_ms, firm);
     let first = plan.candidates.first().filter(|c| !c.provider.limits.is_empty());
     let capacity_reservation = async {
         match first {
@@ -160,10 +140,9 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
             None => Reserved::NotLimited,
         }
     };
-    let (key_reserved, team_reserved, first_capacity) =
-        futures_util::join!(key_reservation, team_reservation, capacity_reservation);
-    let mut settlements = limiter::Settlements::default();
-    let admission = match limiter::combine(key_reserved, team_reserved, team.map(|(name, _)| name)) {
+    let (combined, first_capacity) = futures_util::join!(key_reservation, capacity_reservation);
+    let mut settlements: limiter::Settlements;
+    let admission = match combined {
         Combined::Denied { admission, by, mut to_cancel } => {
             if let Reserved::Admitted(_, settlement) = first_capacity {
                 to_cancel.push(settlement);
@@ -173,9 +152,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         }
         Combined::Admitted { admission, settlements: admitted, degraded } => {
             line.limiter_degraded |= degraded;
-            for settlement in admitted {
-                settlements.push(settlement);
-            }
+            settlements = admitted.into();
             admission
         }
     };

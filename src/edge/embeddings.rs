@@ -1,9 +1,11 @@
 //! `POST /v1/embeddings`: routed like chat (residency, key allow-lists, health,
-//! strategy) to OpenAI-compatible and Azure targets, with failover.
+//! strategy, the key's and team's rate limits) to OpenAI-compatible, Azure and
+//! Gemini targets, with failover.
 
+use super::limiter::{self, Combined};
 use super::log::{self, Attempt};
 use super::{authenticate, body, config_store, health_cache, location, now_ms, random_u64, respond, upstream};
-use crate::config::ProviderKind;
+use crate::config::{Config, ProviderKind};
 use crate::error::GatewayError;
 use crate::gateway::{self, AttemptFailure, Verdict};
 use crate::health::Outcome;
@@ -12,6 +14,7 @@ use crate::providers::openai as openai_adapter;
 use crate::providers::{gemini, AttemptContext};
 use crate::routing::needs::RequestNeeds;
 use crate::routing::{self, preferences::Preferences, residency, RouteInput};
+use std::rc::Rc;
 use worker::{Context, Env, Headers, Request, Response};
 
 pub async fn handle(
@@ -47,6 +50,44 @@ pub async fn handle(
     if plan.candidates.is_empty() {
         return Err(plan.no_candidates_error());
     }
+
+    let estimate = request.estimated_tokens();
+    let lease_ms = config.settings.request_timeout_ms + 30_000;
+    let (admission, settlements) =
+        match limiter::reserve_for_key(env, &config, key, &plan.model, &rc.id, estimate, lease_ms, false).await {
+            Combined::Denied { admission, by, to_cancel } => {
+                ctx.wait_until(limiter::cancel_all(to_cancel));
+                let response = respond::error(&limiter::denial_error(&admission, &by, estimate));
+                limiter::headers(&admission, response.headers());
+                return Ok(response);
+            }
+            Combined::Admitted { admission, settlements, .. } => (admission, limiter::Settlements::from(settlements)),
+        };
+    let result = serve(&request, &plan, &allowed, key, env, ctx, rc, &config).await;
+    let used = match &result {
+        Ok((_, used)) => Some(used.unwrap_or(estimate)),
+        Err(_) => Some(0),
+    };
+    ctx.wait_until(settlements.run(used));
+    let (response, _) = result?;
+    if let Some(admission) = &admission {
+        limiter::headers(admission, response.headers());
+    }
+    Ok(response)
+}
+
+/// Tries the plan's embedding-capable targets in order; the answer and its token usage.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    request: &EmbeddingsRequest,
+    plan: &routing::Plan<'_>,
+    allowed: &residency::AllowedRegions,
+    key: &crate::config::KeyRecord,
+    env: &Env,
+    ctx: &Context,
+    rc: &super::RequestContext,
+    config: &Rc<Config>,
+) -> Result<(Response, Option<u64>), GatewayError> {
     let settings = &config.settings;
     let mut failures = Vec::new();
     let mut attempts = Vec::new();
@@ -86,7 +127,7 @@ pub async fn handle(
             _ => openai_adapter::embeddings_request(
                 candidate.provider,
                 candidate.upstream_model,
-                &request,
+                request,
                 api_key.as_deref(),
             )?,
         };
@@ -135,12 +176,13 @@ pub async fn handle(
                     "provider": candidate.provider_id, "region": candidate.region, "attempts": attempts, "status": 200}),
                     );
                 }
-                health_cache::after_request(env, ctx, &config);
+                health_cache::after_request(env, ctx, config);
+                let used = total_tokens(&answer);
                 let headers = Headers::new();
                 let _ = headers.set("x-gateway-provider", candidate.provider_id);
                 let _ = headers.set("x-gateway-region", candidate.region);
                 let _ = headers.set("x-gateway-attempts", &attempts.len().to_string());
-                return Ok(respond::bytes(200, "application/json", answer, headers));
+                return Ok((respond::bytes(200, "application/json", answer, headers), used));
             }
             Err(failure) => {
                 attempts.push(Attempt {
@@ -160,7 +202,7 @@ pub async fn handle(
             }
         }
     }
-    health_cache::after_request(env, ctx, &config);
+    health_cache::after_request(env, ctx, config);
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     if failures.is_empty() {
         return Err(GatewayError::invalid_request(
@@ -170,4 +212,19 @@ pub async fn handle(
         .with_param("model"));
     }
     Err(gateway::exhausted(&request.model, &failures, &refs))
+}
+
+/// `usage.total_tokens` of an embeddings answer (the vectors are skipped, not kept).
+fn total_tokens(answer: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Usage {
+        total_tokens: Option<u64>,
+        prompt_tokens: Option<u64>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        usage: Option<Usage>,
+    }
+    let usage = serde_json::from_slice::<Answer>(answer).ok()?.usage?;
+    usage.total_tokens.or(usage.prompt_tokens)
 }

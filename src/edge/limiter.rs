@@ -101,6 +101,49 @@ impl Capacity {
     }
 }
 
+/// The key's limiter (whole key and this model, in one call) and its team's, asked
+/// in parallel for one request to `model`. With a firm estimate (the client set
+/// `max_tokens`), a request larger than a tokens-per-minute limit is refused
+/// without asking: it could never pass.
+#[allow(clippy::too_many_arguments)]
+pub async fn reserve_for_key(
+    env: &Env,
+    config: &Config,
+    key: &KeyRecord,
+    model: &str,
+    reservation_id: &str,
+    estimate: u64,
+    lease_ms: u64,
+    estimate_is_firm: bool,
+) -> Combined {
+    let key_scopes = key.limit_scopes(model);
+    let team = key.team.as_deref().and_then(|name| Some((name, config.teams.get(name)?)));
+    let team_scopes = team.map(|(_, t)| t.limit_scopes(model)).unwrap_or_default();
+    if estimate_is_firm {
+        let smallest_tpm = key_scopes.iter().chain(&team_scopes).filter_map(|s| s.limits.tokens_per_minute).min();
+        if let Some(tpm) = smallest_tpm.filter(|tpm| estimate > *tpm) {
+            return Combined::Denied {
+                admission: Admission::never_tokens(tpm),
+                by: Limiter::Key,
+                to_cancel: Vec::new(),
+            };
+        }
+    }
+    let key_limiter = key_name(key);
+    let key_reservation = reserve(env, &key_limiter, jurisdiction(key), key_scopes, reservation_id, estimate, lease_ms);
+    let team_reservation = async {
+        match team {
+            Some((name, _)) => {
+                let placement = team_jurisdiction(config, name);
+                reserve(env, &team_name(name), placement, team_scopes, reservation_id, estimate, lease_ms).await
+            }
+            None => Reserved::NotLimited,
+        }
+    };
+    let (key_reserved, team_reserved) = futures_util::join!(key_reservation, team_reservation);
+    combine(key_reserved, team_reserved, team.map(|(name, _)| name))
+}
+
 /// Who refused a request, for the error message.
 pub enum Limiter {
     Key,
@@ -187,6 +230,12 @@ pub async fn cancel_all(settlements: Vec<Settlement>) {
 /// Every reservation one request holds (its key's, and each endpoint's it used).
 #[derive(Default)]
 pub struct Settlements(Vec<Settlement>);
+
+impl From<Vec<Settlement>> for Settlements {
+    fn from(settlements: Vec<Settlement>) -> Self {
+        Settlements(settlements)
+    }
+}
 
 impl Settlements {
     pub fn push(&mut self, settlement: Settlement) {

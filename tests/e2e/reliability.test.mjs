@@ -43,6 +43,7 @@ function makeConfig(mocks) {
       chat: { targets: [{ provider: "a", model: "gpt-4o-mini" }, { provider: "b", model: "gpt-4o-mini" }] },
       solo: { targets: [{ provider: "b", model: "gpt-4o-mini" }] },
       capped: { targets: [{ provider: "a-capped", model: "gpt-4o-mini" }, { provider: "b", model: "gpt-4o-mini" }] },
+      embed: { targets: [{ provider: "b", model: "text-embedding-3-small" }] },
     },
     keys: {
       [DEV_KEY_HASH]: { name: "e2e", models: ["*"] },
@@ -55,7 +56,7 @@ function makeConfig(mocks) {
         name: "per-model",
         models: ["*"],
         limits: { requests_per_minute: 100 },
-        model_limits: { chat: { requests_per_minute: 2 } },
+        model_limits: { chat: { requests_per_minute: 2 }, embed: { requests_per_minute: 1 } },
       },
       [sha256(KEYS.tiny)]: { name: "in-tiny", models: ["*"], team: "tiny", limits: { requests_per_minute: 2 } },
     },
@@ -183,6 +184,17 @@ test("a key's per-model limit caps that model only, and headers report the tight
   assert.equal(other.res.status, 200, "other models are not affected");
   assert.equal(other.res.headers.get("x-ratelimit-limit-requests"), "100");
   assert.equal(other.res.headers.get("x-ratelimit-remaining-requests"), "97", "the denied request took nothing");
+});
+
+test("embeddings count against the same key and model limits", async () => {
+  const body = { model: "embed", input: "hello" };
+  const first = await post(stack.url, "/v1/embeddings", body, { key: KEYS.perModel });
+  assert.equal(first.res.status, 200, JSON.stringify(first.json));
+  assert.equal(first.res.headers.get("x-ratelimit-limit-requests"), "1");
+  const second = await post(stack.url, "/v1/embeddings", body, { key: KEYS.perModel });
+  assert.equal(second.res.status, 429);
+  assert.match(second.json.error.message, /for model embed reached/);
+  assert.ok(Number(second.res.headers.get("retry-after")) >= 1);
 });
 
 test("when the team refuses, the key's reservation is given back", async () => {
