@@ -37,7 +37,15 @@ export function readDevVars(file = path.join(ROOT, ".dev.vars")) {
  * Starts the gateway. `bindings` become secrets/vars; `port` 0 lets workerd choose.
  * Returns { mf, url } where url is workerd's own socket (no proxy in between).
  */
-export async function startGateway({ bindings = {}, port = 0, host = "127.0.0.1", persist = false, persistDir = null, log = false } = {}) {
+export async function startGateway({
+  bindings = {},
+  port = 0,
+  host = "127.0.0.1",
+  persist = false,
+  persistDir = null,
+  log = false,
+  onLogLine = null,
+} = {}) {
   const stateDir = persistDir ?? (persist ? path.join(ROOT, ".wrangler/state") : null);
   const script = path.join(ROOT, "build/index.js");
   if (!existsSync(script)) throw new Error("build/index.js is missing: run scripts/build first");
@@ -58,6 +66,8 @@ export async function startGateway({ bindings = {}, port = 0, host = "127.0.0.1"
     durableObjectsPersist: stateDir ? path.join(stateDir, "do") : false,
     bindings: { ADMIN_TOKEN: DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY, MOCK_BEDROCK_CREDENTIALS, ...bindings },
     verbose: log,
+    // Tests read the gateway's JSON log lines (console.log in the Worker).
+    ...(onLogLine ? { handleStructuredLogs: ({ message }) => onLogLine(message) } : {}),
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   return { mf, url };

@@ -263,6 +263,13 @@ pub struct Price {
     pub output_per_mtok: f64,
 }
 
+impl Price {
+    /// US dollars for this usage (prices are per million tokens).
+    pub fn cost_usd(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+        (prompt_tokens as f64 * self.input_per_mtok + completion_tokens as f64 * self.output_per_mtok) / 1e6
+    }
+}
+
 /// What an upstream model supports. A target that cannot take a request's input
 /// is never chosen for it; `None` means "not declared" and is treated as allowed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

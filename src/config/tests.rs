@@ -183,3 +183,11 @@ fn limit_scopes_hold_the_whole_key_and_the_model() {
     let unlimited: KeyRecord = serde_json::from_value(serde_json::json!({"name": "u", "models": ["*"]})).unwrap();
     assert!(unlimited.limit_scopes("gpt-4o").is_empty());
 }
+
+#[test]
+fn price_turns_usage_into_dollars() {
+    let price = Price { input_per_mtok: 2.5, output_per_mtok: 10.0 };
+    assert!((price.cost_usd(1_000_000, 0) - 2.5).abs() < 1e-12);
+    assert!((price.cost_usd(1_200, 300) - 0.006).abs() < 1e-12);
+    assert_eq!(price.cost_usd(0, 0), 0.0);
+}

@@ -360,6 +360,7 @@ async fn attempt_all(
                     line.provider = Some(candidate.provider_id.to_string());
                     line.region = Some(candidate.region.to_string());
                     line.served_model = Some(candidate.model.to_string());
+                    line.price = candidate.price;
                     if let Some(conversation) = conversation {
                         affinity::remember(conversation, candidate.endpoint_id());
                     }
@@ -652,7 +653,7 @@ impl Answer {
         let _ = headers.set("x-gateway-attempts", &line.attempts.len().to_string());
         match self {
             Answer::Whole { body, usage } => {
-                line.usage(usage);
+                line.account(usage);
                 Served::Whole(respond::bytes(200, "application/json", body, headers), usage)
             }
             Answer::Stream { first, mut pump } => {
@@ -681,6 +682,7 @@ impl RequestLine {
             event: "chat",
             request_id: rc.id.clone(),
             key: key.name.clone(),
+            team: key.team.clone(),
             model: request.model.clone(),
             served_model: None,
             stream: request.is_stream(),
@@ -692,6 +694,8 @@ impl RequestLine {
             outcome: "",
             prompt_tokens: None,
             completion_tokens: None,
+            cost_usd: None,
+            price: None,
             duration_ms: 0,
             upstream_ms: 0,
             enabled: true,
@@ -711,11 +715,6 @@ impl RequestLine {
             outcome: outcome.to_string(),
             ms: now_ms().saturating_sub(started),
         });
-    }
-
-    fn usage(&mut self, usage: Option<Usage>) {
-        self.prompt_tokens = usage.map(|u| u.prompt_tokens);
-        self.completion_tokens = usage.map(|u| u.completion_tokens);
     }
 
     fn finish(mut self, rc: &RequestContext, status: u16, outcome: &'static str) -> Self {

@@ -27,6 +27,8 @@ pub struct RequestLine {
     pub event: &'static str,
     pub request_id: String,
     pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
     pub model: String,
     /// The public model that answered (after rules, aliases and fallback models).
     pub served_model: Option<String>,
@@ -40,6 +42,12 @@ pub struct RequestLine {
     pub outcome: &'static str,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
+    /// What the answer cost at the serving target's `price` (absent without a price).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// The serving target's price, for `cost_usd`.
+    #[serde(skip)]
+    pub price: Option<crate::config::Price>,
     pub duration_ms: u64,
     /// Time spent waiting on providers (the rest is the gateway's overhead).
     pub upstream_ms: u64,
@@ -49,6 +57,18 @@ pub struct RequestLine {
     /// The rate limiter could not be reached and limits were not enforced.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub limiter_degraded: bool,
+}
+
+impl RequestLine {
+    /// Records the answer's token usage and what it cost.
+    pub fn account(&mut self, usage: Option<crate::protocol::openai::Usage>) {
+        self.prompt_tokens = usage.map(|u| u.prompt_tokens);
+        self.completion_tokens = usage.map(|u| u.completion_tokens);
+        self.cost_usd = match (usage, self.price) {
+            (Some(u), Some(price)) => Some(price.cost_usd(u.prompt_tokens, u.completion_tokens)),
+            _ => None,
+        };
+    }
 }
 
 /// Writes a request's line, unless the config turned request logs off.

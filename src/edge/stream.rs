@@ -197,8 +197,7 @@ impl Pump {
         if let Some(mut line) = self.log_line.take() {
             let usage = self.relay.usage();
             line.outcome = outcome;
-            line.prompt_tokens = usage.map(|u| u.prompt_tokens);
-            line.completion_tokens = usage.map(|u| u.completion_tokens);
+            line.account(usage);
             line.duration_ms = now_ms().saturating_sub(self.started_ms);
             log::request(&line);
         }

@@ -30,7 +30,19 @@ export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {}, 
     mocks[spec.name] = await startMockProvider({ apiKey: MOCK_PROVIDER_KEY, ...spec });
   }
   const refusedPort = await closedPort();
-  const { mf, url } = await startGateway({ bindings, persistDir });
+  // The gateway's JSON log lines (request records), newest last.
+  const logs = [];
+  const onLogLine = (message) => {
+    for (const text of String(message).split("\n")) {
+      try {
+        const line = JSON.parse(text);
+        if (line && typeof line === "object") logs.push(line);
+      } catch {
+        // not one of the gateway's lines
+      }
+    }
+  };
+  const { mf, url } = await startGateway({ bindings, persistDir, onLogLine });
   const config = makeConfig(mocks, { refusedUrl: `http://127.0.0.1:${refusedPort}/v1` });
   await putConfig(url, config);
   return {
@@ -38,6 +50,16 @@ export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {}, 
     url,
     mocks,
     config,
+    logs,
+    /** Waits for the log line of a request (they are written as the request ends). */
+    async logLine(requestId, timeoutMs = 2000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const line = logs.find((l) => l.request_id === requestId);
+        if (line || Date.now() > until) return line;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     async close() {
       await Promise.allSettled([mf.dispose(), ...Object.values(mocks).map((m) => m.close())]);
     },

@@ -152,6 +152,29 @@ test("cheapest routes to the lowest estimated cost", async () => {
   assert.equal(eu.res.headers.get("x-gateway-provider"), "eu-1");
 });
 
+test("each request's log line proves where its data went and what it cost, streamed or not", async () => {
+  for (const stream of [false, true]) {
+    const body = chatBody("cheap", stream ? { stream, stream_options: { include_usage: true } } : {});
+    const { res } = await post(stack.url, "/v1/chat/completions", body, { headers: from("germany") });
+    assert.equal(res.status, 200);
+    const line = await stack.logLine(res.headers.get("x-request-id"));
+    assert.ok(line, `no log line (${stack.logs.length} lines seen)`);
+    assert.equal(line.event, "chat");
+    assert.equal(line.stream, stream);
+    assert.equal(line.key, "e2e");
+    assert.match(line.residency, /eu/);
+    assert.equal(line.provider, "eu-1");
+    assert.equal(line.region, "eu");
+    assert.ok(line.attempts.length >= 1 && line.attempts.every((a) => a.region.startsWith("eu")));
+    assert.ok(line.prompt_tokens > 0 && line.completion_tokens > 0);
+    const expected = (line.prompt_tokens * 1 + line.completion_tokens * 4) / 1e6;
+    assert.ok(Math.abs(line.cost_usd - expected) < 1e-12, `${line.cost_usd} vs ${expected}`);
+    const text = JSON.stringify(line);
+    assert.ok(!text.includes("Hi there"), "prompts are never logged");
+    assert.ok(!text.includes(DEV_GATEWAY_KEY) && !text.includes("MOCK"), "keys are never logged");
+  }
+});
+
 test("fastest follows measured latency", async () => {
   stack.mocks.us1.fault({ kind: "ok", delayMs: 250 });
   stack.mocks.us2.fault({ kind: "ok", delayMs: 10 });
