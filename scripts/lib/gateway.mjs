@@ -45,6 +45,7 @@ export async function startGateway({
   persistDir = null,
   log = false,
   onLogLine = null,
+  inspectorPort = undefined,
 } = {}) {
   const stateDir = persistDir ?? (persist ? path.join(ROOT, ".wrangler/state") : null);
   const script = path.join(ROOT, "build/index.js");
@@ -66,6 +67,7 @@ export async function startGateway({
     durableObjectsPersist: stateDir ? path.join(stateDir, "do") : false,
     bindings: { ADMIN_TOKEN: DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY, MOCK_BEDROCK_CREDENTIALS, ...bindings },
     verbose: log,
+    inspectorPort,
     // Tests read the gateway's JSON log lines (console.log in the Worker).
     ...(onLogLine ? { handleStructuredLogs: ({ message }) => onLogLine(message) } : {}),
   });

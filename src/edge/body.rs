@@ -15,6 +15,14 @@ pub async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, Ga
     if declared.is_some_and(|n| n > drain_cap) {
         return Err(GatewayError::body_too_large(limit));
     }
+    // A declared length within the limit (the runtime holds the client to it): one
+    // read, without the per-chunk reader calls of a stream.
+    if declared.is_some_and(|n| n as usize <= limit) {
+        return req
+            .bytes()
+            .await
+            .map_err(|_| GatewayError::invalid_request("body_read_failed", "The request body could not be read."));
+    }
     let mut stream = match req.stream() {
         Ok(stream) => stream,
         Err(_) => return Ok(Vec::new()), // no body at all

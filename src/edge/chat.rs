@@ -541,11 +541,11 @@ async fn attempt_one(
     let (up, native) = upstream_request(&ctx, candidate, request, client).map_err(AttemptFailure::Unservable)?;
     let started = now_ms();
     let mut sent: Sent = upstream::send(&up, first_byte_ms).await?;
-    let status = sent.response.status_code();
+    let status = sent.status();
     if !(200..300).contains(&status) {
-        return Err(upstream::failure_from_status(&mut sent, first_byte_ms).await);
+        return Err(sent.failure(first_byte_ms).await);
     }
-    let content_type = upstream::content_type(&sent.response);
+    let content_type = sent.content_type();
     let left = first_byte_ms.saturating_sub(now_ms().saturating_sub(started)).max(1);
     let message_id = format!("msg_{}", rc.id.trim_start_matches("req_"));
     if up.stream {
@@ -558,7 +558,7 @@ async fn attempt_one(
                 "a stream was asked for but the answer is not an event stream",
             ));
         }
-        let body = sent.response.stream().map_err(|_| AttemptFailure::InvalidResponse("the answer has no body"))?;
+        let body = sent.stream().ok_or(AttemptFailure::InvalidResponse("the answer has no body"))?;
         let translator: Box<dyn StreamTranslator> = match (candidate.provider.kind, native) {
             (ProviderKind::Anthropic, true) => Box::new(anthropic::stream_translator(&ctx).keep_raw()),
             (ProviderKind::Anthropic, false) => Box::new(anthropic::stream_translator(&ctx)),
@@ -586,7 +586,7 @@ async fn attempt_one(
     }
     // The whole body is the "first byte" of a non-streamed answer, but it may
     // take as long as the model needs: bound it by the idle timeout instead.
-    let raw = upstream::read_body(&mut sent.response, idle_ms.max(left)).await?;
+    let raw = sent.read_body(idle_ms.max(left)).await?;
     let invalid = |_| AttemptFailure::InvalidResponse("the answer is not a chat completion");
     // The canonical completion, when it is needed (translation, accounting, validity).
     let canonical: Option<Value> = match (candidate.provider.kind, client.dialect) {

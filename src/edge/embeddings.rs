@@ -133,10 +133,10 @@ async fn serve(
         };
         let started = now_ms();
         let outcome = match upstream::send(&up, settings.first_byte_timeout_ms).await {
-            Ok(mut sent) if (200..300).contains(&sent.response.status_code()) => {
-                upstream::read_body(&mut sent.response, settings.stream_idle_timeout_ms).await
+            Ok(mut sent) if (200..300).contains(&sent.status()) => {
+                sent.read_body(settings.stream_idle_timeout_ms).await
             }
-            Ok(mut sent) => Err(upstream::failure_from_status(&mut sent, settings.first_byte_timeout_ms).await),
+            Ok(mut sent) => Err(sent.failure(settings.first_byte_timeout_ms).await),
             Err(failure) => Err(failure),
         };
         // Gemini's answer in OpenAI's shape (base64 when asked, as the SDKs do by default).

@@ -6,11 +6,15 @@ use crate::gateway::{status_failure, AttemptFailure};
 use crate::providers::UpstreamRequest;
 use futures_util::future::{select, Either};
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::{
+    AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+};
 
 /// Aborts the upstream request when dropped unless disarmed: a client that goes
 /// away (its stream is dropped) cancels the provider call too.
-pub struct AbortOnDrop(Option<AbortController>);
+pub struct AbortOnDrop(Option<web_sys::AbortController>);
 
 impl AbortOnDrop {
     pub fn disarm(&mut self) {
@@ -26,57 +30,85 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// A provider's answer as it arrived: the raw `web_sys::Response` (no conversion
+/// work until a part of it is needed) and the guard that cancels the call.
 pub struct Sent {
-    pub response: Response,
+    response: web_sys::Response,
     pub abort: AbortOnDrop,
 }
 
+impl Sent {
+    pub fn status(&self) -> u16 {
+        self.response.status()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.response.headers().get(name).ok().flatten()
+    }
+
+    pub fn content_type(&self) -> String {
+        self.header("content-type").unwrap_or_default().to_ascii_lowercase()
+    }
+
+    /// The body as a stream of chunks (for streamed answers).
+    pub fn stream(&self) -> Option<ByteStream> {
+        self.response.body()?;
+        // A second handle to the same JS object (not JS `clone()`, which would tee the body).
+        Response::from(Clone::clone(&self.response)).stream().ok()
+    }
+
+    /// Reads the whole (non-streamed or error) body within `ms`, in one call: a
+    /// whole answer has nothing left to cancel afterwards.
+    pub async fn read_body(&mut self, ms: u64) -> Result<Vec<u8>, AttemptFailure> {
+        let cut = || AttemptFailure::InvalidResponse("the body was cut off");
+        let promise = self.response.array_buffer().map_err(|_| cut())?;
+        let reading = JsFuture::from(promise);
+        let raced = select(reading, Delay::from(Duration::from_millis(ms))).await;
+        match raced {
+            Either::Left((Ok(buffer), _)) => {
+                self.abort.disarm();
+                Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+            }
+            Either::Left((Err(_), _)) => Err(cut()),
+            Either::Right(_) => Err(AttemptFailure::Timeout),
+        }
+    }
+
+    /// A non-2xx answer as a failure (its body is read briefly, for the error message).
+    pub async fn failure(&mut self, ms: u64) -> AttemptFailure {
+        let status = self.status();
+        let retry_after = self.header("retry-after");
+        let body = self.read_body(ms.min(5_000)).await.unwrap_or_default();
+        status_failure(status, retry_after.as_deref(), &body)
+    }
+}
+
+/// Sends one attempt: straight to the runtime's `fetch`, raced against the
+/// first-byte deadline.
 pub async fn send(up: &UpstreamRequest, first_byte_ms: u64) -> Result<Sent, AttemptFailure> {
-    let headers = Headers::new();
+    let headers = web_sys::Headers::new().map_err(|_| AttemptFailure::Connect)?;
     for (name, value) in &up.headers {
         headers.set(name, value).map_err(|_| AttemptFailure::Connect)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(Some(js_sys::Uint8Array::from(up.body.as_slice()).into()));
-    let request = Request::new_with_init(&up.url, &init).map_err(|_| AttemptFailure::Connect)?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
+    let controller = web_sys::AbortController::new().map_err(|_| AttemptFailure::Connect)?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    init.set_body(&js_sys::Uint8Array::from(up.body.as_slice()));
+    init.set_signal(Some(&controller.signal()));
     let abort = AbortOnDrop(Some(controller));
-    let fetch = Fetch::Request(request);
-    let sending = Box::pin(fetch.send_with_signal(&signal));
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let sending = JsFuture::from(global.fetch_with_str_and_init(&up.url, &init));
     let deadline = Delay::from(Duration::from_millis(first_byte_ms));
-    let raced = select(sending, deadline).await;
-    match raced {
-        Either::Left((Ok(response), _)) => Ok(Sent { response, abort }),
+    match select(sending, deadline).await {
+        Either::Left((Ok(response), _)) => match response.dyn_into::<web_sys::Response>() {
+            Ok(response) => Ok(Sent { response, abort }),
+            Err(_) => Err(AttemptFailure::Connect),
+        },
         Either::Left((Err(_), _)) => Err(AttemptFailure::Connect),
         Either::Right(_) => Err(AttemptFailure::Timeout), // dropping `abort` cancels the fetch
     }
-}
-
-/// Reads a whole (non-streamed or error) body within `ms`.
-pub async fn read_body(response: &mut Response, ms: u64) -> Result<Vec<u8>, AttemptFailure> {
-    let reading = Box::pin(response.bytes());
-    let raced = select(reading, Delay::from(Duration::from_millis(ms))).await;
-    match raced {
-        Either::Left((Ok(bytes), _)) => Ok(bytes),
-        Either::Left((Err(_), _)) => Err(AttemptFailure::InvalidResponse("the body was cut off")),
-        Either::Right(_) => Err(AttemptFailure::Timeout),
-    }
-}
-
-/// A non-2xx answer as a failure (its body is read briefly, for the error message).
-pub async fn failure_from_status(sent: &mut Sent, ms: u64) -> AttemptFailure {
-    let status = sent.response.status_code();
-    let retry_after = sent.response.headers().get("retry-after").ok().flatten();
-    let body = read_body(&mut sent.response, ms.min(5_000)).await.unwrap_or_default();
-    status_failure(status, retry_after.as_deref(), &body)
-}
-
-pub fn content_type(response: &Response) -> String {
-    response.headers().get("content-type").ok().flatten().unwrap_or_default().to_ascii_lowercase()
 }
 
 /// A free health probe: true when the endpoint answers 2xx in time.

@@ -197,6 +197,34 @@ test("client mistakes are clear 4xx errors, never 500", async () => {
   assert.equal(stack.mocks.primary.calls.length, 0);
 });
 
+test("bodies without a content-length (chunked) are read up to the limit too", async () => {
+  const chunked = (text, pieces) => {
+    const bytes = new TextEncoder().encode(text);
+    const size = Math.ceil(bytes.length / pieces);
+    let offset = 0;
+    return new ReadableStream({
+      pull(controller) {
+        if (offset >= bytes.length) return controller.close();
+        controller.enqueue(bytes.slice(offset, offset + size));
+        offset += size;
+      },
+    });
+  };
+  const send = (text) =>
+    fetch(`${stack.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${DEV_GATEWAY_KEY}`, "content-type": "application/json" },
+      body: chunked(text, 5),
+      duplex: "half",
+    });
+  const ok = await send(JSON.stringify(chatBody("gpt-4o-mini")));
+  assert.equal(ok.status, 200, await ok.clone().text());
+  assert.equal((await ok.json()).object, "chat.completion");
+  const big = await send(JSON.stringify(chatBody("gpt-4o-mini", { pad: "x".repeat(100 * 1024) })));
+  assert.equal(big.status, 413);
+  assert.equal(openAiError(await big.json()).code, "request_too_large");
+});
+
 // [what the primary does, the fault, primary calls (2 = one same-endpoint retry first)]
 for (const [name, fault, primaryCalls] of [
   ["500", { kind: "status", status: 500 }, 2],

@@ -1,0 +1,72 @@
+// CPU profile of the gateway's hot path in workerd (through the V8 inspector):
+// runs sequential requests against the bench config and prints the functions with
+// the most self time. Run with: node --experimental-websocket scripts/profile.mjs
+import { startGateway, putConfig, DEV_GATEWAY_KEY, DEV_KEY_HASH_FOR_BENCH } from "./lib/gateway.mjs";
+import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
+
+const N = Number(process.argv[2] ?? 3000);
+const PORT = 9231;
+const mock = await startMockProvider({ name: "bench", gapMs: 0 });
+const { mf, url } = await startGateway({ inspectorPort: PORT });
+await putConfig(url, {
+  version: 1,
+  settings: { allow_http_providers: true, request_log: false },
+  providers: { mock: { kind: "openai", base_url: mock.baseUrl, region: "us" } },
+  models: { bench: { targets: [{ provider: "mock", model: "bench" }] } },
+  keys: { [DEV_KEY_HASH_FOR_BENCH]: { name: "bench", models: ["*"] } },
+});
+const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello" }] });
+const one = async () => {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${DEV_GATEWAY_KEY}` },
+    body: BODY,
+  });
+  await res.arrayBuffer();
+};
+for (let i = 0; i < 300; i++) await one();
+
+const targets = await (await fetch(`http://127.0.0.1:${PORT}/json`)).json();
+const target = targets.find((t) => !String(t.title).includes("internal")) ?? targets[0];
+const ws = new WebSocket(target.webSocketDebuggerUrl);
+await new Promise((r) => ws.addEventListener("open", r));
+let nextId = 1;
+const pending = new Map();
+ws.addEventListener("message", (e) => {
+  const msg = JSON.parse(e.data);
+  if (msg.id && pending.has(msg.id)) {
+    pending.get(msg.id)(msg);
+    pending.delete(msg.id);
+  }
+});
+const send = (method, params = {}) =>
+  new Promise((resolve) => {
+    const id = nextId++;
+    pending.set(id, resolve);
+    ws.send(JSON.stringify({ id, method, params }));
+  });
+await send("Profiler.enable");
+await send("Profiler.setSamplingInterval", { interval: 50 });
+await send("Profiler.start");
+const t0 = Date.now();
+for (let i = 0; i < N; i++) await one();
+const elapsed = Date.now() - t0;
+const { result } = await send("Profiler.stop");
+const profile = result.profile;
+const dt = profile.timeDeltas.reduce((a, b) => a + b, 0) / profile.samples.length;
+const self = new Map();
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+for (const id of profile.samples) {
+  const node = byId.get(id);
+  const name = `${node.callFrame.functionName || "(anonymous)"} ${node.callFrame.url.split("/").pop()}`;
+  self.set(name, (self.get(name) ?? 0) + 1);
+}
+const total = profile.samples.length;
+console.log(`${N} requests in ${elapsed} ms (${(elapsed / N).toFixed(3)} ms each); ${total} samples of ~${dt.toFixed(0)} µs`);
+const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(process.argv[3] ?? 45));
+for (const [name, n] of rows) {
+  console.log(`${((n / total) * 100).toFixed(1).padStart(5)}%  ${((n * dt) / N).toFixed(1).padStart(6)} µs/req  ${name}`);
+}
+ws.close();
+await Promise.allSettled([mf.dispose(), mock.close()]);
+process.exit(0);
