@@ -266,7 +266,22 @@ pub struct Price {
 impl Price {
     /// US dollars for this usage (prices are per million tokens).
     pub fn cost_usd(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
-        (prompt_tokens as f64 * self.input_per_mtok + completion_tokens as f64 * self.output_per_mtok) / 1e6
+        self.cost_micro_usd_exact(prompt_tokens, completion_tokens) / 1e6
+    }
+
+    /// Micro-dollars for budgets, rounded up. A price per million tokens is exactly
+    /// micro-dollars per token, so whole-cent prices add up without float drift.
+    pub fn cost_micro_usd(&self, prompt_tokens: u64, completion_tokens: u64) -> u64 {
+        let exact = self.cost_micro_usd_exact(prompt_tokens, completion_tokens);
+        if exact.is_finite() && exact > 0.0 {
+            (exact - 1e-6).ceil().max(0.0) as u64
+        } else {
+            0
+        }
+    }
+
+    fn cost_micro_usd_exact(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+        prompt_tokens as f64 * self.input_per_mtok + completion_tokens as f64 * self.output_per_mtok
     }
 }
 
@@ -315,40 +330,48 @@ pub struct KeyRecord {
     /// The team whose shared limits this key's requests also count against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// Spending cap per calendar month (UTC) in US dollars, at the targets' `price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_budget_usd: Option<f64>,
 }
 
 impl KeyRecord {
     /// The scopes this key's `RateLimiter` checks for a request to `model`.
     pub fn limit_scopes(&self, model: &str) -> Vec<crate::limits::Scoped> {
-        scopes(self.limits, &self.model_limits, model)
+        scopes(self.limits, self.monthly_budget_usd, &self.model_limits, model)
     }
 }
 
 /// A group of keys with shared limits, enforced by the team's own `RateLimiter`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Team {
     #[serde(default, skip_serializing_if = "crate::limits::Limits::is_empty")]
     pub limits: crate::limits::Limits,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub model_limits: BTreeMap<String, crate::limits::Limits>,
+    /// Spending cap per calendar month (UTC) in US dollars, shared by the team's keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_budget_usd: Option<f64>,
 }
 
 impl Team {
     pub fn limit_scopes(&self, model: &str) -> Vec<crate::limits::Scoped> {
-        scopes(self.limits, &self.model_limits, model)
+        scopes(self.limits, self.monthly_budget_usd, &self.model_limits, model)
     }
 }
 
 /// The whole-key (or team) scope and the model's own, those that set any limit.
 fn scopes(
     limits: crate::limits::Limits,
+    monthly_budget_usd: Option<f64>,
     model_limits: &BTreeMap<String, crate::limits::Limits>,
     model: &str,
 ) -> Vec<crate::limits::Scoped> {
     let mut out = Vec::new();
-    if !limits.is_empty() {
-        out.push(crate::limits::Scoped::whole(limits));
+    if !limits.is_empty() || monthly_budget_usd.is_some() {
+        let budget = monthly_budget_usd.map(crate::limits::budget::micro_usd);
+        out.push(crate::limits::Scoped::whole(limits).with_budget(budget));
     }
     if let Some(limits) = model_limits.get(model).filter(|l| !l.is_empty()) {
         out.push(crate::limits::Scoped::model(model, *limits));

@@ -190,4 +190,8 @@ fn price_turns_usage_into_dollars() {
     assert!((price.cost_usd(1_000_000, 0) - 2.5).abs() < 1e-12);
     assert!((price.cost_usd(1_200, 300) - 0.006).abs() < 1e-12);
     assert_eq!(price.cost_usd(0, 0), 0.0);
+    assert_eq!(price.cost_micro_usd(1_200, 300), 6_000);
+    let cents = Price { input_per_mtok: 0.0, output_per_mtok: 100_000.0 };
+    assert_eq!(cents.cost_micro_usd(7, 2), 200_000, "no float drift: five of these are exactly $1");
+    assert_eq!(Price { input_per_mtok: 0.15, output_per_mtok: 0.6 }.cost_micro_usd(1, 1), 1, "rounded up");
 }

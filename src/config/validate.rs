@@ -306,6 +306,7 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
             out.push(issue(format!("{at}/name"), "must not be empty"));
         }
         check_limits(config, &at, &key.limits, &key.model_limits, &mut out);
+        check_budget(&at, key.monthly_budget_usd, &mut out);
         if let Some(team) = &key.team {
             if !config.teams.contains_key(team) {
                 out.push(issue(format!("{at}/team"), format!("unknown team {team:?}")));
@@ -334,6 +335,7 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
             out.push(issue(at.clone(), "team names use lowercase letters, digits, '-', '_' and '.'"));
         }
         check_limits(config, &at, &team.limits, &team.model_limits, &mut out);
+        check_budget(&at, team.monthly_budget_usd, &mut out);
     }
     for (id, provider) in &config.providers {
         check_limit_values(&format!("/providers/{}/limits", token(id)), &provider.limits, &mut out);
@@ -356,6 +358,12 @@ fn check_limits(
             out.push(issue(here.clone(), format!("unknown model {model:?}")));
         }
         check_limit_values(&here, limits, out);
+    }
+}
+
+fn check_budget(at: &str, budget: Option<f64>, out: &mut Vec<ConfigIssue>) {
+    if budget.is_some_and(|usd| !(usd > 0.0 && usd < 1e9)) {
+        out.push(issue(format!("{at}/monthly_budget_usd"), "must be a positive amount of US dollars"));
     }
 }
 

@@ -16,7 +16,7 @@ use crate::gateway::{self, AttemptFailure, NextStep};
 use crate::health::{tool_calls, Outcome};
 use crate::inbound::anthropic::{self as inbound_anthropic, AnthropicEncoder, AnthropicRawEncoder};
 use crate::limits::Admission;
-use crate::limits::Scoped;
+use crate::limits::{Scoped, Used};
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::openai as openai_adapter;
 use crate::providers::{anthropic, bedrock, gemini, AttemptContext, StreamTranslator, UpstreamRequest};
@@ -25,7 +25,7 @@ use crate::relay::{ModelRename, OpenAiEncoder, OpenAiPassthrough, Relay};
 use crate::routing::residency::{self, AllowedRegions, ClientLocation};
 use crate::routing::{self, needs, preferences, Candidate, Plan, RouteInput};
 use futures_util::{stream, StreamExt};
-use limiter::{Capacity, Combined, Limiter, Reserved};
+use limiter::{Ask, Capacity, Combined, Limiter, Reserved};
 use serde_json::Map;
 use serde_json::Value;
 use std::rc::Rc;
@@ -127,15 +127,21 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let estimate = estimated_tokens(&plan.needs);
     let lease_ms = config.settings.request_timeout_ms + 30_000;
     let firm = plan.needs.max_output_tokens.is_some();
-    let key_reservation = limiter::reserve_for_key(env, &config, key, &plan.model, &rc.id, estimate, lease_ms, firm);
+    // Budgets reserve the cost at the first candidate's price; the real cost replaces it.
+    let estimated_cost = plan.candidates.first().and_then(|c| c.price).map_or(0, |price| {
+        let prompt = plan.needs.prompt_tokens;
+        price.cost_micro_usd(prompt, estimate.saturating_sub(prompt))
+    });
+    let ask = Ask { reservation_id: &rc.id, tokens: estimate, micro_usd: estimated_cost, lease_ms };
+    let key_reservation = limiter::reserve_for_key(env, &config, key, &plan.model, ask, firm);
     let first = plan.candidates.first().filter(|c| !c.provider.limits.is_empty());
     let capacity_reservation = async {
         match first {
             Some(c) => {
                 let id = format!("{}@{}", rc.id, c.provider_id);
                 let scopes = vec![Scoped::whole(c.provider.limits)];
-                limiter::reserve(env, &limiter::endpoint_name(c.provider_id), None, scopes, &id, estimate, lease_ms)
-                    .await
+                let ask = Ask { reservation_id: &id, micro_usd: 0, ..ask };
+                limiter::reserve(env, &limiter::endpoint_name(c.provider_id), None, scopes, ask).await
             }
             None => Reserved::NotLimited,
         }
@@ -149,6 +155,14 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
             }
             ctx.wait_until(limiter::cancel_all(to_cancel));
             return Ok(limited_response(&admission, &by, estimate, rc, &mut line));
+        }
+        Combined::Unavailable { mut to_cancel } => {
+            if let Reserved::Admitted(_, settlement) = first_capacity {
+                to_cancel.push(settlement);
+            }
+            ctx.wait_until(limiter::cancel_all(to_cancel));
+            log::request(&line.finish(rc, 503, "limiter_unavailable"));
+            return Err(limiter::unavailable_error());
         }
         Combined::Admitted { admission, settlements: admitted, degraded } => {
             line.limiter_degraded |= degraded;
@@ -172,7 +186,11 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let overhead = line.overhead_ms(rc).to_string();
     let mut response = match result {
         Ok(Served::Whole(response, usage)) => {
-            ctx.wait_until(settlements.run(Some(usage.map_or(estimate, |u| u.total_tokens))));
+            let used = Used {
+                tokens: Some(usage.map_or(estimate, |u| u.total_tokens)),
+                micro_usd: usage.zip(line.price).map(|(u, p)| p.cost_micro_usd(u.prompt_tokens, u.completion_tokens)),
+            };
+            ctx.wait_until(settlements.run(used));
             log::request(&line.finish(rc, 200, "complete"));
             response
         }
@@ -183,7 +201,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         }
         Err(error) => {
             // Nothing was generated: give the reservations back.
-            ctx.wait_until(settlements.run(Some(0)));
+            ctx.wait_until(settlements.run(Used::NOTHING));
             log::request(&line.finish(rc, error.status, "error"));
             respond::error_in(rc.dialect, &error, &rc.id)
         }
@@ -244,6 +262,7 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
                     limits: Default::default(),
                     model_limits: Default::default(),
                     team: None,
+                    monthly_budget_usd: None,
                 },
             };
             &admin_view

@@ -7,7 +7,7 @@
 
 use super::now_ms;
 use crate::health::{Breaker, BreakerPolicy, Outcome};
-use crate::limits::{Admit, LimiterState, Scoped};
+use crate::limits::{Admit, LimiterState, Scoped, Used};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State, Storage};
@@ -43,7 +43,8 @@ async fn body<T: DeserializeOwned>(req: &mut Request) -> Option<T> {
 #[derive(Debug, Deserialize)]
 struct Settle {
     reservation_id: String,
-    actual_tokens: Option<u64>,
+    #[serde(default)]
+    used: Used,
     scopes: Vec<Scoped>,
     #[serde(default)]
     cancel: bool,
@@ -80,9 +81,10 @@ impl DurableObject for RateLimiter {
                 let Some(settle) = body::<Settle>(&mut req).await else {
                     return bad_request("bad settle");
                 };
-                let changed = self.limiter.borrow_mut().as_mut().is_some_and(|s| {
-                    s.settle(&settle.reservation_id, settle.actual_tokens, &settle.scopes, settle.cancel, now)
-                });
+                let changed =
+                    self.limiter.borrow_mut().as_mut().is_some_and(|s| {
+                        s.settle(&settle.reservation_id, settle.used, &settle.scopes, settle.cancel, now)
+                    });
                 if changed {
                     self.save(&storage).await?;
                 }

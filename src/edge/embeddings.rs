@@ -9,6 +9,7 @@ use crate::config::{Config, ProviderKind};
 use crate::error::GatewayError;
 use crate::gateway::{self, AttemptFailure, Verdict};
 use crate::health::Outcome;
+use crate::limits::Used;
 use crate::protocol::openai::EmbeddingsRequest;
 use crate::providers::openai as openai_adapter;
 use crate::providers::{gemini, AttemptContext};
@@ -53,20 +54,24 @@ pub async fn handle(
 
     let estimate = request.estimated_tokens();
     let lease_ms = config.settings.request_timeout_ms + 30_000;
-    let (admission, settlements) =
-        match limiter::reserve_for_key(env, &config, key, &plan.model, &rc.id, estimate, lease_ms, false).await {
-            Combined::Denied { admission, by, to_cancel } => {
-                ctx.wait_until(limiter::cancel_all(to_cancel));
-                let response = respond::error(&limiter::denial_error(&admission, &by, estimate));
-                limiter::headers(&admission, response.headers());
-                return Ok(response);
-            }
-            Combined::Admitted { admission, settlements, .. } => (admission, limiter::Settlements::from(settlements)),
-        };
+    let ask = limiter::Ask { reservation_id: &rc.id, tokens: estimate, micro_usd: 0, lease_ms };
+    let (admission, settlements) = match limiter::reserve_for_key(env, &config, key, &plan.model, ask, false).await {
+        Combined::Denied { admission, by, to_cancel } => {
+            ctx.wait_until(limiter::cancel_all(to_cancel));
+            let response = respond::error(&limiter::denial_error(&admission, &by, estimate));
+            limiter::headers(&admission, response.headers());
+            return Ok(response);
+        }
+        Combined::Unavailable { to_cancel } => {
+            ctx.wait_until(limiter::cancel_all(to_cancel));
+            return Err(limiter::unavailable_error());
+        }
+        Combined::Admitted { admission, settlements, .. } => (admission, limiter::Settlements::from(settlements)),
+    };
     let result = serve(&request, &plan, &allowed, key, env, ctx, rc, &config).await;
     let used = match &result {
-        Ok((_, used)) => Some(used.unwrap_or(estimate)),
-        Err(_) => Some(0),
+        Ok((_, used)) => Used { tokens: Some(used.unwrap_or(estimate)), micro_usd: None },
+        Err(_) => Used::NOTHING,
     };
     ctx.wait_until(settlements.run(used));
     let (response, _) = result?;

@@ -7,7 +7,7 @@
 use super::objects::{self, RATE_LIMITER};
 use crate::config::{Config, KeyRecord};
 use crate::error::GatewayError;
-use crate::limits::{openai_duration, Admission, Admit, Decision, Denial, Scoped};
+use crate::limits::{openai_duration, Admission, Admit, Decision, Denial, Scoped, Used};
 use serde::Serialize;
 use worker::{Env, Headers, Stub};
 
@@ -46,24 +46,33 @@ pub enum Reserved {
     NotLimited,
     Admitted(Admission, Settlement),
     Denied(Admission),
-    /// Rate limits fail open: one slow object must not take the gateway down.
+    /// Rate limits fail open (one slow object must not take the gateway down);
+    /// budgets fail closed.
     Unreachable,
 }
 
-pub async fn reserve(
-    env: &Env,
-    name: &str,
-    jurisdiction: Option<&str>,
-    scopes: Vec<Scoped>,
-    reservation_id: &str,
-    estimated_tokens: u64,
-    lease_ms: u64,
-) -> Reserved {
+/// What one request asks a limiter for.
+#[derive(Clone, Copy)]
+pub struct Ask<'a> {
+    pub reservation_id: &'a str,
+    pub tokens: u64,
+    pub micro_usd: u64,
+    /// The concurrency lease: the request's deadline plus a margin.
+    pub lease_ms: u64,
+}
+
+pub async fn reserve(env: &Env, name: &str, jurisdiction: Option<&str>, scopes: Vec<Scoped>, ask: Ask<'_>) -> Reserved {
     if scopes.is_empty() {
         return Reserved::NotLimited;
     }
     let Some(stub) = objects::stub(env, RATE_LIMITER, name, jurisdiction, None) else { return Reserved::Unreachable };
-    let admit = Admit { scopes, reservation_id: reservation_id.to_string(), estimated_tokens, lease_ms };
+    let admit = Admit {
+        scopes,
+        reservation_id: ask.reservation_id.to_string(),
+        estimated_tokens: ask.tokens,
+        estimated_micro_usd: ask.micro_usd,
+        lease_ms: ask.lease_ms,
+    };
     match objects::call::<_, Admission>(&stub, "/admit", Some(&admit)).await {
         Some(a) if a.allowed => {
             Reserved::Admitted(a, Settlement { stub, scopes: admit.scopes, reservation_id: admit.reservation_id })
@@ -97,7 +106,8 @@ impl Capacity {
         let id = format!("{request_id}@{}", candidate.provider_id);
         let name = endpoint_name(candidate.provider_id);
         let scopes = vec![Scoped::whole(candidate.provider.limits)];
-        reserve(env, &name, None, scopes, &id, self.estimate, self.lease_ms).await
+        let ask = Ask { reservation_id: &id, tokens: self.estimate, micro_usd: 0, lease_ms: self.lease_ms };
+        reserve(env, &name, None, scopes, ask).await
     }
 }
 
@@ -105,15 +115,12 @@ impl Capacity {
 /// in parallel for one request to `model`. With a firm estimate (the client set
 /// `max_tokens`), a request larger than a tokens-per-minute limit is refused
 /// without asking: it could never pass.
-#[allow(clippy::too_many_arguments)]
 pub async fn reserve_for_key(
     env: &Env,
     config: &Config,
     key: &KeyRecord,
     model: &str,
-    reservation_id: &str,
-    estimate: u64,
-    lease_ms: u64,
+    ask: Ask<'_>,
     estimate_is_firm: bool,
 ) -> Combined {
     let key_scopes = key.limit_scopes(model);
@@ -121,7 +128,7 @@ pub async fn reserve_for_key(
     let team_scopes = team.map(|(_, t)| t.limit_scopes(model)).unwrap_or_default();
     if estimate_is_firm {
         let smallest_tpm = key_scopes.iter().chain(&team_scopes).filter_map(|s| s.limits.tokens_per_minute).min();
-        if let Some(tpm) = smallest_tpm.filter(|tpm| estimate > *tpm) {
+        if let Some(tpm) = smallest_tpm.filter(|tpm| ask.tokens > *tpm) {
             return Combined::Denied {
                 admission: Admission::never_tokens(tpm),
                 by: Limiter::Key,
@@ -129,19 +136,22 @@ pub async fn reserve_for_key(
             };
         }
     }
+    let has_budget = |scopes: &[Scoped]| scopes.iter().any(|s| s.budget_micro_usd.is_some());
+    let (key_budget, team_budget) = (has_budget(&key_scopes), has_budget(&team_scopes));
     let key_limiter = key_name(key);
-    let key_reservation = reserve(env, &key_limiter, jurisdiction(key), key_scopes, reservation_id, estimate, lease_ms);
+    let key_reservation = reserve(env, &key_limiter, jurisdiction(key), key_scopes, ask);
     let team_reservation = async {
         match team {
             Some((name, _)) => {
                 let placement = team_jurisdiction(config, name);
-                reserve(env, &team_name(name), placement, team_scopes, reservation_id, estimate, lease_ms).await
+                reserve(env, &team_name(name), placement, team_scopes, ask).await
             }
             None => Reserved::NotLimited,
         }
     };
     let (key_reserved, team_reserved) = futures_util::join!(key_reservation, team_reservation);
-    combine(key_reserved, team_reserved, team.map(|(name, _)| name))
+    let team_limiter = Limiter::Team(team.map(|(name, _)| name.to_string()).unwrap_or_default());
+    combine([(key_reserved, Limiter::Key, key_budget), (team_reserved, team_limiter, team_budget)])
 }
 
 /// Who refused a request, for the error message.
@@ -163,14 +173,20 @@ pub enum Combined {
         by: Limiter,
         to_cancel: Vec<Settlement>,
     },
+    /// A limiter holding a budget could not be reached: budgets fail closed.
+    Unavailable {
+        to_cancel: Vec<Settlement>,
+    },
 }
 
-pub fn combine(key: Reserved, team: Reserved, team_name: Option<&str>) -> Combined {
+/// Each limiter's answer, who it is, and whether it holds a budget.
+pub fn combine(answers: [(Reserved, Limiter, bool); 2]) -> Combined {
     let mut admission: Option<Admission> = None;
     let mut settlements = Vec::new();
     let mut degraded = false;
     let mut denied = None;
-    for (reserved, by) in [(key, Limiter::Key), (team, Limiter::Team(team_name.unwrap_or_default().to_string()))] {
+    let mut unavailable = false;
+    for (reserved, by, holds_budget) in answers {
         match reserved {
             Reserved::Admitted(a, settlement) => {
                 settlements.push(settlement);
@@ -182,20 +198,33 @@ pub fn combine(key: Reserved, team: Reserved, team_name: Option<&str>) -> Combin
             Reserved::Denied(a) => {
                 denied.get_or_insert((a, by));
             }
+            Reserved::Unreachable if holds_budget => unavailable = true,
             Reserved::Unreachable => degraded = true,
             Reserved::NotLimited => {}
         }
     }
     match denied {
         Some((admission, by)) => Combined::Denied { admission, by, to_cancel: settlements },
+        None if unavailable => Combined::Unavailable { to_cancel: settlements },
         None => Combined::Admitted { admission, settlements, degraded },
     }
+}
+
+/// The answer when a budget's limiter cannot be reached.
+pub fn unavailable_error() -> GatewayError {
+    GatewayError::new(
+        503,
+        "server_error",
+        "limiter_unavailable",
+        "The spending limit could not be checked; retry shortly.",
+    )
+    .with_retry_after(1)
 }
 
 #[derive(Serialize)]
 struct Settle<'a> {
     reservation_id: &'a str,
-    actual_tokens: Option<u64>,
+    used: Used,
     scopes: &'a [Scoped],
     cancel: bool,
 }
@@ -208,17 +237,17 @@ pub struct Settlement {
 }
 
 impl Settlement {
-    pub async fn run(self, actual_tokens: Option<u64>) {
-        self.send(actual_tokens, false).await
+    pub async fn run(self, used: Used) {
+        self.send(used, false).await
     }
 
     /// Another limiter refused the request: give back the request cell too.
     pub async fn cancel(self) {
-        self.send(Some(0), true).await
+        self.send(Used::NOTHING, true).await
     }
 
-    async fn send(self, actual_tokens: Option<u64>, cancel: bool) {
-        let body = Settle { reservation_id: &self.reservation_id, actual_tokens, scopes: &self.scopes, cancel };
+    async fn send(self, used: Used, cancel: bool) {
+        let body = Settle { reservation_id: &self.reservation_id, used, scopes: &self.scopes, cancel };
         let _: Option<serde_json::Value> = objects::call(&self.stub, "/settle", Some(&body)).await;
     }
 }
@@ -242,8 +271,8 @@ impl Settlements {
         self.0.push(settlement);
     }
 
-    pub async fn run(self, actual_tokens: Option<u64>) {
-        futures_util::future::join_all(self.0.into_iter().map(|s| s.run(actual_tokens))).await;
+    pub async fn run(self, used: Used) {
+        futures_util::future::join_all(self.0.into_iter().map(|s| s.run(used))).await;
     }
 }
 
@@ -271,6 +300,19 @@ pub fn denial_error(admission: &Admission, by: &Limiter, estimated_tokens: u64) 
         whose.push_str(&format!(" for model {model}"));
     }
     let (kind, code, message) = match admission.denied_by {
+        Some(Denial::Budget) => {
+            let usd = |micro: u64| format!("${:.2}", micro as f64 / 1e6);
+            let message = match admission.budget {
+                Some(b) => format!(
+                    "The monthly budget {whose} ({}) is used up ({} spent or reserved); it resets on {}.",
+                    usd(b.limit_micro_usd),
+                    usd(b.spent_micro_usd),
+                    crate::limits::budget::utc_date(b.resets_at_ms)
+                ),
+                None => format!("The monthly budget {whose} is used up."),
+            };
+            ("insufficient_quota", "insufficient_quota", message)
+        }
         Some(Denial::Tokens) if admission.never => (
             "tokens",
             "rate_limit_exceeded",

@@ -7,9 +7,11 @@ use super::limiter::Settlements;
 use super::log::RequestLine;
 use super::upstream::AbortOnDrop;
 use super::{log, now_ms};
+use crate::config::Price;
 use crate::error::scrub;
 use crate::gateway::AttemptFailure;
 use crate::health::{tool_calls, BreakerPolicy, Outcome};
+use crate::limits::Used;
 use crate::providers::openai::StreamEnd;
 use crate::providers::StreamFault;
 use crate::relay::Relay;
@@ -34,6 +36,8 @@ pub struct Pump {
     tools: Option<serde_json::Value>,
     /// The key's limiter reservation, settled with the real usage at the end.
     settlement: Rc<RefCell<Option<Settlements>>>,
+    /// The serving target's price, for the real cost of the stream.
+    price: Option<Price>,
 }
 
 enum Read {
@@ -56,6 +60,18 @@ impl Pump {
             settlement: Rc::new(RefCell::new(None)),
             breaker_policy: BreakerPolicy::default(),
             tools: None,
+            price: None,
+        }
+    }
+
+    /// What the stream used so far (all of it, once it has ended).
+    fn used(&self) -> Used {
+        let usage = self.relay.usage();
+        Used {
+            tokens: usage.map(|u| u.total_tokens),
+            micro_usd: usage
+                .zip(self.price)
+                .map(|(u, price)| price.cost_micro_usd(u.prompt_tokens, u.completion_tokens)),
         }
     }
 
@@ -108,6 +124,7 @@ impl Pump {
     }
 
     pub fn set_log_line(&mut self, line: RequestLine, started_ms: u64) {
+        self.price = line.price;
         self.log_line = Some(line);
         self.started_ms = started_ms;
     }
@@ -124,7 +141,7 @@ impl Pump {
             if self.finished {
                 let settlement = self.settlement.borrow_mut().take();
                 if let Some(settlement) = settlement {
-                    settlement.run(self.relay.usage().map(|u| u.total_tokens)).await;
+                    settlement.run(self.used()).await;
                 }
                 return None;
             }
@@ -223,8 +240,7 @@ impl Drop for Pump {
             self.write_log("client_gone");
         }
         if let Some(settlement) = self.settlement.borrow_mut().take() {
-            let usage = self.relay.usage().map(|u| u.total_tokens);
-            wasm_bindgen_futures::spawn_local(settlement.run(usage));
+            wasm_bindgen_futures::spawn_local(settlement.run(self.used()));
         }
     }
 }

@@ -6,6 +6,8 @@
 //! GCRA in integer form (no rounding drift, so "L of N concurrent" is exactly L):
 //! time is scaled by the limit, the emission interval is then the period itself.
 
+pub mod budget;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -131,15 +133,27 @@ impl Limits {
 pub struct Scoped {
     pub scope: String,
     pub limits: Limits,
+    /// Spending cap per calendar month (UTC), in micro-dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_micro_usd: Option<u64>,
 }
 
 impl Scoped {
     pub fn whole(limits: Limits) -> Self {
-        Scoped { scope: String::new(), limits }
+        Scoped { scope: String::new(), limits, budget_micro_usd: None }
     }
 
     pub fn model(model: &str, limits: Limits) -> Self {
-        Scoped { scope: format!("model:{model}"), limits }
+        Scoped { scope: format!("model:{model}"), limits, budget_micro_usd: None }
+    }
+
+    pub fn with_budget(mut self, budget_micro_usd: Option<u64>) -> Self {
+        self.budget_micro_usd = budget_micro_usd;
+        self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.limits.is_empty() && self.budget_micro_usd.is_none()
     }
 
     /// `Some(model)` for a per-model scope.
@@ -155,8 +169,30 @@ pub struct Admit {
     pub scopes: Vec<Scoped>,
     pub reservation_id: String,
     pub estimated_tokens: u64,
+    /// The request's estimated cost, reserved against budgets until the real cost is known.
+    #[serde(default)]
+    pub estimated_micro_usd: u64,
     /// When the concurrency lease expires if never released (request deadline + margin).
     pub lease_ms: u64,
+}
+
+/// What a request really used, when it is known (`None` keeps the reservation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Used {
+    pub tokens: Option<u64>,
+    pub micro_usd: Option<u64>,
+}
+
+impl Used {
+    pub const NOTHING: Used = Used { tokens: Some(0), micro_usd: Some(0) };
+}
+
+/// A budget's state, reported on a budget denial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetStatus {
+    pub limit_micro_usd: u64,
+    pub spent_micro_usd: u64,
+    pub resets_at_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +201,8 @@ pub enum Denial {
     Requests,
     Tokens,
     Concurrency,
+    /// The monthly spending cap is reached: no retry helps until it resets.
+    Budget,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +221,8 @@ pub struct Admission {
     pub requests: Option<Decision>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetStatus>,
     pub retry_after_ms: u64,
 }
 
@@ -196,6 +236,7 @@ impl Admission {
             never: true,
             requests: None,
             tokens: Some(Decision { allowed: false, never: true, limit, remaining: 0, reset_ms: 0, retry_after_ms: 0 }),
+            budget: None,
             retry_after_ms: 0,
         }
     }
@@ -227,8 +268,20 @@ struct Buckets {
 struct Reservation {
     /// Tokens reserved in each scope the request counts in (0 where no TPM limit).
     scopes: BTreeMap<String, u64>,
+    /// Cost reserved against each scope's budget, in the month `month`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    costs: BTreeMap<String, u64>,
+    #[serde(default)]
+    month: u32,
     /// The concurrency lease (and the record) expire here.
     expires_ms: u64,
+}
+
+/// A scope's spending in one calendar month.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Spend {
+    month: u32,
+    micro_usd: u64,
 }
 
 /// Everything one limiter object remembers; persisted after every change.
@@ -236,6 +289,8 @@ struct Reservation {
 pub struct LimiterState {
     buckets: BTreeMap<String, Buckets>,
     reservations: BTreeMap<String, Reservation>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    spend: BTreeMap<String, Spend>,
 }
 
 /// What one scope would do with the request.
@@ -244,6 +299,9 @@ struct ScopeCheck {
     rpm: Option<Decision>,
     tpm: Option<Decision>,
     reserved_tokens: u64,
+    /// The month's spending including this request's estimate, where a budget applies.
+    spend: Option<Spend>,
+    budget: Option<BudgetStatus>,
     denied_by: Option<Denial>,
 }
 
@@ -253,8 +311,8 @@ impl LimiterState {
     pub fn admit(&mut self, admit: &Admit, now_ms: u64) -> Admission {
         self.expire(now_ms);
         let mut passed: Vec<(&Scoped, ScopeCheck)> = Vec::new();
-        for scoped in admit.scopes.iter().filter(|s| !s.limits.is_empty()) {
-            let check = self.check_scope(scoped, admit.estimated_tokens, now_ms);
+        for scoped in admit.scopes.iter().filter(|s| !s.is_empty()) {
+            let check = self.check_scope(scoped, admit, now_ms);
             if let Some(denial) = check.denied_by {
                 return self.denied(scoped, &check, denial, now_ms);
             }
@@ -267,23 +325,34 @@ impl LimiterState {
             never: false,
             requests: None,
             tokens: None,
+            budget: None,
             retry_after_ms: 0,
         };
         let mut reserved = BTreeMap::new();
+        let mut costs = BTreeMap::new();
         for (scoped, check) in passed {
             self.buckets.insert(scoped.scope.clone(), check.buckets);
             reserved.insert(scoped.scope.clone(), check.reserved_tokens);
+            if let Some(spend) = check.spend {
+                self.spend.insert(scoped.scope.clone(), spend);
+                costs.insert(scoped.scope.clone(), admit.estimated_micro_usd);
+            }
             admission.requests = tighter(admission.requests, check.rpm);
             admission.tokens = tighter(admission.tokens, check.tpm);
+            admission.budget = admission.budget.or(check.budget);
         }
-        self.reservations.insert(
-            admit.reservation_id.clone(),
-            Reservation { scopes: reserved, expires_ms: now_ms + admit.lease_ms },
-        );
+        let reservation = Reservation {
+            scopes: reserved,
+            costs,
+            month: budget::month_index(now_ms),
+            expires_ms: now_ms + admit.lease_ms,
+        };
+        self.reservations.insert(admit.reservation_id.clone(), reservation);
         admission
     }
 
-    fn check_scope(&self, scoped: &Scoped, estimated_tokens: u64, now_ms: u64) -> ScopeCheck {
+    fn check_scope(&self, scoped: &Scoped, admit: &Admit, now_ms: u64) -> ScopeCheck {
+        let estimated_tokens = admit.estimated_tokens;
         let limits = scoped.limits;
         let mut buckets = self.buckets.get(&scoped.scope).copied().unwrap_or_default();
         let rpm = limits.requests_per_minute.map(|l| buckets.requests.check(Rate::per_minute(l), now_ms, 1));
@@ -291,7 +360,21 @@ impl LimiterState {
         let reserved_tokens = limits.tokens_per_minute.map_or(0, |l| estimated_tokens.min(l.max(1)).max(1));
         let tpm = limits.tokens_per_minute.map(|l| buckets.tokens.check(Rate::per_minute(l), now_ms, reserved_tokens));
         let live = self.reservations.values().filter(|r| r.scopes.contains_key(&scoped.scope)).count() as u64;
-        let denied_by = if rpm.is_some_and(|d| !d.allowed) {
+        // Spending this month, with this request's estimate reserved (so concurrent
+        // requests cannot all take the last dollar).
+        let month = budget::month_index(now_ms);
+        let spent = self.spend.get(&scoped.scope).filter(|s| s.month == month).map_or(0, |s| s.micro_usd);
+        let budget = scoped.budget_micro_usd.map(|limit| BudgetStatus {
+            limit_micro_usd: limit,
+            spent_micro_usd: spent,
+            resets_at_ms: budget::next_month_start_ms(now_ms),
+        });
+        let over_budget = scoped
+            .budget_micro_usd
+            .is_some_and(|limit| spent >= limit || spent.saturating_add(admit.estimated_micro_usd) > limit);
+        let denied_by = if over_budget {
+            Some(Denial::Budget)
+        } else if rpm.is_some_and(|d| !d.allowed) {
             Some(Denial::Requests)
         } else if tpm.is_some_and(|d| !d.allowed) {
             Some(Denial::Tokens)
@@ -300,7 +383,10 @@ impl LimiterState {
         } else {
             None
         };
-        ScopeCheck { buckets, rpm, tpm, reserved_tokens, denied_by }
+        let spend = scoped
+            .budget_micro_usd
+            .map(|_| Spend { month, micro_usd: spent.saturating_add(admit.estimated_micro_usd) });
+        ScopeCheck { buckets, rpm, tpm, reserved_tokens, spend, budget, denied_by }
     }
 
     fn denied(&self, scoped: &Scoped, check: &ScopeCheck, denial: Denial, now_ms: u64) -> Admission {
@@ -310,35 +396,30 @@ impl LimiterState {
             Denial::Requests => check.rpm.map_or(0, |d| d.retry_after_ms),
             Denial::Tokens => check.tpm.map_or(0, |d| d.retry_after_ms),
             Denial::Concurrency => 1_000,
+            Denial::Budget => check.budget.map_or(0, |b| b.resets_at_ms.saturating_sub(now_ms)),
         };
         let peek = |gcra: &Gcra, limit: Option<u64>| limit.map(|l| gcra.peek(Rate::per_minute(l), now_ms));
         Admission {
             allowed: false,
             denied_by: Some(denial),
             denied_scope: Some(scoped.scope.clone()),
-            never: denial == Denial::Tokens && check.tpm.is_some_and(|d| d.never),
+            never: denial == Denial::Budget || (denial == Denial::Tokens && check.tpm.is_some_and(|d| d.never)),
             requests: peek(&current.requests, limits.requests_per_minute).map(|mut d| {
                 d.allowed = false;
                 d.retry_after_ms = check.rpm.map_or(0, |r| r.retry_after_ms);
                 d
             }),
             tokens: peek(&current.tokens, limits.tokens_per_minute),
+            budget: check.budget,
             retry_after_ms,
         }
     }
 
-    /// The real usage is known (or the request ended): settle the token reservation
-    /// of every scope and release the concurrency lease. `cancel` also gives the
-    /// request cell back (another limiter refused the request, so it never ran).
-    /// Idempotent: a second call does nothing.
-    pub fn settle(
-        &mut self,
-        reservation_id: &str,
-        actual_tokens: Option<u64>,
-        scopes: &[Scoped],
-        cancel: bool,
-        now_ms: u64,
-    ) -> bool {
+    /// The real usage is known (or the request ended): settle the token and cost
+    /// reservations of every scope and release the concurrency lease. `cancel` also
+    /// gives the request cell back (another limiter refused the request, so it never
+    /// ran). Idempotent: a second call does nothing.
+    pub fn settle(&mut self, reservation_id: &str, used: Used, scopes: &[Scoped], cancel: bool, now_ms: u64) -> bool {
         let Some(reservation) = self.reservations.remove(reservation_id) else {
             return false;
         };
@@ -349,7 +430,7 @@ impl LimiterState {
                 continue;
             };
             let limits = scoped.limits;
-            if let (Some(limit), Some(actual)) = (limits.tokens_per_minute, actual_tokens) {
+            if let (Some(limit), Some(actual)) = (limits.tokens_per_minute, used.tokens) {
                 let rate = Rate::per_minute(limit);
                 if actual < reserved {
                     buckets.tokens.refund(rate, now_ms, reserved - actual);
@@ -359,6 +440,14 @@ impl LimiterState {
             }
             if let (true, Some(limit)) = (cancel, limits.requests_per_minute) {
                 buckets.requests.refund(Rate::per_minute(limit), now_ms, 1);
+            }
+        }
+        // The real cost replaces the estimate, in the month it was reserved in.
+        if let Some(actual) = used.micro_usd {
+            for (scope, reserved) in reservation.costs {
+                if let Some(spend) = self.spend.get_mut(&scope).filter(|s| s.month == reservation.month) {
+                    spend.micro_usd = spend.micro_usd.saturating_sub(reserved).saturating_add(actual);
+                }
             }
         }
         true

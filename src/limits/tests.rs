@@ -74,7 +74,13 @@ fn refund_and_overrun() {
 }
 
 fn admit(id: &str, tokens: u64, limits: Limits) -> Admit {
-    Admit { scopes: vec![Scoped::whole(limits)], reservation_id: id.into(), estimated_tokens: tokens, lease_ms: 60_000 }
+    Admit {
+        scopes: vec![Scoped::whole(limits)],
+        reservation_id: id.into(),
+        estimated_tokens: tokens,
+        estimated_micro_usd: 0,
+        lease_ms: 60_000,
+    }
 }
 
 #[test]
@@ -99,10 +105,13 @@ fn reconcile_refunds_overruns_and_is_idempotent() {
     let mut s = LimiterState::default();
     assert!(s.admit(&admit("r1", 900, limits), T0).allowed);
     assert!(!s.admit(&admit("r2", 200, limits), T0).allowed);
-    assert!(s.settle("r1", Some(100), &[Scoped::whole(limits)], false, T0));
-    assert!(!s.settle("r1", Some(100), &[Scoped::whole(limits)], false, T0), "second settle is a no-op");
+    assert!(s.settle("r1", Used { tokens: Some(100), micro_usd: None }, &[Scoped::whole(limits)], false, T0));
+    assert!(
+        !s.settle("r1", Used { tokens: Some(100), micro_usd: None }, &[Scoped::whole(limits)], false, T0),
+        "second settle is a no-op"
+    );
     assert!(s.admit(&admit("r2", 200, limits), T0).allowed, "the refund made room");
-    assert!(s.settle("r2", Some(1_500), &[Scoped::whole(limits)], false, T0));
+    assert!(s.settle("r2", Used { tokens: Some(1_500), micro_usd: None }, &[Scoped::whole(limits)], false, T0));
     assert!(!s.admit(&admit("r3", 1, limits), T0).allowed, "the overrun is debt");
 }
 
@@ -121,7 +130,7 @@ fn concurrency_leases_release_on_settle_and_expire() {
     assert!(s.admit(&admit("b", 1, limits), T0).allowed);
     let c = s.admit(&admit("c", 1, limits), T0);
     assert_eq!(c.denied_by, Some(Denial::Concurrency));
-    s.settle("a", None, &[Scoped::whole(limits)], false, T0);
+    s.settle("a", Used { tokens: None, micro_usd: None }, &[Scoped::whole(limits)], false, T0);
     assert!(s.admit(&admit("c", 1, limits), T0).allowed);
     assert_eq!(s.in_flight(), 2);
     // Lost holders: leases expire after lease_ms.
@@ -139,7 +148,13 @@ fn state_round_trips_through_json() {
 }
 
 fn scoped_admit(id: &str, tokens: u64, scopes: &[Scoped]) -> Admit {
-    Admit { scopes: scopes.to_vec(), reservation_id: id.into(), estimated_tokens: tokens, lease_ms: 60_000 }
+    Admit {
+        scopes: scopes.to_vec(),
+        reservation_id: id.into(),
+        estimated_tokens: tokens,
+        estimated_micro_usd: 0,
+        lease_ms: 60_000,
+    }
 }
 
 #[test]
@@ -175,7 +190,7 @@ fn concurrency_is_counted_per_scope() {
     assert!(s.admit(&scoped_admit("d", 1, std::slice::from_ref(&whole)), T0).allowed);
     let e = s.admit(&scoped_admit("e", 1, std::slice::from_ref(&whole)), T0);
     assert_eq!((e.denied_by, e.denied_scope.as_deref()), (Some(Denial::Concurrency), Some("")));
-    assert!(s.settle("a", None, &[whole.clone(), model.clone()], false, T0));
+    assert!(s.settle("a", Used { tokens: None, micro_usd: None }, &[whole.clone(), model.clone()], false, T0));
     assert!(s.admit(&scoped_admit("b", 1, &[whole, model]), T0).allowed);
 }
 
@@ -185,7 +200,7 @@ fn cancel_gives_back_the_request_cell_and_the_tokens() {
     let scopes = [Scoped::whole(limits)];
     let mut s = LimiterState::default();
     assert!(s.admit(&scoped_admit("a", 60, &scopes), T0).allowed);
-    assert!(s.settle("a", Some(0), &scopes, true, T0));
+    assert!(s.settle("a", Used { tokens: Some(0), micro_usd: None }, &scopes, true, T0));
     let again = s.admit(&scoped_admit("b", 60, &scopes), T0);
     assert!(again.allowed);
     assert_eq!(again.requests.unwrap().remaining, 1, "the cancelled request did not count");
@@ -203,12 +218,81 @@ fn tighten_keeps_the_decision_with_less_room() {
         never: false,
         requests: Some(decision(100, 90)),
         tokens: None,
+        budget: None,
         retry_after_ms: 0,
     };
     let team = Admission { requests: Some(decision(20, 3)), tokens: Some(decision(1_000, 500)), ..key.clone() };
     key.tighten(&team);
     assert_eq!(key.requests.unwrap().limit, 20);
     assert_eq!(key.tokens.unwrap().limit, 1_000);
+}
+
+fn costly(id: &str, micro_usd: u64, scopes: &[Scoped]) -> Admit {
+    Admit {
+        scopes: scopes.to_vec(),
+        reservation_id: id.into(),
+        estimated_tokens: 1,
+        estimated_micro_usd: micro_usd,
+        lease_ms: 60_000,
+    }
+}
+
+// 2026-11-30T12:00Z; December starts 12 h later.
+const NOV_30: u64 = 1_796_040_000_000;
+const DEC_1: u64 = 1_796_083_200_000;
+
+#[test]
+fn a_budget_reserves_the_estimate_so_racing_requests_cannot_overspend() {
+    let scopes = [Scoped::whole(Limits::default()).with_budget(Some(1_000_000))]; // $1
+    let mut s = LimiterState::default();
+    // Ten concurrent requests estimated at $0.30 each: exactly three fit.
+    let admitted = (0..10).filter(|i| s.admit(&costly(&format!("r{i}"), 300_000, &scopes), NOV_30).allowed).count();
+    assert_eq!(admitted, 3);
+    let denied = s.admit(&costly("late", 300_000, &scopes), NOV_30);
+    assert_eq!(denied.denied_by, Some(Denial::Budget));
+    assert!(denied.never, "no retry helps before the reset");
+    let status = denied.budget.unwrap();
+    assert_eq!((status.limit_micro_usd, status.spent_micro_usd), (1_000_000, 900_000));
+    assert_eq!(status.resets_at_ms, DEC_1);
+    assert_eq!(denied.retry_after_ms, DEC_1 - NOV_30);
+    // The real costs were lower: settling makes room again.
+    for i in 0..3 {
+        assert!(s.settle(
+            &format!("r{i}"),
+            Used { tokens: Some(10), micro_usd: Some(100_000) },
+            &scopes,
+            false,
+            NOV_30
+        ));
+    }
+    assert!(s.admit(&costly("next", 300_000, &scopes), NOV_30).allowed, "spent $0.30, so $0.30 more fits");
+}
+
+#[test]
+fn a_spent_budget_refuses_even_unpriced_requests_and_resets_next_month() {
+    let scopes = [Scoped::whole(Limits::default()).with_budget(Some(500))];
+    let mut s = LimiterState::default();
+    assert!(s.admit(&costly("a", 0, &scopes), NOV_30).allowed);
+    s.settle("a", Used { tokens: Some(10), micro_usd: Some(800) }, &scopes, false, NOV_30);
+    assert_eq!(s.admit(&costly("b", 0, &scopes), NOV_30).denied_by, Some(Denial::Budget));
+    assert!(s.admit(&costly("c", 0, &scopes), DEC_1).allowed, "a new month, a new budget");
+    // A reservation from November settled in December does not touch December's spend.
+    let mut t = LimiterState::default();
+    assert!(t.admit(&costly("nov", 400, &scopes), NOV_30).allowed);
+    t.settle("nov", Used { tokens: Some(1), micro_usd: Some(450) }, &scopes, false, DEC_1);
+    assert_eq!(t.admit(&costly("dec", 0, &scopes), DEC_1).budget.unwrap().spent_micro_usd, 0);
+}
+
+#[test]
+fn cancelled_and_lost_reservations_of_a_budget() {
+    let scopes = [Scoped::whole(Limits::default()).with_budget(Some(1_000))];
+    let mut s = LimiterState::default();
+    assert!(s.admit(&costly("x", 600, &scopes), NOV_30).allowed);
+    s.settle("x", Used::NOTHING, &scopes, true, NOV_30);
+    assert!(s.admit(&costly("y", 600, &scopes), NOV_30).allowed, "a cancelled request costs nothing");
+    // A holder that vanished keeps its estimate charged (never under-charge).
+    let later = s.admit(&costly("z", 600, &scopes), NOV_30 + 120_000);
+    assert_eq!(later.denied_by, Some(Denial::Budget));
 }
 
 #[test]

@@ -18,6 +18,7 @@ const KEYS = {
   squadB: "gw_test_squad_b",
   perModel: "gw_test_per_model",
   tiny: "gw_test_in_tiny_team",
+  budget: "gw_test_one_dollar",
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -44,6 +45,8 @@ function makeConfig(mocks) {
       solo: { targets: [{ provider: "b", model: "gpt-4o-mini" }] },
       capped: { targets: [{ provider: "a-capped", model: "gpt-4o-mini" }, { provider: "b", model: "gpt-4o-mini" }] },
       embed: { targets: [{ provider: "b", model: "text-embedding-3-small" }] },
+      // $0.10 per output token, prompts free: a request with max_tokens 2 is estimated at exactly $0.20.
+      priced: { targets: [{ provider: "b", model: "gpt-4o-mini", price: { input_per_mtok: 0, output_per_mtok: 100000 } }] },
     },
     keys: {
       [DEV_KEY_HASH]: { name: "e2e", models: ["*"] },
@@ -59,6 +62,7 @@ function makeConfig(mocks) {
         model_limits: { chat: { requests_per_minute: 2 }, embed: { requests_per_minute: 1 } },
       },
       [sha256(KEYS.tiny)]: { name: "in-tiny", models: ["*"], team: "tiny", limits: { requests_per_minute: 2 } },
+      [sha256(KEYS.budget)]: { name: "one-dollar", models: ["*"], monthly_budget_usd: 1 },
     },
     teams: {
       squad: { limits: { requests_per_minute: 5 } },
@@ -195,6 +199,31 @@ test("embeddings count against the same key and model limits", async () => {
   assert.equal(second.res.status, 429);
   assert.match(second.json.error.message, /for model embed reached/);
   assert.ok(Number(second.res.headers.get("retry-after")) >= 1);
+});
+
+test("a monthly budget: concurrent requests reserve their estimated cost, the real cost settles, then 429 insufficient_quota", async () => {
+  // Each answer is one token ($0.10); each request reserves its estimate ($0.20) while it runs.
+  stack.mocks.b.fault({ kind: "ok", delayMs: 400, content: "one" });
+  const send = () => post(stack.url, "/v1/chat/completions", chatBody("priced", { max_tokens: 2 }), { key: KEYS.budget });
+  const burst = await Promise.all(Array.from({ length: 12 }, send));
+  const admitted = burst.filter((r) => r.res.status === 200);
+  assert.equal(admitted.length, 5, "$1 holds exactly five $0.20 reservations");
+  const refused = burst.find((r) => r.res.status === 429);
+  assert.equal(refused.json.error.type, "insufficient_quota");
+  assert.equal(refused.json.error.code, "insufficient_quota");
+  assert.equal(refused.res.headers.get("x-should-retry"), "false");
+  assert.match(refused.json.error.message, /monthly budget of this key \(\$1\.00\) is used up .* resets on \d{4}-\d{2}-01/);
+  await sleep(300); // settlements run after the answers
+  // Spent $0.50 for real: four more requests fit one after the other, then the budget is gone.
+  stack.mocks.b.fault({ kind: "ok", content: "one" });
+  const statuses = [];
+  for (let i = 0; i < 6; i++) {
+    statuses.push((await send()).res.status);
+    await sleep(150);
+  }
+  assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
+  const costs = await Promise.all(admitted.map((r) => stack.logLine(r.res.headers.get("x-request-id"))));
+  assert.ok(costs.every((line) => Math.abs(line.cost_usd - 0.1) < 1e-9), JSON.stringify(costs.map((l) => l.cost_usd)));
 });
 
 test("when the team refuses, the key's reservation is given back", async () => {

@@ -20,7 +20,13 @@ test("limits at every level (endpoint, key, key per model, team, team per model)
   const doc = read("config/default.json");
   doc.providers["mock-us"].limits = { requests_per_minute: 5000, tokens_per_minute: 800000 };
   const key = doc.keys[Object.keys(doc.keys)[0]];
-  Object.assign(key, { team: "demo-team", limits: { max_concurrent: 4 }, model_limits: { "gpt-4o": { requests_per_minute: 6 } } });
+  Object.assign(key, {
+    team: "demo-team",
+    limits: { max_concurrent: 4 },
+    model_limits: { "gpt-4o": { requests_per_minute: 6 } },
+    monthly_budget_usd: 25,
+  });
+  doc.teams["demo-team"].monthly_budget_usd = 500;
   assert.ok(validate(doc), JSON.stringify(validate.errors));
 });
 
@@ -42,6 +48,7 @@ test("the schema refuses what the gateway refuses", () => {
     (c) => (c.teams["demo-team"].limits.requests_per_minute = 0),
     (c) => (c.teams["demo-team"].model_limits["gpt-4o"].per_day = 5),
     (c) => (c.providers["mock-us"].limits = { requests_per_minute: 0 }),
+    (c) => (c.teams["demo-team"].monthly_budget_usd = 0),
   ];
   for (const edit of broken) {
     const doc = structuredClone(base);
