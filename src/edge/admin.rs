@@ -106,3 +106,46 @@ pub async fn health(req: Request, env: &Env, ctx: &worker::Context) -> Result<Re
         .collect();
     respond::json(200, &serde_json::json!({"endpoints": endpoints}))
 }
+
+/// `GET /admin/limits`: every key and team with limits or a budget, as configured,
+/// with what its limiter holds now (requests in flight, this month's spending).
+pub async fn limits(req: Request, env: &Env, ctx: &worker::Context) -> Result<Response, GatewayError> {
+    use super::limiter;
+    use crate::limits::LimiterReport;
+    authorize(&req, env)?;
+    let config = config_store::current(env, ctx).await?;
+    let report = |name: String, jurisdiction: Option<&'static str>| async move {
+        let stub = super::objects::stub(env, super::objects::RATE_LIMITER, &name, jurisdiction, None)?;
+        super::objects::call::<(), LimiterReport>(&stub, "/report", None).await
+    };
+    let keys: Vec<_> = config
+        .keys
+        .values()
+        .filter(|k| !k.limits.is_empty() || !k.model_limits.is_empty() || k.monthly_budget_usd.is_some())
+        .collect();
+    let teams: Vec<_> = config.teams.iter().collect();
+    let key_reports =
+        futures_util::future::join_all(keys.iter().map(|k| report(limiter::key_name(k), limiter::jurisdiction(k))));
+    let team_reports = futures_util::future::join_all(
+        teams.iter().map(|(name, _)| report(limiter::team_name(name), limiter::team_jurisdiction(&config, name))),
+    );
+    let (key_reports, team_reports) = futures_util::join!(key_reports, team_reports);
+    let entry = |configured: serde_json::Value, now: Option<LimiterReport>| {
+        let mut entry = configured;
+        entry["now"] = serde_json::to_value(now).unwrap_or_default();
+        entry
+    };
+    let mut out_keys = serde_json::Map::new();
+    for (key, now) in keys.iter().zip(key_reports) {
+        let configured = serde_json::json!({
+            "team": key.team, "limits": key.limits, "model_limits": key.model_limits,
+            "monthly_budget_usd": key.monthly_budget_usd,
+        });
+        out_keys.insert(key.name.clone(), entry(configured, now));
+    }
+    let mut out_teams = serde_json::Map::new();
+    for ((name, team), now) in teams.iter().zip(team_reports) {
+        out_teams.insert((*name).clone(), entry(serde_json::to_value(team).unwrap_or_default(), now));
+    }
+    respond::json(200, &serde_json::json!({"keys": out_keys, "teams": out_teams}))
+}

@@ -91,8 +91,8 @@ impl DurableObject for RateLimiter {
                 Response::from_json(&serde_json::json!({"settled": changed}))
             }
             (Method::Get, _) => {
-                let in_flight = self.limiter.borrow().as_ref().map_or(0, LimiterState::in_flight);
-                Response::from_json(&serde_json::json!({"class": "RateLimiter", "ready": true, "in_flight": in_flight}))
+                let report = self.limiter.borrow().as_ref().map(|s| s.report(now));
+                Response::from_json(&report)
             }
             _ => bad_request("unknown limiter operation"),
         }

@@ -67,6 +67,8 @@ async fn route(
         ("/admin/config", Method::Get | Method::Put) => admin::config(req, env).await,
         ("/admin/health", Method::Get | Method::Delete) => admin::health(req, env, ctx).await,
         ("/admin/health", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or DELETE")),
+        ("/admin/limits", Method::Get) => admin::limits(req, env, ctx).await,
+        ("/admin/limits", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/admin/config", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or PUT")),
         ("/" | "/healthz", Method::Get) => {
             respond::json(200, &serde_json::json!({"status": "ok", "service": "edge-ai-gateway"}))

@@ -461,6 +461,29 @@ impl LimiterState {
     pub fn in_flight(&self) -> usize {
         self.reservations.len()
     }
+
+    /// What an operator sees: leases held and this month's spending per scope
+    /// (`"all"` for the whole key or team).
+    pub fn report(&self, now_ms: u64) -> LimiterReport {
+        let month = budget::month_index(now_ms);
+        let spent_usd_this_month = self
+            .spend
+            .iter()
+            .filter(|(_, spend)| spend.month == month)
+            .map(|(scope, spend)| {
+                let name = if scope.is_empty() { "all".to_string() } else { scope.clone() };
+                (name, spend.micro_usd as f64 / 1e6)
+            })
+            .collect();
+        LimiterReport { in_flight: self.in_flight(), spent_usd_this_month }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimiterReport {
+    pub in_flight: usize,
+    /// Spent or reserved this calendar month (UTC), per scope.
+    pub spent_usd_this_month: BTreeMap<String, f64>,
 }
 
 /// OpenAI's duration format for `x-ratelimit-reset-*`: `20ms`, `1s`, `6m0s`, `1h2m3s`.

@@ -284,6 +284,17 @@ fn a_spent_budget_refuses_even_unpriced_requests_and_resets_next_month() {
 }
 
 #[test]
+fn the_report_shows_this_months_spending() {
+    let scopes = [Scoped::whole(Limits::default()).with_budget(Some(10_000_000))];
+    let mut s = LimiterState::default();
+    assert!(s.admit(&costly("a", 250_000, &scopes), NOV_30).allowed);
+    let report = s.report(NOV_30);
+    assert_eq!(report.in_flight, 1);
+    assert_eq!(report.spent_usd_this_month.get("all"), Some(&0.25));
+    assert!(s.report(DEC_1).spent_usd_this_month.is_empty());
+}
+
+#[test]
 fn cancelled_and_lost_reservations_of_a_budget() {
     let scopes = [Scoped::whole(Limits::default()).with_budget(Some(1_000))];
     let mut s = LimiterState::default();

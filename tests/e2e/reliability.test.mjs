@@ -224,6 +224,18 @@ test("a monthly budget: concurrent requests reserve their estimated cost, the re
   assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
   const costs = await Promise.all(admitted.map((r) => stack.logLine(r.res.headers.get("x-request-id"))));
   assert.ok(costs.every((line) => Math.abs(line.cost_usd - 0.1) < 1e-9), JSON.stringify(costs.map((l) => l.cost_usd)));
+
+  // The operator's view: nine answers of $0.10 each this month, nothing in flight.
+  const res = await fetch(`${stack.url}/admin/limits`, { headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}` } });
+  assert.equal(res.status, 200);
+  const limits = await res.json();
+  const mine = limits.keys["one-dollar"];
+  assert.equal(mine.monthly_budget_usd, 1);
+  assert.equal(mine.now.in_flight, 0);
+  assert.ok(Math.abs(mine.now.spent_usd_this_month.all - 0.9) < 1e-9, JSON.stringify(mine.now));
+  assert.ok(limits.teams.squad, "teams are listed too");
+  const denied = await fetch(`${stack.url}/admin/limits`, { headers: { authorization: "Bearer wrong" } });
+  assert.equal(denied.status, 401);
 });
 
 test("when the team refuses, the key's reservation is given back", async () => {
