@@ -8,7 +8,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { Miniflare } from "miniflare";
-import { startGateway, putConfig, ROOT, DEV_GATEWAY_KEY, DEV_KEY_HASH_FOR_BENCH } from "./lib/gateway.mjs";
+import { startGateway, putConfig, ROOT, DEV_GATEWAY_KEY, benchConfig } from "./lib/gateway.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const { values } = parseArgs({
@@ -100,15 +100,7 @@ async function startPortkey(port) {
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const floor = await startFloor(mock.url);
 const { mf, url: gatewayUrl } = await startGateway();
-await putConfig(gatewayUrl, {
-  version: 1,
-  // Request logs off: locally every console line is piped through Miniflare to Node,
-  // which would measure the log pipe rather than the gateway.
-  settings: { allow_http_providers: true, request_log: false },
-  providers: { mock: { kind: "openai", base_url: mock.baseUrl, region: "us" } },
-  models: { bench: { targets: [{ provider: "mock", model: "bench" }] } },
-  keys: { [DEV_KEY_HASH_FOR_BENCH]: { name: "bench", models: ["*"] } },
-});
+await putConfig(gatewayUrl, benchConfig(mock.baseUrl));
 
 const subjects = [
   { name: "direct", url: `${mock.baseUrl}/chat/completions`, headers: {} },

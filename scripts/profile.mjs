@@ -1,20 +1,14 @@
 // CPU profile of the gateway's hot path in workerd (through the V8 inspector):
 // runs sequential requests against the bench config and prints the functions with
 // the most self time. Run with: node --experimental-websocket scripts/profile.mjs
-import { startGateway, putConfig, DEV_GATEWAY_KEY, DEV_KEY_HASH_FOR_BENCH } from "./lib/gateway.mjs";
+import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig } from "./lib/gateway.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const N = Number(process.argv[2] ?? 3000);
 const PORT = 9231;
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const { mf, url } = await startGateway({ inspectorPort: PORT });
-await putConfig(url, {
-  version: 1,
-  settings: { allow_http_providers: true, request_log: false },
-  providers: { mock: { kind: "openai", base_url: mock.baseUrl, region: "us" } },
-  models: { bench: { targets: [{ provider: "mock", model: "bench" }] } },
-  keys: { [DEV_KEY_HASH_FOR_BENCH]: { name: "bench", models: ["*"] } },
-});
+await putConfig(url, benchConfig(mock.baseUrl));
 const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello" }] });
 const one = async () => {
   const res = await fetch(`${url}/v1/chat/completions`, {

@@ -17,6 +17,19 @@ export const MOCK_BEDROCK_CREDENTIALS = "AKIDMOCKBEDROCK:mock-bedrock-secret-key
 /** sha256 of DEV_GATEWAY_KEY, as the config stores it. */
 export const DEV_KEY_HASH_FOR_BENCH = "3b5d8d1ff8b89cba460eccd62c11417ca91a74e99b253f62ed471eacb3849835";
 
+/** The config speed is measured with: one model on one mock, request logs off. */
+export function benchConfig(mockBaseUrl) {
+  return {
+    version: 1,
+    // Request logs off: locally every console line is piped through Miniflare to Node,
+    // which would measure the log pipe rather than the gateway.
+    settings: { allow_http_providers: true, request_log: false },
+    providers: { mock: { kind: "openai", base_url: mockBaseUrl, region: "us" } },
+    models: { bench: { targets: [{ provider: "mock", model: "bench" }] } },
+    keys: { [DEV_KEY_HASH_FOR_BENCH]: { name: "bench", models: ["*"] } },
+  };
+}
+
 /** Parses a .dev.vars file (KEY=value lines, # comments, optional quotes). */
 export function readDevVars(file = path.join(ROOT, ".dev.vars")) {
   if (!existsSync(file)) return {};
