@@ -33,6 +33,9 @@ pub struct Config {
     pub teams: BTreeMap<String, Team>,
     #[serde(default, skip_serializing_if = "Residency::is_empty")]
     pub residency: Residency,
+    /// Derived once per document: the jurisdiction of each team's limiter.
+    #[serde(skip)]
+    team_jurisdictions: BTreeMap<String, &'static str>,
 }
 
 /// Data-residency policies and the geo rules that impose them.
@@ -335,7 +338,16 @@ pub struct KeyRecord {
     pub monthly_budget_usd: Option<f64>,
 }
 
+/// Durable Object jurisdictions: limiter objects of keys pinned to one of these
+/// policies (or to regions below it, `eu-de`) are created there.
+const JURISDICTIONS: [&str; 2] = ["eu", "fedramp"];
+
 impl KeyRecord {
+    pub fn jurisdiction(&self) -> Option<&'static str> {
+        let within = |j: &str, r: &str| r == j || r.strip_prefix(j).is_some_and(|rest| rest.starts_with('-'));
+        JURISDICTIONS.into_iter().find(|j| !self.regions.is_empty() && self.regions.iter().all(|r| within(j, r)))
+    }
+
     /// The scopes this key's `RateLimiter` checks for a request to `model`.
     pub fn limit_scopes(&self, model: &str) -> Vec<crate::limits::Scoped> {
         scopes(self.limits, self.monthly_budget_usd, &self.model_limits, model)
@@ -380,6 +392,28 @@ fn scopes(
 }
 
 impl Config {
+    /// A team's limiter lives in a jurisdiction only when every key of the team is
+    /// pinned to it (one object per team, so its placement cannot depend on the key).
+    pub fn team_jurisdiction(&self, team: &str) -> Option<&'static str> {
+        self.team_jurisdictions.get(team).copied()
+    }
+
+    fn derive_lookups(&mut self) {
+        let mut by_team: BTreeMap<&str, Vec<Option<&'static str>>> = BTreeMap::new();
+        for key in self.keys.values() {
+            if let Some(team) = key.team.as_deref() {
+                by_team.entry(team).or_default().push(key.jurisdiction());
+            }
+        }
+        self.team_jurisdictions = by_team
+            .into_iter()
+            .filter_map(|(team, places)| {
+                let first = (*places.first()?)?;
+                places.iter().all(|p| *p == Some(first)).then(|| (team.to_string(), first))
+            })
+            .collect();
+    }
+
     /// Parses and validates a document; every problem is reported with its JSON pointer.
     pub fn from_json(text: &str) -> Result<Config, Vec<ConfigIssue>> {
         validate::parse_and_validate(text)

@@ -195,3 +195,31 @@ fn price_turns_usage_into_dollars() {
     assert_eq!(cents.cost_micro_usd(7, 2), 200_000, "no float drift: five of these are exactly $1");
     assert_eq!(Price { input_per_mtok: 0.15, output_per_mtok: 0.6 }.cost_micro_usd(1, 1), 1, "rounded up");
 }
+
+#[test]
+fn limiter_jurisdictions_follow_the_keys_pins() {
+    let key = |name: &str, team: &str, regions: &[&str]| {
+        serde_json::json!({"name": name, "models": ["*"], "team": team, "regions": regions})
+    };
+    let doc = with_default(|v| {
+        v["teams"] = serde_json::json!({"eu-team": {}, "mixed": {}});
+        v["keys"] = serde_json::json!({
+            "a".repeat(64): key("a", "eu-team", &["eu"]),
+            "b".repeat(64): key("b", "eu-team", &["eu-de"]),
+            "c".repeat(64): key("c", "mixed", &["eu"]),
+            "d".repeat(64): key("d", "mixed", &[]),
+        });
+    });
+    let config = Config::from_json(&doc).expect("valid");
+    assert_eq!(config.team_jurisdiction("eu-team"), Some("eu"));
+    assert_eq!(config.team_jurisdiction("mixed"), None, "one unpinned key keeps the team's object global");
+    let pinned = |regions: &[&str]| {
+        let k: KeyRecord =
+            serde_json::from_value(serde_json::json!({"name": "k", "models": ["*"], "regions": regions})).unwrap();
+        k.jurisdiction()
+    };
+    assert_eq!(pinned(&["eu", "eu-fr"]), Some("eu"));
+    assert_eq!(pinned(&["eu", "us"]), None);
+    assert_eq!(pinned(&["europe"]), None, "a prefix is not a parent region");
+    assert_eq!(pinned(&[]), None);
+}

@@ -51,6 +51,8 @@ pub(super) fn parse_and_validate(text: &str) -> Result<Config, Vec<ConfigIssue>>
     };
     let issues = semantic_issues(&config);
     if issues.is_empty() {
+        let mut config = config;
+        config.derive_lookups();
         Ok(config)
     } else {
         Err(issues)

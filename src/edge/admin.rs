@@ -125,9 +125,9 @@ pub async fn limits(req: Request, env: &Env, ctx: &worker::Context) -> Result<Re
         .collect();
     let teams: Vec<_> = config.teams.iter().collect();
     let key_reports =
-        futures_util::future::join_all(keys.iter().map(|k| report(limiter::key_name(k), limiter::jurisdiction(k))));
+        futures_util::future::join_all(keys.iter().map(|k| report(limiter::key_name(k), k.jurisdiction())));
     let team_reports = futures_util::future::join_all(
-        teams.iter().map(|(name, _)| report(limiter::team_name(name), limiter::team_jurisdiction(&config, name))),
+        teams.iter().map(|(name, _)| report(limiter::team_name(name), config.team_jurisdiction(name))),
     );
     let (key_reports, team_reports) = futures_util::join!(key_reports, team_reports);
     let entry = |configured: serde_json::Value, now: Option<LimiterReport>| {

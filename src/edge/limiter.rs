@@ -11,29 +11,12 @@ use crate::limits::{openai_duration, Admission, Admit, Decision, Denial, Scoped,
 use serde::Serialize;
 use worker::{Env, Headers, Stub};
 
-/// Limiter objects of keys pinned to these policies live in that jurisdiction.
-const JURISDICTIONS: [&str; 2] = ["eu", "fedramp"];
-
-pub fn jurisdiction(key: &KeyRecord) -> Option<&'static str> {
-    JURISDICTIONS
-        .into_iter()
-        .find(|j| !key.regions.is_empty() && key.regions.iter().all(|r| r == j || r.starts_with(&format!("{j}-"))))
-}
-
 pub fn key_name(key: &KeyRecord) -> String {
     format!("key:{}", key.name)
 }
 
 pub fn team_name(team: &str) -> String {
     format!("team:{team}")
-}
-
-/// A team's limiter lives in a jurisdiction only when every key of the team is
-/// pinned to it (one object per team, so the placement must not depend on the key).
-pub fn team_jurisdiction(config: &Config, team: &str) -> Option<&'static str> {
-    let mut members = config.keys.values().filter(|k| k.team.as_deref() == Some(team));
-    let first = jurisdiction(members.next()?)?;
-    members.all(|k| jurisdiction(k) == Some(first)).then_some(first)
 }
 
 /// The capacity limiter of a provider endpoint.
@@ -139,11 +122,11 @@ pub async fn reserve_for_key(
     let has_budget = |scopes: &[Scoped]| scopes.iter().any(|s| s.budget_micro_usd.is_some());
     let (key_budget, team_budget) = (has_budget(&key_scopes), has_budget(&team_scopes));
     let key_limiter = key_name(key);
-    let key_reservation = reserve(env, &key_limiter, jurisdiction(key), key_scopes, ask);
+    let key_reservation = reserve(env, &key_limiter, key.jurisdiction(), key_scopes, ask);
     let team_reservation = async {
         match team {
             Some((name, _)) => {
-                let placement = team_jurisdiction(config, name);
+                let placement = config.team_jurisdiction(name);
                 reserve(env, &team_name(name), placement, team_scopes, ask).await
             }
             None => Reserved::NotLimited,
