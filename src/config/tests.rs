@@ -198,9 +198,7 @@ fn price_turns_usage_into_dollars() {
 
 #[test]
 fn limiter_jurisdictions_follow_the_keys_pins() {
-    let key = |name: &str, team: &str, regions: &[&str]| {
-        serde_json::json!({"name": name, "models": ["*"], "team": team, "regions": regions})
-    };
+    let key = |name: &str, team: &str, regions: &[&str]| serde_json::json!({"name": name, "models": ["*"], "team": team, "regions": regions});
     let doc = with_default(|v| {
         v["teams"] = serde_json::json!({"eu-team": {}, "mixed": {}});
         v["keys"] = serde_json::json!({

@@ -149,18 +149,12 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let (combined, first_capacity) = futures_util::join!(key_reservation, capacity_reservation);
     let mut settlements: limiter::Settlements;
     let admission = match combined {
-        Combined::Denied { admission, by, mut to_cancel } => {
-            if let Reserved::Admitted(_, settlement) = first_capacity {
-                to_cancel.push(settlement);
-            }
-            ctx.wait_until(limiter::cancel_all(to_cancel));
+        Combined::Denied { admission, by, to_cancel } => {
+            cancel_reservations(ctx, to_cancel, first_capacity);
             return Ok(limited_response(&admission, &by, estimate, rc, &mut line));
         }
-        Combined::Unavailable { mut to_cancel } => {
-            if let Reserved::Admitted(_, settlement) = first_capacity {
-                to_cancel.push(settlement);
-            }
-            ctx.wait_until(limiter::cancel_all(to_cancel));
+        Combined::Unavailable { to_cancel } => {
+            cancel_reservations(ctx, to_cancel, first_capacity);
             log::request(&line.finish(rc, 503, "limiter_unavailable"));
             return Err(limiter::unavailable_error());
         }
@@ -211,6 +205,14 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         limiter::headers(a, response.headers());
     }
     Ok(response)
+}
+
+/// The request was refused before it ran: give back what the other limiters reserved.
+fn cancel_reservations(ctx: &Context, mut to_cancel: Vec<limiter::Settlement>, first_capacity: Reserved) {
+    if let Reserved::Admitted(_, settlement) = first_capacity {
+        to_cancel.push(settlement);
+    }
+    ctx.wait_until(limiter::cancel_all(to_cancel));
 }
 
 /// Prompt estimate plus the output the request may produce.
