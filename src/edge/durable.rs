@@ -92,7 +92,10 @@ impl DurableObject for RateLimiter {
             }
             (Method::Get, _) => {
                 let report = self.limiter.borrow().as_ref().map(|s| s.report(now));
-                Response::from_json(&report)
+                let mut body = serde_json::to_value(report).unwrap_or_default();
+                body["class"] = "RateLimiter".into();
+                body["ready"] = true.into();
+                Response::from_json(&body)
             }
             _ => bad_request("unknown limiter operation"),
         }
