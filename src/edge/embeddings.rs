@@ -54,7 +54,8 @@ pub async fn handle(
 
     let estimate = request.estimated_tokens();
     let lease_ms = config.settings.request_timeout_ms + 30_000;
-    let ask = limiter::Ask { reservation_id: &rc.id, tokens: estimate, micro_usd: 0, lease_ms };
+    let estimated_cost = plan.candidates.first().and_then(|c| c.price).map_or(0, |p| p.cost_micro_usd(estimate, 0));
+    let ask = limiter::Ask { reservation_id: &rc.id, tokens: estimate, micro_usd: estimated_cost, lease_ms };
     let (admission, settlements) = match limiter::reserve_for_key(env, &config, key, &plan.model, ask, false).await {
         Combined::Denied { admission, by, to_cancel } => {
             ctx.wait_until(limiter::cancel_all(to_cancel));
@@ -70,7 +71,7 @@ pub async fn handle(
     };
     let result = serve(&request, &plan, &allowed, key, env, ctx, rc, &config).await;
     let used = match &result {
-        Ok((_, used)) => Used { tokens: Some(used.unwrap_or(estimate)), micro_usd: None },
+        Ok((_, used)) => Used { tokens: Some(used.tokens.unwrap_or(estimate)), ..*used },
         Err(_) => Used::NOTHING,
     };
     ctx.wait_until(settlements.run(used));
@@ -81,7 +82,7 @@ pub async fn handle(
     Ok(response)
 }
 
-/// Tries the plan's embedding-capable targets in order; the answer and its token usage.
+/// Tries the plan's embedding-capable targets in order; the answer and what it used.
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     request: &EmbeddingsRequest,
@@ -92,7 +93,7 @@ async fn serve(
     ctx: &Context,
     rc: &super::RequestContext,
     config: &Rc<Config>,
-) -> Result<(Response, Option<u64>), GatewayError> {
+) -> Result<(Response, Used), GatewayError> {
     let settings = &config.settings;
     let mut failures = Vec::new();
     let mut attempts = Vec::new();
@@ -175,14 +176,20 @@ async fn serve(
                     outcome: "ok".into(),
                     ms,
                 });
+                let tokens = total_tokens(&answer);
+                let used = Used {
+                    tokens,
+                    micro_usd: tokens.zip(candidate.price).map(|(t, price)| price.cost_micro_usd(t, 0)),
+                };
                 if settings.request_log {
-                    log::emit(
-                        &serde_json::json!({"event": "embeddings", "request_id": rc.id, "key": key.name, "model": request.model,
-                    "provider": candidate.provider_id, "region": candidate.region, "attempts": attempts, "status": 200}),
-                    );
+                    let cost_usd = tokens.zip(candidate.price).map(|(t, price)| price.cost_usd(t, 0));
+                    log::emit(&serde_json::json!({
+                        "event": "embeddings", "request_id": rc.id, "key": key.name, "team": key.team,
+                        "model": request.model, "provider": candidate.provider_id, "region": candidate.region,
+                        "attempts": attempts, "status": 200, "prompt_tokens": tokens, "cost_usd": cost_usd,
+                    }));
                 }
                 health_cache::after_request(env, ctx, config);
-                let used = total_tokens(&answer);
                 let headers = Headers::new();
                 let _ = headers.set("x-gateway-provider", candidate.provider_id);
                 let _ = headers.set("x-gateway-region", candidate.region);
