@@ -264,27 +264,60 @@ pub struct Target {
 pub struct Price {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
+    /// Prompt tokens read from the provider's cache (default: the input price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_mtok: Option<f64>,
+    /// Prompt tokens written to the provider's cache (default: the input price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_mtok: Option<f64>,
 }
 
 impl Price {
-    /// US dollars for this usage (prices are per million tokens).
+    pub fn new(input_per_mtok: f64, output_per_mtok: f64) -> Self {
+        Price { input_per_mtok, output_per_mtok, cached_input_per_mtok: None, cache_write_per_mtok: None }
+    }
+
+    /// US dollars for a request of `prompt_tokens` (none cached) and `completion_tokens`.
     pub fn cost_usd(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
-        self.cost_micro_usd_exact(prompt_tokens, completion_tokens) / 1e6
+        self.estimate_micro_usd(prompt_tokens, completion_tokens) / 1e6
     }
 
-    /// Micro-dollars for budgets, rounded up. A price per million tokens is exactly
-    /// micro-dollars per token, so whole-cent prices add up without float drift.
+    /// Micro-dollars for budgets, rounded up (for estimates: no cache hits assumed).
     pub fn cost_micro_usd(&self, prompt_tokens: u64, completion_tokens: u64) -> u64 {
-        let exact = self.cost_micro_usd_exact(prompt_tokens, completion_tokens);
-        if exact.is_finite() && exact > 0.0 {
-            (exact - 1e-6).ceil().max(0.0) as u64
-        } else {
-            0
-        }
+        round_up_micro(self.estimate_micro_usd(prompt_tokens, completion_tokens))
     }
 
-    fn cost_micro_usd_exact(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+    /// US dollars for a real answer, cache reads and writes at their own prices.
+    pub fn usage_cost_usd(&self, usage: &crate::protocol::openai::Usage) -> f64 {
+        self.usage_micro_usd(usage) / 1e6
+    }
+
+    pub fn usage_cost_micro_usd(&self, usage: &crate::protocol::openai::Usage) -> u64 {
+        round_up_micro(self.usage_micro_usd(usage))
+    }
+
+    // A price per million tokens is exactly micro-dollars per token, so whole-cent
+    // prices add up without float drift.
+    fn estimate_micro_usd(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
         prompt_tokens as f64 * self.input_per_mtok + completion_tokens as f64 * self.output_per_mtok
+    }
+
+    fn usage_micro_usd(&self, usage: &crate::protocol::openai::Usage) -> f64 {
+        let cached = usage.cached_tokens().min(usage.prompt_tokens);
+        let written = usage.cache_creation_tokens().min(usage.prompt_tokens - cached);
+        let plain = usage.prompt_tokens - cached - written;
+        plain as f64 * self.input_per_mtok
+            + cached as f64 * self.cached_input_per_mtok.unwrap_or(self.input_per_mtok)
+            + written as f64 * self.cache_write_per_mtok.unwrap_or(self.input_per_mtok)
+            + usage.completion_tokens as f64 * self.output_per_mtok
+    }
+}
+
+fn round_up_micro(exact: f64) -> u64 {
+    if exact.is_finite() && exact > 0.0 {
+        (exact - 1e-6).ceil().max(0.0) as u64
+    } else {
+        0
     }
 }
 

@@ -186,14 +186,37 @@ fn limit_scopes_hold_the_whole_key_and_the_model() {
 
 #[test]
 fn price_turns_usage_into_dollars() {
-    let price = Price { input_per_mtok: 2.5, output_per_mtok: 10.0 };
+    let price = Price::new(2.5, 10.0);
     assert!((price.cost_usd(1_000_000, 0) - 2.5).abs() < 1e-12);
     assert!((price.cost_usd(1_200, 300) - 0.006).abs() < 1e-12);
     assert_eq!(price.cost_usd(0, 0), 0.0);
     assert_eq!(price.cost_micro_usd(1_200, 300), 6_000);
-    let cents = Price { input_per_mtok: 0.0, output_per_mtok: 100_000.0 };
+    let cents = Price::new(0.0, 100_000.0);
     assert_eq!(cents.cost_micro_usd(7, 2), 200_000, "no float drift: five of these are exactly $1");
-    assert_eq!(Price { input_per_mtok: 0.15, output_per_mtok: 0.6 }.cost_micro_usd(1, 1), 1, "rounded up");
+    assert_eq!(Price::new(0.15, 0.6).cost_micro_usd(1, 1), 1, "rounded up");
+}
+
+#[test]
+fn cache_reads_and_writes_are_priced_as_such() {
+    // Anthropic-style prices: reads at a tenth, writes at 1.25x the input price.
+    let price = Price { cached_input_per_mtok: Some(0.3), cache_write_per_mtok: Some(3.75), ..Price::new(3.0, 15.0) };
+    let usage: crate::protocol::openai::Usage = serde_json::from_value(serde_json::json!({
+        "prompt_tokens": 10_000, "completion_tokens": 100, "total_tokens": 10_100,
+        "prompt_tokens_details": {"cached_tokens": 8_000, "cache_creation_tokens": 1_000}
+    }))
+    .unwrap();
+    // 1,000 plain x 3 + 8,000 read x 0.3 + 1,000 written x 3.75 + 100 out x 15 = 10,650 micro-dollars.
+    assert_eq!(price.usage_cost_micro_usd(&usage), 10_650);
+    assert!((price.usage_cost_usd(&usage) - 0.01065).abs() < 1e-12);
+    // Without cache prices every prompt token costs the input price.
+    assert_eq!(Price::new(3.0, 15.0).usage_cost_micro_usd(&usage), 31_500);
+    // Details larger than the prompt (a confused provider) never go negative.
+    let odd: crate::protocol::openai::Usage = serde_json::from_value(serde_json::json!({
+        "prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10,
+        "prompt_tokens_details": {"cached_tokens": 50, "cache_creation_tokens": 50}
+    }))
+    .unwrap();
+    assert_eq!(price.usage_cost_micro_usd(&odd), 3);
 }
 
 #[test]

@@ -230,9 +230,12 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
                 out.push(issue(format!("{at}/targets/{i}/model"), "must not be empty"));
             }
             if let Some(price) = target.price {
-                for (field, value) in
-                    [("input_per_mtok", price.input_per_mtok), ("output_per_mtok", price.output_per_mtok)]
-                {
+                for (field, value) in [
+                    ("input_per_mtok", price.input_per_mtok),
+                    ("output_per_mtok", price.output_per_mtok),
+                    ("cached_input_per_mtok", price.cached_input_per_mtok.unwrap_or(0.0)),
+                    ("cache_write_per_mtok", price.cache_write_per_mtok.unwrap_or(0.0)),
+                ] {
                     if !value.is_finite() || value < 0.0 {
                         out.push(issue(format!("{at}/targets/{i}/price/{field}"), "must be a non-negative number"));
                     }

@@ -182,7 +182,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         Ok(Served::Whole(response, usage)) => {
             let used = Used {
                 tokens: Some(usage.map_or(estimate, |u| u.total_tokens)),
-                micro_usd: usage.zip(line.price).map(|(u, p)| p.cost_micro_usd(u.prompt_tokens, u.completion_tokens)),
+                micro_usd: usage.zip(line.price).map(|(u, p)| p.usage_cost_micro_usd(&u)),
             };
             ctx.wait_until(settlements.run(used));
             log::request(&line.finish(rc, 200, "complete"));

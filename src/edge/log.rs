@@ -65,7 +65,7 @@ impl RequestLine {
         self.prompt_tokens = usage.map(|u| u.prompt_tokens);
         self.completion_tokens = usage.map(|u| u.completion_tokens);
         self.cost_usd = match (usage, self.price) {
-            (Some(u), Some(price)) => Some(price.cost_usd(u.prompt_tokens, u.completion_tokens)),
+            (Some(u), Some(price)) => Some(price.usage_cost_usd(&u)),
             _ => None,
         };
     }

@@ -69,9 +69,7 @@ impl Pump {
         let usage = self.relay.usage();
         Used {
             tokens: usage.map(|u| u.total_tokens),
-            micro_usd: usage
-                .zip(self.price)
-                .map(|(u, price)| price.cost_micro_usd(u.prompt_tokens, u.completion_tokens)),
+            micro_usd: usage.zip(self.price).map(|(u, price)| price.usage_cost_micro_usd(&u)),
         }
     }
 

@@ -43,6 +43,30 @@ pub struct Usage {
     pub completion_tokens: u64,
     #[serde(default)]
     pub total_tokens: u64,
+    /// The parts of `prompt_tokens` read from or written to a prompt cache
+    /// (OpenAI's inclusive convention; adapters normalise Anthropic's to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_creation_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Prompt tokens read from a cache.
+    pub fn cached_tokens(&self) -> u64 {
+        self.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0)
+    }
+
+    /// Prompt tokens written to a cache.
+    pub fn cache_creation_tokens(&self) -> u64 {
+        self.prompt_tokens_details.and_then(|d| d.cache_creation_tokens).unwrap_or(0)
+    }
 }
 
 /// Nesting deeper than this is refused before serde sees it: deep recursion would

@@ -30,6 +30,15 @@ function makeConfig(mocks) {
       "claude-sonnet": { targets: [{ provider: "claude", model: "claude-sonnet-4-5", capabilities: { max_output_tokens: 2048 } }] },
       "gpt-4o-mini": { targets: [{ provider: "gpt", model: "gpt-4o-mini" }] },
       "claude-then-gpt": { targets: [{ provider: "claude", model: "claude-sonnet-4-5" }, { provider: "gpt", model: "gpt-4o-mini" }] },
+      "claude-priced": {
+        targets: [
+          {
+            provider: "claude",
+            model: "claude-sonnet-4-5",
+            price: { input_per_mtok: 3, output_per_mtok: 15, cached_input_per_mtok: 0.3, cache_write_per_mtok: 3.75 },
+          },
+        ],
+      },
     },
     keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
   };
@@ -201,4 +210,25 @@ test("a stream cut mid-way on /v1/messages ends with an Anthropic error event", 
   const text = await res.text();
   assert.match(text, /event: error\ndata: \{"error":\{"message":"upstream stream ended unexpectedly","type":"api_error"\},"type":"error"\}/);
   assert.doesNotMatch(text, /message_stop/);
+});
+
+test("prompt-cache reads and writes are counted and priced as such, streamed or not", async () => {
+  stack.mocks.claude.fault({ kind: "ok", cacheRead: 1000, cacheWrite: 100, content: "four words right here" });
+  for (const stream of [false, true]) {
+    const { data, response } = await openai.chat.completions
+      .create({ model: "claude-priced", messages: [{ role: "user", content: "Hi there" }], stream, ...(stream ? { stream_options: { include_usage: true } } : {}) })
+      .withResponse();
+    let usage;
+    if (stream) {
+      for await (const chunk of data) usage = chunk.usage ?? usage;
+    } else {
+      usage = data.usage;
+    }
+    assert.equal(usage.prompt_tokens_details.cached_tokens, 1000);
+    assert.equal(usage.prompt_tokens, 2 + 1000 + 100, "OpenAI's convention: cached tokens are part of the prompt");
+    const line = await stack.logLine(response.headers.get("x-request-id"));
+    // 2 plain x $3 + 1,000 read x $0.30 + 100 written x $3.75 + 4 out x $15, per million.
+    const expected = (2 * 3 + 1000 * 0.3 + 100 * 3.75 + 4 * 15) / 1e6;
+    assert.ok(Math.abs(line.cost_usd - expected) < 1e-12, `${stream}: ${line.cost_usd} vs ${expected}`);
+  }
 });

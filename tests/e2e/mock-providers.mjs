@@ -209,7 +209,14 @@ const anthropic = {
     const { res, body, fault, name } = ctx;
     const reply = planReply(name, body, fault?.kind === "ok" ? fault : null);
     const id = `msg_mock${Date.now().toString(36)}`;
-    const usage = { input_tokens: reply.promptTokens, output_tokens: reply.completionTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    // Prompt-cache hits and writes on demand (`fault({ kind: "ok", cacheRead, cacheWrite })`);
+    // Anthropic counts them apart from input_tokens.
+    const usage = {
+      input_tokens: reply.promptTokens,
+      output_tokens: reply.completionTokens,
+      cache_creation_input_tokens: fault?.kind === "ok" ? (fault.cacheWrite ?? 0) : 0,
+      cache_read_input_tokens: fault?.kind === "ok" ? (fault.cacheRead ?? 0) : 0,
+    };
     const toolUse = reply.toolCall && { type: "tool_use", id: "toolu_mock_1", name: reply.toolCall.name, input: JSON.parse(reply.toolCall.arguments) };
     if (!body.stream) {
       const content = toolUse ? [{ type: "text", text: "Let me check." }, toolUse] : [{ type: "text", text: reply.content }];
@@ -218,7 +225,7 @@ const anthropic = {
       if (fault?.kind === "malformed") return res.end('{"id": "broken", ');
       return res.end(JSON.stringify(message));
     }
-    const events = [["message_start", { type: "message_start", message: { id, type: "message", role: "assistant", content: [], model: body.model, stop_reason: null, stop_sequence: null, usage: { input_tokens: usage.input_tokens, output_tokens: 1 } } }]];
+    const events = [["message_start", { type: "message_start", message: { id, type: "message", role: "assistant", content: [], model: body.model, stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } }]];
     let index = 0;
     if (toolUse) {
       events.push(["content_block_start", { type: "content_block_start", index, content_block: { ...toolUse, input: {} } }]);
