@@ -675,6 +675,10 @@ impl Answer {
         match self {
             Answer::Whole { body, usage } => {
                 line.account(usage);
+                if let Some(cost) = line.cost_usd {
+                    // What this answer cost, in-band (streams: in the request log only).
+                    let _ = headers.set("x-gateway-cost-usd", &format!("{cost:.8}"));
+                }
                 Served::Whole(respond::bytes(200, "application/json", body, headers), usage)
             }
             Answer::Stream { first, mut pump } => {

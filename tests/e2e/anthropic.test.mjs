@@ -230,5 +230,6 @@ test("prompt-cache reads and writes are counted and priced as such, streamed or 
     // 2 plain x $3 + 1,000 read x $0.30 + 100 written x $3.75 + 4 out x $15, per million.
     const expected = (2 * 3 + 1000 * 0.3 + 100 * 3.75 + 4 * 15) / 1e6;
     assert.ok(Math.abs(line.cost_usd - expected) < 1e-12, `${stream}: ${line.cost_usd} vs ${expected}`);
+    if (!stream) assert.equal(response.headers.get("x-gateway-cost-usd"), expected.toFixed(8));
   }
 });
