@@ -97,6 +97,10 @@ pub struct Settings {
     pub circuit_breaker: crate::health::BreakerPolicy,
     /// Write one structured log line per request (ids, routing, attempts, tokens; never content).
     pub request_log: bool,
+    /// Browser origins allowed to call the API (CORS), e.g. `https://app.example.com`;
+    /// `"*"` allows any. Empty (the default): no CORS headers at all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -110,6 +114,7 @@ impl Default for Settings {
             config_cache_ttl_ms: 5_000,
             circuit_breaker: crate::health::BreakerPolicy::default(),
             request_log: true,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -244,3 +244,23 @@ fn limiter_jurisdictions_follow_the_keys_pins() {
     assert_eq!(pinned(&["europe"]), None, "a prefix is not a parent region");
     assert_eq!(pinned(&[]), None);
 }
+
+#[test]
+fn cors_origins_are_origins() {
+    let doc = with_default(|v| {
+        v["settings"]["cors_origins"] = serde_json::json!([
+            "https://app.example.com",
+            "http://localhost:5173",
+            "*",
+            "https://app.example.com/",
+            "app.example.com"
+        ]);
+    });
+    assert_eq!(
+        issues_of(&doc),
+        vec![
+            r#"/settings/cors_origins/3: an origin is "*" or scheme://host[:port] with no path, e.g. https://app.example.com"#,
+            r#"/settings/cors_origins/4: an origin is "*" or scheme://host[:port] with no path, e.g. https://app.example.com"#,
+        ]
+    );
+}

@@ -73,6 +73,14 @@ fn is_id(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
+/// `https://host[:port]` (or http): what a browser sends in `Origin`.
+fn is_origin(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")) else {
+        return false;
+    };
+    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+}
+
 fn is_secret_name(s: &str) -> bool {
     let mut bytes = s.bytes();
     matches!(bytes.next(), Some(b'A'..=b'Z'))
@@ -128,6 +136,14 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
         ("stream_idle_timeout_ms", s.stream_idle_timeout_ms, 100, 600_000),
         ("config_cache_ttl_ms", s.config_cache_ttl_ms, 0, 300_000),
     ];
+    for (i, origin) in s.cors_origins.iter().enumerate() {
+        if origin != "*" && !is_origin(origin) {
+            out.push(issue(
+                format!("/settings/cors_origins/{i}"),
+                "an origin is \"*\" or scheme://host[:port] with no path, e.g. https://app.example.com",
+            ));
+        }
+    }
     let breaker = s.circuit_breaker;
     let ranges = [
         ranges[0],

@@ -20,6 +20,7 @@ mod upstream;
 
 use crate::auth;
 use crate::config::{Config, KeyRecord};
+use crate::cors;
 use crate::error::GatewayError;
 use std::rc::Rc;
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -36,14 +37,49 @@ pub struct RequestContext {
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let dialect = if req.path() == "/v1/messages" { chat::Dialect::Anthropic } else { chat::Dialect::OpenAi };
     let rc = RequestContext { id: new_request_id(), started_ms: now_ms(), dialect };
+    // Only browsers send `Origin`: server-side clients never pay for CORS.
+    let origin = req.headers().get("origin").ok().flatten();
+    let cors_origin = match &origin {
+        Some(origin) => allowed_origin(&env, &ctx, origin).await,
+        None => None,
+    };
+    if let (Some(allowed), Method::Options) = (&cors_origin, req.method()) {
+        let requested = req.headers().get("access-control-request-headers").ok().flatten();
+        return Ok(preflight(allowed, requested.as_deref()));
+    }
     let response = match route(req, &env, &ctx, &rc).await {
         Ok(response) => response,
         Err(error) => respond::error_in(rc.dialect, &error, &rc.id),
     };
     let mut response = response;
     // Our own responses only, so the headers are mutable.
-    let _ = response.headers_mut().set("x-request-id", &rc.id);
+    let headers = response.headers_mut();
+    let _ = headers.set("x-request-id", &rc.id);
+    if let Some(allowed) = &cors_origin {
+        let _ = headers.set("access-control-allow-origin", allowed);
+        let _ = headers.set("access-control-expose-headers", cors::EXPOSED_HEADERS);
+        let _ = headers.append("vary", "Origin");
+    }
     Ok(response)
+}
+
+/// The `Access-Control-Allow-Origin` value for a browser's origin, if the config allows it.
+async fn allowed_origin(env: &Env, ctx: &Context, origin: &str) -> Option<String> {
+    let config = config_store::current(env, ctx).await.ok()?;
+    cors::allow_origin(&config.settings.cors_origins, Some(origin)).map(str::to_string)
+}
+
+/// A CORS preflight: answered without authentication (browsers send none).
+fn preflight(allowed_origin: &str, requested_headers: Option<&str>) -> Response {
+    let headers = worker::Headers::new();
+    let _ = headers.set("access-control-allow-origin", allowed_origin);
+    let _ = headers.set("access-control-allow-methods", cors::ALLOWED_METHODS);
+    if let Some(requested) = cors::allow_headers(requested_headers) {
+        let _ = headers.set("access-control-allow-headers", requested);
+    }
+    let _ = headers.set("access-control-max-age", "600");
+    let _ = headers.set("vary", "Origin");
+    worker::ResponseBuilder::new().with_status(204).with_headers(headers).empty()
 }
 
 async fn route(

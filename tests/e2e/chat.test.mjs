@@ -32,6 +32,7 @@ function makeConfig(mocks, { refusedUrl }) {
       stream_idle_timeout_ms: 1000,
       request_timeout_ms: 20000,
       config_cache_ttl_ms: 0,
+      cors_origins: ["https://app.example.com"],
     },
     providers: {
       primary: provider(mocks.primary.baseUrl, "us"),
@@ -195,6 +196,38 @@ test("client mistakes are clear 4xx errors, never 500", async () => {
   assert.equal(unknownRoute.status, 404);
   openAiError(await unknownRoute.json());
   assert.equal(stack.mocks.primary.calls.length, 0);
+});
+
+test("CORS: preflights from allowed origins pass without a key, answers name the origin, others get nothing", async () => {
+  const preflight = (origin) =>
+    fetch(`${stack.url}/v1/chat/completions`, {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+    });
+  const ok = await preflight("https://app.example.com");
+  assert.equal(ok.status, 204);
+  assert.equal(ok.headers.get("access-control-allow-origin"), "https://app.example.com");
+  assert.match(ok.headers.get("access-control-allow-methods"), /POST/);
+  assert.equal(ok.headers.get("access-control-allow-headers"), "authorization, content-type");
+  const evil = await preflight("https://evil.example");
+  assert.notEqual(evil.status, 204);
+  assert.equal(evil.headers.get("access-control-allow-origin"), null);
+
+  const call = (origin) =>
+    post(stack.url, "/v1/chat/completions", chatBody("gpt-4o-mini"), { headers: { origin } });
+  const allowed = await call("https://app.example.com");
+  assert.equal(allowed.res.status, 200);
+  assert.equal(allowed.res.headers.get("access-control-allow-origin"), "https://app.example.com");
+  assert.match(allowed.res.headers.get("access-control-expose-headers"), /x-request-id/);
+  const other = await call("https://evil.example");
+  assert.equal(other.res.headers.get("access-control-allow-origin"), null);
+  // Errors carry the header too, so a browser app can read why it failed.
+  const unauthorized = await post(stack.url, "/v1/chat/completions", chatBody("gpt-4o-mini"), {
+    key: "wrong",
+    headers: { origin: "https://app.example.com" },
+  });
+  assert.equal(unauthorized.res.status, 401);
+  assert.equal(unauthorized.res.headers.get("access-control-allow-origin"), "https://app.example.com");
 });
 
 test("bodies without a content-length (chunked) are read up to the limit too", async () => {
