@@ -18,13 +18,15 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "32" },
     seconds: { type: "string", default: "5" },
     peer: { type: "string", default: "portkey" },
+    // Streamed answers (stream: true, read to the end) instead of JSON ones.
+    stream: { type: "boolean", default: false },
   },
 });
 const N = Number(values.requests);
 const WARMUP = Number(values.warmup);
 const C = Number(values.concurrency);
 const SECONDS = Number(values.seconds);
-const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello" }] });
+const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello" }], stream: values.stream });
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
@@ -131,7 +133,8 @@ for (const s of subjects) {
 }
 
 const direct = results.direct;
-console.log(`\n${N} sequential requests (after ${WARMUP} warmup), then ${C} concurrent for ${SECONDS} s; mock answers at once\n`);
+const kind = values.stream ? "streamed" : "JSON";
+console.log(`\n${N} sequential ${kind} requests (after ${WARMUP} warmup), then ${C} concurrent for ${SECONDS} s; mock answers at once\n`);
 console.log("subject".padEnd(34) + "p50 ms  p99 ms  added p50  added p99     req/s  errors");
 for (const [name, r] of Object.entries(results)) {
   if (r.error) {

@@ -1,15 +1,18 @@
 // CPU profile of the gateway's hot path in workerd (through the V8 inspector):
 // runs sequential requests against the bench config and prints the functions with
-// the most self time. Run with: node --experimental-websocket scripts/profile.mjs
+// the most self time. Run with:
+//   node --experimental-websocket scripts/profile.mjs [requests] [rows] [--stream]
 import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig } from "./lib/gateway.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
-const N = Number(process.argv[2] ?? 3000);
+const args = process.argv.slice(2).filter((a) => a !== "--stream");
+const STREAM = process.argv.includes("--stream");
+const N = Number(args[0] ?? 3000);
 const PORT = 9231;
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const { mf, url } = await startGateway({ inspectorPort: PORT });
 await putConfig(url, benchConfig(mock.baseUrl));
-const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello" }] });
+const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello" }], stream: STREAM });
 const one = async () => {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
@@ -57,7 +60,7 @@ for (const id of profile.samples) {
 }
 const total = profile.samples.length;
 console.log(`${N} requests in ${elapsed} ms (${(elapsed / N).toFixed(3)} ms each); ${total} samples of ~${dt.toFixed(0)} µs`);
-const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(process.argv[3] ?? 45));
+const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(args[1] ?? 45));
 for (const [name, n] of rows) {
   console.log(`${((n / total) * 100).toFixed(1).padStart(5)}%  ${((n * dt) / N).toFixed(1).padStart(6)} µs/req  ${name}`);
 }

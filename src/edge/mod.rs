@@ -16,6 +16,7 @@ mod objects;
 mod probe;
 mod respond;
 mod stream;
+mod timer;
 mod upstream;
 
 use crate::auth;

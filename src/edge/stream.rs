@@ -5,6 +5,7 @@
 use super::health_cache;
 use super::limiter::Settlements;
 use super::log::RequestLine;
+use super::timer::Timer;
 use super::upstream::AbortOnDrop;
 use super::{log, now_ms};
 use crate::config::Price;
@@ -19,8 +20,7 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
-use worker::{ByteStream, Delay};
+use worker::ByteStream;
 
 pub struct Pump {
     body: ByteStream,
@@ -38,6 +38,14 @@ pub struct Pump {
     settlement: Rc<RefCell<Option<Settlements>>>,
     /// The serving target's price, for the real cost of the stream.
     price: Option<Price>,
+    /// One timer reused across reads: arming a timer per chunk costs more than the
+    /// chunk's own work.
+    timer: Option<IdleTimer>,
+}
+
+struct IdleTimer {
+    timer: Timer,
+    fires_at_ms: u64,
 }
 
 enum Read {
@@ -61,6 +69,7 @@ impl Pump {
             breaker_policy: BreakerPolicy::default(),
             tools: None,
             price: None,
+            timer: None,
         }
     }
 
@@ -73,13 +82,31 @@ impl Pump {
         }
     }
 
+    /// The next chunk, or `Idle` when none arrives within `ms`.
     async fn read(&mut self, ms: u64) -> Read {
-        let next = self.body.next();
-        match select(next, Delay::from(Duration::from_millis(ms))).await {
-            Either::Left((Some(Ok(chunk)), _)) => Read::Chunk(chunk),
-            Either::Left((Some(Err(_)), _)) => Read::Broken,
-            Either::Left((None, _)) => Read::End,
-            Either::Right(_) => Read::Idle,
+        let deadline = now_ms().saturating_add(ms);
+        loop {
+            // A timer armed by an earlier read is kept while it fires no later than
+            // this deadline; when it fires early, the rest is waited for below.
+            let timer = match self.timer.take() {
+                Some(timer) if timer.fires_at_ms <= deadline => timer,
+                _ => {
+                    let wait = deadline.saturating_sub(now_ms()).max(1);
+                    IdleTimer { timer: Timer::after_ms(wait), fires_at_ms: now_ms() + wait }
+                }
+            };
+            let timer = self.timer.insert(timer);
+            match select(self.body.next(), &mut timer.timer).await {
+                Either::Left((Some(Ok(chunk)), _)) => return Read::Chunk(chunk),
+                Either::Left((Some(Err(_)), _)) => return Read::Broken,
+                Either::Left((None, _)) => return Read::End,
+                Either::Right(_) => {
+                    self.timer = None;
+                    if now_ms() >= deadline {
+                        return Read::Idle;
+                    }
+                }
+            }
         }
     }
 
