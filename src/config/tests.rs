@@ -24,11 +24,17 @@ fn built_in_default_config_is_valid() {
 
 #[test]
 fn shipped_examples_are_valid() {
-    for doc in [include_str!("../../config/examples/openai.json")] {
-        if let Err(issues) = Config::from_json(doc) {
-            panic!("example invalid: {issues:?}");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config/examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let doc = std::fs::read_to_string(&path).unwrap();
+        if let Err(issues) = Config::from_json(&doc) {
+            panic!("{} is invalid: {issues:?}", path.display());
         }
+        seen += 1;
     }
+    assert!(seen >= 2, "the examples were read");
 }
 
 #[test]
