@@ -184,7 +184,7 @@ fn limit_scopes_hold_the_whole_key_and_the_model() {
     let scopes = key.limit_scopes("gpt-4o");
     assert_eq!(scopes.len(), 2);
     assert_eq!(scopes[0].scope, "");
-    assert_eq!(scopes[1].model_name(), Some("gpt-4o"));
+    assert_eq!(crate::limits::scope_model(&scopes[1].scope), Some("gpt-4o"));
     assert_eq!(key.limit_scopes("gpt-4o-mini").len(), 1);
     let unlimited: KeyRecord = serde_json::from_value(serde_json::json!({"name": "u", "models": ["*"]})).unwrap();
     assert!(unlimited.limit_scopes("gpt-4o").is_empty());

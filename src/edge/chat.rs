@@ -125,7 +125,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     // this model, at once), the team's, and the first candidate's capacity
     // limiter, called in parallel: one round trip.
     let estimate = estimated_tokens(&plan.needs);
-    let lease_ms = config.settings.request_timeout_ms + 30_000;
+    let lease_ms = limiter::lease_ms(&config.settings);
     let firm = plan.needs.max_output_tokens.is_some();
     // Budgets reserve the cost at the first candidate's price; the real cost replaces it.
     let estimated_cost = plan.candidates.first().and_then(|c| c.price).map_or(0, |price| {

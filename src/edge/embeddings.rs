@@ -53,7 +53,7 @@ pub async fn handle(
     }
 
     let estimate = request.estimated_tokens();
-    let lease_ms = config.settings.request_timeout_ms + 30_000;
+    let lease_ms = limiter::lease_ms(&config.settings);
     let estimated_cost = plan.candidates.first().and_then(|c| c.price).map_or(0, |p| p.cost_micro_usd(estimate, 0));
     let ask = limiter::Ask { reservation_id: &rc.id, tokens: estimate, micro_usd: estimated_cost, lease_ms };
     let (admission, settlements) = match limiter::reserve_for_key(env, &config, key, &plan.model, ask, false).await {

@@ -34,6 +34,12 @@ pub enum Reserved {
     Unreachable,
 }
 
+/// How long a request holds its concurrency slot if it never gives it back (its
+/// isolate died): the request's deadline plus a margin for the end of a stream.
+pub fn lease_ms(settings: &crate::config::Settings) -> u64 {
+    settings.request_timeout_ms + 30_000
+}
+
 /// What one request asks a limiter for.
 #[derive(Clone, Copy)]
 pub struct Ask<'a> {
@@ -279,7 +285,7 @@ pub fn denial_error(admission: &Admission, by: &Limiter, estimated_tokens: u64) 
         Limiter::Key => "of this key".to_string(),
         Limiter::Team(team) => format!("of team {team:?}"),
     };
-    if let Some(model) = admission.denied_scope.as_deref().and_then(|s| s.strip_prefix("model:")) {
+    if let Some(model) = admission.denied_scope.as_deref().and_then(crate::limits::scope_model) {
         whose.push_str(&format!(" for model {model}"));
     }
     let (kind, code, message) = match admission.denied_by {

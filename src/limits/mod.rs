@@ -127,6 +127,13 @@ impl Limits {
     }
 }
 
+const MODEL_SCOPE: &str = "model:";
+
+/// The model a scope name is about (`Some("gpt-4o")` for `"model:gpt-4o"`).
+pub fn scope_model(scope: &str) -> Option<&str> {
+    scope.strip_prefix(MODEL_SCOPE)
+}
+
 /// Limits and the scope they count in within one limiter object: `""` for the
 /// whole key (or team, or endpoint), `"model:gpt-4o"` for one model's share.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +151,7 @@ impl Scoped {
     }
 
     pub fn model(model: &str, limits: Limits) -> Self {
-        Scoped { scope: format!("model:{model}"), limits, budget_micro_usd: None }
+        Scoped { scope: format!("{MODEL_SCOPE}{model}"), limits, budget_micro_usd: None }
     }
 
     pub fn with_budget(mut self, budget_micro_usd: Option<u64>) -> Self {
@@ -154,11 +161,6 @@ impl Scoped {
 
     fn is_empty(&self) -> bool {
         self.limits.is_empty() && self.budget_micro_usd.is_none()
-    }
-
-    /// `Some(model)` for a per-model scope.
-    pub fn model_name(&self) -> Option<&str> {
-        self.scope.strip_prefix("model:")
     }
 }
 
