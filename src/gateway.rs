@@ -3,34 +3,7 @@
 //! the error a client sees when every target failed.
 
 use crate::error::{scrub, GatewayError};
-use crate::protocol::openai::{ErrorEnvelope, ErrorProbe};
-use crate::providers::openai::describe_error;
-
-/// Why one attempt did not produce an answer for the client.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttemptFailure {
-    /// The provider's key is not set as a Worker secret.
-    MissingSecret,
-    /// The connection failed before any response (refused, reset, DNS, TLS).
-    Connect,
-    /// No first byte within the deadline.
-    Timeout,
-    /// A non-2xx answer.
-    Status {
-        status: u16,
-        retry_after_s: Option<u64>,
-        message: Option<String>,
-        code: Option<String>,
-        param: Option<String>,
-    },
-    /// A 2xx answer that is not what the protocol promises (HTML, broken JSON, wrong type).
-    InvalidResponse(&'static str),
-    /// An error event inside a stream before any content.
-    StreamError(String),
-    /// This provider cannot take the request as it is (e.g. a parameter it has no
-    /// equivalent for); another target may.
-    Unservable(GatewayError),
-}
+pub use crate::providers::failure::{parse_retry_after, status_failure, AttemptFailure};
 
 /// What the attempt loop does after a failure.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,36 +12,6 @@ pub enum Verdict {
     /// The answer is the client's to see (its own mistake, e.g. a provider's 400):
     /// retrying elsewhere would only repeat it.
     Answer(GatewayError),
-}
-
-/// Reads a provider's error body (OpenAI-shaped, or anything else) into a failure.
-pub fn status_failure(status: u16, retry_after: Option<&str>, body: &[u8]) -> AttemptFailure {
-    let envelope: ErrorEnvelope = serde_json::from_slice(body).unwrap_or_default();
-    let error = envelope.error.unwrap_or(ErrorProbe { message: envelope.message, ..ErrorProbe::default() });
-    AttemptFailure::Status {
-        status,
-        retry_after_s: retry_after.and_then(parse_retry_after),
-        message: error.message.clone().filter(|_| is_json(body)).map(|_| describe_error(&error)),
-        code: code_of(&error),
-        param: error.param.clone(),
-    }
-}
-
-fn is_json(body: &[u8]) -> bool {
-    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-}
-
-fn code_of(error: &ErrorProbe) -> Option<String> {
-    error.code.as_ref().and_then(|c| c.as_str().map(str::to_string))
-}
-
-/// `Retry-After` as delta-seconds, clamped to an hour so one header cannot park an endpoint for a day.
-pub fn parse_retry_after(value: &str) -> Option<u64> {
-    let seconds: f64 = value.trim().parse().ok()?;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return None;
-    }
-    Some((seconds.ceil() as u64).min(3600))
 }
 
 pub fn judge(failure: &AttemptFailure, secrets: &[&str]) -> Verdict {
@@ -164,10 +107,12 @@ pub const BACKOFF_BASE_MS: u64 = 100;
 pub const MAX_ATTEMPTS_PER_ENDPOINT: u32 = 2;
 
 /// `attempts_here`: attempts already made on this endpoint (≥ 1). `jitter` in [0, 1).
+///
+/// A `RetrySameAfter` is what the failure calls for; the caller then asks the
+/// endpoint's retry budget, which only a retry that happens should spend.
 pub fn next_step(
     failure: &AttemptFailure,
     attempts_here: u32,
-    budget_allows_retry: bool,
     deadline_left_ms: u64,
     first_byte_ms: u64,
     jitter: f64,
@@ -176,7 +121,7 @@ pub fn next_step(
     if let Verdict::Answer(error) = judge(failure, secrets) {
         return NextStep::Answer(error);
     }
-    let may_retry = attempts_here < MAX_ATTEMPTS_PER_ENDPOINT && budget_allows_retry;
+    let may_retry = attempts_here < MAX_ATTEMPTS_PER_ENDPOINT;
     let fits = |wait_ms: u64| wait_ms + first_byte_ms < deadline_left_ms;
     let wait = match failure {
         AttemptFailure::Status { status: 429, retry_after_s, .. } => match retry_after_s {
@@ -305,33 +250,32 @@ mod tests {
         assert!(mixed.message.contains("b: connection failed"));
     }
 
-    fn step(failure: &AttemptFailure, attempts: u32, budget: bool) -> NextStep {
-        next_step(failure, attempts, budget, 60_000, 10_000, 0.5, &[])
+    fn step(failure: &AttemptFailure, attempts: u32) -> NextStep {
+        next_step(failure, attempts, 60_000, 10_000, 0.5, &[])
     }
 
     #[test]
     fn next_step_table() {
         let s500 = status(500, "{}");
-        assert_eq!(step(&s500, 1, true), NextStep::RetrySameAfter { wait_ms: 50 });
-        assert_eq!(step(&s500, 2, true), NextStep::NextCandidate, "at most two attempts per endpoint");
-        assert_eq!(step(&s500, 1, false), NextStep::NextCandidate, "budget spent");
-        assert_eq!(step(&AttemptFailure::Connect, 1, true), NextStep::RetrySameAfter { wait_ms: 50 });
-        assert_eq!(step(&AttemptFailure::Timeout, 1, true), NextStep::NextCandidate, "never retry a silent endpoint");
-        assert_eq!(step(&status(503, "{}"), 1, true), NextStep::NextCandidate);
-        assert_eq!(step(&status(401, "{}"), 1, true), NextStep::NextCandidate);
-        assert_eq!(step(&status_failure(429, Some("1"), b"{}"), 1, true), NextStep::RetrySameAfter { wait_ms: 1_000 });
-        assert_eq!(step(&status_failure(429, Some("30"), b"{}"), 1, true), NextStep::NextCandidate);
-        assert_eq!(step(&status_failure(429, None, b"{}"), 1, true), NextStep::NextCandidate);
-        assert!(matches!(step(&status(400, "{}"), 1, true), NextStep::Answer(_)));
+        assert_eq!(step(&s500, 1), NextStep::RetrySameAfter { wait_ms: 50 });
+        assert_eq!(step(&s500, 2), NextStep::NextCandidate, "at most two attempts per endpoint");
+        assert_eq!(step(&AttemptFailure::Connect, 1), NextStep::RetrySameAfter { wait_ms: 50 });
+        assert_eq!(step(&AttemptFailure::Timeout, 1), NextStep::NextCandidate, "never retry a silent endpoint");
+        assert_eq!(step(&status(503, "{}"), 1), NextStep::NextCandidate);
+        assert_eq!(step(&status(401, "{}"), 1), NextStep::NextCandidate);
+        assert_eq!(step(&status_failure(429, Some("1"), b"{}"), 1), NextStep::RetrySameAfter { wait_ms: 1_000 });
+        assert_eq!(step(&status_failure(429, Some("30"), b"{}"), 1), NextStep::NextCandidate);
+        assert_eq!(step(&status_failure(429, None, b"{}"), 1), NextStep::NextCandidate);
+        assert!(matches!(step(&status(400, "{}"), 1), NextStep::Answer(_)));
         // No retry that would overrun the deadline.
-        assert_eq!(next_step(&s500, 1, true, 10_010, 10_000, 0.5, &[]), NextStep::NextCandidate);
+        assert_eq!(next_step(&s500, 1, 10_010, 10_000, 0.5, &[]), NextStep::NextCandidate);
     }
 
     #[test]
     fn backoff_is_full_jitter_and_grows() {
         let s500 = status(500, "{}");
-        assert_eq!(next_step(&s500, 1, true, 60_000, 1_000, 0.0, &[]), NextStep::RetrySameAfter { wait_ms: 0 });
-        assert_eq!(next_step(&s500, 1, true, 60_000, 1_000, 0.999, &[]), NextStep::RetrySameAfter { wait_ms: 99 });
+        assert_eq!(next_step(&s500, 1, 60_000, 1_000, 0.0, &[]), NextStep::RetrySameAfter { wait_ms: 0 });
+        assert_eq!(next_step(&s500, 1, 60_000, 1_000, 0.999, &[]), NextStep::RetrySameAfter { wait_ms: 99 });
     }
 
     #[test]

@@ -7,11 +7,13 @@
 pub mod auth;
 pub mod config;
 pub mod cors;
+pub mod dialects;
 pub mod error;
 pub mod gateway;
 pub mod health;
 pub mod inbound;
 pub mod limits;
+pub mod pipeline;
 pub mod protocol;
 pub mod providers;
 pub mod relay;

@@ -6,8 +6,10 @@
 
 use crate::protocol::openai::Usage;
 use crate::providers::openai::{stream_error_event, EventVerdict, StreamEnd, StreamObserver};
+#[cfg(test)]
+use crate::providers::passthrough::OpenAiPassthrough;
 use crate::providers::{StreamFault, StreamTranslator};
-use crate::sse::{self, SseDecoder, SseEvent};
+use crate::sse;
 
 /// Writes canonical chunks in the client's wire format.
 pub trait ClientEncoder {
@@ -28,81 +30,6 @@ impl ClientEncoder for OpenAiEncoder {
 
     fn error(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
         out.extend(stream_error_event(code, message));
-    }
-}
-
-/// OpenAI-compatible providers already stream canonical chunks: decode the SSE
-/// framing and pass the payloads on, reporting the public model name.
-#[derive(Debug, Default)]
-pub struct OpenAiPassthrough {
-    decoder: SseDecoder,
-    events: Vec<SseEvent>,
-    rename: Option<ModelRename>,
-}
-
-impl OpenAiPassthrough {
-    /// Reports `public` where the provider says `upstream` in the chunks' `model`.
-    pub fn renaming(upstream: &str, public: &str) -> Self {
-        Self { rename: ModelRename::new(upstream, public), ..Self::default() }
-    }
-
-    fn drain(&mut self, out: &mut Vec<String>) {
-        let rename = self.rename.as_ref();
-        out.extend(self.events.drain(..).map(|e| match rename {
-            Some(r) => r.apply(e.data),
-            None => e.data,
-        }));
-    }
-}
-
-impl StreamTranslator for OpenAiPassthrough {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), StreamFault> {
-        self.decoder.feed(bytes, &mut self.events).map_err(|e| StreamFault::Malformed(e.to_string()))?;
-        self.drain(out);
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault> {
-        self.decoder.finish(&mut self.events);
-        self.drain(out);
-        Ok(())
-    }
-}
-
-/// Replaces the `"model"` member's value (as providers serialise it, with or
-/// without a space) without re-encoding the whole chunk: a substring inside a
-/// string value would have escaped quotes and never match.
-#[derive(Debug, Clone)]
-pub struct ModelRename {
-    patterns: [String; 2],
-    replacement: String,
-}
-
-impl ModelRename {
-    pub fn new(upstream: &str, public: &str) -> Option<Self> {
-        if upstream == public {
-            return None;
-        }
-        let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
-        let (from, to) = (quoted(upstream), quoted(public));
-        Some(Self {
-            patterns: [format!("\"model\":{from}"), format!("\"model\": {from}")],
-            replacement: format!("\"model\":{to}"),
-        })
-    }
-
-    pub fn apply(&self, data: String) -> String {
-        match self.patterns.iter().find(|p| data.contains(p.as_str())) {
-            Some(pattern) => data.replacen(pattern.as_str(), &self.replacement, 1),
-            None => data,
-        }
-    }
-
-    pub fn apply_bytes(&self, body: Vec<u8>) -> Vec<u8> {
-        match String::from_utf8(body) {
-            Ok(text) => self.apply(text).into_bytes(),
-            Err(e) => e.into_bytes(),
-        }
     }
 }
 
@@ -255,19 +182,6 @@ mod tests {
         let error: serde_json::Value = serde_json::from_str(last).unwrap();
         assert_eq!(error["error"]["code"], "upstream_stream_interrupted", "{text}");
         assert!(!text.contains("[DONE]"));
-    }
-
-    #[test]
-    fn the_public_model_name_replaces_the_providers() {
-        let rename = ModelRename::new("gpt-4o-mini-2024-07-18", "fast").unwrap();
-        assert_eq!(
-            rename.apply(r#"{"id":"c","model":"gpt-4o-mini-2024-07-18","x":1}"#.into()),
-            r#"{"id":"c","model":"fast","x":1}"#
-        );
-        assert_eq!(rename.apply(r#"{"model": "gpt-4o-mini-2024-07-18"}"#.into()), r#"{"model":"fast"}"#);
-        let content = r#"{"model":"other","choices":[{"delta":{"content":"\"model\":\"gpt-4o-mini-2024-07-18\""}}]}"#;
-        assert_eq!(rename.apply(content.into()), content, "text inside content is never touched");
-        assert!(ModelRename::new("same", "same").is_none());
     }
 
     #[test]

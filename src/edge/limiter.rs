@@ -71,33 +71,9 @@ pub async fn reserve(env: &Env, name: &str, jurisdiction: Option<&str>, scopes: 
     }
 }
 
-/// Endpoint capacity checks for the attempt loop; the first candidate's was made
-/// up front, in parallel with the key's.
-pub struct Capacity {
-    pub first: Option<Reserved>,
-    pub estimate: u64,
-    pub lease_ms: u64,
-}
-
-impl Capacity {
-    pub async fn reserve(
-        &mut self,
-        env: &Env,
-        candidate: &crate::routing::Candidate<'_>,
-        request_id: &str,
-    ) -> Reserved {
-        if let Some(first) = self.first.take() {
-            return first;
-        }
-        if candidate.provider.limits.is_empty() {
-            return Reserved::NotLimited;
-        }
-        let id = format!("{request_id}@{}", candidate.provider_id);
-        let name = endpoint_name(candidate.provider_id);
-        let scopes = vec![Scoped::whole(candidate.provider.limits)];
-        let ask = Ask { reservation_id: &id, tokens: self.estimate, micro_usd: 0, lease_ms: self.lease_ms };
-        reserve(env, &name, None, scopes, ask).await
-    }
+/// A request's reservation id at one endpoint's capacity limiter.
+pub fn endpoint_reservation_id(request_id: &str, provider_id: &str) -> String {
+    format!("{request_id}@{provider_id}")
 }
 
 /// The key's limiter (whole key and this model, in one call) and its team's, asked

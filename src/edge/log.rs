@@ -13,13 +13,7 @@ pub fn warn(event: &str, detail: &str) {
     emit(&serde_json::json!({"level": "warn", "event": event, "detail": detail}));
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    pub provider: String,
-    pub region: String,
-    pub outcome: String,
-    pub ms: u64,
-}
+pub use crate::pipeline::AttemptRecord as Attempt;
 
 /// The one line written per chat request.
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +62,70 @@ impl RequestLine {
             (Some(u), Some(price)) => Some(price.usage_cost_usd(&u)),
             _ => None,
         };
+    }
+}
+
+impl RequestLine {
+    pub fn new(
+        rc: &super::RequestContext,
+        key: &crate::config::KeyRecord,
+        model: &str,
+        stream: bool,
+        allowed: &crate::routing::residency::AllowedRegions,
+    ) -> Self {
+        RequestLine {
+            event: "chat",
+            request_id: rc.id.clone(),
+            key: key.name.clone(),
+            team: key.team.clone(),
+            model: model.to_string(),
+            served_model: None,
+            stream,
+            residency: allowed.describe(),
+            provider: None,
+            region: None,
+            attempts: Vec::new(),
+            status: 0,
+            outcome: "",
+            prompt_tokens: None,
+            completion_tokens: None,
+            cost_usd: None,
+            price: None,
+            duration_ms: 0,
+            upstream_ms: 0,
+            enabled: true,
+            limiter_degraded: false,
+        }
+    }
+
+    /// What the attempt loop did: its attempts, time upstream, and guard refusals.
+    pub fn absorb<H>(&mut self, trail: &mut crate::pipeline::Trail<H>) {
+        self.attempts.append(&mut trail.attempts);
+        self.upstream_ms += trail.upstream_ms;
+        self.limiter_degraded |= trail.limiter_degraded;
+        for provider in &trail.residency_blocked {
+            warn("residency_violation_prevented", provider);
+        }
+    }
+
+    /// The candidate that answered.
+    pub fn served_by(&mut self, candidate: &crate::routing::Candidate<'_>) {
+        self.provider = Some(candidate.provider_id.to_string());
+        self.region = Some(candidate.region.to_string());
+        self.served_model = Some(candidate.model.to_string());
+        self.price = candidate.price;
+    }
+
+    /// Time spent in the gateway itself: everything but waiting on providers.
+    pub fn overhead_ms(&self, rc: &super::RequestContext) -> u64 {
+        super::now_ms().saturating_sub(rc.started_ms).saturating_sub(self.upstream_ms)
+    }
+
+    pub fn finish(mut self, rc: &super::RequestContext, status: u16, outcome: &'static str) -> Self {
+        self.status = status;
+        self.outcome = outcome;
+        self.duration_ms = super::now_ms().saturating_sub(rc.started_ms);
+        self
     }
 }
 

@@ -8,11 +8,14 @@ mod chat;
 mod config_store;
 mod durable;
 mod embeddings;
+mod explain;
 mod health_cache;
 mod limiter;
 mod location;
 mod log;
 mod objects;
+mod plan;
+mod ports;
 mod probe;
 mod respond;
 mod stream;
@@ -22,6 +25,7 @@ mod upstream;
 use crate::auth;
 use crate::config::{Config, KeyRecord};
 use crate::cors;
+use crate::dialects::{self, ClientDialect};
 use crate::error::GatewayError;
 use std::rc::Rc;
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -31,12 +35,13 @@ pub struct RequestContext {
     pub id: String,
     pub started_ms: u64,
     /// The API the client called: errors and answers take its shape.
-    pub dialect: chat::Dialect,
+    pub dialect: &'static dyn ClientDialect,
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let dialect = if req.path() == "/v1/messages" { chat::Dialect::Anthropic } else { chat::Dialect::OpenAi };
+    // Paths that are no dialect's answer errors in OpenAI's shape.
+    let dialect = dialects::for_path(&req.path()).unwrap_or(&dialects::OpenAiChat);
     let rc = RequestContext { id: new_request_id(), started_ms: now_ms(), dialect };
     // Only browsers send `Origin`: server-side clients never pay for CORS.
     let origin = req.headers().get("origin").ok().flatten();
@@ -92,10 +97,9 @@ async fn route(
     let method = req.method();
     let path = req.path();
     match (path.as_str(), method) {
-        ("/v1/chat/completions" | "/v1/messages", Method::Post) => chat::handle(req, env, ctx, rc).await,
-        ("/v1/messages", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
-        ("/v1/chat/completions", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
-        ("/v1/route/explain", Method::Post) => chat::explain(req, env, ctx).await,
+        (p, Method::Post) if dialects::for_path(p).is_some() => chat::handle(req, env, ctx, rc).await,
+        (p, m) if dialects::for_path(p).is_some() => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
+        ("/v1/route/explain", Method::Post) => explain::explain(req, env, ctx).await,
         ("/v1/route/explain", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, ctx, rc).await,
         ("/v1/embeddings", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),

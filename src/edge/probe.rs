@@ -5,9 +5,9 @@
 use super::durable::Report;
 use super::objects::{self, PROVIDER_HEALTH};
 use super::{config_store, now_ms, random_unit, upstream};
-use crate::config::{Config, Provider, ProviderKind};
+use crate::config::{Config, Provider};
 use crate::health::{Breaker, Circuit, Outcome};
-use crate::providers::openai::{auth_header, endpoint_url};
+use crate::providers;
 use futures_util::future::join_all;
 use serde::Deserialize;
 use worker::{event, Env, ScheduleContext, ScheduledEvent};
@@ -32,15 +32,13 @@ async fn probe_if_stuck(env: &Env, config: &Config, id: &str, provider: &Provide
     };
     let Some(answer) = objects::call::<(), Answer>(&stub, "/", None).await else { return };
     let stuck = matches!(answer.breaker.circuit, Circuit::Open { until_ms } if now_ms() >= until_ms);
-    if !stuck || provider.kind != ProviderKind::Openai {
+    if !stuck {
         return;
     }
     let api_key = provider.api_key_secret.as_deref().and_then(|name| env.secret(name).ok()).map(|s| s.to_string());
+    let Some(probe) = providers::adapter(provider.kind).probe_request(provider, api_key.as_deref()) else { return };
     let started = now_ms();
-    let mut headers = vec![("accept", "application/json".to_string())];
-    headers.extend(auth_header(provider, api_key.as_deref()));
-    let ok =
-        upstream::get_ok(&endpoint_url(provider, "", "models"), &headers, config.settings.first_byte_timeout_ms).await;
+    let ok = upstream::get_ok(&probe.url, &probe.headers, config.settings.first_byte_timeout_ms).await;
     let outcome = if ok { Outcome::Success { latency_ms: now_ms().saturating_sub(started) } } else { Outcome::Failure };
     let report = [Report { outcome, jitter: random_unit(), policy: config.settings.circuit_breaker }];
     let _: Option<serde_json::Value> = objects::call(&stub, "/record", Some(&report)).await;

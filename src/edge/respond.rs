@@ -1,5 +1,6 @@
 //! Building client responses: JSON bodies and OpenAI-shaped errors.
 
+use crate::dialects::ClientDialect;
 use crate::error::GatewayError;
 use worker::{Headers, Response, ResponseBuilder};
 
@@ -26,18 +27,11 @@ pub fn error(error: &GatewayError) -> Response {
 }
 
 /// An error in the shape of the API the client called.
-pub fn error_in(dialect: super::chat::Dialect, error: &GatewayError, request_id: &str) -> Response {
-    match dialect {
-        super::chat::Dialect::OpenAi => self::error(error),
-        super::chat::Dialect::Anthropic => {
-            let mut response = self::error(error);
-            let body = crate::inbound::anthropic::error_body(error, request_id).into_bytes();
-            let headers = Headers::new();
-            for (name, value) in response.headers_mut().entries() {
-                let _ = headers.set(&name, &value);
-            }
-            response = bytes(error.status, "application/json", body, headers);
-            response
-        }
+pub fn error_in(dialect: &dyn ClientDialect, error: &GatewayError, request_id: &str) -> Response {
+    let response = self::error(error);
+    let headers = Headers::new();
+    for (name, value) in response.headers().entries() {
+        let _ = headers.set(&name, &value);
     }
+    bytes(error.status, "application/json", dialect.error_body(error, request_id).into_bytes(), headers)
 }

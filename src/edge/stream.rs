@@ -249,7 +249,7 @@ impl Pump {
 fn fault_before_content(fault: StreamFault) -> AttemptFailure {
     match fault {
         StreamFault::Upstream(message) if message.starts_with("content_filter: ") => {
-            super::chat::refusal_or_invalid(&message)
+            crate::providers::refusal_or_invalid(&message)
         }
         StreamFault::Upstream(message) => AttemptFailure::StreamError(message),
         StreamFault::Malformed(_) => AttemptFailure::InvalidResponse("the stream could not be read"),

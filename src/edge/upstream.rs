@@ -2,7 +2,7 @@
 //! cut a body that is already streaming (the fetch is raced against a timer and
 //! aborted only if the timer wins).
 
-use crate::gateway::{status_failure, AttemptFailure};
+use crate::providers::AttemptFailure;
 use crate::providers::UpstreamRequest;
 use futures_util::future::{select, Either};
 use std::time::Duration;
@@ -46,10 +46,6 @@ impl Sent {
         self.response.headers().get(name).ok().flatten()
     }
 
-    pub fn content_type(&self) -> String {
-        self.header("content-type").unwrap_or_default().to_ascii_lowercase()
-    }
-
     /// The body as a stream of chunks (for streamed answers).
     pub fn stream(&self) -> Option<ByteStream> {
         self.response.body()?;
@@ -72,14 +68,6 @@ impl Sent {
             Either::Left((Err(_), _)) => Err(cut()),
             Either::Right(_) => Err(AttemptFailure::Timeout),
         }
-    }
-
-    /// A non-2xx answer as a failure (its body is read briefly, for the error message).
-    pub async fn failure(&mut self, ms: u64) -> AttemptFailure {
-        let status = self.status();
-        let retry_after = self.header("retry-after");
-        let body = self.read_body(ms.min(5_000)).await.unwrap_or_default();
-        status_failure(status, retry_after.as_deref(), &body)
     }
 }
 

@@ -540,3 +540,41 @@ impl StreamTranslator for AnthropicStream {
 
 #[cfg(test)]
 mod tests;
+
+/// Anthropic's Messages API.
+pub struct Anthropic;
+
+impl super::ProviderAdapter for Anthropic {
+    fn wire(&self) -> super::Wire {
+        super::Wire::AnthropicMessages
+    }
+
+    fn chat_request(
+        &self,
+        ctx: &AttemptContext,
+        request: &mut ChatRequest,
+        max_output_tokens: Option<u64>,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        chat_request(ctx, request, max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS))
+    }
+
+    fn native_request(
+        &self,
+        ctx: &AttemptContext,
+        native: super::NativeBody,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        let header = |name: &str| native.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+        Some(native_request(ctx, native.body, header("anthropic-version"), header("anthropic-beta")))
+    }
+
+    fn chat_response(&self, ctx: &AttemptContext, body: &[u8]) -> Result<super::WholeAnswer, super::AttemptFailure> {
+        chat_response(ctx, body)
+            .map(super::WholeAnswer::Translated)
+            .map_err(|_| super::AttemptFailure::InvalidResponse("the answer is not a message"))
+    }
+
+    fn stream_translator(&self, ctx: &AttemptContext, keep_raw: bool) -> Box<dyn StreamTranslator> {
+        let translator = stream_translator(ctx);
+        Box::new(if keep_raw { translator.keep_raw() } else { translator })
+    }
+}

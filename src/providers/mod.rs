@@ -9,10 +9,15 @@
 pub mod anthropic;
 pub mod bedrock;
 mod common;
+pub mod failure;
 pub mod gemini;
 pub mod openai;
+pub mod passthrough;
 
-use crate::config::Provider;
+use crate::config::{Provider, ProviderKind};
+use crate::error::GatewayError;
+use crate::protocol::openai::{ChatRequest, EmbeddingsRequest};
+pub use failure::AttemptFailure;
 
 /// A fully built upstream HTTP request (always POST).
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +62,131 @@ pub trait StreamTranslator {
     /// For native relaying: the provider's own events seen so far, to forward as
     /// they are (the canonical chunks are then only watched, not sent).
     fn take_raw(&mut self, _out: &mut Vec<u8>) {}
+}
+
+/// The wire format a provider speaks. A client dialect that speaks the same one
+/// may have its own body relayed natively (see [`ProviderAdapter::native_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    OpenAiChat,
+    AnthropicMessages,
+    Gemini,
+    BedrockConverse,
+}
+
+/// A whole (non-streamed) chat answer as read by an adapter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WholeAnswer {
+    /// The provider's bytes already are a canonical `chat.completion`.
+    Canonical,
+    /// The provider's answer translated into a canonical `chat.completion`.
+    Translated(serde_json::Value),
+}
+
+/// The client's own body and protocol headers, for relaying natively to a
+/// provider that speaks the client's wire format.
+#[derive(Debug, Clone, Copy)]
+pub struct NativeBody<'a> {
+    pub body: &'a serde_json::Map<String, serde_json::Value>,
+    pub headers: &'a [(&'static str, String)],
+}
+
+/// The one contract every provider kind implements. Pure: it builds requests
+/// and reads answers; `edge/` sends and receives. Registered in [`adapter`].
+pub trait ProviderAdapter: Sync {
+    fn wire(&self) -> Wire;
+
+    /// The upstream chat request from the canonical request. `max_output_tokens`
+    /// is the target's ceiling, for providers that need an explicit maximum.
+    fn chat_request(
+        &self,
+        ctx: &AttemptContext,
+        request: &mut ChatRequest,
+        max_output_tokens: Option<u64>,
+    ) -> Result<UpstreamRequest, GatewayError>;
+
+    /// The client's own body relayed with only the model replaced, when the
+    /// client speaks this provider's wire format. `None`: no native relay.
+    fn native_request(
+        &self,
+        _ctx: &AttemptContext,
+        _native: NativeBody,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        None
+    }
+
+    /// Reads a whole answer (a 2xx body).
+    fn chat_response(&self, ctx: &AttemptContext, body: &[u8]) -> Result<WholeAnswer, AttemptFailure>;
+
+    /// Translates the streamed body into canonical chunks; `keep_raw` keeps the
+    /// provider's own events for a native relay.
+    fn stream_translator(&self, ctx: &AttemptContext, keep_raw: bool) -> Box<dyn StreamTranslator>;
+
+    /// The content type a streamed answer must have.
+    fn stream_content_type(&self) -> &'static str {
+        "text/event-stream"
+    }
+
+    /// The upstream embeddings request; `None` when this kind serves no embeddings.
+    fn embeddings_request(
+        &self,
+        _ctx: &AttemptContext,
+        _request: &EmbeddingsRequest,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        None
+    }
+
+    /// An embeddings answer as OpenAI's `list` (bytes the client receives).
+    fn embeddings_response(
+        &self,
+        _ctx: &AttemptContext,
+        _request: &EmbeddingsRequest,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, AttemptFailure> {
+        Ok(body)
+    }
+
+    /// A free GET that shows whether a stuck endpoint is back (the cron probe):
+    /// its URL and headers, or `None` when the kind has none.
+    fn probe_request(&self, _provider: &Provider, _api_key: Option<&str>) -> Option<ProbeRequest> {
+        None
+    }
+
+    /// A non-2xx answer as an attempt failure.
+    fn error(&self, status: u16, retry_after: Option<&str>, body: &[u8]) -> AttemptFailure {
+        failure::status_failure(status, retry_after, body)
+    }
+}
+
+/// A health probe: GET this URL with these headers; any 2xx means up.
+pub struct ProbeRequest {
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// The one lookup from a provider kind to its adapter.
+pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
+    match kind {
+        ProviderKind::Openai | ProviderKind::AzureOpenai => &openai::OpenAi,
+        ProviderKind::Anthropic => &anthropic::Anthropic,
+        ProviderKind::Gemini => &gemini::Gemini,
+        ProviderKind::Bedrock => &bedrock::Bedrock,
+    }
+}
+
+/// A provider's safety refusal is the client's answer (a 400, never failed over);
+/// anything else unreadable is a broken answer.
+pub fn refusal_or_invalid(reason: &str) -> AttemptFailure {
+    match reason.strip_prefix("content_filter: ") {
+        Some(detail) => AttemptFailure::Status {
+            status: 400,
+            retry_after_s: None,
+            message: Some(format!("The provider refused the request: {detail}.")),
+            code: Some("content_filter".into()),
+            param: None,
+        },
+        None => AttemptFailure::InvalidResponse("the answer could not be read"),
+    }
 }
 
 /// OpenAI's `encoding_format: "base64"` (what the official SDKs ask for by

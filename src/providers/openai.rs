@@ -219,6 +219,57 @@ pub fn stream_error_event(code: &str, message: &str) -> Vec<u8> {
     out
 }
 
+/// OpenAI, Azure OpenAI and every OpenAI-compatible API (the canonical wire format).
+pub struct OpenAi;
+
+impl super::ProviderAdapter for OpenAi {
+    fn wire(&self) -> super::Wire {
+        super::Wire::OpenAiChat
+    }
+
+    fn chat_request(
+        &self,
+        ctx: &super::AttemptContext,
+        request: &mut ChatRequest,
+        _max_output_tokens: Option<u64>,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        chat_request(ctx.provider, ctx.upstream_model, request, ctx.api_key)
+    }
+
+    fn chat_response(
+        &self,
+        _ctx: &super::AttemptContext,
+        body: &[u8],
+    ) -> Result<super::WholeAnswer, super::AttemptFailure> {
+        // Checked as a completion here; relayed as the provider's own bytes.
+        serde_json::from_slice::<crate::protocol::openai::CompletionProbe>(body)
+            .map_err(|_| super::AttemptFailure::InvalidResponse("the answer is not a chat completion"))?;
+        Ok(super::WholeAnswer::Canonical)
+    }
+
+    fn stream_translator(&self, ctx: &super::AttemptContext, _keep_raw: bool) -> Box<dyn super::StreamTranslator> {
+        Box::new(super::passthrough::OpenAiPassthrough::renaming(ctx.upstream_model, ctx.public_model))
+    }
+
+    fn embeddings_request(
+        &self,
+        ctx: &super::AttemptContext,
+        request: &crate::protocol::openai::EmbeddingsRequest,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        Some(embeddings_request(ctx.provider, ctx.upstream_model, request, ctx.api_key))
+    }
+
+    fn probe_request(&self, provider: &Provider, api_key: Option<&str>) -> Option<super::ProbeRequest> {
+        // `GET /models` is free on OpenAI-compatible APIs; Azure lists no deployments there.
+        if provider.kind == ProviderKind::AzureOpenai {
+            return None;
+        }
+        let mut headers = vec![("accept", "application/json".to_string())];
+        headers.extend(auth_header(provider, api_key));
+        Some(super::ProbeRequest { url: endpoint_url(provider, "", "models"), headers })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,9 +122,6 @@ pub fn session_from_prefix(request: &crate::protocol::openai::ChatRequest) -> Op
     Some(format!("prefix:{:016x}", strategy::fnv1a(&[&request.model, &system.join("\n"), &user])))
 }
 
-/// Output tokens assumed for cost estimates when the client gave no limit.
-const DEFAULT_OUTPUT_ESTIMATE: u64 = 1_024;
-
 pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {
     let config = input.config;
     let (requested_name, requested) = config
@@ -333,7 +330,7 @@ fn capability_gap(needs: &RequestNeeds, caps: &Capabilities) -> Option<String> {
 
 fn estimated_cost_usd(needs: &RequestNeeds, price: Option<Price>) -> Option<f64> {
     let price = price?;
-    let output = needs.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE) * needs.choices;
+    let output = needs.estimated_output_tokens();
     Some((needs.prompt_tokens as f64 * price.input_per_mtok + output as f64 * price.output_per_mtok) / 1e6)
 }
 

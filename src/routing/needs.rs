@@ -18,6 +18,21 @@ pub struct RequestNeeds {
     pub choices: u64,
 }
 
+/// Output tokens assumed for estimates when the client gave no limit.
+pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 1_024;
+
+impl RequestNeeds {
+    /// The output the request may produce: its limit for every choice, or a default.
+    pub fn estimated_output_tokens(&self) -> u64 {
+        self.choices * self.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE)
+    }
+
+    /// Prompt estimate plus the output the request may produce (what limits reserve).
+    pub fn estimated_total_tokens(&self) -> u64 {
+        self.prompt_tokens + self.estimated_output_tokens()
+    }
+}
+
 /// OpenAI's published cost of a low-detail image, and a conservative one for others.
 const LOW_DETAIL_IMAGE_TOKENS: u64 = 85;
 const IMAGE_TOKENS: u64 = 1_000;

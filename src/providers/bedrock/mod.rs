@@ -389,5 +389,37 @@ impl StreamTranslator for BedrockStream {
     }
 }
 
+/// AWS Bedrock's Converse API.
+pub struct Bedrock;
+
+impl super::ProviderAdapter for Bedrock {
+    fn wire(&self) -> super::Wire {
+        super::Wire::BedrockConverse
+    }
+
+    fn chat_request(
+        &self,
+        ctx: &AttemptContext,
+        request: &mut ChatRequest,
+        max_output_tokens: Option<u64>,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        chat_request(ctx, request, max_output_tokens.unwrap_or(crate::providers::anthropic::DEFAULT_MAX_TOKENS))
+    }
+
+    fn chat_response(&self, ctx: &AttemptContext, body: &[u8]) -> Result<super::WholeAnswer, super::AttemptFailure> {
+        chat_response(ctx, body)
+            .map(super::WholeAnswer::Translated)
+            .map_err(|_| super::AttemptFailure::InvalidResponse("the answer is not a message"))
+    }
+
+    fn stream_translator(&self, ctx: &AttemptContext, _keep_raw: bool) -> Box<dyn super::StreamTranslator> {
+        Box::new(stream_translator(ctx))
+    }
+
+    fn stream_content_type(&self) -> &'static str {
+        "application/vnd.amazon.eventstream"
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -65,3 +65,56 @@ fn headers(ctx: &AttemptContext, stream: bool) -> Vec<(&'static str, String)> {
     }
     headers
 }
+
+/// Google's Gemini API (AI Studio).
+pub struct Gemini;
+
+impl super::ProviderAdapter for Gemini {
+    fn wire(&self) -> super::Wire {
+        super::Wire::Gemini
+    }
+
+    fn chat_request(
+        &self,
+        ctx: &AttemptContext,
+        request: &mut crate::protocol::openai::ChatRequest,
+        _max_output_tokens: Option<u64>,
+    ) -> Result<super::UpstreamRequest, crate::error::GatewayError> {
+        chat_request(ctx, request)
+    }
+
+    fn chat_response(&self, ctx: &AttemptContext, body: &[u8]) -> Result<super::WholeAnswer, super::AttemptFailure> {
+        chat_response(ctx, body)
+            .map(super::WholeAnswer::Translated)
+            .map_err(|reason| super::refusal_or_invalid(&reason))
+    }
+
+    fn stream_translator(&self, ctx: &AttemptContext, _keep_raw: bool) -> Box<dyn super::StreamTranslator> {
+        Box::new(stream_translator(ctx, true))
+    }
+
+    fn embeddings_request(
+        &self,
+        ctx: &AttemptContext,
+        request: &crate::protocol::openai::EmbeddingsRequest,
+    ) -> Option<Result<super::UpstreamRequest, crate::error::GatewayError>> {
+        let dimensions = request.extra.get("dimensions").and_then(|d| d.as_u64()).and_then(|d| u32::try_from(d).ok());
+        Some(embeddings_request(ctx, &request.input, dimensions))
+    }
+
+    fn embeddings_response(
+        &self,
+        ctx: &AttemptContext,
+        request: &crate::protocol::openai::EmbeddingsRequest,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, super::AttemptFailure> {
+        // In OpenAI's shape, base64 when asked (as the SDKs do by default).
+        let base64 = request.extra.get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
+        let mut list = embeddings_response(ctx, &body)
+            .map_err(|_| super::AttemptFailure::InvalidResponse("the answer has no embeddings"))?;
+        if base64 {
+            super::embeddings_as_base64(&mut list);
+        }
+        serde_json::to_vec(&list).map_err(|_| super::AttemptFailure::InvalidResponse("the answer has no embeddings"))
+    }
+}

@@ -1,0 +1,48 @@
+//! Anthropic Messages: requests into the canonical form, answers, streams and
+//! errors back in Anthropic's shape; relayed natively to Anthropic providers.
+
+use super::{canonical_completion, ClientCall, ClientDialect, Native, Shape};
+use crate::error::GatewayError;
+use crate::inbound::anthropic::{self as messages, AnthropicEncoder, AnthropicRawEncoder};
+use crate::providers::{AttemptFailure, WholeAnswer, Wire};
+use crate::relay::ClientEncoder;
+
+pub struct AnthropicMessages;
+
+/// The protocol headers of an Anthropic client that a native relay keeps.
+const RELAYED_HEADERS: [&str; 2] = ["anthropic-version", "anthropic-beta"];
+
+impl ClientDialect for AnthropicMessages {
+    fn wire(&self) -> Wire {
+        Wire::AnthropicMessages
+    }
+
+    fn parse(&self, body: &[u8], header: &dyn Fn(&str) -> Option<String>) -> Result<ClientCall, GatewayError> {
+        let original = messages::parse_request(body)?;
+        let request = messages::to_canonical(&original)?;
+        let headers = RELAYED_HEADERS.iter().filter_map(|name| Some((*name, header(name)?))).collect();
+        Ok(ClientCall { request, native: Some(Native { body: original, headers }) })
+    }
+
+    fn stream_encoder(&self, _call: &ClientCall, shape: &Shape) -> (Box<dyn ClientEncoder>, bool) {
+        // The usage chunk always feeds Anthropic's `message_delta` usage.
+        if shape.native {
+            (Box::new(AnthropicRawEncoder), true)
+        } else {
+            (Box::new(AnthropicEncoder::new(shape.public_model, shape.message_id)), true)
+        }
+    }
+
+    fn whole_answer(&self, raw: Vec<u8>, answer: WholeAnswer, shape: &Shape) -> Result<Vec<u8>, AttemptFailure> {
+        if shape.native {
+            return Ok(raw);
+        }
+        let completion = canonical_completion(&raw, answer)?;
+        let message = messages::from_canonical_response(&completion, shape.public_model, shape.message_id);
+        serde_json::to_vec(&message).map_err(|_| AttemptFailure::InvalidResponse("encoding"))
+    }
+
+    fn error_body(&self, error: &GatewayError, request_id: &str) -> String {
+        messages::error_body(error, request_id)
+    }
+}

@@ -1,0 +1,90 @@
+//! What clients speak. One contract, [`ClientDialect`]: parse a body into the
+//! canonical request, and encode an answer, a stream and an error back in the
+//! client's own shape. The route table maps a path to a dialect once
+//! ([`for_path`]); the pipeline never asks which dialect it serves.
+
+mod anthropic_messages;
+mod openai_chat;
+
+use crate::error::GatewayError;
+use crate::protocol::openai::ChatRequest;
+use crate::providers::{AttemptFailure, NativeBody, ProviderAdapter, WholeAnswer, Wire};
+use crate::relay::ClientEncoder;
+use serde_json::{Map, Value};
+
+pub use anthropic_messages::AnthropicMessages;
+pub use openai_chat::OpenAiChat;
+
+/// A client's request: the canonical form, plus its own body when a provider
+/// that speaks the same wire format may receive it as it is.
+#[derive(Debug, Clone)]
+pub struct ClientCall {
+    pub request: ChatRequest,
+    pub native: Option<Native>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Native {
+    pub body: Map<String, Value>,
+    /// The client's protocol headers that travel with a native relay.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// How one answer is shaped for the client.
+pub struct Shape<'a> {
+    /// The provider receives the client's own body and answers in its format.
+    pub native: bool,
+    pub upstream_model: &'a str,
+    pub public_model: &'a str,
+    /// The id of a message the gateway makes up (dialects that need one).
+    pub message_id: &'a str,
+}
+
+pub trait ClientDialect: Sync {
+    /// The wire format this dialect is (for native relaying).
+    fn wire(&self) -> Wire;
+
+    /// Reads a client body. `header` gives the request's headers by name.
+    fn parse(&self, body: &[u8], header: &dyn Fn(&str) -> Option<String>) -> Result<ClientCall, GatewayError>;
+
+    /// The encoder of a streamed answer, and whether the client wants the usage chunk.
+    fn stream_encoder(&self, call: &ClientCall, shape: &Shape) -> (Box<dyn ClientEncoder>, bool);
+
+    /// A whole answer's body for the client, from the provider's bytes as the
+    /// adapter read them.
+    fn whole_answer(&self, raw: Vec<u8>, answer: WholeAnswer, shape: &Shape) -> Result<Vec<u8>, AttemptFailure>;
+
+    /// An error body in this dialect's shape.
+    fn error_body(&self, error: &GatewayError, request_id: &str) -> String;
+}
+
+/// The route table's one lookup: which dialect a chat path speaks.
+pub fn for_path(path: &str) -> Option<&'static dyn ClientDialect> {
+    match path {
+        "/v1/chat/completions" => Some(&OpenAiChat),
+        "/v1/messages" => Some(&AnthropicMessages),
+        _ => None,
+    }
+}
+
+/// The client's own body for this provider, when both speak the same wire format.
+pub fn native_for<'c>(
+    dialect: &dyn ClientDialect,
+    call: &'c ClientCall,
+    adapter: &dyn ProviderAdapter,
+) -> Option<NativeBody<'c>> {
+    let native = call.native.as_ref().filter(|_| dialect.wire() == adapter.wire())?;
+    Some(NativeBody { body: &native.body, headers: &native.headers })
+}
+
+/// The canonical completion in a whole answer (translated, or the provider's own bytes).
+pub fn canonical_completion(raw: &[u8], answer: WholeAnswer) -> Result<Value, AttemptFailure> {
+    match answer {
+        WholeAnswer::Translated(value) => Ok(value),
+        WholeAnswer::Canonical => serde_json::from_slice(raw)
+            .map_err(|_| AttemptFailure::InvalidResponse("the answer is not a chat completion")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,55 @@
+use super::*;
+use crate::providers::{adapter, WholeAnswer};
+use serde_json::json;
+
+fn shape(native: bool) -> Shape<'static> {
+    Shape { native, upstream_model: "up-model", public_model: "public", message_id: "msg_1" }
+}
+
+#[test]
+fn the_route_table_maps_each_chat_path_to_one_dialect() {
+    assert_eq!(for_path("/v1/chat/completions").map(|d| d.wire()), Some(Wire::OpenAiChat));
+    assert_eq!(for_path("/v1/messages").map(|d| d.wire()), Some(Wire::AnthropicMessages));
+    assert!(for_path("/v1/embeddings").is_none());
+}
+
+#[test]
+fn only_a_provider_of_the_same_wire_gets_the_clients_own_body() {
+    let body = br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let call =
+        AnthropicMessages.parse(body, &|name| (name == "anthropic-beta").then(|| "tools-2024".to_string())).unwrap();
+    let native = native_for(&AnthropicMessages, &call, adapter(crate::config::ProviderKind::Anthropic)).unwrap();
+    assert_eq!(native.headers, [("anthropic-beta", "tools-2024".to_string())]);
+    assert!(native_for(&AnthropicMessages, &call, adapter(crate::config::ProviderKind::Gemini)).is_none());
+    let openai = OpenAiChat.parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, &|_| None).unwrap();
+    assert!(native_for(&OpenAiChat, &openai, adapter(crate::config::ProviderKind::Openai)).is_none());
+}
+
+#[test]
+fn openai_answers_report_the_public_model() {
+    let raw = br#"{"id":"c","object":"chat.completion","model":"up-model","choices":[]}"#.to_vec();
+    let body = OpenAiChat.whole_answer(raw, WholeAnswer::Canonical, &shape(false)).unwrap();
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        r#"{"id":"c","object":"chat.completion","model":"public","choices":[]}"#
+    );
+}
+
+#[test]
+fn anthropic_answers_and_errors_take_anthropics_shape() {
+    let completion = json!({"id": "c", "object": "chat.completion", "model": "public",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}});
+    let body = AnthropicMessages.whole_answer(Vec::new(), WholeAnswer::Translated(completion), &shape(false)).unwrap();
+    let message: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((message["id"].as_str(), message["stop_reason"].as_str()), (Some("msg_1"), Some("max_tokens")));
+    assert_eq!(message["content"][0]["text"], "hello");
+    let native = AnthropicMessages.whole_answer(b"as sent".to_vec(), WholeAnswer::Canonical, &shape(true)).unwrap();
+    assert_eq!(native, b"as sent");
+
+    let error = GatewayError::invalid_request("invalid_value", "bad");
+    let body: serde_json::Value = serde_json::from_str(&AnthropicMessages.error_body(&error, "req_1")).unwrap();
+    assert_eq!((body["type"].as_str(), body["error"]["type"].as_str()), (Some("error"), Some("invalid_request_error")));
+    let body: serde_json::Value = serde_json::from_str(&OpenAiChat.error_body(&error, "req_1")).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_value");
+}

@@ -1,0 +1,68 @@
+//! Reading what routing needs from the HTTP request (location, residency
+//! headers, session, affinity), once, and asking the pure router for a plan.
+
+use super::{affinity, location, random_u64};
+use crate::config::{Config, KeyRecord};
+use crate::error::GatewayError;
+use crate::protocol::openai::ChatRequest;
+use crate::routing::residency::{self, AllowedRegions, ClientLocation};
+use crate::routing::{self, needs, preferences, Plan, RouteInput};
+use serde_json::Value;
+use worker::Request;
+
+const MAX_SESSION_ID: usize = 256;
+
+/// Everything routing needs from the HTTP request, read once.
+pub struct Routing {
+    pub location: ClientLocation,
+    pub allowed: AllowedRegions,
+    pub preferences: preferences::Preferences,
+    pub session: Option<String>,
+    /// The key of this conversation (from its prefix), for previous-turn affinity.
+    pub conversation: Option<String>,
+}
+
+pub fn read_routing(
+    req: &Request,
+    config: &Config,
+    key: &KeyRecord,
+    request: &mut ChatRequest,
+) -> Result<Routing, GatewayError> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let location = location::client_location(req);
+    let narrowing = header("x-gateway-region").map(|h| residency::parse_narrowing(&h)).transpose()?;
+    let allowed = residency::allowed(config, key, narrowing, &location)?;
+    let preferences = preferences::take(request)?;
+    let session = header("x-gateway-session").filter(|s| !s.is_empty() && s.len() <= MAX_SESSION_ID);
+    let conversation = routing::session_from_prefix(request);
+    Ok(Routing { location, allowed, preferences, session, conversation })
+}
+
+pub fn plan_route<'c>(
+    req: &Request,
+    config: &'c Config,
+    key: &KeyRecord,
+    request: &ChatRequest,
+    routing: &Routing,
+    health: &routing::HealthSnapshot,
+) -> Result<Plan<'c>, GatewayError> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    // Only a continuing conversation sticks: a first turn is the strategy's to place.
+    let continues = request.messages.iter().any(|m| m.role == "assistant");
+    let previous = routing.conversation.as_deref().filter(|_| continues).and_then(affinity::previous);
+    let input = RouteInput {
+        config,
+        key,
+        model: &request.model,
+        needs: needs::needs(request),
+        preferences: &routing.preferences,
+        header: &header,
+        metadata: request.extra.get("metadata").and_then(Value::as_object),
+        allowed: &routing.allowed,
+        health,
+        session: routing.session.as_deref(),
+        previous: previous.as_deref(),
+        seed: random_u64(),
+    };
+    routing::plan(&input)
+}

@@ -1,0 +1,137 @@
+//! The pipeline's ports on the Workers runtime: the clock and randomness, Worker
+//! secrets, the isolate's health cache, endpoint capacity limiters, `fetch`, and
+//! the stream pump. No decisions here: the pipeline makes them.
+
+use super::limiter::{self, Ask, Reserved, Settlement};
+use super::stream::Pump;
+use super::upstream::{self, Sent};
+use super::{health_cache, now_ms, random_unit};
+use crate::config::Settings;
+use crate::health::Outcome;
+use crate::limits::Scoped;
+use crate::pipeline::chat::{StreamPort, StreamWatch};
+use crate::pipeline::{Capacity, CapacityPort, Clock, HealthView, Reply, Secrets, Upstream};
+use crate::providers::{AttemptFailure, UpstreamRequest};
+use crate::relay::Relay;
+use crate::routing::Candidate;
+use std::time::Duration;
+use worker::{Context, Delay, Env};
+
+pub struct EdgePorts<'a> {
+    pub env: &'a Env,
+    pub ctx: &'a Context,
+    pub settings: &'a Settings,
+    pub request_id: &'a str,
+    /// Tokens a capacity reservation asks for.
+    pub estimated_tokens: u64,
+}
+
+impl Clock for EdgePorts<'_> {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn random_unit(&self) -> f64 {
+        random_unit()
+    }
+
+    async fn sleep(&self, ms: u64) {
+        Delay::from(Duration::from_millis(ms)).await;
+    }
+}
+
+impl Secrets for EdgePorts<'_> {
+    fn secret(&self, name: &str) -> Option<String> {
+        self.env.secret(name).ok().map(|s| s.to_string())
+    }
+}
+
+impl HealthView for EdgePorts<'_> {
+    fn begin_attempt(&self, provider_id: &str, first_attempt: bool) {
+        health_cache::begin(provider_id, first_attempt);
+    }
+
+    fn record(&self, provider_id: &str, outcome: Outcome) {
+        health_cache::record(provider_id, outcome, &self.settings.circuit_breaker);
+    }
+
+    fn try_retry(&self, provider_id: &str) -> bool {
+        health_cache::try_retry(provider_id)
+    }
+}
+
+impl CapacityPort for EdgePorts<'_> {
+    type Hold = Settlement;
+
+    async fn reserve_capacity(&self, candidate: &Candidate<'_>) -> Capacity<Settlement> {
+        if candidate.provider.limits.is_empty() {
+            return Capacity::NotLimited;
+        }
+        let id = limiter::endpoint_reservation_id(self.request_id, candidate.provider_id);
+        let ask = Ask {
+            reservation_id: &id,
+            tokens: self.estimated_tokens,
+            micro_usd: 0,
+            lease_ms: limiter::lease_ms(self.settings),
+        };
+        let scopes = vec![Scoped::whole(candidate.provider.limits)];
+        capacity(limiter::reserve(self.env, &limiter::endpoint_name(candidate.provider_id), None, scopes, ask).await)
+    }
+
+    fn release(&self, hold: Settlement) {
+        self.ctx.wait_until(hold.cancel());
+    }
+}
+
+/// A limiter's answer as the pipeline's capacity answer.
+pub fn capacity(reserved: Reserved) -> Capacity<Settlement> {
+    match reserved {
+        Reserved::NotLimited => Capacity::NotLimited,
+        Reserved::Admitted(_, settlement) => Capacity::Admitted(settlement),
+        Reserved::Denied(admission) => Capacity::Denied { retry_after_ms: admission.retry_after_ms },
+        Reserved::Unreachable => Capacity::Unreachable,
+    }
+}
+
+impl Reply for Sent {
+    fn status(&self) -> u16 {
+        Sent::status(self)
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        Sent::header(self, name)
+    }
+
+    async fn body(&mut self, within_ms: u64) -> Result<Vec<u8>, AttemptFailure> {
+        self.read_body(within_ms).await
+    }
+}
+
+impl Upstream for EdgePorts<'_> {
+    type Reply = Sent;
+
+    async fn send(&self, request: &UpstreamRequest, first_byte_ms: u64) -> Result<Sent, AttemptFailure> {
+        upstream::send(request, first_byte_ms).await
+    }
+}
+
+impl StreamPort for EdgePorts<'_> {
+    type Stream = Box<Pump>;
+
+    async fn open_stream(
+        &self,
+        reply: Sent,
+        relay: Relay,
+        watch: StreamWatch,
+        first_content_ms: u64,
+    ) -> Result<(Vec<u8>, Box<Pump>), AttemptFailure> {
+        let body = reply.stream().ok_or(AttemptFailure::InvalidResponse("the answer has no body"))?;
+        let mut pump = Box::new(Pump::new(body, reply.abort, relay, self.settings.stream_idle_timeout_ms));
+        pump.set_breaker_policy(self.settings.circuit_breaker);
+        if let Some(tools) = watch.tools {
+            pump.check_tool_calls(tools);
+        }
+        let first = pump.until_committed(first_content_ms).await?;
+        Ok((first, pump))
+    }
+}

@@ -1,0 +1,155 @@
+//! The chat operation: one attempt at one candidate, for any client dialect and
+//! any provider kind, through their two contracts. Streams are opened through
+//! the [`StreamPort`] (the edge's pump) and committed before they count as answered.
+
+use super::{Operation, Ports, Reply, Target, Upstream};
+use crate::dialects::{self, ClientCall, ClientDialect, Shape};
+use crate::health::{tool_calls, Outcome};
+use crate::protocol::openai::{CompletionProbe, Usage};
+use crate::providers::{self, AttemptContext, AttemptFailure, WholeAnswer};
+use crate::relay::Relay;
+use serde_json::Value;
+
+/// What a stream needs watched while it is relayed.
+pub struct StreamWatch {
+    /// The request's tool definitions, to check the streamed tool calls against.
+    pub tools: Option<Value>,
+}
+
+/// Relaying a streamed answer: reads until real content (or a failure before
+/// any), and hands back the bytes for the client so far and the rest of the stream.
+pub trait StreamPort: Upstream {
+    type Stream;
+    async fn open_stream(
+        &self,
+        reply: Self::Reply,
+        relay: Relay,
+        watch: StreamWatch,
+        first_content_ms: u64,
+    ) -> Result<(Vec<u8>, Self::Stream), AttemptFailure>;
+}
+
+/// A chat answer, ready for the client.
+pub enum ChatAnswer<S> {
+    Whole { body: Vec<u8>, usage: Option<Usage> },
+    Stream { first: Vec<u8>, stream: S },
+}
+
+pub struct ChatAttempt<'a> {
+    pub dialect: &'static dyn ClientDialect,
+    pub call: &'a mut ClientCall,
+    pub request_id: &'a str,
+    /// The id of a message the gateway makes up for dialects that need one.
+    pub message_id: &'a str,
+    /// The longest silence inside a body being read.
+    pub idle_ms: u64,
+}
+
+impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
+    type Answer = ChatAnswer<P::Stream>;
+
+    async fn attempt(&mut self, ports: &P, target: &Target<'_, '_>) -> Result<Self::Answer, AttemptFailure> {
+        let candidate = target.candidate;
+        let adapter = providers::adapter(candidate.provider.kind);
+        let ctx = AttemptContext {
+            provider: candidate.provider,
+            upstream_model: candidate.upstream_model,
+            public_model: candidate.model,
+            api_key: target.api_key,
+            now_ms: ports.now_ms(),
+            request_id: self.request_id,
+        };
+        let native =
+            dialects::native_for(self.dialect, self.call, adapter).and_then(|n| adapter.native_request(&ctx, n));
+        let is_native = native.is_some();
+        let request = match native {
+            Some(built) => built,
+            None => adapter.chat_request(&ctx, &mut self.call.request, candidate.capabilities.max_output_tokens),
+        }
+        .map_err(AttemptFailure::Unservable)?;
+
+        let started = ports.now_ms();
+        let mut reply = ports.send(&request, target.first_byte_ms).await?;
+        let status = reply.status();
+        if !(200..300).contains(&status) {
+            let retry_after = reply.header("retry-after");
+            let body = reply.body(target.first_byte_ms.min(5_000)).await.unwrap_or_default();
+            return Err(adapter.error(status, retry_after.as_deref(), &body));
+        }
+        let content_type = reply.header("content-type").unwrap_or_default().to_ascii_lowercase();
+        let left = target.first_byte_ms.saturating_sub(ports.now_ms().saturating_sub(started)).max(1);
+        let shape = Shape {
+            native: is_native,
+            upstream_model: candidate.upstream_model,
+            public_model: candidate.model,
+            message_id: self.message_id,
+        };
+        let tools = offered_tools(self.call);
+
+        if request.stream {
+            if !content_type.starts_with(adapter.stream_content_type()) {
+                return Err(AttemptFailure::InvalidResponse(
+                    "a stream was asked for but the answer is not an event stream",
+                ));
+            }
+            let translator = adapter.stream_translator(&ctx, is_native);
+            let (encoder, wants_usage) = self.dialect.stream_encoder(self.call, &shape);
+            let mut relay = Relay::new(translator, encoder, wants_usage);
+            if tools.is_some() {
+                relay.collect_tool_calls();
+            }
+            let watch = StreamWatch { tools: tools.cloned() };
+            let (first, stream) = ports.open_stream(reply, relay, watch, left).await?;
+            return Ok(ChatAnswer::Stream { first, stream });
+        }
+
+        if !content_type.contains("json") {
+            return Err(AttemptFailure::InvalidResponse("the answer is not JSON"));
+        }
+        // The whole body is the "first byte" of a non-streamed answer, but it may
+        // take as long as the model needs: bound it by the idle timeout instead.
+        let raw = reply.body(self.idle_ms.max(left)).await?;
+        let answer = adapter.chat_response(&ctx, &raw)?;
+        let usage = usage_of(&raw, &answer)?;
+        let finished = Outcome::Finished {
+            duration_ms: ports.now_ms().saturating_sub(started),
+            output_tokens: usage.map(|u| u.completion_tokens),
+            tool_calls_valid: tools.and_then(|tools| tool_calls_valid(tools, &raw, &answer)),
+        };
+        ports.record(candidate.provider_id, finished);
+        let body = self.dialect.whole_answer(raw, answer, &shape)?;
+        Ok(ChatAnswer::Whole { body, usage })
+    }
+}
+
+/// The request's tool definitions, when it offers any.
+fn offered_tools(call: &ClientCall) -> Option<&Value> {
+    call.request.extra.get("tools").filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+}
+
+/// The answer's usage, from the translation or from the provider's own completion.
+fn usage_of(raw: &[u8], answer: &WholeAnswer) -> Result<Option<Usage>, AttemptFailure> {
+    Ok(match answer {
+        WholeAnswer::Translated(completion) => {
+            completion.get("usage").and_then(|u| serde_json::from_value(u.clone()).ok())
+        }
+        WholeAnswer::Canonical => {
+            serde_json::from_slice::<CompletionProbe>(raw)
+                .map_err(|_| AttemptFailure::InvalidResponse("the answer is not a chat completion"))?
+                .usage
+        }
+    })
+}
+
+/// Whether every tool call of the answer is valid (a full parse: only when tools were offered).
+fn tool_calls_valid(tools: &Value, raw: &[u8], answer: &WholeAnswer) -> Option<bool> {
+    let parsed;
+    let completion = match answer {
+        WholeAnswer::Translated(completion) => completion,
+        WholeAnswer::Canonical => {
+            parsed = serde_json::from_slice::<Value>(raw).ok()?;
+            &parsed
+        }
+    };
+    tool_calls::all_valid(Some(tools), &tool_calls::from_completion(completion))
+}

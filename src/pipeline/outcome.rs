@@ -1,0 +1,68 @@
+//! What a failed attempt says about its endpoint, and its name in the request log.
+
+use crate::health::Outcome;
+use crate::providers::AttemptFailure;
+
+/// The health outcome of a failed attempt; `None` when it says nothing about the
+/// endpoint (the gateway's own config, a request this provider cannot take, or
+/// the request's own mistake).
+pub fn health_outcome(failure: &AttemptFailure) -> Option<Outcome> {
+    match failure {
+        AttemptFailure::MissingSecret | AttemptFailure::Unservable(_) => None,
+        AttemptFailure::Status { status: 429, retry_after_s, .. } => {
+            Some(Outcome::RateLimited { retry_after_ms: retry_after_s.map(|s| s * 1000) })
+        }
+        AttemptFailure::Status { status: 401 | 403, .. } => Some(Outcome::AuthFailure),
+        AttemptFailure::Status { status, .. } if (400..500).contains(status) && *status != 404 && *status != 408 => {
+            None
+        }
+        _ => Some(Outcome::Failure),
+    }
+}
+
+pub fn outcome_name(failure: &AttemptFailure) -> &'static str {
+    match failure {
+        AttemptFailure::MissingSecret => "missing_secret",
+        AttemptFailure::Connect => "connect_error",
+        AttemptFailure::Timeout => "timeout",
+        AttemptFailure::Status { status: 429, .. } => "rate_limited",
+        AttemptFailure::Status { status: 400..=499, .. } => "client_error",
+        AttemptFailure::Status { .. } => "server_error",
+        AttemptFailure::InvalidResponse(_) => "invalid_response",
+        AttemptFailure::StreamError(_) => "stream_error",
+        AttemptFailure::Unservable(_) => "unservable",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::failure::status_failure;
+
+    #[test]
+    fn outcomes_by_failure() {
+        let status = |code: u16| status_failure(code, None, b"{}");
+        assert_eq!(health_outcome(&status(500)), Some(Outcome::Failure));
+        assert_eq!(health_outcome(&status(404)), Some(Outcome::Failure), "our model name is wrong");
+        assert_eq!(health_outcome(&status(401)), Some(Outcome::AuthFailure));
+        assert_eq!(health_outcome(&status(403)), Some(Outcome::AuthFailure));
+        assert_eq!(health_outcome(&status(400)), None, "the request's own mistake");
+        assert_eq!(health_outcome(&status(422)), None);
+        assert_eq!(
+            health_outcome(&status_failure(429, Some("3"), b"{}")),
+            Some(Outcome::RateLimited { retry_after_ms: Some(3_000) })
+        );
+        assert_eq!(health_outcome(&AttemptFailure::MissingSecret), None);
+        assert_eq!(health_outcome(&AttemptFailure::Timeout), Some(Outcome::Failure));
+        assert_eq!(health_outcome(&AttemptFailure::Connect), Some(Outcome::Failure));
+        assert_eq!(health_outcome(&AttemptFailure::InvalidResponse("html")), Some(Outcome::Failure));
+    }
+
+    #[test]
+    fn log_names() {
+        assert_eq!(outcome_name(&status_failure(429, None, b"")), "rate_limited");
+        assert_eq!(outcome_name(&status_failure(400, None, b"")), "client_error");
+        assert_eq!(outcome_name(&status_failure(502, None, b"")), "server_error");
+        assert_eq!(outcome_name(&AttemptFailure::Timeout), "timeout");
+    }
+}

@@ -1,0 +1,555 @@
+//! The attempt loop and the chat and embeddings operations, driven by fake
+//! ports: the behaviours the end-to-end suite checks in workerd, on the host.
+
+use super::chat::{ChatAnswer, ChatAttempt, StreamPort, StreamWatch};
+use super::embeddings::EmbeddingsAttempt;
+use super::*;
+use crate::config::Config;
+use crate::dialects::{self, ClientDialect};
+use crate::protocol::openai::EmbeddingsRequest;
+use crate::relay::Relay;
+use crate::routing::residency::{allowed, ClientLocation};
+use crate::routing::{self, needs, preferences::Preferences, RouteInput};
+use futures_executor::block_on;
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+
+/// Providers a, b (us; b with capacity limits), e (eu), g (gemini, us) and
+/// k (needs a secret). Model `m` tries a, b, e in order.
+fn config(settings: Value) -> Config {
+    let provider =
+        |region: &str| json!({"kind": "openai", "base_url": format!("https://{region}.example/v1"), "region": region});
+    let mut limited = provider("us");
+    limited["limits"] = json!({"requests_per_minute": 10});
+    let mut keyed = provider("us");
+    keyed["api_key_secret"] = json!("K_KEY");
+    let doc = json!({
+        "version": 1,
+        "settings": settings,
+        "providers": {
+            "a": provider("us"), "b": limited, "e": provider("eu"), "k": keyed,
+            "g": {"kind": "gemini", "base_url": "https://gemini.example/v1beta", "region": "us"},
+            "anth": {"kind": "anthropic", "base_url": "https://anthropic.example/v1", "region": "us"}
+        },
+        "models": {
+            "m": {"targets": [{"provider": "a", "model": "up-a"}, {"provider": "b", "model": "up-b"}, {"provider": "e", "model": "up-e"}]},
+            "keyed": {"targets": [{"provider": "k", "model": "up-k"}, {"provider": "a", "model": "up-a"}]},
+            "emb": {"targets": [{"provider": "anth", "model": "claude"}, {"provider": "g", "model": "text-embedding-004"}, {"provider": "a", "model": "te-3"}]},
+            "claude": {"targets": [{"provider": "anth", "model": "claude-up"}]}
+        },
+        "keys": {"0000000000000000000000000000000000000000000000000000000000000000": {"name": "any", "models": ["*"]}}
+    });
+    Config::from_json(&doc.to_string()).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn plan<'c>(config: &'c Config, model: &str, allowed: &AllowedRegions) -> Plan<'c> {
+    let key = config.keys.values().next().unwrap();
+    let header = |_: &str| None;
+    let health = Default::default();
+    let input = RouteInput {
+        config,
+        key,
+        model,
+        needs: needs::RequestNeeds { choices: 1, ..Default::default() },
+        preferences: &Preferences::default(),
+        header: &header,
+        metadata: None,
+        allowed,
+        health: &health,
+        session: None,
+        previous: None,
+        seed: 1,
+    };
+    routing::plan(&input).unwrap()
+}
+
+fn everywhere(config: &Config) -> AllowedRegions {
+    allowed(config, config.keys.values().next().unwrap(), None, &ClientLocation::default()).unwrap()
+}
+
+fn only(config: &Config, region: &str) -> AllowedRegions {
+    let narrowing = crate::routing::residency::parse_narrowing(region).unwrap();
+    allowed(config, config.keys.values().next().unwrap(), Some(narrowing), &ClientLocation::default()).unwrap()
+}
+
+/// A scripted provider reply.
+#[derive(Clone)]
+struct Scripted {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    /// How long the provider takes before its first byte.
+    takes_ms: u64,
+    /// No answer at all.
+    fails: Option<AttemptFailure>,
+}
+
+fn ok_json(body: Value) -> Scripted {
+    Scripted {
+        status: 200,
+        headers: vec![("content-type", "application/json".into())],
+        body: body.to_string().into_bytes(),
+        takes_ms: 10,
+        fails: None,
+    }
+}
+
+fn status(code: u16, headers: &[(&'static str, &str)]) -> Scripted {
+    Scripted {
+        status: code,
+        headers: headers.iter().map(|(n, v)| (*n, v.to_string())).collect(),
+        body: br#"{"error":{"message":"boom"}}"#.to_vec(),
+        takes_ms: 10,
+        fails: None,
+    }
+}
+
+fn fails(failure: AttemptFailure, takes_ms: u64) -> Scripted {
+    Scripted { status: 0, headers: Vec::new(), body: Vec::new(), takes_ms, fails: Some(failure) }
+}
+
+fn completion(model: &str) -> Value {
+    json!({"id": "c1", "object": "chat.completion", "created": 1, "model": model,
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+           "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}})
+}
+
+#[derive(Default)]
+struct Fake {
+    now: Cell<u64>,
+    secrets: HashMap<String, String>,
+    /// Replies by upstream host, in order.
+    script: RefCell<HashMap<String, VecDeque<Scripted>>>,
+    sent: RefCell<Vec<String>>,
+    sent_bodies: RefCell<Vec<Value>>,
+    health: RefCell<Vec<(String, Outcome)>>,
+    retries_left: Cell<u32>,
+    capacity: HashMap<String, Capacity<u32>>,
+    reserved_at: RefCell<Vec<String>>,
+    released: RefCell<Vec<u32>>,
+    slept: RefCell<Vec<u64>>,
+}
+
+impl Fake {
+    fn new() -> Self {
+        Self { retries_left: Cell::new(100), now: Cell::new(1_000), ..Self::default() }
+    }
+
+    fn script(self, host: &str, replies: Vec<Scripted>) -> Self {
+        self.script.borrow_mut().insert(host.to_string(), replies.into());
+        self
+    }
+
+    fn hosts(&self) -> Vec<String> {
+        self.sent.borrow().clone()
+    }
+}
+
+struct FakeReply(Scripted);
+
+impl Reply for FakeReply {
+    fn status(&self) -> u16 {
+        self.0.status
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.0.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+    }
+    async fn body(&mut self, _within_ms: u64) -> Result<Vec<u8>, AttemptFailure> {
+        Ok(self.0.body.clone())
+    }
+}
+
+impl Clock for Fake {
+    fn now_ms(&self) -> u64 {
+        self.now.get()
+    }
+    fn random_unit(&self) -> f64 {
+        0.5
+    }
+    async fn sleep(&self, ms: u64) {
+        self.slept.borrow_mut().push(ms);
+        self.now.set(self.now.get() + ms);
+    }
+}
+
+impl Secrets for Fake {
+    fn secret(&self, name: &str) -> Option<String> {
+        self.secrets.get(name).cloned()
+    }
+}
+
+impl HealthView for Fake {
+    fn begin_attempt(&self, _provider_id: &str, _first_attempt: bool) {}
+    fn record(&self, provider_id: &str, outcome: Outcome) {
+        self.health.borrow_mut().push((provider_id.to_string(), outcome));
+    }
+    fn try_retry(&self, _provider_id: &str) -> bool {
+        let left = self.retries_left.get();
+        self.retries_left.set(left.saturating_sub(1));
+        left > 0
+    }
+}
+
+impl CapacityPort for Fake {
+    type Hold = u32;
+    async fn reserve_capacity(&self, candidate: &Candidate<'_>) -> Capacity<u32> {
+        self.reserved_at.borrow_mut().push(candidate.provider_id.to_string());
+        match self.capacity.get(candidate.provider_id) {
+            Some(Capacity::Denied { retry_after_ms }) => Capacity::Denied { retry_after_ms: *retry_after_ms },
+            Some(Capacity::Admitted(hold)) => Capacity::Admitted(*hold),
+            _ => Capacity::NotLimited,
+        }
+    }
+    fn release(&self, hold: u32) {
+        self.released.borrow_mut().push(hold);
+    }
+}
+
+impl Upstream for Fake {
+    type Reply = FakeReply;
+    async fn send(&self, request: &UpstreamRequest, first_byte_ms: u64) -> Result<FakeReply, AttemptFailure> {
+        let host = request.url.split('/').nth(2).unwrap_or_default().to_string();
+        self.sent.borrow_mut().push(host.clone());
+        self.sent_bodies.borrow_mut().push(serde_json::from_slice(&request.body).unwrap_or_default());
+        let reply = self.script.borrow_mut().get_mut(&host).and_then(VecDeque::pop_front);
+        let reply = reply.unwrap_or_else(|| fails(AttemptFailure::Connect, 1));
+        if reply.takes_ms > first_byte_ms {
+            self.now.set(self.now.get() + first_byte_ms);
+            return Err(AttemptFailure::Timeout);
+        }
+        self.now.set(self.now.get() + reply.takes_ms);
+        match reply.fails {
+            Some(failure) => Err(failure),
+            None => Ok(FakeReply(reply)),
+        }
+    }
+}
+
+impl StreamPort for Fake {
+    type Stream = Vec<u8>;
+    /// The whole body at once: the relay's output is the stream.
+    async fn open_stream(
+        &self,
+        reply: FakeReply,
+        mut relay: Relay,
+        _watch: StreamWatch,
+        _first_content_ms: u64,
+    ) -> Result<(Vec<u8>, Vec<u8>), AttemptFailure> {
+        let mut out = Vec::new();
+        relay.feed(&reply.0.body, &mut out).map_err(|_| AttemptFailure::InvalidResponse("stream"))?;
+        relay.end(&mut out).map_err(|_| AttemptFailure::InvalidResponse("stream"))?;
+        Ok((out, Vec::new()))
+    }
+}
+
+fn chat_call(dialect: &dyn ClientDialect, body: Value) -> dialects::ClientCall {
+    dialect.parse(body.to_string().as_bytes(), &|_| None).unwrap()
+}
+
+/// Runs a chat request for `model` through the loop; the hosts tried and the result.
+fn run_chat(
+    fake: &Fake,
+    config: &Config,
+    model: &str,
+    allowed: &AllowedRegions,
+) -> (Result<(ChatAnswer<Vec<u8>>, String), GatewayError>, Trail<u32>) {
+    let plan = plan(config, model, &everywhere(config));
+    let mut call =
+        chat_call(&dialects::OpenAiChat, json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+    run_call(fake, config, &plan, allowed, &dialects::OpenAiChat, &mut call, None)
+}
+
+fn run_call(
+    fake: &Fake,
+    config: &Config,
+    plan: &Plan<'_>,
+    allowed: &AllowedRegions,
+    dialect: &'static dyn ClientDialect,
+    call: &mut dialects::ClientCall,
+    prereserved: Option<Prereserved<u32>>,
+) -> (Result<(ChatAnswer<Vec<u8>>, String), GatewayError>, Trail<u32>) {
+    let mut operation = ChatAttempt { dialect, call, request_id: "req_1", message_id: "msg_1", idle_ms: 30_000 };
+    let scope = Attempts { plan, allowed, settings: &config.settings, request_started_ms: fake.now_ms() };
+    let mut trail = Trail::default();
+    let result = block_on(run(fake, &mut operation, &scope, prereserved, &mut trail));
+    (result.map(|(answer, candidate)| (answer, candidate.provider_id.to_string())), trail)
+}
+
+fn whole_body(answer: &ChatAnswer<Vec<u8>>) -> Value {
+    match answer {
+        ChatAnswer::Whole { body, .. } => serde_json::from_slice(body).unwrap(),
+        ChatAnswer::Stream { .. } => panic!("expected a whole answer"),
+    }
+}
+
+#[test]
+fn the_primary_answers_with_the_public_model_name() {
+    let config = config(json!({}));
+    let fake = Fake::new().script("us.example", vec![ok_json(completion("up-a"))]);
+    let (result, trail) = run_chat(&fake, &config, "m", &everywhere(&config));
+    let (answer, provider) = result.unwrap();
+    assert_eq!(provider, "a");
+    assert_eq!(whole_body(&answer)["model"], "m");
+    assert_eq!(fake.sent_bodies.borrow()[0]["model"], "up-a", "the provider gets its own model name");
+    assert_eq!(trail.attempts.len(), 1);
+    assert!(matches!(fake.health.borrow().last(), Some((p, Outcome::Success { .. })) if p == "a"));
+}
+
+#[test]
+fn a_500_is_retried_once_on_the_same_endpoint_after_a_jittered_wait() {
+    let config = config(json!({}));
+    let fake = Fake::new().script("us.example", vec![status(500, &[]), ok_json(completion("up-a"))]);
+    let (result, trail) = run_chat(&fake, &config, "m", &everywhere(&config));
+    assert_eq!(result.unwrap().1, "a");
+    assert_eq!(fake.hosts(), ["us.example", "us.example"]);
+    assert_eq!(*fake.slept.borrow(), [50], "U(0, 100 ms) with the fake's 0.5");
+    let outcomes: Vec<&str> = trail.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["server_error", "ok"]);
+}
+
+#[test]
+fn without_retry_budget_a_500_fails_over_at_once() {
+    let config = config(json!({}));
+    let fake = Fake::new().script("us.example", vec![status(500, &[]), ok_json(completion("up-b"))]);
+    fake.retries_left.set(0);
+    let (result, trail) = run_chat(&fake, &config, "m", &everywhere(&config));
+    // a and b share the host in this config: the second reply is b's.
+    assert_eq!(result.unwrap().1, "b");
+    assert!(fake.slept.borrow().is_empty(), "no wait without a retry");
+    assert_eq!(trail.attempts.iter().map(|a| a.provider.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+}
+
+#[test]
+fn failover_follows_the_plan_order_and_the_error_lists_every_attempt() {
+    let config = config(json!({}));
+    let fake = Fake::new()
+        .script("us.example", vec![status(503, &[]), status(401, &[])])
+        .script("eu.example", vec![status(503, &[])]);
+    let (result, trail) = run_chat(&fake, &config, "m", &everywhere(&config));
+    let error = result.err().unwrap();
+    assert_eq!((error.status, error.code.as_ref()), (502, "upstream_error"));
+    assert!(error.message.contains("a: HTTP 503") && error.message.contains("e: HTTP 503"), "{}", error.message);
+    assert_eq!(trail.attempts.iter().map(|a| a.provider.as_str()).collect::<Vec<_>>(), ["a", "b", "e"]);
+    let health = fake.health.borrow();
+    assert!(health.iter().any(|(p, o)| p == "b" && *o == Outcome::AuthFailure));
+}
+
+#[test]
+fn a_providers_400_is_the_clients_answer_and_not_failed_over() {
+    let config = config(json!({}));
+    let fake = Fake::new().script("us.example", vec![status(400, &[])]);
+    let (result, _) = run_chat(&fake, &config, "m", &everywhere(&config));
+    assert_eq!(result.err().unwrap().status, 400);
+    assert_eq!(fake.hosts().len(), 1);
+    assert!(fake.health.borrow().is_empty(), "the request's mistake says nothing about the endpoint");
+}
+
+#[test]
+fn a_short_retry_after_is_waited_out_and_a_long_one_fails_over() {
+    let config = config(json!({}));
+    let fake =
+        Fake::new().script("us.example", vec![status(429, &[("retry-after", "1")]), ok_json(completion("up-a"))]);
+    let (result, _) = run_chat(&fake, &config, "m", &everywhere(&config));
+    assert_eq!(result.unwrap().1, "a");
+    assert_eq!(*fake.slept.borrow(), [1_000]);
+
+    let fake = Fake::new()
+        .script("us.example", vec![status(429, &[("retry-after", "30")]), status(429, &[("retry-after", "20")])])
+        .script("eu.example", vec![status(429, &[("retry-after", "9")])]);
+    let (result, _) = run_chat(&fake, &config, "m", &everywhere(&config));
+    let error = result.err().unwrap();
+    assert_eq!((error.status, error.retry_after_s), (429, Some(9)), "every target limited: the soonest reset");
+    assert!(fake.slept.borrow().is_empty());
+    assert!(fake.health.borrow().iter().all(|(_, o)| matches!(o, Outcome::RateLimited { .. })));
+}
+
+#[test]
+fn a_silent_endpoint_times_out_at_the_first_byte_deadline_and_fails_over() {
+    let config = config(json!({"first_byte_timeout_ms": 1_000}));
+    let fake = Fake::new()
+        .script("us.example", vec![Scripted { takes_ms: 5_000, ..ok_json(completion("x")) }])
+        .script("eu.example", vec![ok_json(completion("up-e"))]);
+    // Only a (the slow one) and e: b is over capacity.
+    let mut fake = fake;
+    fake.capacity.insert("b".into(), Capacity::Denied { retry_after_ms: 2_500 });
+    let (result, trail) = run_chat(&fake, &config, "m", &everywhere(&config));
+    assert_eq!(result.unwrap().1, "e");
+    let outcomes: Vec<&str> = trail.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["timeout", "over_capacity", "ok"], "a timeout is never retried on the same endpoint");
+    assert_eq!(trail.attempts[0].ms, 1_000);
+}
+
+#[test]
+fn no_attempt_starts_past_the_request_deadline() {
+    let config = config(json!({"first_byte_timeout_ms": 1_000, "request_timeout_ms": 1_500}));
+    let slow = Scripted { takes_ms: 5_000, ..ok_json(completion("x")) };
+    let fake = Fake::new().script("us.example", vec![slow.clone(), slow]);
+    let (result, trail) = run_chat(&fake, &config, "m", &everywhere(&config));
+    // a times out after 1 s; b gets only the 0.5 s left and times out too; e is never tried.
+    assert_eq!(result.err().unwrap().status, 504);
+    assert_eq!(fake.hosts(), ["us.example", "us.example"]);
+    assert_eq!(trail.attempts[1].ms, 500);
+}
+
+#[test]
+fn the_residency_guard_refuses_candidates_outside_the_allowed_regions_on_every_attempt() {
+    let config = config(json!({}));
+    // A plan made for everywhere (a misconfigured plan), run for a request restricted to eu.
+    let fake = Fake::new()
+        .script("us.example", vec![ok_json(completion("up-a"))])
+        .script("eu.example", vec![status(500, &[]), status(500, &[])]);
+    let eu = only(&config, "eu");
+    let (result, trail) = run_chat(&fake, &config, "m", &eu);
+    assert!(fake.hosts().iter().all(|h| h == "eu.example"), "sent: {:?}", fake.hosts());
+    assert_eq!(trail.residency_blocked, ["a", "b"]);
+    let error = result.err().unwrap();
+    assert_eq!((error.status, error.code.as_ref()), (503, "no_compliant_provider"));
+}
+
+#[test]
+fn capacity_is_reserved_for_the_endpoint_actually_tried() {
+    let config = config(json!({}));
+    let plan = plan(&config, "keyed", &everywhere(&config));
+    // k is first but its secret is missing: the reservation made for k up front
+    // must not be handed to a.
+    let fake = Fake::new().script("us.example", vec![ok_json(completion("up-a"))]);
+    let mut call =
+        chat_call(&dialects::OpenAiChat, json!({"model": "keyed", "messages": [{"role": "user", "content": "hi"}]}));
+    let prereserved = Prereserved { provider_id: "k".into(), capacity: Capacity::Admitted(7) };
+    let (result, trail) =
+        run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, Some(prereserved));
+    assert_eq!(result.unwrap().1, "a");
+    assert_eq!(*fake.released.borrow(), [7], "k's reservation is given back");
+    assert_eq!(*fake.reserved_at.borrow(), ["a"], "a's own capacity is asked");
+    assert!(trail.holds.is_empty());
+    assert_eq!(trail.attempts[0].outcome, "missing_secret");
+}
+
+#[test]
+fn a_prereservation_for_the_first_endpoint_is_used_there() {
+    let mut config = config(json!({}));
+    config.settings.first_byte_timeout_ms = 10_000;
+    let plan = plan(&config, "m", &everywhere(&config));
+    let fake = Fake::new().script("us.example", vec![ok_json(completion("up-a"))]);
+    let mut call =
+        chat_call(&dialects::OpenAiChat, json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+    let prereserved = Prereserved { provider_id: "a".into(), capacity: Capacity::Admitted(3) };
+    let (_, trail) =
+        run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, Some(prereserved));
+    assert_eq!(trail.holds, [3]);
+    assert!(fake.reserved_at.borrow().is_empty() && fake.released.borrow().is_empty());
+}
+
+#[test]
+fn provider_keys_are_scrubbed_from_errors() {
+    let mut config = config(json!({}));
+    config.settings.first_byte_timeout_ms = 10_000;
+    let mut fake = Fake::new().script(
+        "us.example",
+        vec![Scripted { body: br#"{"error":{"message":"bad key sk-secret-value-123"}}"#.to_vec(), ..status(400, &[]) }],
+    );
+    fake.secrets.insert("K_KEY".into(), "sk-secret-value-123".into());
+    let (result, _) = run_chat(&fake, &config, "keyed", &everywhere(&config));
+    let error = result.err().unwrap();
+    assert!(!error.message.contains("sk-secret-value-123"), "{}", error.message);
+}
+
+#[test]
+fn an_anthropic_client_is_answered_in_anthropics_shape_from_an_openai_target() {
+    let config = config(json!({}));
+    let plan = plan(&config, "m", &everywhere(&config));
+    let fake = Fake::new().script("us.example", vec![ok_json(completion("up-a"))]);
+    let dialect = &dialects::AnthropicMessages;
+    let mut call =
+        chat_call(dialect, json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}));
+    let (result, _) = run_call(&fake, &config, &plan, &everywhere(&config), dialect, &mut call, None);
+    let body = whole_body(&result.unwrap().0);
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["content"][0]["text"], "hi");
+    assert_eq!(body["stop_reason"], "end_turn");
+}
+
+#[test]
+fn an_anthropic_client_is_relayed_natively_to_an_anthropic_target() {
+    let config = config(json!({}));
+    let plan = plan(&config, "claude", &everywhere(&config));
+    let message = json!({"id": "msg_up", "type": "message", "role": "assistant", "model": "claude-up",
+        "content": [{"type": "text", "text": "native"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 2, "output_tokens": 1}});
+    let fake = Fake::new().script("anthropic.example", vec![ok_json(message.clone())]);
+    let dialect = &dialects::AnthropicMessages;
+    let body = json!({"model": "claude", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "cache_marker_kept": {"x": 1}});
+    let mut call = chat_call(dialect, body);
+    let (result, _) = run_call(&fake, &config, &plan, &everywhere(&config), dialect, &mut call, None);
+    let (answer, _) = result.unwrap();
+    assert_eq!(whole_body(&answer), message, "the provider's own bytes");
+    let sent = &fake.sent_bodies.borrow()[0];
+    assert_eq!(sent["model"], "claude-up");
+    assert_eq!(sent["cache_marker_kept"], json!({"x": 1}), "the client's body, untouched but for the model");
+    let ChatAnswer::Whole { usage, .. } = answer else { panic!() };
+    assert_eq!(usage.unwrap().total_tokens, 3);
+}
+
+#[test]
+fn a_stream_is_relayed_through_the_stream_port() {
+    let config = config(json!({}));
+    let plan = plan(&config, "m", &everywhere(&config));
+    let events = concat!(
+        "data: {\"id\":\"c\",\"model\":\"up-a\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"model\":\"up-a\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n"
+    );
+    let reply = Scripted {
+        headers: vec![("content-type", "text/event-stream".into())],
+        body: events.as_bytes().to_vec(),
+        ..ok_json(json!({}))
+    };
+    let html = Scripted { headers: vec![("content-type", "text/html".into())], ..ok_json(json!({})) };
+    let fake = Fake::new().script("us.example", vec![html, reply]);
+    let mut call = chat_call(
+        &dialects::OpenAiChat,
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let (result, trail) = run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, None);
+    let ChatAnswer::Stream { first, .. } = result.unwrap().0 else { panic!("a stream") };
+    let text = String::from_utf8(first).unwrap();
+    assert!(text.contains("\"model\":\"m\"") && text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!(trail.attempts[0].outcome, "invalid_response", "a stream that is not an event stream");
+    assert_eq!(fake.sent_bodies.borrow()[1]["stream_options"]["include_usage"], true, "usage is always asked for");
+}
+
+#[test]
+fn embeddings_fail_over_past_kinds_without_embeddings_and_record_health_like_chat() {
+    let config = config(json!({}));
+    let plan = plan(&config, "emb", &everywhere(&config));
+    let fake = Fake::new().script("gemini.example", vec![status(503, &[])]).script(
+        "us.example",
+        vec![ok_json(json!({"object": "list", "data": [], "usage": {"prompt_tokens": 2, "total_tokens": 2}}))],
+    );
+    let request = EmbeddingsRequest::parse(br#"{"model":"emb","input":"hi"}"#).unwrap();
+    let mut operation = EmbeddingsAttempt { request: &request, request_id: "req_1", idle_ms: 1_000 };
+    let allowed = everywhere(&config);
+    let scope = Attempts { plan: &plan, allowed: &allowed, settings: &config.settings, request_started_ms: 1_000 };
+    let mut trail = Trail::default();
+    let (answer, candidate) = block_on(run(&fake, &mut operation, &scope, None, &mut trail)).ok().unwrap();
+    assert_eq!((candidate.provider_id, answer.tokens), ("a", Some(2)));
+    let outcomes: Vec<&str> = trail.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["unservable", "server_error", "ok"]);
+    assert!(fake.health.borrow().iter().any(|(p, o)| p == "g" && *o == Outcome::Failure));
+    assert_eq!(fake.hosts(), ["gemini.example", "us.example"], "nothing is sent to a kind without embeddings");
+}
+
+#[test]
+fn embeddings_on_a_model_without_embedding_targets_are_a_clear_400() {
+    let config = config(json!({}));
+    let plan = plan(&config, "claude", &everywhere(&config));
+    let fake = Fake::new();
+    let request = EmbeddingsRequest::parse(br#"{"model":"claude","input":"hi"}"#).unwrap();
+    let mut operation = EmbeddingsAttempt { request: &request, request_id: "req_1", idle_ms: 1_000 };
+    let allowed = everywhere(&config);
+    let scope = Attempts { plan: &plan, allowed: &allowed, settings: &config.settings, request_started_ms: 1_000 };
+    let mut trail = Trail::default();
+    let error = block_on(run(&fake, &mut operation, &scope, None, &mut trail)).err().unwrap();
+    assert_eq!((error.status, error.code.as_ref()), (400, "unsupported_model"));
+}
