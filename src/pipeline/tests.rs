@@ -243,6 +243,9 @@ impl StreamPort for Fake {
     }
 }
 
+/// The answer and the provider that gave it (or the error), and the loop's trail.
+type ChatRun = (Result<(ChatAnswer<Vec<u8>>, String), GatewayError>, Trail<u32>);
+
 fn chat_call(dialect: &dyn ClientDialect, body: Value) -> dialects::ClientCall {
     dialect.parse(body.to_string().as_bytes(), &|_| None).unwrap()
 }
@@ -253,7 +256,7 @@ fn run_chat(
     config: &Config,
     model: &str,
     allowed: &AllowedRegions,
-) -> (Result<(ChatAnswer<Vec<u8>>, String), GatewayError>, Trail<u32>) {
+) -> ChatRun {
     let plan = plan(config, model, &everywhere(config));
     let mut call =
         chat_call(&dialects::OpenAiChat, json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
@@ -268,7 +271,7 @@ fn run_call(
     dialect: &'static dyn ClientDialect,
     call: &mut dialects::ClientCall,
     prereserved: Option<Prereserved<u32>>,
-) -> (Result<(ChatAnswer<Vec<u8>>, String), GatewayError>, Trail<u32>) {
+) -> ChatRun {
     let mut operation = ChatAttempt { dialect, call, request_id: "req_1", message_id: "msg_1", idle_ms: 30_000 };
     let scope = Attempts { plan, allowed, settings: &config.settings, request_started_ms: fake.now_ms() };
     let mut trail = Trail::default();
