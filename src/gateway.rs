@@ -3,8 +3,7 @@
 //! the error a client sees when every target failed.
 
 use crate::error::{scrub, GatewayError};
-use crate::protocol::openai::{ErrorEnvelope, ErrorProbe};
-use crate::providers::openai::describe_error;
+use crate::protocol::openai::{describe_error, ErrorEnvelope, ErrorProbe};
 
 /// Why one attempt did not produce an answer for the client.
 #[derive(Debug, Clone, PartialEq)]

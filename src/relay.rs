@@ -5,7 +5,8 @@
 //! this returns.
 
 use crate::protocol::openai::Usage;
-use crate::providers::openai::{stream_error_event, EventVerdict, StreamEnd, StreamObserver};
+use crate::protocol::stream::{stream_error_event, EventVerdict, StreamEnd, StreamObserver};
+use crate::protocol::tool_calls::ToolCall;
 use crate::providers::{StreamFault, StreamTranslator};
 use crate::sse::{self, SseDecoder, SseEvent};
 
@@ -137,7 +138,7 @@ impl Relay {
         self.observer.tool_calls = Some(Default::default());
     }
 
-    pub fn tool_calls(&self) -> Option<Vec<crate::health::tool_calls::ToolCall>> {
+    pub fn tool_calls(&self) -> Option<Vec<ToolCall>> {
         self.observer.tool_calls.as_ref().filter(|c| !c.overflowed).map(|c| c.finish())
     }
 

@@ -13,7 +13,7 @@ use crate::error::scrub;
 use crate::gateway::AttemptFailure;
 use crate::health::{tool_calls, BreakerPolicy, Outcome};
 use crate::limits::Used;
-use crate::providers::openai::StreamEnd;
+use crate::protocol::stream::StreamEnd;
 use crate::providers::StreamFault;
 use crate::relay::Relay;
 use futures_util::future::{select, Either};

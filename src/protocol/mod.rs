@@ -1,3 +1,11 @@
-//! Wire formats as Rust types.
+//! Wire formats as Rust types, and the canonical stream's rules.
+//!
+//! The canonical form is OpenAI Chat Completions (`openai`); `stream` watches its
+//! chunks on their way to the client.
 
 pub mod openai;
+pub mod stream;
+pub mod tool_calls;
+
+/// Sent upstream on every provider request.
+pub const USER_AGENT: &str = concat!("edge-ai-gateway/", env!("CARGO_PKG_VERSION"));

@@ -333,6 +333,15 @@ pub struct ErrorProbe {
     pub param: Option<String>,
 }
 
+/// A provider error object as one line of text (to be scrubbed before it leaves).
+pub fn describe_error(error: &ErrorProbe) -> String {
+    let message = error.message.as_deref().unwrap_or("no message");
+    match error.code.as_ref().and_then(|c| c.as_str().map(str::to_string).or_else(|| Some(c.to_string()))) {
+        Some(code) if code != "null" => format!("{message} ({code})"),
+        _ => message.to_string(),
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct ErrorEnvelope {
     #[serde(default)]

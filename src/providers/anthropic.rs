@@ -9,6 +9,7 @@ use super::common::{
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
 use crate::error::GatewayError;
 use crate::protocol::openai::ChatRequest;
+use crate::protocol::USER_AGENT;
 use crate::sse::{SseDecoder, SseEvent};
 use serde_json::{json, Map, Value};
 
@@ -213,7 +214,7 @@ pub fn chat_request(
         ("content-type", "application/json".to_string()),
         ("accept", if req.is_stream() { "text/event-stream" } else { "application/json" }.to_string()),
         ("anthropic-version", ANTHROPIC_VERSION.to_string()),
-        ("user-agent", super::openai::USER_AGENT.to_string()),
+        ("user-agent", USER_AGENT.to_string()),
     ];
     if let Some(key) = ctx.api_key {
         headers.push(("x-api-key", key.to_string()));
@@ -240,7 +241,7 @@ pub fn native_request(
         ("content-type", "application/json".to_string()),
         ("accept", if stream { "text/event-stream" } else { "application/json" }.to_string()),
         ("anthropic-version", version.filter(is_date).unwrap_or(ANTHROPIC_VERSION).to_string()),
-        ("user-agent", super::openai::USER_AGENT.to_string()),
+        ("user-agent", USER_AGENT.to_string()),
     ];
     if let Some(beta) = beta.filter(is_beta) {
         headers.push(("anthropic-beta", beta.to_string()));

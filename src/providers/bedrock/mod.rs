@@ -14,6 +14,7 @@ use super::openai::percent_encode;
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
 use crate::error::GatewayError;
 use crate::protocol::openai::ChatRequest;
+use crate::protocol::USER_AGENT;
 use serde_json::{json, Map, Value};
 
 fn content_blocks(content: &Value) -> Result<Vec<Value>, GatewayError> {
@@ -167,7 +168,7 @@ pub fn chat_request(
     let mut headers = vec![
         ("content-type", "application/json".to_string()),
         ("accept", if stream { "application/vnd.amazon.eventstream" } else { "application/json" }.to_string()),
-        ("user-agent", super::openai::USER_AGENT.to_string()),
+        ("user-agent", USER_AGENT.to_string()),
     ];
     let secret = ctx.api_key.unwrap_or_default();
     let mut parts = secret.splitn(3, ':');
