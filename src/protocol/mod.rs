@@ -1,8 +1,9 @@
 //! Wire formats as Rust types, and the canonical stream's rules.
 //!
-//! The canonical form is OpenAI Chat Completions (`openai`); `stream` watches its
-//! chunks on their way to the client.
+//! The canonical form is OpenAI Chat Completions (`openai`); `chunk` builds its
+//! answers, `stream` watches them on their way to the client.
 
+pub mod chunk;
 pub mod openai;
 pub mod stream;
 pub mod tool_calls;
