@@ -112,7 +112,8 @@ impl ChatRequest {
         Ok(request)
     }
 
-    fn validate(&self) -> Result<(), GatewayError> {
+    /// The checks `parse` makes, for a request built in code from another dialect.
+    pub fn validate(&self) -> Result<(), GatewayError> {
         if self.model.trim().is_empty() {
             return Err(
                 GatewayError::invalid_request("invalid_value", "'model' must not be empty.").with_param("model")

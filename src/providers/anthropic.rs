@@ -12,12 +12,12 @@ use super::common::{
 };
 use super::{AttemptContext, UpstreamRequest};
 use crate::error::GatewayError;
+use crate::protocol::anthropic::{canonical_usage, finish_reason, ANTHROPIC_VERSION};
 use crate::protocol::chunk::{completion_choice, Completion};
 use crate::protocol::openai::ChatRequest;
 use crate::protocol::USER_AGENT;
 use serde_json::{json, Map, Value};
 
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Used when neither the client nor the target's capabilities give a max_tokens.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
@@ -256,27 +256,6 @@ pub fn native_request(
     Ok(UpstreamRequest { url: format!("{}/messages", ctx.provider.base_url), headers, body, stream })
 }
 
-pub fn finish_reason(stop_reason: Option<&str>) -> Option<&'static str> {
-    Some(match stop_reason? {
-        "max_tokens" | "model_context_window_exceeded" => "length",
-        "tool_use" => "tool_calls",
-        "refusal" => "content_filter",
-        _ => "stop", // end_turn, stop_sequence, pause_turn
-    })
-}
-
-pub fn usage(usage: &Value) -> Value {
-    let n = |f: &str| usage.get(f).and_then(Value::as_u64).unwrap_or(0);
-    let (input, output, read, write) =
-        (n("input_tokens"), n("output_tokens"), n("cache_read_input_tokens"), n("cache_creation_input_tokens"));
-    json!({
-        "prompt_tokens": input + read + write,
-        "completion_tokens": output,
-        "total_tokens": input + read + write + output,
-        "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": write},
-    })
-}
-
 /// An Anthropic message as an OpenAI `chat.completion`.
 pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String> {
     let message: Value = serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_string())?;
@@ -327,7 +306,7 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
         created: ctx.now_ms / 1000,
         model: ctx.public_model,
         choices: vec![completion_choice(0, msg, reason)],
-        usage: usage(message.get("usage").unwrap_or(&Value::Null)),
+        usage: canonical_usage(message.get("usage").unwrap_or(&Value::Null)),
     }
     .into_json())
 }

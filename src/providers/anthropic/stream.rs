@@ -1,7 +1,7 @@
 //! Anthropic's SSE event stream as canonical chunks (and, for native relaying,
 //! the events themselves kept as they came).
 
-use super::{finish_reason, usage};
+use crate::protocol::anthropic::{canonical_usage, finish_reason};
 use crate::protocol::chunk::StreamChunks;
 use crate::providers::common::JSON_TOOL;
 use crate::providers::{AttemptContext, StreamFault, StreamTranslator};
@@ -164,7 +164,7 @@ impl AnthropicStream {
         self.stopped = true;
         // Always emitted: the gateway accounts for every stream, and drops this chunk
         // on the way out when the client did not ask for usage.
-        let usage = usage(&Value::Object(self.usage.clone()));
+        let usage = canonical_usage(&Value::Object(self.usage.clone()));
         out.push(self.chunks.usage(usage));
         out.push("[DONE]".into());
     }
