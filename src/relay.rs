@@ -5,7 +5,8 @@
 //! this returns.
 
 use crate::protocol::openai::Usage;
-use crate::providers::openai::{stream_error_event, EventVerdict, StreamEnd, StreamObserver};
+use crate::protocol::stream::{stream_error_event, EventVerdict, StreamEnd, StreamObserver};
+use crate::protocol::tool_calls::ToolCall;
 #[cfg(test)]
 use crate::providers::passthrough::OpenAiPassthrough;
 use crate::providers::{StreamFault, StreamTranslator};
@@ -64,7 +65,7 @@ impl Relay {
         self.observer.tool_calls = Some(Default::default());
     }
 
-    pub fn tool_calls(&self) -> Option<Vec<crate::health::tool_calls::ToolCall>> {
+    pub fn tool_calls(&self) -> Option<Vec<ToolCall>> {
         self.observer.tool_calls.as_ref().filter(|c| !c.overflowed).map(|c| c.finish())
     }
 

@@ -4,11 +4,13 @@
 //! The document lives in Workers KV; `config/schema.json` is its JSON Schema and
 //! `config/default.json` the built-in development config.
 
+mod breaker;
 mod validate;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use breaker::BreakerPolicy;
 pub use validate::ConfigIssue;
 
 /// The only schema version this gateway reads.
@@ -94,7 +96,7 @@ pub struct Settings {
     pub stream_idle_timeout_ms: u64,
     /// How long an isolate serves its cached copy of this document before re-reading KV.
     pub config_cache_ttl_ms: u64,
-    pub circuit_breaker: crate::health::BreakerPolicy,
+    pub circuit_breaker: BreakerPolicy,
     /// Write one structured log line per request (ids, routing, attempts, tokens; never content).
     pub request_log: bool,
     /// Browser origins allowed to call the API (CORS), e.g. `https://app.example.com`;
@@ -112,7 +114,7 @@ impl Default for Settings {
             request_timeout_ms: 600_000,
             stream_idle_timeout_ms: 30_000,
             config_cache_ttl_ms: 5_000,
-            circuit_breaker: crate::health::BreakerPolicy::default(),
+            circuit_breaker: BreakerPolicy::default(),
             request_log: true,
             cors_origins: Vec::new(),
         }

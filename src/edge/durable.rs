@@ -6,7 +6,8 @@
 //! - `ProviderHealth`: one per provider endpoint; the authoritative breaker.
 
 use super::now_ms;
-use crate::health::{Breaker, BreakerPolicy, Outcome};
+use crate::config::BreakerPolicy;
+use crate::health::{Breaker, Outcome};
 use crate::limits::{Admit, LimiterState, Scoped, Used};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::cell::RefCell;

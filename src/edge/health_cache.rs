@@ -9,9 +9,9 @@
 use super::durable::Report;
 use super::objects::{self, PROVIDER_HEALTH};
 use super::{now_ms, random_unit};
-use crate::config::Config;
+use crate::config::{BreakerPolicy, Config};
 use crate::gateway::RetryBudget;
-use crate::health::{Breaker, BreakerPolicy, Outcome};
+use crate::health::{Breaker, Outcome};
 use crate::routing::HealthSnapshot;
 use futures_util::future::join_all;
 use serde::Deserialize;

@@ -5,20 +5,19 @@
 //! Parameters follow Envoy's outlier detection and the peers' defaults (see the
 //! reliability notes): trip on 5 consecutive failures or ≥ 50% failures over ≥ 20
 //! requests in 60 s; open for min(30 s × k, 300 s) + up to 10% jitter; half-open
-//! lets one probe through at a time and closes after 2 successes.
+//! lets one probe through at a time and closes after 2 successes. The tunable part
+//! is a setting, [`BreakerPolicy`] in `config`.
 
 pub mod tool_calls;
 
+use crate::config::BreakerPolicy;
 use crate::routing::EndpointHealth;
 use serde::{Deserialize, Serialize};
 
 pub const BUCKET_MS: u64 = 10_000;
 pub const BUCKETS: usize = 6;
-pub const CONSECUTIVE_FAILURES_TO_OPEN: u32 = 5;
 pub const MIN_REQUESTS_FOR_RATIO: u32 = 20;
 pub const FAILURE_RATIO_TO_OPEN: f64 = 0.5;
-pub const BASE_OPEN_MS: u64 = 30_000;
-pub const MAX_OPEN_MS: u64 = 300_000;
 pub const AUTH_OPEN_MS: u64 = 300_000;
 pub const PROBE_LEASE_MS: u64 = 15_000;
 pub const PROBE_SUCCESSES_TO_CLOSE: u32 = 2;
@@ -27,27 +26,6 @@ pub const DEFAULT_COOLDOWN_MS: u64 = 5_000;
 pub const MAX_COOLDOWN_MS: u64 = 60_000;
 /// EWMA time constant: a sample's weight halves in about 7 s.
 pub const EWMA_TAU_MS: f64 = 10_000.0;
-
-/// The breaker's tunables (from `settings.circuit_breaker`); defaults as above.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BreakerPolicy {
-    /// Consecutive failures that open the circuit.
-    pub consecutive_failures: u32,
-    /// First open period; the k-th opening in a row stays open k times as long.
-    pub base_open_ms: u64,
-    pub max_open_ms: u64,
-}
-
-impl Default for BreakerPolicy {
-    fn default() -> Self {
-        Self {
-            consecutive_failures: CONSECUTIVE_FAILURES_TO_OPEN,
-            base_open_ms: BASE_OPEN_MS,
-            max_open_ms: MAX_OPEN_MS,
-        }
-    }
-}
 
 /// What one attempt taught us about an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -2,14 +2,8 @@
 //! client offered, with arguments that parse as a JSON object and fit that
 //! tool's schema (required properties present, declared top-level types right)?
 
-use serde_json::{Map, Value};
-
-/// One tool call as the client received it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ToolCall {
-    pub name: String,
-    pub arguments: String,
-}
+use crate::protocol::tool_calls::ToolCall;
+use serde_json::Value;
 
 /// `None` when there was nothing to check (no tools offered, or no calls made).
 pub fn all_valid(tools: Option<&Value>, calls: &[ToolCall]) -> Option<bool> {
@@ -71,47 +65,6 @@ fn type_fits(value: &Value, property: &Value) -> bool {
     enum_ok && type_ok
 }
 
-/// Collects streamed tool-call deltas by index (bounded, so a runaway stream cannot grow memory).
-#[derive(Debug, Default)]
-pub struct ToolCallCollector {
-    calls: Map<String, Value>,
-    bytes: usize,
-    pub overflowed: bool,
-}
-
-const MAX_COLLECTED_BYTES: usize = 256 * 1024;
-
-impl ToolCallCollector {
-    pub fn push(&mut self, index: usize, name: Option<&str>, arguments: Option<&str>) {
-        let added = name.map_or(0, str::len) + arguments.map_or(0, str::len);
-        if self.bytes + added > MAX_COLLECTED_BYTES {
-            self.overflowed = true;
-            return;
-        }
-        self.bytes += added;
-        let entry =
-            self.calls.entry(index.to_string()).or_insert_with(|| serde_json::json!({"name": "", "arguments": ""}));
-        for (field, piece) in [("name", name), ("arguments", arguments)] {
-            if let (Some(piece), Some(Value::String(current))) = (piece, entry.get_mut(field)) {
-                current.push_str(piece);
-            }
-        }
-    }
-
-    pub fn finish(&self) -> Vec<ToolCall> {
-        let mut calls: Vec<(usize, ToolCall)> = self
-            .calls
-            .iter()
-            .map(|(index, v)| {
-                let text = |f: &str| v.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
-                (index.parse().unwrap_or(usize::MAX), ToolCall { name: text("name"), arguments: text("arguments") })
-            })
-            .collect();
-        calls.sort_by_key(|(i, _)| *i);
-        calls.into_iter().map(|(_, c)| c).collect()
-    }
-}
-
 /// The tool calls of a non-streamed completion body.
 pub fn from_completion(completion: &Value) -> Vec<ToolCall> {
     completion
@@ -153,6 +106,8 @@ mod tests {
             all_valid(Some(&t), &[call("get_weather", r#"{"location":"Paris","unit":"c","days":3}"#)]),
             Some(true)
         );
+        let two_calls = [call("get_weather", r#"{"location":"Paris"}"#), call("get_weather", r#"{"location":"Rome"}"#)];
+        assert_eq!(all_valid(Some(&t), &two_calls), Some(true));
         for (name, args) in [
             ("get_weather", r#"{"unit":"c"}"#),                // missing required
             ("get_weather", r#"{"location":5}"#),              // wrong type
@@ -166,21 +121,6 @@ mod tests {
         }
         assert_eq!(all_valid(Some(&t), &[]), None);
         assert_eq!(all_valid(None, &[call("x", "{}")]), None);
-    }
-
-    #[test]
-    fn streamed_deltas_are_reassembled_in_index_order() {
-        let mut c = ToolCallCollector::default();
-        c.push(1, Some("get_weather"), Some(""));
-        c.push(0, Some("get_weather"), Some("{\"loca"));
-        c.push(0, None, Some("tion\":\"Paris\"}"));
-        c.push(1, None, Some("{\"location\":\"Rome\"}"));
-        let calls = c.finish();
-        assert_eq!(
-            calls,
-            vec![call("get_weather", r#"{"location":"Paris"}"#), call("get_weather", r#"{"location":"Rome"}"#)]
-        );
-        assert_eq!(all_valid(Some(&tools()), &calls), Some(true));
     }
 
     #[test]

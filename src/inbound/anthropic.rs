@@ -4,7 +4,8 @@
 //! (When the target is Anthropic itself the edge relays natively instead.)
 
 use crate::error::GatewayError;
-use crate::protocol::openai::ChatRequest;
+use crate::protocol::anthropic::{anthropic_usage, stop_reason};
+use crate::protocol::openai::{ChatRequest, Message, StreamOptions};
 use crate::relay::ClientEncoder;
 use crate::sse;
 use serde_json::{json, Map, Value};
@@ -91,72 +92,97 @@ fn openai_content(parts: Vec<Value>) -> Value {
     }
 }
 
-/// An Anthropic request in the canonical form, for targets that are not Anthropic.
+fn message(role: &str, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Message {
+    Message {
+        role: role.to_string(),
+        rest: fields.into_iter().map(|(name, value)| (name.to_string(), value)).collect(),
+    }
+}
+
+/// An Anthropic request (as `parse_request` accepted it) in the canonical form, for
+/// targets that are not Anthropic; checked as a client's canonical request would be.
 pub fn to_canonical(request: &Map<String, Value>) -> Result<ChatRequest, GatewayError> {
     let mut messages = Vec::new();
     match request.get("system") {
-        Some(Value::String(s)) => messages.push(json!({"role": "system", "content": s})),
+        Some(Value::String(s)) => messages.push(message("system", [("content", s.as_str().into())])),
         Some(Value::Array(blocks)) => {
             let parts: Vec<Value> = blocks.iter().filter_map(openai_part).collect();
-            messages.push(json!({"role": "system", "content": openai_content(parts)}));
+            messages.push(message("system", [("content", openai_content(parts))]));
         }
         _ => {}
     }
-    for message in request.get("messages").and_then(Value::as_array).into_iter().flatten() {
-        let role = message.get("role").and_then(Value::as_str).unwrap_or("user");
-        let blocks: Vec<Value> = match message.get("content") {
+    for turn in request.get("messages").and_then(Value::as_array).into_iter().flatten() {
+        let role = turn.get("role").and_then(Value::as_str).unwrap_or("user");
+        let blocks: Vec<Value> = match turn.get("content") {
             Some(Value::String(s)) => vec![json!({"type": "text", "text": s})],
             Some(Value::Array(b)) => b.clone(),
             _ => Vec::new(),
         };
         if role == "assistant" {
-            let text: String =
-                blocks.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
-            let calls: Vec<Value> = blocks
-                .iter()
-                .filter(|b| b["type"] == "tool_use")
-                .map(|b| json!({"id": b["id"], "type": "function", "function": {"name": b["name"], "arguments": b["input"].to_string()}}))
-                .collect();
-            let thinking: Vec<Value> = blocks
-                .iter()
-                .filter(|b| b["type"] == "thinking" || b["type"] == "redacted_thinking")
-                .cloned()
-                .collect();
-            let mut m = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { text.into() }});
-            if !calls.is_empty() {
-                m["tool_calls"] = Value::Array(calls);
-            }
-            if !thinking.is_empty() {
-                m["thinking_blocks"] = Value::Array(thinking);
-            }
-            messages.push(m);
+            messages.push(assistant_message(&blocks));
             continue;
         }
         // A user turn: tool results become `tool` messages (first, as OpenAI expects
         // them right after the assistant's calls), the rest one user message.
         for result in blocks.iter().filter(|b| b["type"] == "tool_result") {
-            messages.push(
-                json!({"role": "tool", "tool_call_id": result["tool_use_id"], "content": text_of(&result["content"])}),
-            );
+            messages.push(message(
+                "tool",
+                [("tool_call_id", result["tool_use_id"].clone()), ("content", text_of(&result["content"]).into())],
+            ));
         }
         let parts: Vec<Value> = blocks.iter().filter(|b| b["type"] != "tool_result").filter_map(openai_part).collect();
         if !parts.is_empty() {
-            messages.push(json!({"role": "user", "content": openai_content(parts)}));
+            messages.push(message("user", [("content", openai_content(parts))]));
         }
     }
 
-    let mut body =
-        json!({"model": request.get("model"), "messages": messages, "max_tokens": request.get("max_tokens")});
+    let stream = request.get("stream") == Some(&Value::Bool(true));
+    let canonical = ChatRequest {
+        model: request.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
+        messages,
+        stream: stream.then_some(true),
+        // Anthropic always reports usage at the end of a stream.
+        stream_options: stream.then(|| StreamOptions { include_usage: Some(true), extra: Map::new() }),
+        extra: canonical_parameters(request),
+    };
+    canonical.validate()?;
+    Ok(canonical)
+}
+
+fn assistant_message(blocks: &[Value]) -> Message {
+    let text: String = blocks.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
+    let calls: Vec<Value> = blocks
+        .iter()
+        .filter(|b| b["type"] == "tool_use")
+        .map(|b| json!({"id": b["id"], "type": "function", "function": {"name": b["name"], "arguments": b["input"].to_string()}}))
+        .collect();
+    let thinking: Vec<Value> =
+        blocks.iter().filter(|b| b["type"] == "thinking" || b["type"] == "redacted_thinking").cloned().collect();
+    let content = if text.is_empty() && !calls.is_empty() { Value::Null } else { text.into() };
+    let mut fields = vec![("content", content)];
+    if !calls.is_empty() {
+        fields.push(("tool_calls", Value::Array(calls)));
+    }
+    if !thinking.is_empty() {
+        fields.push(("thinking_blocks", Value::Array(thinking)));
+    }
+    message("assistant", fields)
+}
+
+/// The request's parameters other than model, messages and streaming, by their canonical names.
+fn canonical_parameters(request: &Map<String, Value>) -> Map<String, Value> {
+    let mut extra = Map::new();
+    extra.insert("max_tokens".into(), request.get("max_tokens").cloned().unwrap_or(Value::Null));
     for field in ["temperature", "top_p"] {
         if let Some(v) = request.get(field) {
-            body[field] = v.clone();
+            extra.insert(field.into(), v.clone());
         }
     }
     if let Some(stop) = request.get("stop_sequences") {
-        body["stop"] = stop.clone();
+        extra.insert("stop".into(), stop.clone());
     }
     if let Some(user) = request.get("metadata").and_then(|m| m.get("user_id")) {
-        body["user"] = user.clone();
+        extra.insert("user".into(), user.clone());
     }
     if let Some(Value::Array(tools)) = request.get("tools") {
         let tools: Vec<Value> = tools
@@ -169,46 +195,21 @@ pub fn to_canonical(request: &Map<String, Value>) -> Result<ChatRequest, Gateway
                 json!({"type": "function", "function": function})
             })
             .collect();
-        body["tools"] = Value::Array(tools);
+        extra.insert("tools".into(), Value::Array(tools));
     }
     if let Some(choice) = request.get("tool_choice") {
-        body["tool_choice"] = match choice.get("type").and_then(Value::as_str) {
+        let canonical_choice = match choice.get("type").and_then(Value::as_str) {
             Some("any") => json!("required"),
             Some("none") => json!("none"),
             Some("tool") => json!({"type": "function", "function": {"name": choice["name"]}}),
             _ => json!("auto"),
         };
+        extra.insert("tool_choice".into(), canonical_choice);
         if choice.get("disable_parallel_tool_use") == Some(&Value::Bool(true)) {
-            body["parallel_tool_calls"] = Value::Bool(false);
+            extra.insert("parallel_tool_calls".into(), Value::Bool(false));
         }
     }
-    if request.get("stream") == Some(&Value::Bool(true)) {
-        body["stream"] = Value::Bool(true);
-        // Anthropic always reports usage at the end of a stream.
-        body["stream_options"] = json!({"include_usage": true});
-    }
-    ChatRequest::parse(body.to_string().as_bytes())
-}
-
-pub fn stop_reason(finish_reason: Option<&str>) -> &'static str {
-    match finish_reason {
-        Some("length") => "max_tokens",
-        Some("tool_calls" | "function_call") => "tool_use",
-        Some("content_filter") => "refusal",
-        _ => "end_turn",
-    }
-}
-
-fn anthropic_usage(usage: &Value) -> Value {
-    let n = |p: &str| usage.pointer(p).and_then(Value::as_u64).unwrap_or(0);
-    let cached = n("/prompt_tokens_details/cached_tokens");
-    let created = n("/prompt_tokens_details/cache_creation_tokens");
-    json!({
-        "input_tokens": n("/prompt_tokens").saturating_sub(cached + created),
-        "output_tokens": n("/completion_tokens"),
-        "cache_read_input_tokens": cached,
-        "cache_creation_input_tokens": created,
-    })
+    extra
 }
 
 /// A canonical completion as an Anthropic message.

@@ -251,12 +251,7 @@ fn chat_call(dialect: &dyn ClientDialect, body: Value) -> dialects::ClientCall {
 }
 
 /// Runs a chat request for `model` through the loop; the hosts tried and the result.
-fn run_chat(
-    fake: &Fake,
-    config: &Config,
-    model: &str,
-    allowed: &AllowedRegions,
-) -> ChatRun {
+fn run_chat(fake: &Fake, config: &Config, model: &str, allowed: &AllowedRegions) -> ChatRun {
     let plan = plan(config, model, &everywhere(config));
     let mut call =
         chat_call(&dialects::OpenAiChat, json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));

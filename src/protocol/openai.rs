@@ -112,7 +112,8 @@ impl ChatRequest {
         Ok(request)
     }
 
-    fn validate(&self) -> Result<(), GatewayError> {
+    /// The checks `parse` makes, for a request built in code from another dialect.
+    pub fn validate(&self) -> Result<(), GatewayError> {
         if self.model.trim().is_empty() {
             return Err(
                 GatewayError::invalid_request("invalid_value", "'model' must not be empty.").with_param("model")
@@ -331,6 +332,15 @@ pub struct ErrorProbe {
     pub code: Option<Value>,
     #[serde(default)]
     pub param: Option<String>,
+}
+
+/// A provider error object as one line of text (to be scrubbed before it leaves).
+pub fn describe_error(error: &ErrorProbe) -> String {
+    let message = error.message.as_deref().unwrap_or("no message");
+    match error.code.as_ref().and_then(|c| c.as_str().map(str::to_string).or_else(|| Some(c.to_string()))) {
+        Some(code) if code != "null" => format!("{message} ({code})"),
+        _ => message.to_string(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

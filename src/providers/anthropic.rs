@@ -3,16 +3,21 @@
 //! Thinking blocks keep their signatures and cache_control markers survive, so
 //! tool turns can echo them back as Anthropic requires.
 
+mod stream;
+
+pub use stream::{stream_translator, AnthropicStream};
+
 use super::common::{
     json_output_schema, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported, JSON_TOOL,
 };
-use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
+use super::{AttemptContext, UpstreamRequest};
 use crate::error::GatewayError;
+use crate::protocol::anthropic::{canonical_usage, finish_reason, ANTHROPIC_VERSION};
+use crate::protocol::chunk::{completion_choice, Completion};
 use crate::protocol::openai::ChatRequest;
-use crate::sse::{SseDecoder, SseEvent};
+use crate::protocol::USER_AGENT;
 use serde_json::{json, Map, Value};
 
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Used when neither the client nor the target's capabilities give a max_tokens.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
@@ -213,7 +218,7 @@ pub fn chat_request(
         ("content-type", "application/json".to_string()),
         ("accept", if req.is_stream() { "text/event-stream" } else { "application/json" }.to_string()),
         ("anthropic-version", ANTHROPIC_VERSION.to_string()),
-        ("user-agent", super::openai::USER_AGENT.to_string()),
+        ("user-agent", USER_AGENT.to_string()),
     ];
     if let Some(key) = ctx.api_key {
         headers.push(("x-api-key", key.to_string()));
@@ -240,7 +245,7 @@ pub fn native_request(
         ("content-type", "application/json".to_string()),
         ("accept", if stream { "text/event-stream" } else { "application/json" }.to_string()),
         ("anthropic-version", version.filter(is_date).unwrap_or(ANTHROPIC_VERSION).to_string()),
-        ("user-agent", super::openai::USER_AGENT.to_string()),
+        ("user-agent", USER_AGENT.to_string()),
     ];
     if let Some(beta) = beta.filter(is_beta) {
         headers.push(("anthropic-beta", beta.to_string()));
@@ -249,27 +254,6 @@ pub fn native_request(
         headers.push(("x-api-key", key.to_string()));
     }
     Ok(UpstreamRequest { url: format!("{}/messages", ctx.provider.base_url), headers, body, stream })
-}
-
-pub fn finish_reason(stop_reason: Option<&str>) -> Option<&'static str> {
-    Some(match stop_reason? {
-        "max_tokens" | "model_context_window_exceeded" => "length",
-        "tool_use" => "tool_calls",
-        "refusal" => "content_filter",
-        _ => "stop", // end_turn, stop_sequence, pause_turn
-    })
-}
-
-pub fn usage(usage: &Value) -> Value {
-    let n = |f: &str| usage.get(f).and_then(Value::as_u64).unwrap_or(0);
-    let (input, output, read, write) =
-        (n("input_tokens"), n("output_tokens"), n("cache_read_input_tokens"), n("cache_creation_input_tokens"));
-    json!({
-        "prompt_tokens": input + read + write,
-        "completion_tokens": output,
-        "total_tokens": input + read + write + output,
-        "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": write},
-    })
 }
 
 /// An Anthropic message as an OpenAI `chat.completion`.
@@ -312,21 +296,19 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
         msg["reasoning_content"] = reasoning.into();
         msg["thinking_blocks"] = Value::Array(thinking_blocks);
     }
-    Ok(json!({
-        "id": message.get("id").cloned().unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id).into()),
-        "object": "chat.completion",
-        "created": ctx.now_ms / 1000,
-        "model": ctx.public_model,
-        "choices": [{
-            "index": 0,
-            "message": msg,
-            "logprobs": null,
-            "finish_reason": if json_answer { "stop" } else {
-                finish_reason(message.get("stop_reason").and_then(Value::as_str)).unwrap_or("stop")
-            },
-        }],
-        "usage": usage(message.get("usage").unwrap_or(&Value::Null)),
-    }))
+    let reason = if json_answer {
+        "stop"
+    } else {
+        finish_reason(message.get("stop_reason").and_then(Value::as_str)).unwrap_or("stop")
+    };
+    Ok(Completion {
+        id: message.get("id").cloned().unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id).into()),
+        created: ctx.now_ms / 1000,
+        model: ctx.public_model,
+        choices: vec![completion_choice(0, msg, reason)],
+        usage: canonical_usage(message.get("usage").unwrap_or(&Value::Null)),
+    }
+    .into_json())
 }
 
 /// Anthropic's error body `{"type":"error","error":{"type","message"}}`.
@@ -334,208 +316,6 @@ pub fn error_details(body: &[u8]) -> Option<(String, Option<String>)> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let error = v.get("error")?;
     Some((error.get("message")?.as_str()?.to_string(), error.get("type").and_then(Value::as_str).map(str::to_string)))
-}
-
-enum Block {
-    Text,
-    Tool,
-    /// The JSON-output tool: its input streams out as content.
-    JsonAnswer,
-    Thinking {
-        text: String,
-        signature: String,
-    },
-    Other,
-}
-
-/// Anthropic's event stream as canonical chunks. Tool-use blocks get OpenAI tool
-/// indexes 0, 1, 2… in order of appearance, whatever their Anthropic block index.
-pub struct AnthropicStream {
-    decoder: SseDecoder,
-    events: Vec<SseEvent>,
-    id: String,
-    created: u64,
-    model: String,
-    blocks: Vec<(u64, Block, usize)>,
-    next_tool: usize,
-    /// The answer is JSON output carried by the JSON tool.
-    json_answer: bool,
-    usage: Map<String, Value>,
-    stopped: bool,
-    /// Raw events to forward unchanged (native Anthropic-to-Anthropic relaying).
-    raw: Option<Vec<u8>>,
-}
-
-pub fn stream_translator(ctx: &AttemptContext) -> AnthropicStream {
-    AnthropicStream {
-        decoder: SseDecoder::default(),
-        events: Vec::new(),
-        id: format!("chatcmpl-{}", ctx.request_id),
-        created: ctx.now_ms / 1000,
-        model: ctx.public_model.to_string(),
-        blocks: Vec::new(),
-        next_tool: 0,
-        json_answer: false,
-        usage: Map::new(),
-        stopped: false,
-        raw: None,
-    }
-}
-
-impl AnthropicStream {
-    /// Keeps a copy of every event as received, for native relaying.
-    pub fn keep_raw(mut self) -> Self {
-        self.raw = Some(Vec::new());
-        self
-    }
-
-    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> String {
-        json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
-        })
-        .to_string()
-    }
-
-    fn block_mut(&mut self, index: u64) -> Option<&mut (u64, Block, usize)> {
-        self.blocks.iter_mut().find(|(i, _, _)| *i == index)
-    }
-
-    fn on_event(&mut self, event: &SseEvent, out: &mut Vec<String>) -> Result<(), StreamFault> {
-        let Ok(data) = serde_json::from_str::<Value>(&event.data) else { return Ok(()) };
-        let kind = data.get("type").and_then(Value::as_str).or(event.event.as_deref()).unwrap_or_default();
-        let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
-        match kind {
-            "message_start" => {
-                if let Some(id) = data.pointer("/message/id").and_then(Value::as_str) {
-                    self.id = id.to_string();
-                }
-                if let Some(Value::Object(u)) = data.pointer("/message/usage") {
-                    self.usage.extend(u.clone());
-                }
-                out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
-            }
-            "content_block_start" => {
-                let block = data.get("content_block").cloned().unwrap_or_default();
-                let (kind, tool) = match block.get("type").and_then(Value::as_str) {
-                    Some("text") => (Block::Text, 0),
-                    Some("tool_use") if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) => {
-                        self.json_answer = true;
-                        (Block::JsonAnswer, 0)
-                    }
-                    Some("tool_use") => {
-                        let tool = self.next_tool;
-                        self.next_tool += 1;
-                        out.push(self.chunk(
-                            json!({"tool_calls": [{"index": tool, "id": block.get("id"), "type": "function",
-                                "function": {"name": block.get("name"), "arguments": ""}}]}),
-                            None,
-                        ));
-                        (Block::Tool, tool)
-                    }
-                    Some("thinking") => (Block::Thinking { text: String::new(), signature: String::new() }, 0),
-                    Some("redacted_thinking") => {
-                        out.push(self.chunk(json!({"thinking_blocks": [block]}), None));
-                        (Block::Other, 0)
-                    }
-                    _ => (Block::Other, 0),
-                };
-                self.blocks.push((index, kind, tool));
-            }
-            "content_block_delta" => {
-                let delta = data.get("delta").cloned().unwrap_or_default();
-                let text = |f: &str| delta.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
-                let chunk = match (delta.get("type").and_then(Value::as_str), self.block_mut(index)) {
-                    (Some("text_delta"), _) => Some(json!({"content": text("text")})),
-                    (Some("input_json_delta"), Some((_, Block::JsonAnswer, _))) => {
-                        Some(json!({"content": text("partial_json")}))
-                    }
-                    (Some("input_json_delta"), Some((_, Block::Tool, tool))) => {
-                        Some(json!({"tool_calls": [{"index": *tool, "function": {"arguments": text("partial_json")}}]}))
-                    }
-                    (Some("thinking_delta"), Some((_, Block::Thinking { text: acc, .. }, _))) => {
-                        acc.push_str(&text("thinking"));
-                        Some(json!({"reasoning_content": text("thinking")}))
-                    }
-                    (Some("signature_delta"), Some((_, Block::Thinking { signature, .. }, _))) => {
-                        signature.push_str(&text("signature"));
-                        None
-                    }
-                    _ => None,
-                };
-                if let Some(delta) = chunk {
-                    out.push(self.chunk(delta, None));
-                }
-            }
-            "content_block_stop" => {
-                if let Some((_, Block::Thinking { text, signature }, _)) = self.block_mut(index) {
-                    // The whole signed block at once, so clients can echo it back on tool turns.
-                    let block = json!({"type": "thinking", "thinking": std::mem::take(text), "signature": std::mem::take(signature)});
-                    out.push(self.chunk(json!({"thinking_blocks": [block]}), None));
-                }
-            }
-            "message_delta" => {
-                if let Some(Value::Object(u)) = data.get("usage") {
-                    self.usage.extend(u.clone());
-                }
-                let reason = finish_reason(data.pointer("/delta/stop_reason").and_then(Value::as_str));
-                let reason = if self.json_answer { "stop" } else { reason.unwrap_or("stop") };
-                out.push(self.chunk(json!({}), Some(reason)));
-            }
-            "message_stop" => self.stop(out),
-            "error" => {
-                let message = data.pointer("/error/message").and_then(Value::as_str).unwrap_or("error");
-                let kind = data.pointer("/error/type").and_then(Value::as_str).unwrap_or("api_error");
-                return Err(StreamFault::Upstream(format!("{message} ({kind})")));
-            }
-            _ => {} // ping and future event types
-        }
-        Ok(())
-    }
-
-    fn stop(&mut self, out: &mut Vec<String>) {
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        // Always emitted: the gateway accounts for every stream, and drops this chunk
-        // on the way out when the client did not ask for usage.
-        let usage = usage(&Value::Object(self.usage.clone()));
-        out.push(
-            json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                "choices": [], "usage": usage})
-            .to_string(),
-        );
-        out.push("[DONE]".into());
-    }
-
-    fn process(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault> {
-        for event in std::mem::take(&mut self.events) {
-            if let Some(raw) = self.raw.as_mut() {
-                crate::sse::encode(event.event.as_deref(), &event.data, raw);
-            }
-            self.on_event(&event, out)?;
-        }
-        Ok(())
-    }
-}
-
-impl StreamTranslator for AnthropicStream {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), StreamFault> {
-        self.decoder.feed(bytes, &mut self.events).map_err(|e| StreamFault::Malformed(e.to_string()))?;
-        self.process(out)
-    }
-
-    fn finish(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault> {
-        self.decoder.finish(&mut self.events);
-        self.process(out)
-    }
-
-    fn take_raw(&mut self, out: &mut Vec<u8>) {
-        if let Some(raw) = self.raw.as_mut() {
-            out.append(raw);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -573,7 +353,7 @@ impl super::ProviderAdapter for Anthropic {
             .map_err(|_| super::AttemptFailure::InvalidResponse("the answer is not a message"))
     }
 
-    fn stream_translator(&self, ctx: &AttemptContext, keep_raw: bool) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &AttemptContext, keep_raw: bool) -> Box<dyn super::StreamTranslator> {
         let translator = stream_translator(ctx);
         Box::new(if keep_raw { translator.keep_raw() } else { translator })
     }

@@ -2,8 +2,7 @@
 //! body into it (the default for OpenAI-shaped errors; adapters may refine it).
 
 use crate::error::GatewayError;
-use crate::protocol::openai::{ErrorEnvelope, ErrorProbe};
-use crate::providers::openai::describe_error;
+use crate::protocol::openai::{describe_error, ErrorEnvelope, ErrorProbe};
 
 /// Why one attempt did not produce an answer for the client.
 #[derive(Debug, Clone, PartialEq)]

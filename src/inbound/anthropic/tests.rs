@@ -55,6 +55,21 @@ fn tool_round_trip_images_and_cache_markers() {
 }
 
 #[test]
+fn canonical_requests_are_checked_like_a_clients() {
+    for (body, param) in [
+        (
+            json!({"model": "m", "max_tokens": 10, "temperature": 3, "messages": [{"role": "user", "content": "x"}]}),
+            "temperature",
+        ),
+        (json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": []}]}), "messages"),
+    ] {
+        let request = parse_request(body.to_string().as_bytes()).unwrap();
+        let err = to_canonical(&request).unwrap_err();
+        assert_eq!((err.status, err.param.as_deref()), (400, Some(param)));
+    }
+}
+
+#[test]
 fn invalid_requests_say_which_field() {
     for (body, param) in [
         (json!({"max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}), "model"),

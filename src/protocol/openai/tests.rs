@@ -165,3 +165,12 @@ fn completion_probe_reads_documented_response() {
     let cached: Usage = serde_json::from_str(r#"{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920}}"#).unwrap();
     assert_eq!(cached.cached_tokens(), 1920);
 }
+
+#[test]
+fn provider_errors_read_as_one_line() {
+    let describe = |error: Value| describe_error(&serde_json::from_value::<ErrorProbe>(error).unwrap());
+    assert_eq!(describe(json!({"message": "overloaded", "code": "overloaded"})), "overloaded (overloaded)");
+    assert_eq!(describe(json!({"message": "slow down", "code": 429})), "slow down (429)");
+    assert_eq!(describe(json!({"message": "bad", "code": null})), "bad");
+    assert_eq!(describe(json!({})), "no message");
+}

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::{Provider, ProviderKind};
+use crate::providers::{StreamFault, StreamTranslator};
 
 fn provider() -> Provider {
     Provider {

@@ -13,7 +13,9 @@ use super::common::{
 use super::openai::percent_encode;
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
 use crate::error::GatewayError;
+use crate::protocol::chunk::{completion_choice, Completion, StreamChunks};
 use crate::protocol::openai::ChatRequest;
+use crate::protocol::USER_AGENT;
 use serde_json::{json, Map, Value};
 
 fn content_blocks(content: &Value) -> Result<Vec<Value>, GatewayError> {
@@ -167,7 +169,7 @@ pub fn chat_request(
     let mut headers = vec![
         ("content-type", "application/json".to_string()),
         ("accept", if stream { "application/vnd.amazon.eventstream" } else { "application/json" }.to_string()),
-        ("user-agent", super::openai::USER_AGENT.to_string()),
+        ("user-agent", USER_AGENT.to_string()),
     ];
     let secret = ctx.api_key.unwrap_or_default();
     let mut parts = secret.splitn(3, ':');
@@ -237,12 +239,19 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
         message["reasoning_content"] = reasoning.into();
         message["thinking_blocks"] = Value::Array(thinking);
     }
-    Ok(json!({
-        "id": format!("chatcmpl-{}", ctx.request_id), "object": "chat.completion", "created": ctx.now_ms / 1000, "model": ctx.public_model,
-        "choices": [{"index": 0, "message": message, "logprobs": null,
-            "finish_reason": if json_answer { "stop" } else { finish_reason(response.get("stopReason").and_then(Value::as_str)).unwrap_or("stop") }}],
-        "usage": usage(response.get("usage").unwrap_or(&Value::Null)),
-    }))
+    let reason = if json_answer {
+        "stop"
+    } else {
+        finish_reason(response.get("stopReason").and_then(Value::as_str)).unwrap_or("stop")
+    };
+    Ok(Completion {
+        id: format!("chatcmpl-{}", ctx.request_id).into(),
+        created: ctx.now_ms / 1000,
+        model: ctx.public_model,
+        choices: vec![completion_choice(0, message, reason)],
+        usage: usage(response.get("usage").unwrap_or(&Value::Null)),
+    }
+    .into_json())
 }
 
 /// Bedrock's error body is `{"message": …}`; the error type is in `x-amzn-errortype`.
@@ -254,9 +263,7 @@ pub fn error_details(body: &[u8]) -> Option<String> {
 pub struct BedrockStream {
     decoder: eventstream::Decoder,
     messages: Vec<eventstream::Message>,
-    id: String,
-    created: u64,
-    model: String,
+    chunks: StreamChunks,
     /// Bedrock content block index → OpenAI tool-call index.
     tools: Vec<(u64, usize)>,
     thinking: Option<(String, String)>,
@@ -270,9 +277,11 @@ pub fn stream_translator(ctx: &AttemptContext) -> BedrockStream {
     BedrockStream {
         decoder: eventstream::Decoder::default(),
         messages: Vec::new(),
-        id: format!("chatcmpl-{}", ctx.request_id),
-        created: ctx.now_ms / 1000,
-        model: ctx.public_model.to_string(),
+        chunks: StreamChunks {
+            id: format!("chatcmpl-{}", ctx.request_id),
+            created: ctx.now_ms / 1000,
+            model: ctx.public_model.to_string(),
+        },
         tools: Vec::new(),
         thinking: None,
         json_block: None,
@@ -282,12 +291,6 @@ pub fn stream_translator(ctx: &AttemptContext) -> BedrockStream {
 }
 
 impl BedrockStream {
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
-        .to_string()
-    }
-
     fn on_message(&mut self, message: &eventstream::Message, out: &mut Vec<String>) -> Result<(), StreamFault> {
         let payload: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
         if message.header(":message-type") == Some("exception") || message.header(":message-type") == Some("error") {
@@ -297,14 +300,14 @@ impl BedrockStream {
         }
         let index = payload.get("contentBlockIndex").and_then(Value::as_u64).unwrap_or(0);
         match message.header(":event-type").unwrap_or_default() {
-            "messageStart" => out.push(self.chunk(json!({"role": "assistant", "content": ""}), None)),
+            "messageStart" => out.push(self.chunks.delta(json!({"role": "assistant", "content": ""}), None)),
             "contentBlockStart" => {
                 if payload.pointer("/start/toolUse/name").is_some_and(|n| n == JSON_TOOL) {
                     self.json_block = Some(index);
                 } else if let Some(tool) = payload.pointer("/start/toolUse") {
                     let tool_index = self.tools.len();
                     self.tools.push((index, tool_index));
-                    out.push(self.chunk(
+                    out.push(self.chunks.delta(
                         json!({"tool_calls": [{"index": tool_index, "id": tool["toolUseId"], "type": "function",
                             "function": {"name": tool["name"], "arguments": ""}}]}),
                         None,
@@ -314,15 +317,15 @@ impl BedrockStream {
             "contentBlockDelta" => {
                 let delta = payload.get("delta").cloned().unwrap_or_default();
                 if let Some(text) = delta.get("text").and_then(Value::as_str) {
-                    out.push(self.chunk(json!({"content": text}), None));
+                    out.push(self.chunks.delta(json!({"content": text}), None));
                 } else if let Some(input) =
                     delta.pointer("/toolUse/input").and_then(Value::as_str).filter(|_| self.json_block == Some(index))
                 {
-                    out.push(self.chunk(json!({"content": input}), None));
+                    out.push(self.chunks.delta(json!({"content": input}), None));
                 } else if let Some(input) = delta.pointer("/toolUse/input").and_then(Value::as_str) {
                     let tool_index = self.tools.iter().find(|(i, _)| *i == index).map_or(0, |(_, t)| *t);
                     out.push(
-                        self.chunk(
+                        self.chunks.delta(
                             json!({"tool_calls": [{"index": tool_index, "function": {"arguments": input}}]}),
                             None,
                         ),
@@ -333,20 +336,20 @@ impl BedrockStream {
                     acc.push_str(text.unwrap_or_default());
                     signature.push_str(r.get("signature").and_then(Value::as_str).unwrap_or_default());
                     if let Some(t) = text {
-                        out.push(self.chunk(json!({"reasoning_content": t}), None));
+                        out.push(self.chunks.delta(json!({"reasoning_content": t}), None));
                     }
                 }
             }
             "contentBlockStop" => {
                 if let Some((text, signature)) = self.thinking.take() {
                     let block = json!({"type": "thinking", "thinking": text, "signature": signature});
-                    out.push(self.chunk(json!({"thinking_blocks": [block]}), None));
+                    out.push(self.chunks.delta(json!({"thinking_blocks": [block]}), None));
                 }
             }
             "messageStop" => {
                 let reason = finish_reason(payload.get("stopReason").and_then(Value::as_str)).unwrap_or("stop");
                 let reason = if self.json_block.is_some() { "stop" } else { reason };
-                out.push(self.chunk(json!({}), Some(reason)));
+                out.push(self.chunks.delta(json!({}), Some(reason)));
                 self.stopped = true;
             }
             "metadata" => {
@@ -377,11 +380,7 @@ impl StreamTranslator for BedrockStream {
         self.drain(out)?;
         if self.stopped {
             if let Some(usage) = self.usage.take() {
-                out.push(
-                    json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                           "choices": [], "usage": usage})
-                    .to_string(),
-                );
+                out.push(self.chunks.usage(usage));
             }
             out.push("[DONE]".into());
         }

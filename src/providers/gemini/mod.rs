@@ -24,7 +24,7 @@ pub use request::chat_request;
 pub use response::{chat_response, error_details};
 pub use stream::{stream_translator, GeminiStreamTranslator};
 
-use crate::providers::openai::USER_AGENT;
+use crate::protocol::USER_AGENT;
 use crate::providers::AttemptContext;
 
 /// The model id as the path segment Gemini expects: without a `models/` prefix

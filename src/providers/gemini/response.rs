@@ -1,6 +1,7 @@
 //! Gemini `GenerateContentResponse` → OpenAI `chat.completion`, plus the pieces the
 //! stream translator shares: part reading, tool-call ids, finish reasons, usage.
 
+use crate::protocol::chunk::{completion_choice, Completion};
 use crate::providers::AttemptContext;
 use serde_json::{json, Map, Value};
 
@@ -24,14 +25,14 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
     let mut call_ids = ToolCallIds::for_response(response_id);
     let choices: Vec<Value> =
         candidates.iter().enumerate().map(|(position, candidate)| choice(candidate, position, &mut call_ids)).collect();
-    Ok(json!({
-        "id": completion_id(response_id, ctx.request_id),
-        "object": "chat.completion",
-        "created": ctx.now_ms / 1000,
-        "model": ctx.public_model,
-        "choices": choices,
-        "usage": usage(response.get("usageMetadata")),
-    }))
+    Ok(Completion {
+        id: completion_id(response_id, ctx.request_id).into(),
+        created: ctx.now_ms / 1000,
+        model: ctx.public_model,
+        choices,
+        usage: usage(response.get("usageMetadata")),
+    }
+    .into_json())
 }
 
 /// Message and code (Gemini's `status`, else its numeric `code`) of an error body
@@ -265,10 +266,5 @@ fn choice(candidate: &Value, position: usize, ids: &mut ToolCallIds) -> Value {
     }
     let index = candidate.get("index").and_then(Value::as_u64).unwrap_or(position as u64);
     let reason = candidate.get("finishReason").and_then(Value::as_str);
-    json!({
-        "index": index,
-        "message": message,
-        "finish_reason": finish_reason(reason, called_tools),
-        "logprobs": null,
-    })
+    completion_choice(index, Value::Object(message), finish_reason(reason, called_tools))
 }

@@ -11,6 +11,7 @@ use super::response::{
     block_reason, blocked_prompt_message, candidates, completion_id, describe_error, finish_reason, google_extra,
     part_kind, response_id, thought_signature, tool_call, usage, PartKind, ToolCallIds,
 };
+use crate::protocol::chunk::StreamChunks;
 use crate::providers::{AttemptContext, StreamFault, StreamTranslator};
 use crate::sse::{SseDecoder, SseEvent};
 use serde_json::{json, Map, Value};
@@ -25,11 +26,10 @@ const MAX_PENDING: usize = 2 * MAX_LINE;
 pub struct GeminiStreamTranslator {
     decoder: SseDecoder,
     request_id: String,
-    created: u64,
-    model: String,
+    /// Its `id` is set by the first event.
+    chunks: StreamChunks,
+    started: bool,
     include_usage: bool,
-    /// Set by the first event: the `id` of every chunk.
-    id: Option<String>,
     call_ids: ToolCallIds,
     tool_calls: usize,
     finish_reason: Option<String>,
@@ -47,10 +47,9 @@ pub fn stream_translator(ctx: &AttemptContext, include_usage: bool) -> GeminiStr
     GeminiStreamTranslator {
         decoder: SseDecoder::new(MAX_LINE),
         request_id: ctx.request_id.to_string(),
-        created: ctx.now_ms / 1000,
-        model: ctx.public_model.to_string(),
+        chunks: StreamChunks { id: String::new(), created: ctx.now_ms / 1000, model: ctx.public_model.to_string() },
+        started: false,
         include_usage,
-        id: None,
         call_ids: ToolCallIds::for_response(None),
         tool_calls: 0,
         finish_reason: None,
@@ -105,10 +104,10 @@ impl GeminiStreamTranslator {
             return Err(StreamFault::Malformed("the Gemini stream ended before a finish reason".into()));
         };
         let reason = finish_reason(Some(&reason), self.tool_calls > 0);
-        out.push(self.chunk(json!({}), Some(reason)));
+        out.push(self.chunks.delta(json!({}), Some(reason)));
         if self.include_usage {
             if let Some(usage) = self.usage.take() {
-                out.push(self.usage_chunk(usage));
+                out.push(self.chunks.usage(usage));
             }
         }
         out.push("[DONE]".into());
@@ -153,7 +152,7 @@ impl GeminiStreamTranslator {
                 .unwrap_or_default();
             for part in parts {
                 if let Some(delta) = self.delta(part) {
-                    out.push(self.chunk(Value::Object(delta), None));
+                    out.push(self.chunks.delta(Value::Object(delta), None));
                 }
             }
             if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
@@ -165,12 +164,13 @@ impl GeminiStreamTranslator {
 
     /// The first event fixes the chunk id and opens the stream with the role delta.
     fn start(&mut self, response_id: Option<&str>, out: &mut Vec<String>) {
-        if self.id.is_some() {
+        if self.started {
             return;
         }
-        self.id = Some(completion_id(response_id, &self.request_id));
+        self.started = true;
+        self.chunks.id = completion_id(response_id, &self.request_id);
         self.call_ids = ToolCallIds::for_response(response_id);
-        out.push(self.chunk(json!({ "role": "assistant", "content": "" }), None));
+        out.push(self.chunks.delta(json!({ "role": "assistant", "content": "" }), None));
     }
 
     /// The delta for one part, or `None` when it carries nothing a client can use.
@@ -197,33 +197,5 @@ impl GeminiStreamTranslator {
             delta.insert("extra_content".into(), google_extra(signature));
         }
         (!delta.is_empty()).then_some(delta)
-    }
-
-    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> String {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{
-                "index": 0,
-                "delta": delta,
-                "logprobs": null,
-                "finish_reason": finish_reason,
-            }],
-        })
-        .to_string()
-    }
-
-    fn usage_chunk(&self, usage: Value) -> String {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage,
-        })
-        .to_string()
     }
 }

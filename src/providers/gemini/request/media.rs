@@ -1,7 +1,6 @@
 //! Content parts (text, images, audio, files) as Gemini parts.
 
 use super::invalid;
-use super::messages::{part_text, text_part};
 use crate::error::GatewayError;
 use serde_json::{json, Map, Value};
 
@@ -33,6 +32,18 @@ pub(super) fn content_part(part: &Value, param: String) -> Result<Option<Value>,
             format!("{param}.type"),
         )),
     }
+}
+
+/// A Gemini text part (`None` for an empty text).
+pub(super) fn text_part(text: &str) -> Option<Value> {
+    (!text.is_empty()).then(|| json!({ "text": text }))
+}
+
+/// The `text` of an OpenAI text part.
+pub(super) fn part_text<'a>(part: &'a Value, param: &str) -> Result<&'a str, GatewayError> {
+    part.get("text")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("invalid_type", "A text content part needs a string 'text'.", format!("{param}.text")))
 }
 
 fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {

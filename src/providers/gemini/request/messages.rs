@@ -2,7 +2,7 @@
 //! `systemInstruction`.
 
 use super::invalid;
-use super::media::content_part;
+use super::media::{content_part, part_text, text_part};
 use crate::error::GatewayError;
 use crate::protocol::openai::Message;
 use serde_json::{json, Map, Value};
@@ -100,10 +100,6 @@ fn content(message: &Message, i: usize) -> Result<Content<'_>, GatewayError> {
     }
 }
 
-pub(super) fn text_part(text: &str) -> Option<Value> {
-    (!text.is_empty()).then(|| json!({ "text": text }))
-}
-
 fn system_parts(message: &Message, i: usize) -> Result<Vec<Value>, GatewayError> {
     match content(message, i)? {
         Content::Absent => Ok(Vec::new()),
@@ -126,12 +122,6 @@ fn system_parts(message: &Message, i: usize) -> Result<Vec<Value>, GatewayError>
             Ok(out)
         }
     }
-}
-
-pub(super) fn part_text<'a>(part: &'a Value, param: &str) -> Result<&'a str, GatewayError> {
-    part.get("text")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("invalid_type", "A text content part needs a string 'text'.", format!("{param}.text")))
 }
 
 fn user_parts(message: &Message, i: usize) -> Result<Vec<Value>, GatewayError> {

@@ -1,0 +1,190 @@
+//! Watching the canonical stream on its way to the client: which events to
+//! forward, when the answer is committed (no more failover), how the stream ended,
+//! and the error event that ends a stream which cannot be completed.
+
+use crate::protocol::openai::{describe_error, ChunkProbe, Usage};
+use crate::protocol::tool_calls::ToolCallCollector;
+
+/// What to do with one event of an upstream stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventVerdict {
+    Forward,
+    /// Not for the client: a usage chunk it did not ask for, or an unparseable event.
+    Drop,
+    /// The provider reported an error inside the stream.
+    UpstreamError(String),
+}
+
+/// How a stream ended, from what was seen of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// `[DONE]` arrived.
+    Complete,
+    /// A finish_reason arrived but no `[DONE]`: finish the stream for the client.
+    MissingDone,
+    /// Cut before the answer finished: the client must get an error event, never a clean end.
+    Interrupted,
+}
+
+#[derive(Debug, Default)]
+pub struct StreamObserver {
+    pub usage: Option<Usage>,
+    /// Something the client must not lose has been seen: content, a tool call, a
+    /// finish reason or usage. Before that, the attempt can still fail over.
+    pub committed: bool,
+    pub finish_reason_seen: bool,
+    pub done_seen: bool,
+    pub malformed_events: u32,
+    client_wants_usage: bool,
+    /// Collects tool calls when the request offered tools (for tool-call validity).
+    pub tool_calls: Option<ToolCallCollector>,
+}
+
+impl StreamObserver {
+    pub fn new(client_wants_usage: bool) -> Self {
+        Self { client_wants_usage, ..Self::default() }
+    }
+
+    pub fn observe(&mut self, data: &str) -> EventVerdict {
+        if data.trim() == "[DONE]" {
+            self.done_seen = true;
+            self.committed = true;
+            return EventVerdict::Forward;
+        }
+        let chunk: ChunkProbe = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(_) => {
+                self.malformed_events += 1;
+                return EventVerdict::Drop;
+            }
+        };
+        if let Some(error) = chunk.error {
+            return EventVerdict::UpstreamError(describe_error(&error));
+        }
+        let choices = chunk.choices.unwrap_or_default();
+        let usage_only = chunk.usage.is_some() && choices.is_empty();
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage);
+            self.committed = true;
+        }
+        for choice in &choices {
+            if choice.finish_reason.is_some() {
+                self.finish_reason_seen = true;
+                self.committed = true;
+            }
+            if let (Some(collector), Some(calls)) =
+                (self.tool_calls.as_mut(), choice.delta.as_ref().and_then(|d| d.tool_calls.as_ref()))
+            {
+                for (position, call) in calls.iter().enumerate() {
+                    let function = call.function.as_ref();
+                    collector.push(
+                        call.index.unwrap_or(position),
+                        function.and_then(|f| f.name.as_deref()),
+                        function.and_then(|f| f.arguments.as_deref()),
+                    );
+                }
+            }
+            if let Some(delta) = &choice.delta {
+                let has_text = |s: &Option<String>| s.as_deref().is_some_and(|t| !t.is_empty());
+                if has_text(&delta.content)
+                    || has_text(&delta.refusal)
+                    || has_text(&delta.reasoning_content)
+                    || delta.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+                {
+                    self.committed = true;
+                }
+            }
+        }
+        if usage_only && !self.client_wants_usage {
+            EventVerdict::Drop
+        } else {
+            EventVerdict::Forward
+        }
+    }
+
+    pub fn end(&self) -> StreamEnd {
+        if self.done_seen {
+            StreamEnd::Complete
+        } else if self.finish_reason_seen {
+            StreamEnd::MissingDone
+        } else {
+            StreamEnd::Interrupted
+        }
+    }
+}
+
+/// The in-band error event that ends a stream which cannot be completed.
+pub fn stream_error_event(code: &str, message: &str) -> Vec<u8> {
+    let body = serde_json::json!({"error": {"message": message, "type": "server_error", "param": null, "code": code}});
+    let mut out = Vec::new();
+    crate::sse::encode(None, &body.to_string(), &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PREAMBLE: &str = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+    const CONTENT: &str = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#;
+    const FINISH: &str =
+        r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+    const USAGE: &str = r#"{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+
+    #[test]
+    fn preamble_does_not_commit_content_does() {
+        let mut obs = StreamObserver::new(false);
+        assert_eq!(obs.observe(PREAMBLE), EventVerdict::Forward);
+        assert!(!obs.committed);
+        obs.observe(CONTENT);
+        assert!(obs.committed);
+    }
+
+    #[test]
+    fn tool_call_delta_commits() {
+        let mut obs = StreamObserver::new(false);
+        obs.observe(r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#);
+        assert!(obs.committed);
+    }
+
+    #[test]
+    fn usage_chunk_is_dropped_unless_asked_for_and_always_counted() {
+        let mut obs = StreamObserver::new(false);
+        assert_eq!(obs.observe(USAGE), EventVerdict::Drop);
+        assert_eq!(obs.usage.unwrap().total_tokens, 4);
+        let mut obs = StreamObserver::new(true);
+        assert_eq!(obs.observe(USAGE), EventVerdict::Forward);
+    }
+
+    #[test]
+    fn stream_end_classification() {
+        let mut obs = StreamObserver::new(false);
+        for e in [PREAMBLE, CONTENT] {
+            obs.observe(e);
+        }
+        assert_eq!(obs.end(), StreamEnd::Interrupted);
+        obs.observe(FINISH);
+        assert_eq!(obs.end(), StreamEnd::MissingDone);
+        obs.observe("[DONE]");
+        assert_eq!(obs.end(), StreamEnd::Complete);
+    }
+
+    #[test]
+    fn error_events_and_malformed_events() {
+        let mut obs = StreamObserver::new(false);
+        let verdict = obs.observe(r#"{"error":{"message":"overloaded","type":"server_error","code":"overloaded"}}"#);
+        assert_eq!(verdict, EventVerdict::UpstreamError("overloaded (overloaded)".into()));
+        assert_eq!(obs.observe("{not json}"), EventVerdict::Drop);
+        assert_eq!(obs.malformed_events, 1);
+        assert!(!obs.committed);
+    }
+
+    #[test]
+    fn error_event_is_openai_shaped_sse() {
+        let bytes = stream_error_event("upstream_stream_interrupted", "upstream stream ended unexpectedly");
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("data: {\"error\":"));
+        assert!(text.ends_with("\n\n"));
+        assert!(text.contains("\"code\":\"upstream_stream_interrupted\""));
+    }
+}
