@@ -11,7 +11,6 @@ pub mod dialects;
 pub mod error;
 pub mod gateway;
 pub mod health;
-pub mod inbound;
 pub mod limits;
 pub mod pipeline;
 pub mod protocol;

@@ -1,11 +1,13 @@
 //! Anthropic Messages: requests into the canonical form, answers, streams and
 //! errors back in Anthropic's shape; relayed natively to Anthropic providers.
 
+mod convert;
+
 use super::{canonical_completion, ClientCall, ClientDialect, Native, Shape};
 use crate::error::GatewayError;
-use crate::inbound::anthropic::{self as messages, AnthropicEncoder, AnthropicRawEncoder};
 use crate::providers::{AttemptFailure, WholeAnswer, Wire};
 use crate::relay::ClientEncoder;
+use convert::{self as messages, AnthropicEncoder, AnthropicRawEncoder};
 
 pub struct AnthropicMessages;
 

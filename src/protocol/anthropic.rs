@@ -1,6 +1,6 @@
 //! Anthropic's Messages vocabulary against the canonical one, in both directions:
 //! `stop_reason` and `finish_reason`, and the two ways of counting usage. The
-//! Anthropic adapter reads Anthropic answers with it; the inbound `/v1/messages`
+//! Anthropic adapter reads Anthropic answers with it; the `/v1/messages` dialect
 //! endpoint writes canonical answers back out with it.
 
 use serde_json::{json, Value};

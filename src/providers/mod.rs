@@ -4,7 +4,7 @@
 //! The canonical form is OpenAI Chat Completions: every adapter takes a
 //! [`ChatRequest`](crate::protocol::openai::ChatRequest) and gives back OpenAI
 //! `chat.completion` bodies and `chat.completion.chunk` payloads (built with
-//! `protocol::chunk`), so the rest of the gateway (accounting, failover, inbound
+//! `protocol::chunk`), so the rest of the gateway (accounting, failover, client dialects
 //! Anthropic) sees one shape.
 
 pub mod anthropic;

@@ -1,7 +1,6 @@
-//! The gateway's Anthropic-compatible endpoint (`POST /v1/messages`): Anthropic
-//! requests into the canonical form, canonical answers and chunks back into
-//! Anthropic messages and its exact event sequence, and Anthropic's error shape.
-//! (When the target is Anthropic itself the edge relays natively instead.)
+//! Anthropic Messages to and from the canonical form: requests in, answers and
+//! chunks back as Anthropic messages with its exact event sequence, and its error
+//! shape. (An Anthropic target gets the client's own body instead: native relay.)
 
 use crate::error::GatewayError;
 use crate::protocol::anthropic::{anthropic_usage, stop_reason};

@@ -1,3 +1,0 @@
-//! Inbound APIs other than the canonical OpenAI one.
-
-pub mod anthropic;
