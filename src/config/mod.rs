@@ -5,12 +5,14 @@
 //! `config/default.json` the built-in development config.
 
 mod breaker;
+mod provider;
 mod validate;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use breaker::BreakerPolicy;
+pub use provider::{bedrock_region, Provider, ProviderKind};
 pub use validate::ConfigIssue;
 
 /// The only schema version this gateway reads.
@@ -119,50 +121,6 @@ impl Default for Settings {
             cors_origins: Vec::new(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    /// OpenAI and every provider that speaks its Chat Completions format
-    /// (Groq, Mistral, DeepSeek, Together, Fireworks, OpenRouter, vLLM, Ollama, ...).
-    #[serde(alias = "openai_compatible")]
-    Openai,
-    /// Azure OpenAI: deployment URLs, `api-version`, `api-key` header.
-    AzureOpenai,
-    /// Anthropic Messages API.
-    Anthropic,
-    /// Google AI Studio (Gemini API).
-    Gemini,
-    /// AWS Bedrock Converse / ConverseStream, SigV4-signed.
-    Bedrock,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Provider {
-    pub kind: ProviderKind,
-    /// API root including the version path, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    /// Name of the Worker secret holding this provider's API key (never the key itself).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_secret: Option<String>,
-    /// Where this endpoint processes data, e.g. `us`, `eu`, `eu-de`.
-    pub region: String,
-    /// The AWS region to sign Bedrock requests for, when the base_url does not name it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_region: Option<String>,
-    /// Azure OpenAI's `api-version` query parameter (required for `azure_openai`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    /// Durable Object location hint for this endpoint's health object, near the
-    /// provider (`wnam`, `enam`, `sam`, `weur`, `eeur`, `apac`, `oc`, `afr`, `me`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location_hint: Option<String>,
-    /// The provider's own capacity for this endpoint (its RPM/TPM quota), enforced
-    /// by the gateway so bursts spread across endpoints before the provider says 429.
-    #[serde(default, skip_serializing_if = "crate::limits::Limits::is_empty")]
-    pub limits: crate::limits::Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -483,21 +441,6 @@ impl Config {
     pub fn models_for<'a>(&'a self, key: &'a KeyRecord) -> impl Iterator<Item = &'a str> + 'a {
         self.models.keys().map(String::as_str).filter(move |m| key.allows(m))
     }
-}
-
-impl Provider {
-    /// The AWS region a Bedrock endpoint signs for: `aws_region`, or the one in its URL.
-    pub fn signing_region(&self) -> Option<&str> {
-        self.aws_region.as_deref().or_else(|| bedrock_region(&self.base_url))
-    }
-}
-
-/// The AWS region of a Bedrock runtime URL (`https://bedrock-runtime.eu-central-1.amazonaws.com`).
-pub fn bedrock_region(base_url: &str) -> Option<&str> {
-    let host = base_url.strip_prefix("https://")?.split('/').next()?;
-    let region = host.strip_prefix("bedrock-runtime.")?.strip_suffix(".amazonaws.com")?;
-    (!region.is_empty() && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-        .then_some(region)
 }
 
 impl KeyRecord {

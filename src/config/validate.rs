@@ -1,7 +1,7 @@
 //! Validation: serde catches shape errors (with their path), then the semantic
 //! checks below catch references and values serde cannot judge.
 
-use super::{Config, ProviderKind, SCHEMA_VERSION};
+use super::{Config, SCHEMA_VERSION};
 use crate::limits::Limits;
 use serde_path_to_error::Segment;
 use std::collections::BTreeMap;
@@ -179,21 +179,6 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
                     format!("{secret:?} is not a secret name (UPPER_SNAKE_CASE); put the key in a Worker secret and name it here"),
                 ));
             }
-        }
-        match provider.kind {
-            ProviderKind::AzureOpenai if provider.api_version.as_deref().is_none_or(str::is_empty) => {
-                out.push(issue(
-                    format!("{at}/api_version"),
-                    "azure_openai providers need an api_version, e.g. \"2024-10-21\"",
-                ));
-            }
-            ProviderKind::Bedrock if provider.signing_region().is_none() => {
-                out.push(issue(
-                    format!("{at}/base_url"),
-                    "bedrock providers use https://bedrock-runtime.<aws-region>.amazonaws.com (or set aws_region)",
-                ));
-            }
-            _ => {}
         }
         const HINTS: [&str; 9] = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"];
         if let Some(hint) = provider.location_hint.as_deref().filter(|h| !HINTS.contains(h)) {

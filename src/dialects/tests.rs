@@ -18,11 +18,11 @@ fn only_a_provider_of_the_same_wire_gets_the_clients_own_body() {
     let body = br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
     let call =
         AnthropicMessages.parse(body, &|name| (name == "anthropic-beta").then(|| "tools-2024".to_string())).unwrap();
-    let native = native_for(&AnthropicMessages, &call, adapter(crate::config::ProviderKind::Anthropic)).unwrap();
+    let native = native_for(&AnthropicMessages, &call, adapter(&crate::config::ProviderKind::Anthropic)).unwrap();
     assert_eq!(native.headers, [("anthropic-beta", "tools-2024".to_string())]);
-    assert!(native_for(&AnthropicMessages, &call, adapter(crate::config::ProviderKind::Gemini)).is_none());
+    assert!(native_for(&AnthropicMessages, &call, adapter(&crate::config::ProviderKind::Gemini)).is_none());
     let openai = OpenAiChat.parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, &|_| None).unwrap();
-    assert!(native_for(&OpenAiChat, &openai, adapter(crate::config::ProviderKind::Openai)).is_none());
+    assert!(native_for(&OpenAiChat, &openai, adapter(&crate::config::ProviderKind::Openai)).is_none());
 }
 
 #[test]

@@ -50,7 +50,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
 
     async fn attempt(&mut self, ports: &P, target: &Target<'_, '_>) -> Result<Self::Answer, AttemptFailure> {
         let candidate = target.candidate;
-        let adapter = providers::adapter(candidate.provider.kind);
+        let adapter = providers::adapter(&candidate.provider.kind);
         let ctx = AttemptContext {
             provider: candidate.provider,
             upstream_model: candidate.upstream_model,

@@ -24,7 +24,7 @@ impl<P: Ports> Operation<P> for EmbeddingsAttempt<'_> {
 
     async fn attempt(&mut self, ports: &P, target: &Target<'_, '_>) -> Result<EmbeddingsAnswer, AttemptFailure> {
         let candidate = target.candidate;
-        let adapter = providers::adapter(candidate.provider.kind);
+        let adapter = providers::adapter(&candidate.provider.kind);
         let ctx = AttemptContext {
             provider: candidate.provider,
             upstream_model: candidate.upstream_model,

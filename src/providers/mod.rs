@@ -166,12 +166,12 @@ pub struct ProbeRequest {
 }
 
 /// The one lookup from a provider kind to its adapter.
-pub fn adapter(kind: ProviderKind) -> &'static dyn ProviderAdapter {
+pub fn adapter(kind: &ProviderKind) -> &'static dyn ProviderAdapter {
     match kind {
-        ProviderKind::Openai | ProviderKind::AzureOpenai => &openai::OpenAi,
+        ProviderKind::Openai | ProviderKind::AzureOpenai { .. } => &openai::OpenAi,
         ProviderKind::Anthropic => &anthropic::Anthropic,
         ProviderKind::Gemini => &gemini::Gemini,
-        ProviderKind::Bedrock => &bedrock::Bedrock,
+        ProviderKind::Bedrock { .. } => &bedrock::Bedrock,
     }
 }
 

@@ -60,12 +60,12 @@ pub fn embeddings_request(
 /// `{base_url}/{operation}` for OpenAI-compatible APIs; Azure addresses the
 /// deployment in the path and pins the API version in the query.
 pub fn endpoint_url(provider: &Provider, upstream_model: &str, operation: &str) -> String {
-    match provider.kind {
-        ProviderKind::AzureOpenai => format!(
+    match &provider.kind {
+        ProviderKind::AzureOpenai { api_version } => format!(
             "{}/openai/deployments/{}/{operation}?api-version={}",
             provider.base_url,
             percent_encode(upstream_model),
-            percent_encode(provider.api_version.as_deref().unwrap_or_default()),
+            percent_encode(api_version),
         ),
         _ => format!("{}/{operation}", provider.base_url),
     }
@@ -75,7 +75,7 @@ pub fn endpoint_url(provider: &Provider, upstream_model: &str, operation: &str) 
 pub fn auth_header(provider: &Provider, api_key: Option<&str>) -> Option<(&'static str, String)> {
     let key = api_key?;
     Some(match provider.kind {
-        ProviderKind::AzureOpenai => ("api-key", key.to_string()),
+        ProviderKind::AzureOpenai { .. } => ("api-key", key.to_string()),
         _ => ("authorization", format!("Bearer {key}")),
     })
 }
@@ -133,7 +133,7 @@ impl super::ProviderAdapter for OpenAi {
 
     fn probe_request(&self, provider: &Provider, api_key: Option<&str>) -> Option<super::ProbeRequest> {
         // `GET /models` is free on OpenAI-compatible APIs; Azure lists no deployments there.
-        if provider.kind == ProviderKind::AzureOpenai {
+        if matches!(provider.kind, ProviderKind::AzureOpenai { .. }) {
             return None;
         }
         let mut headers = vec![("accept", "application/json".to_string())];
@@ -152,8 +152,6 @@ mod tests {
             base_url: "https://api.example.com/v1".into(),
             api_key_secret: Some("EXAMPLE_KEY".into()),
             region: "us".into(),
-            api_version: None,
-            aws_region: None,
             location_hint: None,
             limits: Default::default(),
         }
@@ -188,12 +186,10 @@ mod tests {
     #[test]
     fn azure_addresses_the_deployment_with_api_version_and_api_key() {
         let azure = Provider {
-            kind: ProviderKind::AzureOpenai,
+            kind: ProviderKind::AzureOpenai { api_version: "2024-10-21".into() },
             base_url: "https://my-resource.openai.azure.com".into(),
             api_key_secret: Some("AZURE_KEY".into()),
             region: "eu".into(),
-            api_version: Some("2024-10-21".into()),
-            aws_region: None,
             location_hint: None,
             limits: Default::default(),
         };

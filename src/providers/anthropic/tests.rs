@@ -8,8 +8,6 @@ fn provider() -> Provider {
         base_url: "https://api.anthropic.com/v1".into(),
         api_key_secret: Some("ANTHROPIC_API_KEY".into()),
         region: "us".into(),
-        api_version: None,
-        aws_region: None,
         location_hint: None,
         limits: Default::default(),
     }

@@ -3,12 +3,10 @@ use crate::config::{Provider, ProviderKind};
 
 fn with_ctx<T>(secret: &str, f: impl FnOnce(&AttemptContext) -> T) -> T {
     let provider = Provider {
-        kind: ProviderKind::Bedrock,
+        kind: ProviderKind::Bedrock { aws_region: "eu-central-1".into() },
         base_url: "https://bedrock-runtime.eu-central-1.amazonaws.com".into(),
         api_key_secret: Some("AWS_BEDROCK".into()),
         region: "eu-de".into(),
-        api_version: None,
-        aws_region: None,
         location_hint: None,
         limits: Default::default(),
     };

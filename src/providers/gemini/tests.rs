@@ -20,8 +20,6 @@ fn provider() -> Provider {
         base_url: BASE_URL.into(),
         api_key_secret: Some("GEMINI_API_KEY".into()),
         region: "us".into(),
-        aws_region: None,
-        api_version: None,
         location_hint: None,
         limits: Default::default(),
     }
