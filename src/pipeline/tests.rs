@@ -551,3 +551,26 @@ fn embeddings_on_a_model_without_embedding_targets_are_a_clear_400() {
     let error = block_on(run(&fake, &mut operation, &scope, None, &mut trail)).err().unwrap();
     assert_eq!((error.status, error.code.as_ref()), (400, "unsupported_model"));
 }
+
+#[test]
+fn a_budget_reserves_at_the_dearest_candidate_the_plan_may_fail_over_to() {
+    let doc = json!({
+        "version": 1,
+        "providers": {
+            "a": {"kind": "openai", "base_url": "https://a.example/v1", "region": "us"},
+            "b": {"kind": "openai", "base_url": "https://b.example/v1", "region": "us"}
+        },
+        "models": {"m": {"targets": [
+            {"provider": "a", "model": "x"},
+            {"provider": "b", "model": "y", "price": {"input_per_mtok": 10.0, "output_per_mtok": 30.0}}
+        ]}},
+        "keys": {"0000000000000000000000000000000000000000000000000000000000000000": {"name": "any", "models": ["*"]}}
+    });
+    let config = Config::from_json(&doc.to_string()).unwrap();
+    let mut plan = plan(&config, "m", &everywhere(&config));
+    plan.needs.prompt_tokens = 1_000;
+    plan.needs.max_output_tokens = Some(100);
+    assert_eq!(admission::estimated_tokens(&plan), 1_100);
+    // The unpriced primary does not make the request free: $10/M × 1000 + $30/M × 100.
+    assert_eq!(admission::estimated_cost_micro_usd(&plan), 13_000);
+}
