@@ -18,6 +18,12 @@ pub trait ClientEncoder {
     fn event(&mut self, payload: &str, out: &mut Vec<u8>);
     /// The stream cannot be completed: a final error event in the client's protocol.
     fn error(&mut self, code: &str, message: &str, out: &mut Vec<u8>);
+
+    /// The whole answer, once the stream completed, for dialects that keep it
+    /// (stored responses); taken once.
+    fn finished(&mut self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// OpenAI clients: `data: <chunk>` events, `data: [DONE]` at the end.
@@ -88,6 +94,11 @@ impl Relay {
             self.encoder.event("[DONE]", out);
         }
         Ok(end)
+    }
+
+    /// The dialect's whole answer once the stream completed (see [`ClientEncoder::finished`]).
+    pub fn finished_answer(&mut self) -> Option<serde_json::Value> {
+        self.encoder.finished()
     }
 
     /// Ends the client's stream with an error event.

@@ -3,7 +3,7 @@
 
 mod convert;
 
-use super::{canonical_completion, ClientCall, ClientDialect, Native, Shape};
+use super::{canonical_completion, ClientCall, ClientDialect, Encoded, Native, Shape};
 use crate::error::GatewayError;
 use crate::providers::{AttemptFailure, WholeAnswer, Wire};
 use crate::relay::ClientEncoder;
@@ -23,7 +23,7 @@ impl ClientDialect for AnthropicMessages {
         let original = messages::parse_request(body)?;
         let request = messages::to_canonical(&original)?;
         let headers = RELAYED_HEADERS.iter().filter_map(|name| Some((*name, header(name)?))).collect();
-        Ok(ClientCall { request, native: Some(Native { body: original, headers }) })
+        Ok(ClientCall { request, native: Some(Native { body: original, headers }), echo: Default::default() })
     }
 
     fn stream_encoder(&self, _call: &ClientCall, shape: &Shape) -> (Box<dyn ClientEncoder>, bool) {
@@ -35,13 +35,20 @@ impl ClientDialect for AnthropicMessages {
         }
     }
 
-    fn whole_answer(&self, raw: Vec<u8>, answer: WholeAnswer, shape: &Shape) -> Result<Vec<u8>, AttemptFailure> {
+    fn whole_answer(
+        &self,
+        _call: &ClientCall,
+        raw: Vec<u8>,
+        answer: WholeAnswer,
+        shape: &Shape,
+    ) -> Result<Encoded, AttemptFailure> {
         if shape.native {
-            return Ok(raw);
+            return Ok(Encoded { body: raw, kept: None });
         }
         let completion = canonical_completion(&raw, answer)?;
         let message = messages::from_canonical_response(&completion, shape.public_model, shape.message_id);
-        serde_json::to_vec(&message).map_err(|_| AttemptFailure::InvalidResponse("encoding"))
+        let body = serde_json::to_vec(&message).map_err(|_| AttemptFailure::InvalidResponse("encoding"))?;
+        Ok(Encoded { body, kept: None })
     }
 
     fn error_body(&self, error: &GatewayError, request_id: &str) -> String {

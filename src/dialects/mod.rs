@@ -5,6 +5,7 @@
 
 mod anthropic_messages;
 mod openai_chat;
+pub mod openai_responses;
 
 use crate::error::GatewayError;
 use crate::protocol::openai::ChatRequest;
@@ -14,6 +15,7 @@ use serde_json::{Map, Value};
 
 pub use anthropic_messages::AnthropicMessages;
 pub use openai_chat::OpenAiChat;
+pub use openai_responses::OpenAiResponses;
 
 /// A client's request: the canonical form, plus its own body when a provider
 /// that speaks the same wire format may receive it as it is.
@@ -21,6 +23,9 @@ pub use openai_chat::OpenAiChat;
 pub struct ClientCall {
     pub request: ChatRequest,
     pub native: Option<Native>,
+    /// The client's own request fields that its dialect echoes back in answers
+    /// (the Responses API repeats its settings); empty for the others.
+    pub echo: Map<String, Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +43,15 @@ pub struct Shape<'a> {
     pub public_model: &'a str,
     /// The id of a message the gateway makes up (dialects that need one).
     pub message_id: &'a str,
+    /// When the answer was made, in seconds since the epoch.
+    pub created_s: u64,
+}
+
+/// A whole answer for the client, and what the dialect keeps of it (the
+/// Responses API stores responses to continue them).
+pub struct Encoded {
+    pub body: Vec<u8>,
+    pub kept: Option<Value>,
 }
 
 pub trait ClientDialect: Sync {
@@ -52,7 +66,13 @@ pub trait ClientDialect: Sync {
 
     /// A whole answer's body for the client, from the provider's bytes as the
     /// adapter read them.
-    fn whole_answer(&self, raw: Vec<u8>, answer: WholeAnswer, shape: &Shape) -> Result<Vec<u8>, AttemptFailure>;
+    fn whole_answer(
+        &self,
+        call: &ClientCall,
+        raw: Vec<u8>,
+        answer: WholeAnswer,
+        shape: &Shape,
+    ) -> Result<Encoded, AttemptFailure>;
 
     /// An error body in this dialect's shape.
     fn error_body(&self, error: &GatewayError, request_id: &str) -> String;
@@ -63,6 +83,7 @@ pub fn for_path(path: &str) -> Option<&'static dyn ClientDialect> {
     match path {
         "/v1/chat/completions" => Some(&OpenAiChat),
         "/v1/messages" => Some(&AnthropicMessages),
+        "/v1/responses" => Some(&OpenAiResponses),
         _ => None,
     }
 }

@@ -2,8 +2,12 @@ use super::*;
 use crate::providers::{adapter, WholeAnswer};
 use serde_json::json;
 
+fn no_call() -> ClientCall {
+    OpenAiChat.parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, &|_| None).unwrap()
+}
+
 fn shape(native: bool) -> Shape<'static> {
-    Shape { native, upstream_model: "up-model", public_model: "public", message_id: "msg_1" }
+    Shape { native, upstream_model: "up-model", public_model: "public", message_id: "msg_1", created_s: 7 }
 }
 
 #[test]
@@ -28,7 +32,7 @@ fn only_a_provider_of_the_same_wire_gets_the_clients_own_body() {
 #[test]
 fn openai_answers_report_the_public_model() {
     let raw = br#"{"id":"c","object":"chat.completion","model":"up-model","choices":[]}"#.to_vec();
-    let body = OpenAiChat.whole_answer(raw, WholeAnswer::Canonical, &shape(false)).unwrap();
+    let body = OpenAiChat.whole_answer(&no_call(), raw, WholeAnswer::Canonical, &shape(false)).unwrap().body;
     assert_eq!(
         String::from_utf8(body).unwrap(),
         r#"{"id":"c","object":"chat.completion","model":"public","choices":[]}"#
@@ -40,11 +44,17 @@ fn anthropic_answers_and_errors_take_anthropics_shape() {
     let completion = json!({"id": "c", "object": "chat.completion", "model": "public",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "length"}],
         "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}});
-    let body = AnthropicMessages.whole_answer(Vec::new(), WholeAnswer::Translated(completion), &shape(false)).unwrap();
+    let body = AnthropicMessages
+        .whole_answer(&no_call(), Vec::new(), WholeAnswer::Translated(completion), &shape(false))
+        .unwrap()
+        .body;
     let message: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!((message["id"].as_str(), message["stop_reason"].as_str()), (Some("msg_1"), Some("max_tokens")));
     assert_eq!(message["content"][0]["text"], "hello");
-    let native = AnthropicMessages.whole_answer(b"as sent".to_vec(), WholeAnswer::Canonical, &shape(true)).unwrap();
+    let native = AnthropicMessages
+        .whole_answer(&no_call(), b"as sent".to_vec(), WholeAnswer::Canonical, &shape(true))
+        .unwrap()
+        .body;
     assert_eq!(native, b"as sent");
 
     let error = GatewayError::invalid_request("invalid_value", "bad");

@@ -31,8 +31,16 @@ pub trait StreamPort: Upstream {
 
 /// A chat answer, ready for the client.
 pub enum ChatAnswer<S> {
-    Whole { body: Vec<u8>, usage: Option<Usage> },
-    Stream { first: Vec<u8>, stream: S },
+    /// `kept`: what the dialect keeps of the answer (a stored response).
+    Whole {
+        body: Vec<u8>,
+        usage: Option<Usage>,
+        kept: Option<Value>,
+    },
+    Stream {
+        first: Vec<u8>,
+        stream: S,
+    },
 }
 
 pub struct ChatAttempt<'a> {
@@ -83,6 +91,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             upstream_model: candidate.upstream_model,
             public_model: candidate.model,
             message_id: self.message_id,
+            created_s: ctx.now_ms / 1000,
         };
         let tools = offered_tools(self.call);
 
@@ -117,8 +126,8 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             tool_calls_valid: tools.and_then(|tools| tool_calls_valid(tools, &raw, &answer)),
         };
         ports.record(candidate.provider_id, finished);
-        let body = self.dialect.whole_answer(raw, answer, &shape)?;
-        Ok(ChatAnswer::Whole { body, usage })
+        let encoded = self.dialect.whole_answer(self.call, raw, answer, &shape)?;
+        Ok(ChatAnswer::Whole { body: encoded.body, usage, kept: encoded.kept })
     }
 }
 

@@ -70,6 +70,7 @@ pub trait StreamTranslator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
     OpenAiChat,
+    OpenAiResponses,
     AnthropicMessages,
     Gemini,
     BedrockConverse,
