@@ -1,6 +1,6 @@
 // Runs the built Worker (build/index.js + wasm) in workerd through Miniflare with the
-// same bindings as wrangler.toml: KV `ROUTING`, Durable Objects RATE_LIMITER and
-// PROVIDER_HEALTH (SQLite-backed), secrets as plain bindings. Used by scripts/dev and
+// same bindings as wrangler.toml: KV `ROUTING`, Durable Objects RATE_LIMITER,
+// PROVIDER_HEALTH and RESPONSE_STORE (SQLite-backed), secrets as plain bindings. Used by scripts/dev and
 // by the end-to-end tests, so both run exactly the same shape.
 import { Miniflare } from "miniflare";
 import { readFileSync, existsSync } from "node:fs";
@@ -75,6 +75,7 @@ export async function startGateway({
     durableObjects: {
       RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
       PROVIDER_HEALTH: { className: "ProviderHealth", useSQLite: true },
+      RESPONSE_STORE: { className: "ResponseStore", useSQLite: true },
     },
     kvPersist: stateDir ? path.join(stateDir, "kv") : false,
     durableObjectsPersist: stateDir ? path.join(stateDir, "do") : false,

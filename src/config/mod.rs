@@ -105,6 +105,10 @@ pub struct Settings {
     /// `"*"` allows any. Empty (the default): no CORS headers at all.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cors_origins: Vec<String>,
+    /// How long stored Responses (`store: true`) are kept.
+    pub response_retention_days: u64,
+    /// The largest stored conversation (every turn's input and output), in bytes.
+    pub max_conversation_bytes: u64,
 }
 
 impl Default for Settings {
@@ -119,6 +123,8 @@ impl Default for Settings {
             circuit_breaker: BreakerPolicy::default(),
             request_log: true,
             cors_origins: Vec::new(),
+            response_retention_days: 30,
+            max_conversation_bytes: 1024 * 1024,
         }
     }
 }

@@ -6,8 +6,10 @@ use super::limiter::{self, Ask, Combined, Limiter, Reserved};
 use super::log::{self, RequestLine};
 use super::plan::{plan_route, read_routing};
 use super::ports::{self, EdgePorts};
-use super::stream::Pump;
+use super::stream::{Keep, Kept, Pump};
 use super::{affinity, authenticate, body, config_store, health_cache, respond, RequestContext};
+use crate::config::{Config, KeyRecord};
+use crate::dialects::ClientCall;
 use crate::error::GatewayError;
 use crate::limits::{Admission, Scoped, Used};
 use crate::pipeline::chat::{ChatAnswer, ChatAttempt};
@@ -24,11 +26,39 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let key = authenticate(&req, &config)?;
     let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let mut call = rc.dialect.parse(&body, &header)?;
+    let call = rc.dialect.parse(&body, &header)?;
     drop(body);
-    let routing = read_routing(&req, &config, key, &mut call.request)?;
+    serve(&req, env, ctx, rc, &config, key, call, Stateful::default()).await
+}
+
+/// What a stateful dialect (stored Responses) adds to serving a call.
+#[derive(Default)]
+pub struct Stateful {
+    /// The regions a continued conversation is held to.
+    pub conversation_regions: Option<Vec<String>>,
+    /// Stores what the dialect kept of a completed answer.
+    pub keep: Option<Keep>,
+}
+
+/// Serves a parsed call: plan, admit, run the attempt loop, answer, log and settle.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    rc: &RequestContext,
+    config: &Rc<Config>,
+    key: &KeyRecord,
+    mut call: ClientCall,
+    stateful: Stateful,
+) -> Result<Response, GatewayError> {
+    let config = config.clone();
+    let mut routing = read_routing(req, &config, key, &mut call.request)?;
+    if let Some(regions) = &stateful.conversation_regions {
+        routing.allowed = routing.allowed.within_conversation(regions)?;
+    }
     let health = health_cache::snapshot();
-    let plan = plan_route(&req, &config, key, &call.request, &routing, &health)?;
+    let plan = plan_route(req, &config, key, &call.request, &routing, &health)?;
 
     let mut line = RequestLine::new(rc, key, &call.request.model, call.request.is_stream(), &routing.allowed);
     line.enabled = config.settings.request_log;
@@ -106,7 +136,10 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
                 affinity::remember(conversation, candidate.endpoint_id());
             }
             line.served_by(candidate);
-            match respond_with(answer, candidate, &mut line, rc) {
+            // A conversation started under a residency policy stays under it.
+            let regions = routing.allowed.is_restricted().then(|| routing.allowed.regions.iter().cloned().collect());
+            let keep = stateful.keep.map(|keep| (keep, regions));
+            match respond_with(answer, candidate, &mut line, rc, keep, ctx) {
                 Served::Whole(response, usage) => {
                     let used = Used {
                         tokens: Some(usage.map_or(estimate, |u| u.total_tokens)),
@@ -173,6 +206,8 @@ fn respond_with(
     candidate: &Candidate<'_>,
     line: &mut RequestLine,
     rc: &RequestContext,
+    keep: Option<(Keep, Option<Vec<String>>)>,
+    ctx: &Context,
 ) -> Served {
     let headers = Headers::new();
     let _ = headers.set("x-gateway-provider", candidate.provider_id);
@@ -180,7 +215,10 @@ fn respond_with(
     let _ = headers.set("x-gateway-model", candidate.model);
     let _ = headers.set("x-gateway-attempts", &line.attempts.len().to_string());
     match answer {
-        ChatAnswer::Whole { body, usage } => {
+        ChatAnswer::Whole { body, usage, kept } => {
+            if let (Some((keep, regions)), Some(answer)) = (keep, kept) {
+                ctx.wait_until(keep(Kept { answer, regions }));
+            }
             line.account(usage);
             if let Some(cost) = line.cost_usd {
                 // What this answer cost, in-band (streams: in the request log only).
@@ -194,6 +232,9 @@ fn respond_with(
             let mut logged = line.clone();
             logged.status = 200;
             pump.set_log_line(logged, rc.started_ms);
+            if let Some((keep, regions)) = keep {
+                pump.keep_with(keep, regions);
+            }
             let settlement = pump.settlements_cell();
             let rest = stream::unfold(pump, |mut pump| async move {
                 pump.next_chunk().await.map(|chunk| (Ok::<Vec<u8>, worker::Error>(chunk), pump))

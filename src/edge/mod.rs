@@ -18,6 +18,8 @@ mod plan;
 mod ports;
 mod probe;
 mod respond;
+mod response_store;
+mod responses;
 mod stream;
 mod timer;
 mod upstream;
@@ -97,8 +99,10 @@ async fn route(
     let method = req.method();
     let path = req.path();
     match (path.as_str(), method) {
+        ("/v1/responses", Method::Post) => responses::create(req, env, ctx, rc).await,
         (p, Method::Post) if dialects::for_path(p).is_some() => chat::handle(req, env, ctx, rc).await,
         (p, m) if dialects::for_path(p).is_some() => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
+        (p, _) if p.starts_with("/v1/responses/") => responses::by_id(req, env, ctx, &path).await,
         ("/v1/route/explain", Method::Post) => explain::explain(req, env, ctx).await,
         ("/v1/route/explain", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, ctx, rc).await,

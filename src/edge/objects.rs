@@ -8,6 +8,7 @@ use worker::{Env, Headers, Method, ObjectNamespace, Request, RequestInit, Stub};
 
 pub const RATE_LIMITER: &str = "RATE_LIMITER";
 pub const PROVIDER_HEALTH: &str = "PROVIDER_HEALTH";
+pub const RESPONSE_STORE: &str = "RESPONSE_STORE";
 
 /// The namespace restricted to a jurisdiction (`eu`, `fedramp`), so objects holding
 /// a residency-bound tenant's data are created and stored there.

@@ -22,6 +22,15 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use worker::ByteStream;
 
+/// Stores what a dialect kept of a completed answer (a stored response).
+pub type Keep = Box<dyn FnOnce(Kept) -> futures_util::future::LocalBoxFuture<'static, ()>>;
+
+/// A completed answer as the dialect kept it, and the regions it is held to.
+pub struct Kept {
+    pub answer: serde_json::Value,
+    pub regions: Option<Vec<String>>,
+}
+
 pub struct Pump {
     body: ByteStream,
     relay: Relay,
@@ -41,6 +50,9 @@ pub struct Pump {
     /// One timer reused across reads: arming a timer per chunk costs more than the
     /// chunk's own work.
     timer: Option<IdleTimer>,
+    /// Where a completed answer is kept, and what was kept (taken at the end).
+    keep: Option<(Keep, Option<Vec<String>>)>,
+    kept: Option<serde_json::Value>,
 }
 
 struct IdleTimer {
@@ -70,6 +82,8 @@ impl Pump {
             tools: None,
             price: None,
             timer: None,
+            keep: None,
+            kept: None,
         }
     }
 
@@ -154,6 +168,11 @@ impl Pump {
         self.started_ms = started_ms;
     }
 
+    /// Keeps the dialect's whole answer when the stream completes (stored responses).
+    pub fn keep_with(&mut self, keep: Keep, regions: Option<Vec<String>>) {
+        self.keep = Some((keep, regions));
+    }
+
     /// Where the caller puts the limiter settlements to run when the stream ends.
     pub fn settlements_cell(&self) -> Rc<RefCell<Option<Settlements>>> {
         self.settlement.clone()
@@ -164,6 +183,10 @@ impl Pump {
         let mut out = Vec::new();
         while out.is_empty() {
             if self.finished {
+                // Stored before the client's stream ends, so a next turn finds it.
+                if let (Some(answer), Some((keep, regions))) = (self.kept.take(), self.keep.take()) {
+                    keep(Kept { answer, regions }).await;
+                }
                 let settlement = self.settlement.borrow_mut().take();
                 if let Some(settlement) = settlement {
                     settlement.run(self.used()).await;
@@ -217,6 +240,7 @@ impl Pump {
         let provider = self.log_line.as_ref().and_then(|l| l.provider.clone());
         if outcome == "complete" {
             self.abort.disarm();
+            self.kept = self.relay.finished_answer();
             if let Some(provider) = provider {
                 let finished = Outcome::Finished {
                     duration_ms: now_ms().saturating_sub(self.started_ms),

@@ -41,6 +41,34 @@ impl AllowedRegions {
         !self.constraints.is_empty()
     }
 
+    /// Narrowed to the regions a stored conversation is held to: a conversation
+    /// started under a residency policy never continues outside it.
+    pub fn within_conversation(mut self, regions: &[String]) -> Result<Self, GatewayError> {
+        let kept: BTreeSet<String> = if self.is_restricted() {
+            self.regions.iter().filter(|r| regions.contains(r)).cloned().collect()
+        } else {
+            regions.iter().cloned().collect()
+        };
+        if kept.is_empty() {
+            return Err(GatewayError::new(
+                403,
+                "invalid_request_error",
+                "region_not_allowed",
+                format!(
+                    "The stored conversation is held to regions [{}], which this request may not use.",
+                    regions.join(", ")
+                ),
+            ));
+        }
+        self.constraints.push(Constraint {
+            source: "conversation",
+            policies: regions.to_vec(),
+            because: Some("the stored conversation's regions".into()),
+        });
+        self.regions = kept;
+        Ok(self)
+    }
+
     /// Checked for every candidate and again right before every upstream call.
     pub fn permits(&self, region: &str) -> bool {
         !self.is_restricted() || self.regions.contains(region)

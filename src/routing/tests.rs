@@ -435,3 +435,15 @@ fn the_previous_turns_endpoint_goes_first_while_it_is_a_candidate() {
             .unwrap();
     assert_eq!(order, ids(&["eu-1/m", "eu-de/m"]), "affinity never overrides residency");
 }
+
+#[test]
+fn a_stored_conversation_keeps_its_regions() {
+    let config = config();
+    let us = loc("US", "NA", false);
+    let unrestricted = allowed(&config, key(&config, '0'), None, &us).unwrap();
+    let held = unrestricted.within_conversation(&["eu".to_string()]).unwrap();
+    assert!(held.permits("eu") && !held.permits("us"), "{held:?}");
+    let us_tenant = allowed(&config, key(&config, '2'), None, &us).unwrap();
+    let err = us_tenant.within_conversation(&["eu".to_string()]).unwrap_err();
+    assert_eq!((err.status, err.code.as_ref()), (403, "region_not_allowed"));
+}

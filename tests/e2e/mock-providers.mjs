@@ -63,7 +63,9 @@ function planReply(name, body, spec) {
     return { content, promptTokens, completionTokens: countWords(content) };
   }
   if (wantsTool && !spec?.content) {
-    const tool = body.tools[0]?.function?.name ?? body.tools[0]?.name ?? "tool";
+    // The tool the user names, else the first one offered.
+    const names = body.tools.map((t) => t?.function?.name ?? t?.name ?? "tool");
+    const tool = names.find((n) => textOf(last.content).includes(n)) ?? names[0];
     return { toolCall: { id: "call_mock_1", name: tool, arguments: '{"location":"Paris"}' }, promptTokens, completionTokens: 5 };
   }
   const content = spec?.content ?? (last.role === "tool" ? `Tool said: ${textOf(last.content)}` : `Hello from ${name}! You said: ${textOf(last.content)}`);
@@ -296,7 +298,8 @@ const gemini = {
       const said = fnResponse.response?.content ?? JSON.stringify(fnResponse.response);
       answerParts = [{ text: `Tool said: ${said}` }];
     } else if (declarations.length && body.toolConfig?.functionCallingConfig?.mode !== "NONE") {
-      answerParts = [{ functionCall: { name: declarations[0].name, args: { location: "Paris" } }, thoughtSignature: "mock-thought-signature" }];
+      const named = declarations.find((d) => text.includes(d.name)) ?? declarations[0];
+      answerParts = [{ functionCall: { name: named.name, args: { location: "Paris" } }, thoughtSignature: "mock-thought-signature" }];
     } else {
       answerParts = [{ text: fault?.kind === "ok" && fault.content ? fault.content : `Hello from ${name}! You said: ${text}` }];
     }

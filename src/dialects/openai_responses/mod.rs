@@ -6,6 +6,7 @@
 
 mod input;
 pub mod output;
+pub mod stored;
 mod stream;
 #[cfg(test)]
 mod tests;

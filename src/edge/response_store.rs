@@ -1,0 +1,123 @@
+//! Stored Responses: one `ResponseStore` Durable Object per gateway key, created
+//! in the key's jurisdiction (an EU-pinned key's conversations stay in the EU),
+//! one SQLite row per turn. Expired rows are swept on every write.
+
+use super::now_ms;
+use super::objects::{self, RESPONSE_STORE};
+use crate::config::KeyRecord;
+use crate::dialects::openai_responses::stored::{self, Conversation, StoredResponse};
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State, Stub};
+
+/// The longest chain walked when reading a conversation back.
+const MAX_TURNS: usize = 10_000;
+
+#[durable_object]
+pub struct ResponseStore {
+    state: State,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    body: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Id {
+    id: String,
+}
+
+impl ResponseStore {
+    fn sql(&self) -> Result<SqlStorage> {
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body TEXT NOT NULL)",
+            None,
+        )?;
+        Ok(sql)
+    }
+
+    fn read(sql: &SqlStorage, id: &str) -> Result<Option<StoredResponse>> {
+        let rows: Vec<Row> = sql
+            .exec(
+                "SELECT body FROM responses WHERE id = ? AND expires_at > ?",
+                vec![id.into(), (now_ms() as i64).into()],
+            )?
+            .to_array()?;
+        Ok(rows.first().and_then(|row| serde_json::from_str(&row.body).ok()))
+    }
+
+    fn chain(sql: &SqlStorage, id: &str) -> Result<Option<Vec<StoredResponse>>> {
+        let mut turns = Vec::new();
+        let mut next = Some(id.to_string());
+        while let Some(id) = next.take() {
+            let Some(turn) = Self::read(sql, &id)? else {
+                // The newest turn is missing: nothing to continue. An older one expired:
+                // continue with what remains.
+                return Ok((!turns.is_empty()).then_some(turns));
+            };
+            next = turn.previous.clone().filter(|_| turns.len() < MAX_TURNS);
+            turns.push(turn);
+        }
+        Ok(Some(turns))
+    }
+}
+
+impl DurableObject for ResponseStore {
+    fn new(state: State, _env: Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let sql = self.sql()?;
+        let id = req.url()?.query_pairs().find(|(k, _)| k == "id").map(|(_, v)| v.into_owned()).unwrap_or_default();
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/put") => {
+                let turn: StoredResponse = req.json().await?;
+                let body = serde_json::to_string(&turn).map_err(|e| worker::Error::RustError(e.to_string()))?;
+                sql.exec("DELETE FROM responses WHERE expires_at <= ?", vec![(now_ms() as i64).into()])?;
+                sql.exec(
+                    "INSERT OR REPLACE INTO responses (id, expires_at, body) VALUES (?, ?, ?)",
+                    vec![turn.id.clone().into(), (turn.expires_at_ms as i64).into(), body.into()],
+                )?;
+                Response::from_json(&Id { id: turn.id })
+            }
+            (Method::Get, "/get") => Response::from_json(&Self::read(&sql, &id)?),
+            (Method::Get, "/chain") => Response::from_json(&Self::chain(&sql, &id)?.map(|t| stored::conversation(&t))),
+            (Method::Post, "/delete") => {
+                let Id { id } = req.json().await?;
+                let existed = Self::read(&sql, &id)?.is_some();
+                sql.exec("DELETE FROM responses WHERE id = ?", vec![id.into()])?;
+                Response::from_json(&existed)
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}
+
+/// The key's store, in the key's jurisdiction.
+pub fn stub(env: &Env, key: &KeyRecord) -> Option<Stub> {
+    objects::stub(env, RESPONSE_STORE, &format!("responses:{}", key.name), key.jurisdiction(), None)
+}
+
+/// `Some(None)`: not stored; `None`: the store could not be reached.
+pub async fn get(stub: &Stub, id: &str) -> Option<Option<StoredResponse>> {
+    objects::call::<(), _>(stub, &format!("/get?id={}", query(id)), None).await
+}
+
+pub async fn conversation(stub: &Stub, id: &str) -> Option<Option<Conversation>> {
+    objects::call::<(), _>(stub, &format!("/chain?id={}", query(id)), None).await
+}
+
+pub async fn put(stub: &Stub, turn: &StoredResponse) -> bool {
+    objects::call::<_, Id>(stub, "/put", Some(turn)).await.is_some()
+}
+
+pub async fn delete(stub: &Stub, id: &str) -> Option<bool> {
+    objects::call(stub, "/delete", Some(&Id { id: id.to_string() })).await
+}
+
+/// Response ids are ours (`resp_` and hex), but a client may send anything.
+fn query(id: &str) -> String {
+    crate::providers::openai::percent_encode(id)
+}

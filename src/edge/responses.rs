@@ -1,0 +1,120 @@
+//! `/v1/responses`: the Responses dialect served through the chat core, with
+//! stored conversations in the key's `ResponseStore` (its jurisdiction):
+//! `previous_response_id` continues one on any provider, `store: false` keeps
+//! nothing; `GET`/`DELETE /v1/responses/{id}` and `…/input_items`.
+
+use super::chat::{self, Stateful};
+use super::stream::{Keep, Kept};
+use super::{authenticate, body, config_store, respond, response_store, RequestContext};
+use crate::dialects::openai_responses::stored::{self, StoredResponse};
+use crate::dialects::openai_responses::ResponsesRequest;
+use crate::error::GatewayError;
+use serde_json::{json, Value};
+use worker::{Context, Env, Method, Request, Response};
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+fn store_unavailable() -> GatewayError {
+    GatewayError::new(503, "server_error", "store_unavailable", "Stored responses could not be reached; retry shortly.")
+        .with_retry_after(1)
+}
+
+pub async fn create(mut req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Result<Response, GatewayError> {
+    let config = config_store::current(env, ctx).await?;
+    let key = authenticate(&req, &config)?;
+    let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
+    let request = ResponsesRequest::parse(&body)?;
+    let (previous, conversation) = match request.previous_response_id() {
+        Some(id) => {
+            let store = response_store::stub(env, key).ok_or_else(store_unavailable)?;
+            match response_store::conversation(&store, id).await {
+                Some(Some(conversation)) => (Some(id.to_string()), conversation),
+                Some(None) => return Err(stored::not_found(id, Some("previous_response_id"))),
+                None => return Err(store_unavailable()),
+            }
+        }
+        None => (None, Default::default()),
+    };
+    let size = stored::grown_size(conversation.bytes, body.len() as u64, config.settings.max_conversation_bytes)?;
+    let call = request.to_call(&conversation.items)?;
+    let keep = request.store().then(|| {
+        let turn = StoredResponse {
+            id: format!("resp_{}", rc.id.trim_start_matches("req_")),
+            previous,
+            created_at_ms: rc.started_ms,
+            expires_at_ms: rc.started_ms + config.settings.response_retention_days * DAY_MS,
+            input_items: request.items.clone(),
+            response: Value::Null,
+            include_encrypted: crate::dialects::openai_responses::output::includes_encrypted_reasoning(&request.body),
+            regions: conversation.regions.clone(),
+            conversation_bytes: size,
+        };
+        keeper(env.clone(), key.clone(), turn)
+    });
+    let stateful = Stateful { conversation_regions: conversation.regions, keep };
+    chat::serve(&req, env, ctx, rc, &config, key, call, stateful).await
+}
+
+/// Stores a completed turn in the key's store.
+fn keeper(env: Env, key: crate::config::KeyRecord, mut turn: StoredResponse) -> Keep {
+    Box::new(move |Kept { answer, regions }| {
+        Box::pin(async move {
+            turn.conversation_bytes += answer.get("output").map_or(0, |o| o.to_string().len() as u64);
+            turn.response = answer;
+            turn.regions = turn.regions.take().or(regions);
+            let stored = match response_store::stub(&env, &key) {
+                Some(store) => response_store::put(&store, &turn).await,
+                None => false,
+            };
+            if !stored {
+                super::log::warn("response_not_stored", &turn.id);
+            }
+        })
+    })
+}
+
+/// `GET` or `DELETE /v1/responses/{id}`, and `GET /v1/responses/{id}/input_items`.
+pub async fn by_id(req: Request, env: &Env, ctx: &Context, path: &str) -> Result<Response, GatewayError> {
+    let config = config_store::current(env, ctx).await?;
+    let key = authenticate(&req, &config)?;
+    let rest = path.trim_start_matches("/v1/responses/");
+    let (id, input_items) = match rest.strip_suffix("/input_items") {
+        Some(id) => (id, true),
+        None => (rest, false),
+    };
+    let method = req.method();
+    let allowed = if input_items { "GET" } else { "GET or DELETE" };
+    if id.is_empty() || id.contains('/') {
+        return Err(GatewayError::route_not_found(method.as_ref(), path));
+    }
+    let store = response_store::stub(env, key).ok_or_else(store_unavailable)?;
+    match (method, input_items) {
+        (Method::Get, false) => {
+            let turn = response_store::get(&store, id).await.ok_or_else(store_unavailable)?;
+            let turn = turn.ok_or_else(|| stored::not_found(id, None))?;
+            respond::json(200, &turn.client_view())
+        }
+        (Method::Delete, false) => match response_store::delete(&store, id).await.ok_or_else(store_unavailable)? {
+            true => respond::json(200, &json!({"id": id, "object": "response", "deleted": true})),
+            false => Err(stored::not_found(id, None)),
+        },
+        (Method::Get, true) => {
+            let turn = response_store::get(&store, id).await.ok_or_else(store_unavailable)?;
+            let turn = turn.ok_or_else(|| stored::not_found(id, None))?;
+            let mut items = match &turn.previous {
+                Some(previous) => {
+                    response_store::conversation(&store, previous).await.flatten().unwrap_or_default().items
+                }
+                None => Vec::new(),
+            };
+            items.extend(turn.input_items.iter().cloned());
+            // Newest first, as OpenAI lists them by default.
+            items.reverse();
+            let id_of = |item: Option<&Value>| item.and_then(|i| i.get("id")).cloned().unwrap_or(Value::Null);
+            let list = json!({"object": "list", "first_id": id_of(items.first()), "last_id": id_of(items.last()),
+                              "has_more": false, "data": items});
+            respond::json(200, &list)
+        }
+        (m, _) => Err(GatewayError::method_not_allowed(m.as_ref(), path, allowed)),
+    }
+}
