@@ -82,6 +82,15 @@ struct Reasoning {
 /// Input items into chat messages, in order. Function calls join the assistant
 /// message before them (parallel calls are one assistant turn).
 pub fn messages(items: &[Value]) -> Result<Vec<Message>, GatewayError> {
+    // Provider signatures of tool calls ride in reasoning items, wherever they are.
+    let call_extras: std::collections::HashMap<String, Value> = items
+        .iter()
+        .filter(|item| item.get("type").and_then(Value::as_str) == Some("reasoning"))
+        .filter_map(|item| item.get("encrypted_content").and_then(Value::as_str))
+        .flat_map(super::output::decode_reasoning)
+        .filter(|block| block["type"] == "gateway_call_extra")
+        .filter_map(|block| Some((block.get("call_id")?.as_str()?.to_string(), block.get("extra_content")?.clone())))
+        .collect();
     let mut out: Vec<Message> = Vec::new();
     let mut reasoning = Reasoning::default();
     // The assistant message that function calls may still join.
@@ -130,10 +139,13 @@ pub fn messages(items: &[Value]) -> Result<Vec<Message>, GatewayError> {
                     GatewayError::invalid_request("missing_required_parameter", "function_call items need a call_id.")
                         .with_param(format!("{at}.call_id"))
                 })?;
-                let call = json!({"id": call_id, "type": "function", "function": {
+                let mut call = json!({"id": call_id, "type": "function", "function": {
                     "name": item.get("name").and_then(Value::as_str).unwrap_or_default(),
                     "arguments": item.get("arguments").and_then(Value::as_str).unwrap_or("{}"),
                 }});
+                if let Some(extra) = call_extras.get(call_id) {
+                    call["extra_content"] = extra.clone();
+                }
                 let index = match open_assistant {
                     Some(index) => index,
                     None => {
@@ -187,11 +199,23 @@ pub fn messages(items: &[Value]) -> Result<Vec<Message>, GatewayError> {
 
 fn take_reasoning(reasoning: &mut Reasoning, assistant: &mut Message) {
     let taken = std::mem::take(reasoning);
-    if !taken.summary.is_empty() || !taken.blocks.is_empty() {
+    let mut thinking = Vec::new();
+    for block in taken.blocks {
+        match block.get("type").and_then(Value::as_str) {
+            Some("gateway_message_extra") => {
+                if let Some(extra) = block.get("extra_content") {
+                    assistant.rest.insert("extra_content".into(), extra.clone());
+                }
+            }
+            Some("gateway_call_extra") => {} // joined to its call
+            _ => thinking.push(block),
+        }
+    }
+    if !taken.summary.is_empty() || !thinking.is_empty() {
         assistant.rest.insert("reasoning_content".into(), taken.summary.into());
     }
-    if !taken.blocks.is_empty() {
-        assistant.rest.insert("thinking_blocks".into(), Value::Array(taken.blocks));
+    if !thinking.is_empty() {
+        assistant.rest.insert("thinking_blocks".into(), Value::Array(thinking));
     }
 }
 

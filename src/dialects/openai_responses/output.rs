@@ -11,6 +11,17 @@ pub fn encode_reasoning(blocks: &[Value]) -> String {
     format!("{REASONING_PREFIX}{}", Value::Array(blocks.to_vec()))
 }
 
+/// A provider's signature on one tool call (Gemini's thought signatures), carried
+/// in a reasoning item so a stateless client sends it back.
+pub fn call_extra_block(call_id: &str, extra: &Value) -> Value {
+    json!({"type": "gateway_call_extra", "call_id": call_id, "extra_content": extra})
+}
+
+/// A provider's signature on the answer's text.
+pub fn message_extra_block(extra: &Value) -> Value {
+    json!({"type": "gateway_message_extra", "extra_content": extra})
+}
+
 /// The provider blocks in an `encrypted_content` this gateway wrote; nothing for others.
 pub fn decode_reasoning(encrypted: &str) -> Vec<Value> {
     encrypted
@@ -142,13 +153,21 @@ pub fn output_items(frame: &Frame, completion: &Value) -> Vec<Value> {
     let message = &completion["choices"][0]["message"];
     let mut items = Vec::new();
     let summary = message.get("reasoning_content").and_then(Value::as_str).unwrap_or_default();
-    let blocks = message.get("thinking_blocks").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut blocks = message.get("thinking_blocks").and_then(Value::as_array).cloned().unwrap_or_default();
+    let calls = message.get("tool_calls").and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some(extra) = message.get("extra_content") {
+        blocks.push(message_extra_block(extra));
+    }
+    for call in &calls {
+        if let (Some(id), Some(extra)) = (call.get("id").and_then(Value::as_str), call.get("extra_content")) {
+            blocks.push(call_extra_block(id, extra));
+        }
+    }
     if !summary.is_empty() || !blocks.is_empty() {
         items.push(reasoning_item(frame, summary, &blocks));
     }
     let text = message.get("content").and_then(Value::as_str).unwrap_or_default();
     let refusal = message.get("refusal").and_then(Value::as_str);
-    let calls = message.get("tool_calls").and_then(Value::as_array).cloned().unwrap_or_default();
     if !text.is_empty() || refusal.is_some() || calls.is_empty() {
         items.push(message_item(frame, text, refusal, "completed"));
     }

@@ -34,6 +34,8 @@ pub struct ResponsesEncoder {
     next_index: usize,
     reasoning: Option<OpenText>,
     blocks: Vec<Value>,
+    /// Provider signatures seen outside reasoning (Gemini's), kept in a last reasoning item.
+    carried: Vec<Value>,
     message: Option<OpenText>,
     calls: Vec<OpenCall>,
     finish_reason: Option<String>,
@@ -57,6 +59,7 @@ impl ResponsesEncoder {
             next_index: 0,
             reasoning: None,
             blocks: Vec::new(),
+            carried: Vec::new(),
             message: None,
             calls: Vec::new(),
             finish_reason: None,
@@ -179,6 +182,10 @@ impl ResponsesEncoder {
             self.emit("response.output_item.added", json!({"output_index": output_index, "item": item}), out);
             self.calls.push(open);
         }
+        if let Some(extra) = call.get("extra_content") {
+            let call_id = self.calls.iter().find(|c| c.chat_index == chat_index).map(|c| c.call_id.clone());
+            self.carried.push(output::call_extra_block(&call_id.unwrap_or_default(), extra));
+        }
         let piece = function.and_then(|f| f.get("arguments")).and_then(Value::as_str).unwrap_or_default();
         if piece.is_empty() {
             return;
@@ -239,6 +246,9 @@ impl ResponsesEncoder {
                     self.reasoning_delta("", out);
                 }
             }
+            if let Some(extra) = delta.get("extra_content") {
+                self.carried.push(output::message_extra_block(extra));
+            }
             for field in ["content", "refusal"] {
                 if let Some(text) = delta.get(field).and_then(Value::as_str).filter(|t| !t.is_empty()) {
                     self.text_delta(text, out);
@@ -257,6 +267,15 @@ impl ResponsesEncoder {
         self.close_reasoning(out);
         self.close_message(out);
         self.close_calls(out);
+        if !self.carried.is_empty() {
+            // A reasoning item of signatures only: its place in the output does not matter.
+            let output_index = self.take_index();
+            let blocks = std::mem::take(&mut self.carried);
+            let item = output::reasoning_item(&self.frame(), "", &blocks);
+            let added = json!({"type": "reasoning", "id": item["id"], "summary": []});
+            self.emit("response.output_item.added", json!({"output_index": output_index, "item": added}), out);
+            self.finish_item(output_index, item, out);
+        }
         let reason = self.finish_reason.clone();
         let status = output::status(reason.as_deref());
         let response = self.frame().response(status, self.output.clone(), self.usage.clone(), reason.as_deref());

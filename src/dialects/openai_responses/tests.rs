@@ -272,3 +272,37 @@ fn a_failed_stream_ends_with_error_and_response_failed() {
     assert!(encoder.finished().is_none(), "a failed stream is not stored");
     assert!(!String::from_utf8(out).unwrap().contains("response.completed"));
 }
+
+#[test]
+fn gemini_thought_signatures_survive_a_stateless_round_trip() {
+    let extra = json!({"google": {"thought_signature": "sig-gemini"}});
+    let completion = json!({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+        "tool_calls": [{"id": "call_g", "type": "function", "extra_content": extra, "function": {"name": "f", "arguments": "{}"}}]}}]});
+    let asking = call(json!({"model": "m", "input": "x", "include": ["reasoning.encrypted_content"]}));
+    let encoded =
+        OpenAiResponses.whole_answer(&asking, Vec::new(), WholeAnswer::Translated(completion), &shape()).unwrap();
+    let response: Value = serde_json::from_slice(&encoded.body).unwrap();
+    let output = response["output"].as_array().unwrap().clone();
+    assert_eq!(output[0]["type"], "reasoning");
+    let mut input = vec![json!({"role": "user", "content": "x"})];
+    input.extend(output);
+    input.push(json!({"type": "function_call_output", "call_id": "call_g", "output": "ok"}));
+    let next = canonical(json!({"model": "m", "input": input}));
+    assert_eq!(next["messages"][1]["tool_calls"][0]["extra_content"], extra);
+    assert!(next["messages"][1].get("thinking_blocks").is_none(), "signatures are not thinking blocks");
+}
+
+#[test]
+fn streamed_signatures_are_kept_in_a_reasoning_item() {
+    let mut encoder = ResponsesEncoder::new("resp_abc", 1, "m", Map::new());
+    let mut out = Vec::new();
+    let extra = json!({"google": {"thought_signature": "sig"}});
+    encoder.event(&chunk(json!({"tool_calls": [{"index": 0, "id": "call_s", "type": "function", "extra_content": extra, "function": {"name": "f", "arguments": "{}"}}]}), Some("tool_calls")), &mut out);
+    encoder.event("[DONE]", &mut out);
+    let kept = encoder.finished().unwrap();
+    let reasoning = kept["output"].as_array().unwrap().iter().find(|i| i["type"] == "reasoning").unwrap().clone();
+    let next =
+        canonical(json!({"model": "m", "input": [{"role": "user", "content": "x"}, kept["output"][0], reasoning,
+        {"type": "function_call_output", "call_id": "call_s", "output": "ok"}]}));
+    assert_eq!(next["messages"][1]["tool_calls"][0]["extra_content"], extra);
+}
