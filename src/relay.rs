@@ -66,6 +66,26 @@ impl Relay {
         self.observer.usage
     }
 
+    /// What the stream generated so far: the provider's usage when it arrived, else
+    /// an estimate from the text relayed (about four characters a token) on top of
+    /// the prompt estimate, so a stream cut short is charged what it produced.
+    pub fn usage_or_estimate(&self, prompt_estimate: u64) -> Usage {
+        self.observer.usage.unwrap_or_else(|| {
+            let completion = self.observer.generated_chars.div_ceil(4);
+            Usage {
+                prompt_tokens: prompt_estimate,
+                completion_tokens: completion,
+                total_tokens: prompt_estimate + completion,
+                prompt_tokens_details: None,
+            }
+        })
+    }
+
+    /// The request asked for `n` choices: the stream is finished only when each has.
+    pub fn expect_choices(&mut self, n: u64) {
+        self.observer.expect_choices(n);
+    }
+
     /// Starts collecting streamed tool calls (for tool-call validity).
     pub fn collect_tool_calls(&mut self) {
         self.observer.tool_calls = Some(Default::default());
@@ -112,6 +132,9 @@ impl Relay {
                 EventVerdict::Forward => self.encoder.event(&payload, out),
                 EventVerdict::Drop => {}
                 EventVerdict::UpstreamError(message) => return Err(StreamFault::Upstream(message)),
+                EventVerdict::Malformed => {
+                    return Err(StreamFault::Malformed("an event of the stream is not a valid chunk".into()))
+                }
             }
         }
         Ok(())
@@ -183,7 +206,8 @@ mod tests {
         assert_eq!(r.end(&mut out).unwrap(), StreamEnd::MissingDone);
         assert!(String::from_utf8(out).unwrap().ends_with("data: [DONE]\n\n"));
 
-        let cut = &STREAM[..STREAM.find("finish_reason\":\"stop").unwrap() - 40];
+        // Cut at the end of an event, before the finish reason.
+        let cut = &STREAM[..STREAM.find("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},").unwrap()];
         let mut r = relay(false);
         let mut out = Vec::new();
         r.feed(cut.as_bytes(), &mut out).unwrap();
@@ -194,6 +218,28 @@ mod tests {
         let error: serde_json::Value = serde_json::from_str(last).unwrap();
         assert_eq!(error["error"]["code"], "upstream_stream_interrupted", "{text}");
         assert!(!text.contains("[DONE]"));
+    }
+
+    #[test]
+    fn a_stream_cut_before_its_usage_is_charged_what_it_relayed() {
+        let mut r = relay(false);
+        let mut out = Vec::new();
+        let content_only = STREAM.split("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},").next().unwrap();
+        r.feed(content_only.as_bytes(), &mut out).unwrap();
+        assert_eq!(
+            r.usage_or_estimate(10),
+            Usage { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11, prompt_tokens_details: None }
+        );
+        r.feed(&STREAM.as_bytes()[content_only.len()..], &mut out).unwrap();
+        assert_eq!(r.usage_or_estimate(10).total_tokens, 3, "the provider's own count once it arrived");
+    }
+
+    #[test]
+    fn a_malformed_event_is_a_fault_never_a_silent_gap() {
+        let mut r = relay(false);
+        let mut out = Vec::new();
+        let fault = r.feed(b"data: {not json}\n\ndata: [DONE]\n\n", &mut out).unwrap_err();
+        assert!(matches!(fault, StreamFault::Malformed(_)), "{fault:?}");
     }
 
     #[test]

@@ -10,6 +10,10 @@ use worker::Request;
 const DRAIN_FACTOR: usize = 4;
 
 pub async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, GatewayError> {
+    let content_type = req.headers().get("content-type").ok().flatten();
+    if !crate::protocol::accepts_content_type(content_type.as_deref()) {
+        return Err(GatewayError::unsupported_content_type());
+    }
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     let drain_cap = limit.saturating_mul(DRAIN_FACTOR) as u64;
     if declared.is_some_and(|n| n > drain_cap) {

@@ -2,6 +2,7 @@
 //! authenticate, plan, admit against the limits, run the pipeline's attempt loop
 //! on the runtime's ports, and answer (whole or streamed), log and settle.
 
+use super::end_signal::EndSignal;
 use super::limiter::{self, Ask, Combined, Limiter, Reserved};
 use super::log::{self, RequestLine};
 use super::plan::{plan_route, read_routing};
@@ -17,7 +18,6 @@ use crate::pipeline::{self, admission, Attempts, Prereserved, Trail};
 use crate::protocol::openai::Usage;
 use crate::routing::Candidate;
 use futures_util::{stream, StreamExt};
-use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
 
@@ -139,7 +139,10 @@ pub async fn serve(
             // A conversation started under a residency policy stays under it.
             let regions = routing.allowed.is_restricted().then(|| routing.allowed.regions.iter().cloned().collect());
             let keep = stateful.keep.map(|keep| (keep, regions));
-            match respond_with(answer, candidate, &mut line, rc, keep, ctx) {
+            // A stream's prompt estimate (to charge a cut stream) and its latest end.
+            let ends_by = rc.started_ms + settings.request_timeout_ms + settings.max_stream_ms;
+            let bounds = (plan.needs.prompt_tokens, ends_by);
+            match respond_with(answer, candidate, &mut line, rc, keep, ctx, bounds) {
                 Served::Whole(response, usage) => {
                     let used = Used {
                         tokens: Some(usage.map_or(estimate, |u| u.total_tokens)),
@@ -149,9 +152,10 @@ pub async fn serve(
                     log::request(&line.finish(rc, 200, "complete"));
                     response
                 }
-                Served::Stream(response, pump_settlements) => {
-                    // The stream settles the reservations itself, with the usage it counted.
-                    pump_settlements.replace(Some(settlements));
+                Served::Stream(response, end) => {
+                    // Settled with what the stream used when it ends, or when the client
+                    // leaves: inside `wait_until`, which outlives the client.
+                    ctx.wait_until(async move { settlements.run(end.wait().await).await });
                     response
                 }
             }
@@ -194,9 +198,8 @@ fn limited_response(
 
 enum Served {
     Whole(Response, Option<Usage>),
-    /// Logged and settled by the stream itself when it ends; the cell takes the
-    /// limiter settlement to run then.
-    Stream(Response, Rc<RefCell<Option<limiter::Settlements>>>),
+    /// Logged by the stream itself when it ends; the signal says what it used.
+    Stream(Response, EndSignal),
 }
 
 /// The client's response for an answer: the gateway's headers, and the body
@@ -208,6 +211,7 @@ fn respond_with(
     rc: &RequestContext,
     keep: Option<(Keep, Option<Vec<String>>)>,
     ctx: &Context,
+    bounds: (u64, u64),
 ) -> Served {
     let headers = Headers::new();
     let _ = headers.set("x-gateway-provider", candidate.provider_id);
@@ -235,7 +239,8 @@ fn respond_with(
             if let Some((keep, regions)) = keep {
                 pump.keep_with(keep, regions);
             }
-            let settlement = pump.settlements_cell();
+            let end = pump.end_signal();
+            pump.bound(bounds.0, bounds.1);
             let rest = stream::unfold(pump, |mut pump| async move {
                 pump.next_chunk().await.map(|chunk| (Ok::<Vec<u8>, worker::Error>(chunk), pump))
             });
@@ -243,7 +248,7 @@ fn respond_with(
             let response = ResponseBuilder::new().with_status(200).with_headers(headers).from_stream(body);
             let response =
                 response.unwrap_or_else(|_| respond::error(&GatewayError::internal("could not start the stream")));
-            Served::Stream(response, settlement)
+            Served::Stream(response, end)
         }
     }
 }

@@ -35,9 +35,10 @@ pub enum Reserved {
 }
 
 /// How long a request holds its concurrency slot if it never gives it back (its
-/// isolate died): the request's deadline plus a margin for the end of a stream.
+/// isolate died): its deadline, the longest stream it may relay, and a margin, so
+/// a live stream never loses its slot or its settlement.
 pub fn lease_ms(settings: &crate::config::Settings) -> u64 {
-    settings.request_timeout_ms + 30_000
+    settings.request_timeout_ms + settings.max_stream_ms + 30_000
 }
 
 /// What one request asks a limiter for.

@@ -8,6 +8,7 @@ mod chat;
 mod config_store;
 mod durable;
 mod embeddings;
+mod end_signal;
 mod explain;
 mod health_cache;
 mod limiter;

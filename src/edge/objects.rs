@@ -1,10 +1,12 @@
 //! Reaching Durable Objects: stubs by name, in the right jurisdiction or near
 //! the right place, and JSON calls to them.
 
+use futures_util::future::{select, Either};
 use js_sys::{Function, Reflect};
 use serde::{de::DeserializeOwned, Serialize};
+use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{Env, Headers, Method, ObjectNamespace, Request, RequestInit, Stub};
+use worker::{Delay, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Stub};
 
 pub const RATE_LIMITER: &str = "RATE_LIMITER";
 pub const PROVIDER_HEALTH: &str = "PROVIDER_HEALTH";
@@ -39,24 +41,52 @@ pub fn stub(
     }
 }
 
-/// POSTs (or GETs, with no body) JSON to an object and reads JSON back.
+/// The longest a Durable Object call may take on the request's path: a slow object
+/// must not stall every request of its key (callers fail open or closed).
+const CALL_DEADLINE_MS: u64 = 3_000;
+
+/// POSTs (or GETs, with no body) JSON to an object and reads JSON back, within a
+/// deadline, retrying once when the runtime marks the failure retryable. `None`
+/// when it failed: the caller decides whether that fails open or closed.
 pub async fn call<B: Serialize, R: DeserializeOwned>(stub: &Stub, path: &str, body: Option<&B>) -> Option<R> {
-    let mut init = RequestInit::new();
-    match body {
-        Some(body) => {
-            let text = serde_json::to_string(body).ok()?;
-            let headers = Headers::new();
-            headers.set("content-type", "application/json").ok()?;
-            init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&text)));
+    let text = match body {
+        Some(body) => Some(serde_json::to_string(body).ok()?),
+        None => None,
+    };
+    for attempt in 0..2 {
+        let mut init = RequestInit::new();
+        match &text {
+            Some(text) => {
+                let headers = Headers::new();
+                headers.set("content-type", "application/json").ok()?;
+                init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(text)));
+            }
+            None => {
+                init.with_method(Method::Get);
+            }
         }
-        None => {
-            init.with_method(Method::Get);
+        let request = Request::new_with_init(&format!("https://object{path}"), &init).ok()?;
+        let sending = Box::pin(stub.fetch_with_request(request));
+        let deadline = Delay::from(Duration::from_millis(CALL_DEADLINE_MS));
+        match select(sending, deadline).await {
+            Either::Left((Ok(mut response), _)) => {
+                if response.status_code() != 200 {
+                    return None;
+                }
+                return response.json::<R>().await.ok();
+            }
+            Either::Left((Err(error), _)) if attempt == 0 && retryable(&error) => continue,
+            Either::Left((Err(_), _)) => return None,
+            Either::Right(_) => {
+                super::log::warn("durable_object_deadline", path);
+                return None;
+            }
         }
     }
-    let request = Request::new_with_init(&format!("https://object{path}"), &init).ok()?;
-    let mut response = stub.fetch_with_request(request).await.ok()?;
-    if response.status_code() != 200 {
-        return None;
-    }
-    response.json::<R>().await.ok()
+    None
+}
+
+/// Durable Object errors carry `retryable: true` when trying again may succeed.
+fn retryable(error: &worker::Error) -> bool {
+    Reflect::get(&error.to_js_value(), &JsValue::from_str("retryable")).ok().and_then(|v| v.as_bool()) == Some(true)
 }

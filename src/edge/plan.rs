@@ -34,7 +34,7 @@ pub fn read_routing(
     let allowed = residency::allowed(config, key, narrowing, &location)?;
     let preferences = preferences::take(request)?;
     let session = header("x-gateway-session").filter(|s| !s.is_empty() && s.len() <= MAX_SESSION_ID);
-    let conversation = routing::session_from_prefix(request);
+    let conversation = routing::session_from_prefix(&key.name, request);
     Ok(Routing { location, allowed, preferences, session, conversation })
 }
 

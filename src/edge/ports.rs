@@ -131,6 +131,7 @@ impl StreamPort for EdgePorts<'_> {
         if let Some(tools) = watch.tools {
             pump.check_tool_calls(tools);
         }
+        pump.scrub_secrets(watch.secrets);
         let first = pump.until_committed(first_content_ms).await?;
         Ok((first, pump))
     }

@@ -2,8 +2,8 @@
 //! translates and watches; this adds the I/O — reads with an idle timeout, the
 //! final error event when the provider breaks mid-way, and the request's log line.
 
+use super::end_signal::EndSignal;
 use super::health_cache;
-use super::limiter::Settlements;
 use super::log::RequestLine;
 use super::timer::Timer;
 use super::upstream::AbortOnDrop;
@@ -18,8 +18,6 @@ use crate::providers::StreamFault;
 use crate::relay::Relay;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
-use std::cell::RefCell;
-use std::rc::Rc;
 use worker::ByteStream;
 
 /// Stores what a dialect kept of a completed answer (a stored response).
@@ -43,8 +41,12 @@ pub struct Pump {
     breaker_policy: BreakerPolicy,
     /// The request's tool definitions, to check the streamed tool calls against.
     tools: Option<serde_json::Value>,
-    /// The key's limiter reservation, settled with the real usage at the end.
-    settlement: Rc<RefCell<Option<Settlements>>>,
+    /// Tells the settlement waiting in `ctx.wait_until` what the stream used, once.
+    end: EndSignal,
+    /// The prompt estimate, for charging a stream cut before its usage arrived.
+    prompt_estimate: u64,
+    /// No stream outlives this (its limiter leases are sized from it).
+    ends_by_ms: u64,
     /// The serving target's price, for the real cost of the stream.
     price: Option<Price>,
     /// One timer reused across reads: arming a timer per chunk costs more than the
@@ -53,6 +55,8 @@ pub struct Pump {
     /// Where a completed answer is kept, and what was kept (taken at the end).
     keep: Option<(Keep, Option<Vec<String>>)>,
     kept: Option<serde_json::Value>,
+    /// Provider keys to scrub from a mid-stream error before it reaches the client.
+    secrets: Vec<String>,
 }
 
 struct IdleTimer {
@@ -77,23 +81,24 @@ impl Pump {
             abort,
             log_line: None,
             started_ms: 0,
-            settlement: Rc::new(RefCell::new(None)),
+            end: EndSignal::default(),
+            prompt_estimate: 0,
+            ends_by_ms: u64::MAX,
             breaker_policy: BreakerPolicy::default(),
             tools: None,
             price: None,
             timer: None,
             keep: None,
             kept: None,
+            secrets: Vec::new(),
         }
     }
 
-    /// What the stream used so far (all of it, once it has ended).
+    /// What the stream used so far (all of it, once it has ended): the provider's
+    /// count, or an estimate of what was generated when it never came.
     fn used(&self) -> Used {
-        let usage = self.relay.usage();
-        Used {
-            tokens: usage.map(|u| u.total_tokens),
-            micro_usd: usage.zip(self.price).map(|(u, price)| price.usage_cost_micro_usd(&u)),
-        }
+        let usage = self.relay.usage_or_estimate(self.prompt_estimate);
+        Used { tokens: Some(usage.total_tokens), micro_usd: self.price.map(|price| price.usage_cost_micro_usd(&usage)) }
     }
 
     /// The next chunk, or `Idle` when none arrives within `ms`.
@@ -168,14 +173,24 @@ impl Pump {
         self.started_ms = started_ms;
     }
 
+    pub fn scrub_secrets(&mut self, secrets: Vec<String>) {
+        self.secrets = secrets;
+    }
+
     /// Keeps the dialect's whole answer when the stream completes (stored responses).
     pub fn keep_with(&mut self, keep: Keep, regions: Option<Vec<String>>) {
         self.keep = Some((keep, regions));
     }
 
-    /// Where the caller puts the limiter settlements to run when the stream ends.
-    pub fn settlements_cell(&self) -> Rc<RefCell<Option<Settlements>>> {
-        self.settlement.clone()
+    /// Where the stream says what it used when it ends (or is dropped).
+    pub fn end_signal(&self) -> EndSignal {
+        self.end.clone()
+    }
+
+    /// The prompt estimate, and the latest time the stream may still run.
+    pub fn bound(&mut self, prompt_estimate: u64, ends_by_ms: u64) {
+        self.prompt_estimate = prompt_estimate;
+        self.ends_by_ms = ends_by_ms;
     }
 
     /// The next bytes for the client, or `None` once the stream is over.
@@ -187,13 +202,16 @@ impl Pump {
                 if let (Some(answer), Some((keep, regions))) = (self.kept.take(), self.keep.take()) {
                     keep(Kept { answer, regions }).await;
                 }
-                let settlement = self.settlement.borrow_mut().take();
-                if let Some(settlement) = settlement {
-                    settlement.run(self.used()).await;
-                }
                 return None;
             }
-            match self.read(self.idle_ms).await {
+            let left = self.ends_by_ms.saturating_sub(now_ms());
+            if left == 0 {
+                let message = "the stream ran past the gateway's longest stream (settings.max_stream_ms)";
+                self.relay.fail("upstream_stream_too_long", message, &mut out);
+                self.finish("too_long");
+                continue;
+            }
+            match self.read(self.idle_ms.min(left)).await {
                 Read::Chunk(chunk) => {
                     if let Err(fault) = self.relay.feed(&chunk, &mut out) {
                         self.fail_with(fault, &mut out);
@@ -204,6 +222,7 @@ impl Pump {
                     Err(fault) => self.fail_with(fault, &mut out),
                 },
                 Read::Broken => self.interrupted(&mut out),
+                Read::Idle if now_ms() >= self.ends_by_ms => continue,
                 Read::Idle => {
                     let message = format!("the provider sent nothing for {} ms", self.idle_ms);
                     self.relay.fail("upstream_stream_idle_timeout", &message, &mut out);
@@ -228,7 +247,10 @@ impl Pump {
 
     fn fail_with(&mut self, fault: StreamFault, out: &mut Vec<u8>) {
         let message = match fault {
-            StreamFault::Upstream(m) => format!("The provider reported an error mid-stream: {}", scrub(&m, &[])),
+            StreamFault::Upstream(m) => {
+                let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+                format!("The provider reported an error mid-stream: {}", scrub(&m, &secrets))
+            }
             StreamFault::Malformed(m) => format!("The provider's stream could not be read: {m}"),
         };
         self.relay.fail("upstream_stream_error", &message, out);
@@ -252,18 +274,19 @@ impl Pump {
                 };
                 health_cache::record(&provider, finished, &self.breaker_policy);
             }
-        } else if let Some(provider) = provider {
+        } else if let Some(provider) = provider.filter(|_| outcome != "too_long") {
             // A provider that breaks mid-stream is failing, even though the attempt had started well.
             health_cache::record(&provider, Outcome::Failure, &self.breaker_policy);
         }
         self.write_log(outcome);
+        self.end.send(self.used());
     }
 
     fn write_log(&mut self, outcome: &'static str) {
         if let Some(mut line) = self.log_line.take() {
-            let usage = self.relay.usage();
+            let usage = self.relay.usage_or_estimate(self.prompt_estimate);
             line.outcome = outcome;
-            line.account(usage);
+            line.account(Some(usage));
             line.duration_ms = now_ms().saturating_sub(self.started_ms);
             log::request(&line);
         }
@@ -283,13 +306,12 @@ fn fault_before_content(fault: StreamFault) -> AttemptFailure {
 impl Drop for Pump {
     fn drop(&mut self) {
         // Dropped before the end: the client went away (the upstream is aborted by
-        // `abort`). Not the provider's fault, so no health outcome; the lease is
-        // released if the runtime lets this last task run, and expires otherwise.
+        // `abort`). Not the provider's fault, so no health outcome.
         if !self.finished {
             self.write_log("client_gone");
         }
-        if let Some(settlement) = self.settlement.borrow_mut().take() {
-            wasm_bindgen_futures::spawn_local(settlement.run(self.used()));
-        }
+        // The settlement waits in the request's `wait_until`, which the runtime keeps
+        // alive after the client left: it is charged what was generated.
+        self.end.send(self.used());
     }
 }

@@ -14,6 +14,8 @@ use serde_json::Value;
 pub struct StreamWatch {
     /// The request's tool definitions, to check the streamed tool calls against.
     pub tools: Option<Value>,
+    /// The provider key of this attempt: scrubbed from mid-stream errors.
+    pub secrets: Vec<String>,
 }
 
 /// Relaying a streamed answer: reads until real content (or a failure before
@@ -107,7 +109,9 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             if tools.is_some() {
                 relay.collect_tool_calls();
             }
-            let watch = StreamWatch { tools: tools.cloned() };
+            relay.expect_choices(self.call.request.extra.get("n").and_then(Value::as_u64).unwrap_or(1));
+            let secrets = target.api_key.map(str::to_string).into_iter().collect();
+            let watch = StreamWatch { tools: tools.cloned(), secrets };
             let (first, stream) = ports.open_stream(reply, relay, watch, left).await?;
             return Ok(ChatAnswer::Stream { first, stream });
         }

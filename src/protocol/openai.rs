@@ -4,6 +4,8 @@
 //! is kept as-is so it reaches an OpenAI-compatible provider unchanged.
 
 use crate::error::GatewayError;
+
+mod shape;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -140,6 +142,7 @@ impl ChatRequest {
             )
             .with_param(format!("messages[{i}].role")));
         }
+        shape::check(self)?;
         self.check_number("temperature", 0.0, 2.0)?;
         self.check_number("top_p", 0.0, 1.0)?;
         self.check_number("presence_penalty", -2.0, 2.0)?;
@@ -287,6 +290,8 @@ pub struct ChunkProbe {
 
 #[derive(Debug, Deserialize)]
 pub struct ChoiceProbe {
+    #[serde(default)]
+    pub index: Option<u64>,
     #[serde(default)]
     pub delta: Option<DeltaProbe>,
     #[serde(default)]

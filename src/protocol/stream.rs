@@ -9,10 +9,12 @@ use crate::protocol::tool_calls::ToolCallCollector;
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventVerdict {
     Forward,
-    /// Not for the client: a usage chunk it did not ask for, or an unparseable event.
+    /// Not for the client: a usage chunk it did not ask for.
     Drop,
     /// The provider reported an error inside the stream.
     UpstreamError(String),
+    /// The event is not a chunk: the stream cannot be trusted to be complete.
+    Malformed,
 }
 
 /// How a stream ended, from what was seen of it.
@@ -32,17 +34,28 @@ pub struct StreamObserver {
     /// Something the client must not lose has been seen: content, a tool call, a
     /// finish reason or usage. Before that, the attempt can still fail over.
     pub committed: bool,
-    pub finish_reason_seen: bool,
     pub done_seen: bool,
-    pub malformed_events: u32,
     client_wants_usage: bool,
+    /// Choices seen and choices finished: with `n` > 1 the answer ends when every one has.
+    choices_seen: std::collections::BTreeSet<u64>,
+    choices_finished: std::collections::BTreeSet<u64>,
+    /// How many choices the request asked for (`n`).
+    expected_choices: u64,
+    /// Characters of generated text and tool arguments seen: an estimate of the
+    /// output when a stream ends before the provider's usage arrives.
+    pub generated_chars: u64,
     /// Collects tool calls when the request offered tools (for tool-call validity).
     pub tool_calls: Option<ToolCallCollector>,
 }
 
 impl StreamObserver {
     pub fn new(client_wants_usage: bool) -> Self {
-        Self { client_wants_usage, ..Self::default() }
+        Self { client_wants_usage, expected_choices: 1, ..Self::default() }
+    }
+
+    /// The request asked for `n` choices: the answer is finished only when each has.
+    pub fn expect_choices(&mut self, n: u64) {
+        self.expected_choices = n.max(1);
     }
 
     pub fn observe(&mut self, data: &str) -> EventVerdict {
@@ -53,10 +66,7 @@ impl StreamObserver {
         }
         let chunk: ChunkProbe = match serde_json::from_str(data) {
             Ok(chunk) => chunk,
-            Err(_) => {
-                self.malformed_events += 1;
-                return EventVerdict::Drop;
-            }
+            Err(_) => return EventVerdict::Malformed,
         };
         if let Some(error) = chunk.error {
             return EventVerdict::UpstreamError(describe_error(&error));
@@ -67,9 +77,11 @@ impl StreamObserver {
             self.usage = Some(usage);
             self.committed = true;
         }
-        for choice in &choices {
+        for (position, choice) in choices.iter().enumerate() {
+            let index = choice.index.unwrap_or(position as u64);
+            self.choices_seen.insert(index);
             if choice.finish_reason.is_some() {
-                self.finish_reason_seen = true;
+                self.choices_finished.insert(index);
                 self.committed = true;
             }
             if let (Some(collector), Some(calls)) =
@@ -85,6 +97,11 @@ impl StreamObserver {
                 }
             }
             if let Some(delta) = &choice.delta {
+                let len = |s: &Option<String>| s.as_deref().map_or(0, str::len) as u64;
+                self.generated_chars += len(&delta.content) + len(&delta.refusal) + len(&delta.reasoning_content);
+                for call in delta.tool_calls.iter().flatten() {
+                    self.generated_chars += call.function.as_ref().map_or(0, |f| len(&f.arguments));
+                }
                 let has_text = |s: &Option<String>| s.as_deref().is_some_and(|t| !t.is_empty());
                 if has_text(&delta.content)
                     || has_text(&delta.refusal)
@@ -103,9 +120,12 @@ impl StreamObserver {
     }
 
     pub fn end(&self) -> StreamEnd {
+        let every_choice_finished = !self.choices_finished.is_empty()
+            && self.choices_seen.is_subset(&self.choices_finished)
+            && self.choices_finished.len() as u64 >= self.expected_choices;
         if self.done_seen {
             StreamEnd::Complete
-        } else if self.finish_reason_seen {
+        } else if every_choice_finished {
             StreamEnd::MissingDone
         } else {
             StreamEnd::Interrupted
@@ -174,9 +194,28 @@ mod tests {
         let mut obs = StreamObserver::new(false);
         let verdict = obs.observe(r#"{"error":{"message":"overloaded","type":"server_error","code":"overloaded"}}"#);
         assert_eq!(verdict, EventVerdict::UpstreamError("overloaded (overloaded)".into()));
-        assert_eq!(obs.observe("{not json}"), EventVerdict::Drop);
-        assert_eq!(obs.malformed_events, 1);
+        assert_eq!(obs.observe("{not json}"), EventVerdict::Malformed);
         assert!(!obs.committed);
+    }
+
+    #[test]
+    fn with_several_choices_the_stream_ends_when_every_one_has() {
+        let chunk = |index: u64, finish: Option<&str>| {
+            serde_json::json!({"choices": [{"index": index, "delta": {"content": "x"}, "finish_reason": finish}]})
+                .to_string()
+        };
+        let mut obs = StreamObserver::new(false);
+        obs.expect_choices(2);
+        obs.observe(&chunk(0, None));
+        obs.observe(&chunk(1, None));
+        obs.observe(&chunk(0, Some("stop")));
+        assert_eq!(obs.end(), StreamEnd::Interrupted, "choice 1 never finished");
+        obs.observe(&chunk(1, Some("stop")));
+        assert_eq!(obs.end(), StreamEnd::MissingDone);
+        let mut only_one = StreamObserver::new(false);
+        only_one.expect_choices(2);
+        only_one.observe(&chunk(0, Some("stop")));
+        assert_eq!(only_one.end(), StreamEnd::Interrupted, "the second choice never came");
     }
 
     #[test]

@@ -109,8 +109,9 @@ pub struct Plan<'a> {
 /// A session key derived from the conversation's prefix (model, system prompt,
 /// first user turn), for affinity when the client sends no `x-gateway-session`:
 /// every turn of one conversation shares it, so it sticks to one endpoint and the
-/// provider's prompt cache stays warm.
-pub fn session_from_prefix(request: &crate::protocol::openai::ChatRequest) -> Option<String> {
+/// provider's prompt cache stays warm. Scoped to the gateway key: another tenant
+/// sending the same prompt never learns where this one was served.
+pub fn session_from_prefix(key: &str, request: &crate::protocol::openai::ChatRequest) -> Option<String> {
     let first_user = request.messages.iter().find(|m| m.role == "user")?;
     let system: Vec<String> = request
         .messages
@@ -119,7 +120,7 @@ pub fn session_from_prefix(request: &crate::protocol::openai::ChatRequest) -> Op
         .filter_map(|m| m.rest.get("content").map(Value::to_string))
         .collect();
     let user = first_user.rest.get("content").map(Value::to_string).unwrap_or_default();
-    Some(format!("prefix:{:016x}", strategy::fnv1a(&[&request.model, &system.join("\n"), &user])))
+    Some(format!("prefix:{:016x}", strategy::fnv1a(&[key, &request.model, &system.join("\n"), &user])))
 }
 
 pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {

@@ -404,10 +404,11 @@ fn conversation_prefix_gives_a_stable_session_key() {
         }
         ChatRequest::parse(json!({"model": "balanced", "messages": messages}).to_string().as_bytes()).unwrap()
     };
-    let first = session_from_prefix(&turn(json!([]))).unwrap();
-    let later = session_from_prefix(&turn(
-        json!([{"role": "assistant", "content": "Where to?"}, {"role": "user", "content": "Rome"}]),
-    ))
+    let first = session_from_prefix("k", &turn(json!([]))).unwrap();
+    let later = session_from_prefix(
+        "k",
+        &turn(json!([{"role": "assistant", "content": "Where to?"}, {"role": "user", "content": "Rome"}])),
+    )
     .unwrap();
     assert_eq!(first, later, "later turns keep the session");
     let other = ChatRequest::parse(
@@ -416,12 +417,13 @@ fn conversation_prefix_gives_a_stable_session_key() {
             .as_bytes(),
     )
     .unwrap();
-    assert_ne!(session_from_prefix(&other).unwrap(), first);
+    assert_ne!(session_from_prefix("k", &other).unwrap(), first);
     let no_user = ChatRequest::parse(
         json!({"model": "m", "messages": [{"role": "system", "content": "x"}]}).to_string().as_bytes(),
     )
     .unwrap();
-    assert_eq!(session_from_prefix(&no_user), None);
+    assert_eq!(session_from_prefix("k", &no_user), None);
+    assert_ne!(session_from_prefix("other-key", &turn(json!([]))).unwrap(), first, "scoped to the key");
 }
 
 #[test]

@@ -420,14 +420,22 @@ test("a stalled stream is ended by the idle timeout with an error event", async 
   assert.equal(JSON.parse(events.at(-1).data).error.code, "upstream_stream_idle_timeout");
 });
 
-test("a malformed event in a stream is skipped and the stream completes", async () => {
-  stack.mocks.primary.fault({ kind: "malformed", times: 1 });
-  const res = await fetch(`${stack.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${DEV_GATEWAY_KEY}`, "content-type": "application/json" },
-    body: JSON.stringify(chatBody("gpt-4o-mini", { stream: true })),
-  });
-  const events = await readSse(res);
+test("a malformed event before content fails over; after content it ends the stream with an error, never [DONE]", async () => {
+  const stream = () =>
+    fetch(`${stack.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${DEV_GATEWAY_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify(chatBody("gpt-4o-mini", { stream: true })),
+    });
+  stack.mocks.primary.fault({ kind: "malformed", atEvent: 1 });
+  const before = await stream();
+  assert.equal(before.headers.get("x-gateway-provider"), "backup");
+  const events = await readSse(before);
   assert.equal(events.at(-1).data, "[DONE]");
-  for (const e of events.slice(0, -1)) JSON.parse(e.data);
+  await stack.reset();
+  stack.mocks.primary.fault({ kind: "malformed", atEvent: 3 });
+  const after = await readSse(await stream());
+  assert.ok(after.some((e) => e.data.includes("Hello")), "content reached the client first");
+  assert.equal(JSON.parse(after.at(-1).data).error.code, "upstream_stream_error");
+  assert.ok(!after.some((e) => e.data === "[DONE]"));
 });

@@ -155,7 +155,7 @@ const openai = {
         await sleep(fault.stallMs ?? 60000);
         return res.end();
       }
-      if (fault?.kind === "malformed" && i === 1) res.write("data: {not json}\n\n");
+      if (fault?.kind === "malformed" && i === (fault.atEvent ?? 1)) res.write("data: {not json}\n\n");
       res.write(`data: ${JSON.stringify(event)}\n\n`);
       if (isContent) contentSent++;
     }

@@ -148,6 +148,8 @@ test("200 concurrent requests against a 50 rpm key: exactly 50 pass, the rest ge
   );
   const ok = results.filter((r) => r.res.status === 200);
   const limited = results.filter((r) => r.res.status === 429);
+  const other = results.filter((r) => r.res.status !== 200 && r.res.status !== 429);
+  assert.deepEqual(other.map((r) => `${r.res.status} ${r.text}`), []);
   assert.equal(ok.length, 50);
   assert.equal(limited.length, 150);
   assert.equal(stack.mocks.b.calls.length, 50);

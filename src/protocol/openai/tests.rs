@@ -174,3 +174,32 @@ fn provider_errors_read_as_one_line() {
     assert_eq!(describe(json!({"message": "bad", "code": null})), "bad");
     assert_eq!(describe(json!({})), "no message");
 }
+
+#[test]
+fn known_fields_are_checked_by_type_before_routing() {
+    let base = || serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let refused = |patch: &dyn Fn(&mut serde_json::Value)| {
+        let mut body = base();
+        patch(&mut body);
+        let err = ChatRequest::parse(body.to_string().as_bytes()).unwrap_err();
+        assert_eq!(err.status, 400);
+        err.param.unwrap_or_default()
+    };
+    assert_eq!(refused(&|b| b["tools"] = serde_json::json!({"type": "function"})), "tools");
+    assert_eq!(
+        refused(&|b| b["tools"] = serde_json::json!([{"type": "function", "function": {}}])),
+        "tools[0].function.name"
+    );
+    assert_eq!(refused(&|b| b["messages"][0]["content"] = serde_json::json!(42)), "messages[0].content");
+    assert_eq!(refused(&|b| b["messages"][0]["content"] = serde_json::json!(["text"])), "messages[0].content[0]");
+    assert_eq!(refused(&|b| b["tool_choice"] = serde_json::json!(3)), "tool_choice");
+    assert_eq!(
+        refused(&|b| b["messages"] = serde_json::json!([{"role": "tool", "content": "x"}])),
+        "messages[0].tool_call_id"
+    );
+    // Unknown fields and other tool types still pass through.
+    let mut body = base();
+    body["vendor_option"] = serde_json::json!({"x": 1});
+    body["tools"] = serde_json::json!([{"type": "web_search"}]);
+    assert!(ChatRequest::parse(body.to_string().as_bytes()).is_ok());
+}

@@ -40,9 +40,11 @@ fn parse(body: Value) -> ChatRequest {
     ChatRequest::parse(body.to_string().as_bytes()).expect("test request parses")
 }
 
+/// Built, or refused at the edge (malformed) or by the adapter (unsupported).
 fn try_build(model: &str, body: Value) -> Result<crate::providers::UpstreamRequest, GatewayError> {
     let provider = provider();
-    chat_request(&ctx(&provider, model), &parse(body))
+    let request = ChatRequest::parse(body.to_string().as_bytes())?;
+    chat_request(&ctx(&provider, model), &request)
 }
 
 /// The Gemini request body built for `body`.
