@@ -70,10 +70,9 @@ pub const CONTEXT_LENGTH_EXCEEDED: &str = "context_length_exceeded";
 pub fn mark_context_overflow(mut failure: AttemptFailure, phrases: &[&str]) -> AttemptFailure {
     if let AttemptFailure::Status { status: 400 | 413 | 422, message: Some(message), code, .. } = &mut failure {
         let message = message.to_ascii_lowercase();
-        if code.is_none() || code.as_deref() == Some("invalid_request_error") {
-            if phrases.iter().any(|p| message.contains(p)) {
-                *code = Some(CONTEXT_LENGTH_EXCEEDED.into());
-            }
+        let unnamed = code.is_none() || code.as_deref() == Some("invalid_request_error");
+        if unnamed && phrases.iter().any(|p| message.contains(p)) {
+            *code = Some(CONTEXT_LENGTH_EXCEEDED.into());
         }
     }
     failure
