@@ -17,7 +17,8 @@ pub(super) fn learn_quota<H: HealthView>(
     now_ms: u64,
 ) -> QuotaReading {
     let reading = adapter.quota(&|name| reply.header(name), now_ms);
-    if !reading.is_empty() {
+    // A bare retry-after is the failure's business (its cooldown), not learned quota.
+    if reading.windows().iter().any(Option::is_some) {
         health.record(provider_id, Outcome::Quota(reading));
     }
     reading

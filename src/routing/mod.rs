@@ -90,6 +90,9 @@ pub struct Dropped<'a> {
     pub model: &'a str,
     pub reason: DropReason,
     pub detail: String,
+    /// Its endpoint's learned quota, as for candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<quota::QuotaLeft>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -211,6 +214,7 @@ pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {
                         model: entry.0,
                         reason,
                         detail,
+                        quota: input.health.get(provider_id.as_str()).and_then(|h| h.quota),
                     }),
                     None => group.push(candidate),
                 }

@@ -175,6 +175,7 @@ test("a 429 with a reset cools the endpoint down until then, without counting as
   const dropped = plan.dropped.find((d) => d.provider_id === "primary");
   assert.equal(dropped?.reason, "health");
   assert.match(dropped.detail, /rate limited, cooling down/);
+  assert.equal(dropped.quota.requests.remaining, 0, "what the 429 said is learned too");
 
   const state = await adminHealth("primary", (s) => s?.breaker?.total_rate_limited === 1);
   assert.equal(state.breaker.total_rate_limited, 1);
