@@ -3,7 +3,7 @@
 //! the error a client sees when every target failed.
 
 use crate::error::{scrub, GatewayError};
-pub use crate::providers::failure::{parse_retry_after, status_failure, AttemptFailure};
+pub use crate::providers::failure::{is_context_overflow, parse_retry_after, status_failure, AttemptFailure};
 
 /// What the attempt loop does after a failure.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,9 +95,22 @@ pub fn exhausted(model: &str, failures: &[(&str, AttemptFailure)], secrets: &[&s
 /// After a failed attempt: wait and retry the same endpoint, move on, or answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextStep {
-    RetrySameAfter { wait_ms: u64 },
+    RetrySameAfter {
+        wait_ms: u64,
+    },
     NextCandidate,
     Answer(GatewayError),
+    /// The prompt does not fit this target's context window: fail over only to a
+    /// candidate whose window is larger (see [`larger_context`]), else answer this.
+    LargerContext(GatewayError),
+}
+
+/// After a target with context window `failed` said the prompt does not fit: the
+/// index, among the `later` candidates' windows, of the first that is larger.
+/// A window not configured is never assumed larger, nor one after an unknown failed one.
+pub fn larger_context(failed: Option<u64>, later: impl IntoIterator<Item = Option<u64>>) -> Option<usize> {
+    let failed = failed?;
+    later.into_iter().position(|window| window.is_some_and(|w| w > failed))
 }
 
 /// A 429 whose reset is this close is worth waiting for on the same endpoint.
@@ -119,6 +132,9 @@ pub fn next_step(
     secrets: &[&str],
 ) -> NextStep {
     if let Verdict::Answer(error) = judge(failure, secrets) {
+        if is_context_overflow(failure) {
+            return NextStep::LargerContext(error);
+        }
         return NextStep::Answer(error);
     }
     let may_retry = attempts_here < MAX_ATTEMPTS_PER_ENDPOINT;
@@ -269,6 +285,30 @@ mod tests {
         assert!(matches!(step(&status(400, "{}"), 1), NextStep::Answer(_)));
         // No retry that would overrun the deadline.
         assert_eq!(next_step(&s500, 1, 10_010, 10_000, 0.5, &[]), NextStep::NextCandidate);
+    }
+
+    #[test]
+    fn a_prompt_too_long_looks_for_a_larger_context_window() {
+        let too_long = status(
+            400,
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#,
+        );
+        let NextStep::LargerContext(error) = step(&too_long, 1) else { panic!("{:?}", step(&too_long, 1)) };
+        assert_eq!(
+            (error.status, error.code.as_ref()),
+            (400, "context_length_exceeded"),
+            "the answer if none is larger"
+        );
+        // The first later window that is larger: never a smaller or equal one.
+        assert_eq!(larger_context(Some(8_192), [Some(4_096), Some(8_192), Some(128_000), Some(200_000)]), Some(2));
+        assert_eq!(larger_context(Some(128_000), [Some(8_192), Some(128_000)]), None);
+        assert_eq!(
+            larger_context(Some(8_192), [None, Some(16_384)]),
+            Some(1),
+            "an unknown window is not assumed larger"
+        );
+        assert_eq!(larger_context(None, [Some(1_000_000)]), None, "nothing is known larger than an unknown window");
+        assert_eq!(larger_context(Some(8_192), []), None);
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub async fn serve(
 
     let mut line = RequestLine::new(rc, key, &call.request.model, call.request.is_stream(), &routing.allowed);
     line.enabled = config.settings.request_log;
+    line.planned(&plan);
     if plan.candidates.is_empty() {
         let error = plan.no_candidates_error();
         log::request(&line.finish(rc, error.status, "no_candidates"));

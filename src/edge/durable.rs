@@ -188,6 +188,7 @@ impl ProviderHealth {
             "error_rate": error_rate,
             "tokens_per_second": breaker.stats.ewma_tokens_per_second,
             "tool_call_validity": breaker.stats.tool_call_validity(),
+            "quota": breaker.quota.left(now),
             "now_ms": now,
         }))
     }

@@ -95,6 +95,7 @@ pub async fn handle(
             "event": "embeddings", "request_id": rc.id, "key": key.name, "team": key.team,
             "model": request.model, "provider": candidate.provider_id, "region": candidate.region,
             "attempts": trail.attempts, "status": 200, "prompt_tokens": answer.tokens, "cost_usd": cost_usd,
+            "quota_moved_back": plan.quota_moved_back(),
         }));
     }
     let headers = Headers::new();

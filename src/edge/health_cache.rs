@@ -51,14 +51,17 @@ pub fn snapshot() -> HealthSnapshot {
     CACHE.with(|c| {
         let c = c.borrow();
         let mut merged: HealthSnapshot = HashMap::new();
-        for (id, (remote, at)) in &c.remote {
-            if now.saturating_sub(*at) < REMOTE_STALE_MS {
-                merged.insert(id.clone(), remote.snapshot(now));
-            }
+        let fresh = |id: &String| c.remote.get(id).filter(|(_, at)| now.saturating_sub(*at) < REMOTE_STALE_MS);
+        for (id, (remote, _)) in c.remote.iter().filter(|(id, _)| fresh(id).is_some()) {
+            merged.insert(id.clone(), remote.snapshot(now));
         }
         for (id, breaker) in &c.local {
             let local = breaker.snapshot(now);
             let entry = merged.entry(id.clone()).or_insert_with(|| local.clone());
+            // Learned quota: window by window, the newer of this isolate's and the object's.
+            if let Some((remote, _)) = fresh(id) {
+                entry.quota = breaker.quota.newest(&remote.quota).left(now);
+            }
             entry.available &= local.available;
             if entry.note.is_none() {
                 entry.note = local.note;
@@ -125,11 +128,7 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
     let (reports, refresh) = CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let pending: usize = c.pending.values().map(Vec::len).sum();
-        let bad_news = c
-            .pending
-            .values()
-            .flatten()
-            .any(|r| !matches!(r.outcome, Outcome::Success { .. } | Outcome::Finished { .. }));
+        let bad_news = c.pending.values().flatten().any(|r| r.outcome.is_bad_news());
         let due = now.saturating_sub(c.last_flush_ms) >= FLUSH_MS || pending >= FLUSH_AT_PENDING || bad_news;
         let reports: Vec<(String, Vec<Report>)> = if due {
             c.last_flush_ms = now;

@@ -51,6 +51,9 @@ pub struct RequestLine {
     /// The rate limiter could not be reached and limits were not enforced.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub limiter_degraded: bool,
+    /// Candidates moved behind the others because their learned quota was short.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quota_moved_back: Vec<String>,
 }
 
 impl RequestLine {
@@ -95,7 +98,13 @@ impl RequestLine {
             upstream_ms: 0,
             enabled: true,
             limiter_degraded: false,
+            quota_moved_back: Vec::new(),
         }
+    }
+
+    /// The plan's candidates that were moved back for their learned quota.
+    pub fn planned(&mut self, plan: &crate::routing::Plan<'_>) {
+        self.quota_moved_back = plan.quota_moved_back();
     }
 
     /// What the attempt loop did: its attempts, time upstream, and guard refusals.

@@ -8,6 +8,7 @@
 //! lets one probe through at a time and closes after 2 successes. The tunable part
 //! is a setting, [`BreakerPolicy`] in `config`.
 
+pub mod quota;
 pub mod tool_calls;
 
 use crate::config::BreakerPolicy;
@@ -48,6 +49,19 @@ pub enum Outcome {
         /// Did every tool call's arguments parse and match the schema the client sent?
         tool_calls_valid: Option<bool>,
     },
+    /// What an answer's rate-limit headers said: learned quota, no breaker effect.
+    Quota(crate::providers::quota::QuotaReading),
+}
+
+impl Outcome {
+    /// Other isolates should hear of it at once (failures, 429s, a window run dry).
+    pub fn is_bad_news(&self) -> bool {
+        match self {
+            Outcome::Success { .. } | Outcome::Finished { .. } => false,
+            Outcome::Quota(reading) => reading.exhausted(),
+            _ => true,
+        }
+    }
 }
 
 /// Upper bounds (ms) of the latency histogram's buckets; the last is open-ended.
@@ -140,6 +154,9 @@ pub struct Breaker {
     pub total_rate_limited: u64,
     #[serde(default)]
     pub stats: Stats,
+    /// Remaining quota as the provider's rate-limit headers last said.
+    #[serde(default)]
+    pub quota: quota::Quota,
 }
 
 impl Breaker {
@@ -152,7 +169,9 @@ impl Breaker {
         // An outcome after the open period is a probe's, even if nobody claimed the
         // probe here (the health object hears of attempts other isolates decided on).
         if let Circuit::Open { until_ms } = self.circuit {
-            if now_ms >= until_ms && !matches!(outcome, Outcome::RateLimited { .. } | Outcome::Finished { .. }) {
+            let statistics_only =
+                matches!(outcome, Outcome::RateLimited { .. } | Outcome::Finished { .. } | Outcome::Quota(_));
+            if now_ms >= until_ms && !statistics_only {
                 self.circuit = Circuit::HalfOpen { probe_lease_until_ms: now_ms, successes: 0 };
             }
         }
@@ -208,6 +227,7 @@ impl Breaker {
                 self.total_failures += 1;
                 self.open(now_ms + AUTH_OPEN_MS);
             }
+            Outcome::Quota(reading) => self.quota.learn(&reading),
             Outcome::Finished { duration_ms, output_tokens, tool_calls_valid } => {
                 if let (Some(tokens), true) = (output_tokens, duration_ms > 0) {
                     let rate = tokens as f64 * 1000.0 / duration_ms as f64;
@@ -277,7 +297,12 @@ impl Breaker {
                 _ => None,
             }
         };
-        EndpointHealth { available: self.available(now_ms), ewma_latency_ms: self.ewma_latency_ms, note }
+        EndpointHealth {
+            available: self.available(now_ms),
+            ewma_latency_ms: self.ewma_latency_ms,
+            note,
+            quota: self.quota.left(now_ms),
+        }
     }
 
     /// Requests and failures in the rolling window.

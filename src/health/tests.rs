@@ -199,3 +199,32 @@ fn stats_track_percentiles_throughput_and_tool_call_validity() {
     assert_eq!(b.circuit, Circuit::Closed);
     assert_eq!(Breaker::default().stats.percentile_ms(0.5), None);
 }
+
+#[test]
+fn learned_quota_is_statistics_only_and_shows_until_its_reset() {
+    use crate::providers::quota::{QuotaReading, Window};
+    let mut b = Breaker::default();
+    fail(&mut b, 5, T0);
+    let reading = QuotaReading {
+        requests: Some(Window { remaining: 0, reset_at_ms: Some(T0 + 60_000) }),
+        at_ms: T0,
+        ..QuotaReading::default()
+    };
+    let outcome = Outcome::Quota(reading);
+    assert!(outcome.is_bad_news(), "a window run dry is shared at once");
+    b.record(outcome, T0 + 40_000, 0.0);
+    assert!(matches!(b.circuit, Circuit::Open { .. }), "a reading is not a probe's outcome");
+    assert_eq!(b.total_failures, 5);
+    let snapshot = b.snapshot(T0 + 45_000);
+    assert_eq!(snapshot.quota.and_then(|q| q.requests).map(|l| (l.remaining, l.reset_in_ms)), Some((0, 15_000)));
+    assert_eq!(b.snapshot(T0 + 60_000).quota, None, "forgotten at its reset");
+    // Room left is no news worth a flush.
+    let roomy = QuotaReading { requests: Some(Window { remaining: 9, reset_at_ms: None }), ..reading };
+    assert!(!Outcome::Quota(roomy).is_bad_news());
+    // Old stored state (without quota) still loads.
+    let old: Breaker = serde_json::from_str(r#"{"circuit":{"state":"closed"},"buckets":[{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0}],"consecutive_failures":0,"open_count":0,"last_decay_ms":0,"cooldown_until_ms":0,"last_cooldown_ms":0,"ewma_latency_ms":null,"last_sample_ms":0,"total_successes":0,"total_failures":0,"total_rate_limited":0}"#).unwrap();
+    assert_eq!(old.quota, quota::Quota::default());
+    // And a report with a quota reading round-trips as JSON (the batches to the health object).
+    let json = serde_json::to_string(&Outcome::Quota(reading)).unwrap();
+    assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), Outcome::Quota(reading));
+}

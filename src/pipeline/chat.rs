@@ -2,6 +2,7 @@
 //! any provider kind, through their two contracts. Streams are opened through
 //! the [`StreamPort`] (the edge's pump) and committed before they count as answered.
 
+use super::outcome::{failure_of, learn_quota};
 use super::{Operation, Ports, Reply, Target, Upstream};
 use crate::dialects::{self, ClientCall, ClientDialect, Shape};
 use crate::health::{tool_calls, Outcome};
@@ -80,11 +81,9 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
 
         let started = ports.now_ms();
         let mut reply = ports.send(&request, target.first_byte_ms).await?;
-        let status = reply.status();
-        if !(200..300).contains(&status) {
-            let retry_after = reply.header("retry-after");
-            let body = reply.body(target.first_byte_ms.min(5_000)).await.unwrap_or_default();
-            return Err(adapter.error(status, retry_after.as_deref(), &body));
+        let quota = learn_quota(ports, candidate.provider_id, adapter, &reply, ports.now_ms());
+        if !(200..300).contains(&reply.status()) {
+            return Err(failure_of(adapter, &mut reply, &quota, target.first_byte_ms.min(5_000)).await);
         }
         let content_type = reply.header("content-type").unwrap_or_default().to_ascii_lowercase();
         let left = target.first_byte_ms.saturating_sub(ports.now_ms().saturating_sub(started)).max(1);

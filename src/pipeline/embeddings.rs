@@ -1,6 +1,7 @@
 //! The embeddings operation: one attempt at one candidate, through the provider
 //! contract. Kinds without embeddings are unservable (another target may serve).
 
+use super::outcome::{failure_of, learn_quota};
 use super::{Operation, Ports, Reply, Target};
 use crate::error::GatewayError;
 use crate::protocol::openai::EmbeddingsRequest;
@@ -44,11 +45,9 @@ impl<P: Ports> Operation<P> for EmbeddingsAttempt<'_> {
             })
             .map_err(AttemptFailure::Unservable)?;
         let mut reply = ports.send(&request, target.first_byte_ms).await?;
-        let status = reply.status();
-        if !(200..300).contains(&status) {
-            let retry_after = reply.header("retry-after");
-            let body = reply.body(target.first_byte_ms.min(5_000)).await.unwrap_or_default();
-            return Err(adapter.error(status, retry_after.as_deref(), &body));
+        let quota = learn_quota(ports, candidate.provider_id, adapter, &reply, ports.now_ms());
+        if !(200..300).contains(&reply.status()) {
+            return Err(failure_of(adapter, &mut reply, &quota, target.first_byte_ms.min(5_000)).await);
         }
         let raw = reply.body(self.idle_ms.max(target.first_byte_ms)).await?;
         let body = adapter.embeddings_response(&ctx, self.request, raw)?;

@@ -182,12 +182,17 @@ pub async fn run<'p, 'c, P: Ports, O: Operation<P>>(
     let deadline = request_started_ms.saturating_add(settings.request_timeout_ms);
     let mut failures: Vec<(&str, AttemptFailure)> = Vec::new();
     let mut answer = None;
+    // After a provider said the prompt does not fit: only windows larger than this.
+    let mut window_above: Option<u64> = None;
 
-    'candidates: for candidate in &plan.candidates {
+    'candidates: for (index, candidate) in plan.candidates.iter().enumerate() {
         // Defense in depth: the plan never holds an endpoint outside the allowed
         // regions, and this check makes sure no code path can send it there.
         if !allowed.permits(candidate.region) {
             trail.residency_blocked.push(candidate.provider_id.to_string());
+            continue;
+        }
+        if window_above.is_some() && gateway::larger_context(window_above, [window_of(candidate)]).is_none() {
             continue;
         }
         let api_key = match &candidate.provider.api_key_secret {
@@ -271,6 +276,16 @@ pub async fn run<'p, 'c, P: Ports, O: Operation<P>>(
                     release(ports, prereserved.take());
                     return Err(error);
                 }
+                NextStep::LargerContext(error) => {
+                    let later = plan.candidates.iter().skip(index + 1).filter(|c| allowed.permits(c.region));
+                    if gateway::larger_context(window_of(candidate), later.map(window_of)).is_none() {
+                        release(ports, prereserved.take());
+                        return Err(error);
+                    }
+                    window_above = window_of(candidate);
+                    failures.push((candidate.provider_id, failure));
+                    break;
+                }
                 // The retry budget is asked only when a retry is wanted: asking spends it.
                 NextStep::RetrySameAfter { wait_ms } if ports.try_retry(candidate.provider_id) => {
                     if wait_ms > 0 {
@@ -289,6 +304,10 @@ pub async fn run<'p, 'c, P: Ports, O: Operation<P>>(
         return Ok(answer);
     }
     Err(exhausted(plan, allowed, &failures, &trail.secret_refs()))
+}
+
+fn window_of(candidate: &Candidate<'_>) -> Option<u64> {
+    candidate.capabilities.context_window
 }
 
 fn release<P: CapacityPort>(ports: &P, prereserved: Option<Prereserved<P::Hold>>) {

@@ -1,7 +1,45 @@
-//! What a failed attempt says about its endpoint, and its name in the request log.
+//! What an attempt says about its endpoint (its health outcome, its learned
+//! quota), and its name in the request log.
 
+use super::{HealthView, Reply};
+use crate::gateway::is_context_overflow;
 use crate::health::Outcome;
-use crate::providers::AttemptFailure;
+use crate::providers::quota::QuotaReading;
+use crate::providers::{AttemptFailure, ProviderAdapter};
+
+/// Reads what an answer (any status) says about its endpoint's remaining quota,
+/// and reports it with the endpoint's health.
+pub(super) fn learn_quota<H: HealthView>(
+    health: &H,
+    provider_id: &str,
+    adapter: &dyn ProviderAdapter,
+    reply: &impl Reply,
+    now_ms: u64,
+) -> QuotaReading {
+    let reading = adapter.quota(&|name| reply.header(name), now_ms);
+    // A bare retry-after is the failure's business (its cooldown), not learned quota.
+    if reading.windows().iter().any(Option::is_some) {
+        health.record(provider_id, Outcome::Quota(reading));
+    }
+    reading
+}
+
+/// A non-2xx answer as a failure, read by its adapter. A 429 without a usable
+/// `retry-after` waits until the reset its rate-limit headers give.
+pub(super) async fn failure_of(
+    adapter: &dyn ProviderAdapter,
+    reply: &mut impl Reply,
+    quota: &QuotaReading,
+    within_ms: u64,
+) -> AttemptFailure {
+    let retry_after = reply.header("retry-after");
+    let body = reply.body(within_ms).await.unwrap_or_default();
+    let mut failure = adapter.error(reply.status(), retry_after.as_deref(), &body);
+    if let AttemptFailure::Status { status: 429, retry_after_s: wait @ None, .. } = &mut failure {
+        *wait = quota.wait_ms().map(|ms| ms.div_ceil(1000).clamp(1, 3600));
+    }
+    failure
+}
 
 /// The health outcome of a failed attempt; `None` when it says nothing about the
 /// endpoint (the gateway's own config, a request this provider cannot take, or
@@ -26,6 +64,7 @@ pub fn outcome_name(failure: &AttemptFailure) -> &'static str {
         AttemptFailure::Connect => "connect_error",
         AttemptFailure::Timeout => "timeout",
         AttemptFailure::Status { status: 429, .. } => "rate_limited",
+        failure if is_context_overflow(failure) => "context_length_exceeded",
         AttemptFailure::Status { status: 400..=499, .. } => "client_error",
         AttemptFailure::Status { .. } => "server_error",
         AttemptFailure::InvalidResponse(_) => "invalid_response",

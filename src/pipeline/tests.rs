@@ -359,7 +359,7 @@ fn a_short_retry_after_is_waited_out_and_a_long_one_fails_over() {
     let error = result.err().unwrap();
     assert_eq!((error.status, error.retry_after_s), (429, Some(9)), "every target limited: the soonest reset");
     assert!(fake.slept.borrow().is_empty());
-    assert!(fake.health.borrow().iter().all(|(_, o)| matches!(o, Outcome::RateLimited { .. })));
+    assert!(fake.health.borrow().iter().all(|(_, o)| matches!(o, Outcome::RateLimited { .. } | Outcome::Quota(_))));
 }
 
 #[test]
@@ -574,3 +574,6 @@ fn a_budget_reserves_at_the_dearest_candidate_the_plan_may_fail_over_to() {
     // The unpriced primary does not make the request free: $10/M × 1000 + $30/M × 100.
     assert_eq!(admission::estimated_cost_micro_usd(&plan), 13_000);
 }
+
+/// Context-window failover and learned quota.
+mod capacity;

@@ -329,6 +329,14 @@ impl super::ProviderAdapter for Anthropic {
         super::Wire::AnthropicMessages
     }
 
+    fn quota(&self, header: super::quota::Headers, now_ms: u64) -> super::quota::QuotaReading {
+        super::quota::anthropic(header, now_ms)
+    }
+
+    fn context_overflow(&self) -> &'static [&'static str] {
+        &["prompt is too long"]
+    }
+
     fn chat_request(
         &self,
         ctx: &AttemptContext,

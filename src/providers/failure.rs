@@ -59,3 +59,58 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
     }
     Some((seconds.ceil() as u64).min(3600))
 }
+
+/// The code a provider's "the prompt does not fit the context window" carries
+/// once read (OpenAI's own; other providers' phrasings are given it).
+pub const CONTEXT_LENGTH_EXCEEDED: &str = "context_length_exceeded";
+
+/// Gives a provider's 4xx the code [`CONTEXT_LENGTH_EXCEEDED`] when its message
+/// says, in that provider's words (`phrases`, lowercase), that the prompt is too
+/// long for the model: the attempt loop then looks for a larger context window.
+pub fn mark_context_overflow(mut failure: AttemptFailure, phrases: &[&str]) -> AttemptFailure {
+    if let AttemptFailure::Status { status: 400 | 413 | 422, message: Some(message), code, .. } = &mut failure {
+        let message = message.to_ascii_lowercase();
+        let unnamed = code.is_none() || code.as_deref() == Some("invalid_request_error");
+        if unnamed && phrases.iter().any(|p| message.contains(p)) {
+            *code = Some(CONTEXT_LENGTH_EXCEEDED.into());
+        }
+    }
+    failure
+}
+
+/// Whether a failure is a provider saying the prompt does not fit its context window.
+pub fn is_context_overflow(failure: &AttemptFailure) -> bool {
+    matches!(failure, AttemptFailure::Status { code: Some(code), .. } if code == CONTEXT_LENGTH_EXCEEDED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marked(status: u16, body: &str, phrases: &[&str]) -> bool {
+        is_context_overflow(&mark_context_overflow(status_failure(status, None, body.as_bytes()), phrases))
+    }
+
+    #[test]
+    fn context_overflow_in_each_providers_words() {
+        // OpenAI: its own code.
+        let openai = r#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
+        assert!(marked(400, openai, &[]));
+        // OpenAI-compatible servers (vLLM) without the code.
+        let vllm = r#"{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.","type":"BadRequestError","param":null,"code":400}"#;
+        assert!(marked(400, vllm, &["maximum context length"]));
+        // Anthropic.
+        let anthropic = r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208656 tokens > 200000 maximum"}}"#;
+        assert!(marked(400, anthropic, &["prompt is too long"]));
+        // Gemini.
+        let gemini = r#"{"error":{"code":400,"message":"The input token count (1200293) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#;
+        assert!(marked(400, gemini, &["exceeds the maximum number of tokens"]));
+        // Bedrock.
+        assert!(marked(400, r#"{"message":"Input is too long for requested model."}"#, &["input is too long"]));
+        // Not every 400 is one, nor any other status.
+        assert!(!marked(400, r#"{"error":{"message":"Invalid value for temperature"}}"#, &["prompt is too long"]));
+        assert!(!marked(500, anthropic, &["prompt is too long"]));
+        let other_code = r#"{"error":{"message":"prompt is too long","code":"content_filter"}}"#;
+        assert!(!marked(400, other_code, &["prompt is too long"]), "a provider's own other code stays");
+    }
+}

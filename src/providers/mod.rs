@@ -14,6 +14,7 @@ pub mod failure;
 pub mod gemini;
 pub mod openai;
 pub mod passthrough;
+pub mod quota;
 
 use crate::config::{Provider, ProviderKind};
 use crate::error::GatewayError;
@@ -154,9 +155,22 @@ pub trait ProviderAdapter: Sync {
         None
     }
 
-    /// A non-2xx answer as an attempt failure.
+    /// A non-2xx answer as an attempt failure (a prompt too long for the model's
+    /// context window gets the code `context_length_exceeded`).
     fn error(&self, status: u16, retry_after: Option<&str>, body: &[u8]) -> AttemptFailure {
-        failure::status_failure(status, retry_after, body)
+        failure::mark_context_overflow(failure::status_failure(status, retry_after, body), self.context_overflow())
+    }
+
+    /// How this provider says a prompt does not fit the model's context window
+    /// (lowercase phrases of its error message).
+    fn context_overflow(&self) -> &'static [&'static str] {
+        &["maximum context length"]
+    }
+
+    /// What an answer (any status) says about the endpoint's remaining quota.
+    /// By default only `retry-after-ms` / `retry-after`, which anyone may send.
+    fn quota(&self, header: quota::Headers, now_ms: u64) -> quota::QuotaReading {
+        quota::retry_after(header, now_ms)
     }
 }
 

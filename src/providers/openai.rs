@@ -101,6 +101,10 @@ impl super::ProviderAdapter for OpenAi {
         super::Wire::OpenAiChat
     }
 
+    fn quota(&self, header: super::quota::Headers, now_ms: u64) -> super::quota::QuotaReading {
+        super::quota::openai(header, now_ms)
+    }
+
     fn chat_request(
         &self,
         ctx: &super::AttemptContext,

@@ -5,6 +5,7 @@
 
 pub mod needs;
 pub mod preferences;
+pub mod quota;
 pub mod residency;
 pub mod strategy;
 
@@ -27,6 +28,9 @@ pub struct EndpointHealth {
     pub ewma_latency_ms: Option<f64>,
     /// Why it is unavailable, for explain output.
     pub note: Option<String>,
+    /// What the provider's rate-limit headers said is left, until its reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<quota::QuotaLeft>,
 }
 
 /// Health by provider id; endpoints missing from it count as healthy and unmeasured.
@@ -70,6 +74,12 @@ pub struct Candidate<'a> {
     weight: u64,
     /// Why it is where it is in the order.
     pub why: String,
+    /// Its endpoint's learned quota (from the provider's rate-limit headers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<quota::QuotaLeft>,
+    /// Moved behind the candidates with room: why (its learned quota is short).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_back: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +90,9 @@ pub struct Dropped<'a> {
     pub model: &'a str,
     pub reason: DropReason,
     pub detail: String,
+    /// Its endpoint's learned quota, as for candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<quota::QuotaLeft>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -88,6 +101,8 @@ pub enum DropReason {
     Preferences,
     Region,
     Capability,
+    /// The prompt estimate plus `max_tokens` exceeds the target's `context_window`.
+    ContextWindow,
     Health,
     Duplicate,
 }
@@ -186,6 +201,8 @@ pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {
                     price: target.price,
                     weight: u64::from(target.weight.unwrap_or(1)),
                     why: String::new(),
+                    quota: None,
+                    moved_back: None,
                 };
                 let seen = candidates.iter().chain(group.iter()).any(|c: &Candidate| {
                     c.provider_id == candidate.provider_id && c.upstream_model == candidate.upstream_model
@@ -198,6 +215,7 @@ pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {
                         model: entry.0,
                         reason,
                         detail,
+                        quota: input.health.get(provider_id.as_str()).and_then(|h| h.quota),
                     }),
                     None => group.push(candidate),
                 }
@@ -208,6 +226,7 @@ pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {
     }
 
     apply_preference_order(&mut candidates, input);
+    quota::move_back_short(&mut candidates, input);
     restore_if_all_unhealthy(&mut candidates, &mut dropped, input);
     let plan = Plan {
         requested_model: requested_name.clone(),
@@ -239,7 +258,19 @@ impl Plan<'_> {
             )
             .with_retry_after(30);
         }
-        if has(DropReason::Capability) {
+        if has(DropReason::ContextWindow) && !has(DropReason::Capability) {
+            let needed = self.needs.prompt_tokens + self.needs.max_output_tokens.unwrap_or(0);
+            return GatewayError::invalid_request(
+                "context_length_exceeded",
+                format!(
+                    "The request (about {needed} tokens: the prompt estimate plus max_tokens) fits the context window of no target of model `{}`: {}.",
+                    self.model,
+                    details.join("; ")
+                ),
+            )
+            .with_param("messages");
+        }
+        if has(DropReason::Capability) || has(DropReason::ContextWindow) {
             return GatewayError::invalid_request(
                 "unsupported_capability",
                 format!("No target of model `{}` can serve this request: {}.", self.model, details.join("; ")),
@@ -296,8 +327,8 @@ fn drop_reason(input: &RouteInput<'_, '_>, c: &Candidate<'_>, duplicate: bool) -
     if !input.allowed.permits(c.region) {
         return Some((DropReason::Region, format!("region {} is outside {}", c.region, input.allowed.describe())));
     }
-    if let Some(detail) = capability_gap(&input.needs, c.capabilities) {
-        return Some((DropReason::Capability, detail));
+    if let Some(gap) = capability_gap(&input.needs, c.capabilities) {
+        return Some(gap);
     }
     match input.health.get(c.provider_id) {
         Some(h) if !h.available => Some((DropReason::Health, h.note.clone().unwrap_or_else(|| "unavailable".into()))),
@@ -305,25 +336,27 @@ fn drop_reason(input: &RouteInput<'_, '_>, c: &Candidate<'_>, duplicate: bool) -
     }
 }
 
-fn capability_gap(needs: &RequestNeeds, caps: &Capabilities) -> Option<String> {
+fn capability_gap(needs: &RequestNeeds, caps: &Capabilities) -> Option<(DropReason, String)> {
+    let gap = |detail: &str| Some((DropReason::Capability, detail.to_string()));
     if needs.tools && caps.tools == Some(false) {
-        return Some("does not support tools".into());
+        return gap("does not support tools");
     }
     if needs.vision && caps.vision == Some(false) {
-        return Some("does not accept images".into());
+        return gap("does not accept images");
     }
     if needs.json_output && caps.json_output == Some(false) {
-        return Some("does not support JSON output".into());
+        return gap("does not support JSON output");
     }
     if let (Some(asked), Some(max)) = (needs.max_output_tokens, caps.max_output_tokens) {
         if asked > max {
-            return Some(format!("produces at most {max} output tokens, {asked} asked"));
+            return gap(&format!("produces at most {max} output tokens, {asked} asked"));
         }
     }
     if let Some(window) = caps.context_window {
         let total = needs.prompt_tokens + needs.max_output_tokens.unwrap_or(0);
         if total > window {
-            return Some(format!("context window of {window} tokens is too small for about {total}"));
+            let detail = format!("context window of {window} tokens is too small for about {total}");
+            return Some((DropReason::ContextWindow, detail));
         }
     }
     None
@@ -476,6 +509,8 @@ fn restore_if_all_unhealthy<'a>(
             price: target.price,
             weight: 1,
             why: "every candidate is unhealthy: one forced attempt".into(),
+            quota: None,
+            moved_back: None,
         });
         d.detail = format!("{} (tried anyway as the last resort)", d.detail);
     }

@@ -171,6 +171,17 @@ type Routed = (Vec<String>, Vec<(String, DropReason)>);
 
 /// Plans a route and returns the ordered `provider/upstream_model` list (or the error).
 fn route(config: &Config, r: Route) -> Result<Routed, crate::error::GatewayError> {
+    let plan = plan_of(config, r)?;
+    if plan.candidates.is_empty() {
+        return Err(plan.no_candidates_error());
+    }
+    Ok((
+        plan.candidates.iter().map(|c| format!("{}/{}", c.provider_id, c.upstream_model)).collect(),
+        plan.dropped.iter().map(|d| (d.provider_id.to_string(), d.reason)).collect(),
+    ))
+}
+
+fn plan_of(config: &Config, r: Route) -> Result<Plan<'_>, crate::error::GatewayError> {
     let mut body = json!({"model": r.model, "messages": [{"role": "user", "content": "hello"}]});
     if let (Some(obj), Some(extra)) = (body.as_object_mut(), r.body.as_object()) {
         obj.extend(extra.clone());
@@ -195,14 +206,7 @@ fn route(config: &Config, r: Route) -> Result<Routed, crate::error::GatewayError
         previous: r.previous,
         seed: r.seed,
     };
-    let plan = plan(&input)?;
-    if plan.candidates.is_empty() {
-        return Err(plan.no_candidates_error());
-    }
-    Ok((
-        plan.candidates.iter().map(|c| format!("{}/{}", c.provider_id, c.upstream_model)).collect(),
-        plan.dropped.iter().map(|d| (d.provider_id.to_string(), d.reason)).collect(),
-    ))
+    plan(&input)
 }
 
 fn ids(list: &[&str]) -> Vec<String> {
@@ -230,7 +234,7 @@ fn an_eu_request_is_never_planned_outside_eu_even_when_eu_is_unhealthy() {
     for id in ["eu-1", "eu-de"] {
         health.insert(
             id.into(),
-            EndpointHealth { available: false, ewma_latency_ms: None, note: Some("circuit open".into()) },
+            EndpointHealth { available: false, note: Some("circuit open".into()), ..Default::default() },
         );
     }
     let (order, _) =
@@ -263,8 +267,16 @@ fn capability_filter_drops_targets_that_cannot_serve() {
     let only_small =
         json!({"provider": {"only": ["us-2"]}, "messages": [{"role": "user", "content": "x".repeat(8000)}]});
     let err = route(&config, Route { body: only_small, ..Route::default() }).unwrap_err();
-    assert_eq!((err.status, err.code.as_ref()), (400, "unsupported_capability"));
-    assert!(err.message.contains("context window"), "{}", err.message);
+    assert_eq!((err.status, err.code.as_ref()), (400, "context_length_exceeded"), "says so");
+    assert_eq!(err.param.as_deref(), Some("messages"));
+    assert!(err.message.contains("context window of 1000 tokens is too small"), "{}", err.message);
+
+    // The prompt estimate plus max_tokens counts.
+    let plan = plan_of(&config, Route { body: json!({"max_tokens": 1_000}), ..Route::default() }).unwrap();
+    assert_eq!(
+        plan.dropped.iter().map(|d| (d.provider_id, d.reason)).collect::<Vec<_>>(),
+        [("us-2", DropReason::ContextWindow)]
+    );
 }
 
 #[test]
@@ -292,8 +304,9 @@ fn weighted_spreads_load_by_weight() {
 fn fastest_prefers_lower_latency_and_sessions_stick() {
     let config = config();
     let mut health = HealthSnapshot::new();
-    health.insert("us-1".into(), EndpointHealth { available: true, ewma_latency_ms: Some(900.0), note: None });
-    health.insert("us-2".into(), EndpointHealth { available: true, ewma_latency_ms: Some(80.0), note: None });
+    health
+        .insert("us-1".into(), EndpointHealth { available: true, ewma_latency_ms: Some(900.0), ..Default::default() });
+    health.insert("us-2".into(), EndpointHealth { available: true, ewma_latency_ms: Some(80.0), ..Default::default() });
     for seed in 0..50 {
         let (order, _) =
             route(&config, Route { model: "fast", health: health.clone(), seed, ..Route::default() }).unwrap();
@@ -309,7 +322,7 @@ fn fastest_prefers_lower_latency_and_sessions_stick() {
     // ...but never onto an endpoint that is unhealthy.
     let stuck = first.split('/').next().unwrap().to_string();
     let mut sick = HealthSnapshot::new();
-    sick.insert(stuck.clone(), EndpointHealth { available: false, ewma_latency_ms: None, note: None });
+    sick.insert(stuck.clone(), EndpointHealth { available: false, ..Default::default() });
     let (order, _) =
         route(&config, Route { model: "balanced", session: Some("conv-42"), health: sick, ..Route::default() })
             .unwrap();
@@ -449,3 +462,6 @@ fn a_stored_conversation_keeps_its_regions() {
     let err = us_tenant.within_conversation(&["eu".to_string()]).unwrap_err();
     assert_eq!((err.status, err.code.as_ref()), (403, "region_not_allowed"));
 }
+
+/// Learned quota in the plan.
+mod quota;

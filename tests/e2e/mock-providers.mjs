@@ -4,6 +4,7 @@
 //
 //   const mock = await startMockProvider({ name: "primary", apiKey: "k" });
 //   mock.fault({ kind: "status", status: 500, times: 1 });   // next request fails
+//   mock.fault({ kind: "ok", headers: { "x-ratelimit-remaining-requests": "0" }, times: 1 });
 //   mock.calls  // every request received: { method, path, headers, body, at }
 //
 // Faults can also be chosen by the upstream model name (`fault-500`, `fault-cut`, …)
@@ -512,6 +513,9 @@ export async function startMockProvider({ port = 0, name = "mock", apiKey = null
     if (!route) return handler.error(res, 404, {}, { error: { message: `Unknown route ${req.method} ${path}`, type: "invalid_request_error", param: null, code: null } });
 
     const fault = nextFault(body);
+    // Extra response headers on any answer, e.g. a provider's rate-limit headers:
+    // fault({ kind: "ok", headers: { "x-ratelimit-remaining-requests": "0" } }).
+    for (const [header, value] of Object.entries(fault?.headers ?? {})) res.setHeader(header, value);
     try {
       switch (fault?.kind) {
         case "hang":

@@ -396,6 +396,10 @@ impl super::ProviderAdapter for Bedrock {
         super::Wire::BedrockConverse
     }
 
+    fn context_overflow(&self) -> &'static [&'static str] {
+        &["input is too long", "prompt is too long"]
+    }
+
     fn chat_request(
         &self,
         ctx: &AttemptContext,

@@ -74,6 +74,10 @@ impl super::ProviderAdapter for Gemini {
         super::Wire::Gemini
     }
 
+    fn context_overflow(&self) -> &'static [&'static str] {
+        &["exceeds the maximum number of tokens"]
+    }
+
     fn chat_request(
         &self,
         ctx: &AttemptContext,
