@@ -43,7 +43,8 @@ function makeConfig(mocks) {
     },
     models: {
       chat: { targets: [{ provider: "a", model: "gpt-4o-mini" }, { provider: "b", model: "gpt-4o-mini" }] },
-      solo: { targets: [{ provider: "b", model: "gpt-4o-mini" }] },
+      // A burst of 200: its own first-byte deadline, so a loaded machine measures the limiter, not the mock.
+      solo: { targets: [{ provider: "b", model: "gpt-4o-mini" }], timeouts: { first_byte_ms: 15000 } },
       capped: { targets: [{ provider: "a-capped", model: "gpt-4o-mini" }, { provider: "b", model: "gpt-4o-mini" }] },
       embed: { targets: [{ provider: "b", model: "text-embedding-3-small", price: { input_per_mtok: 0.02, output_per_mtok: 0 } }] },
       // $0.10 per output token, prompts free: a request with max_tokens 2 is estimated at exactly $0.20.
