@@ -92,6 +92,20 @@ pub fn exhausted(model: &str, failures: &[(&str, AttemptFailure)], secrets: &[&s
     GatewayError::new(502, "server_error", "upstream_error", message)
 }
 
+/// A 401/403 to a request that names external resources (image or file URLs): the
+/// provider may have refused the resource, not the gateway's key, so it is the
+/// caller's answer (never failed over, never held against the endpoint).
+pub fn resource_denied(failure: &AttemptFailure, secrets: &[&str]) -> Option<GatewayError> {
+    let AttemptFailure::Status { status: status @ (401 | 403), message, .. } = failure else { return None };
+    let detail = message.as_deref().map(|m| format!(": {}", scrub(m, secrets))).unwrap_or_default();
+    Some(GatewayError::invalid_request(
+        "upstream_resource_denied",
+        format!(
+            "The provider refused access (HTTP {status}) while serving a request that names external resources (image or file URLs); check that they are readable{detail}."
+        ),
+    ))
+}
+
 /// After a failed attempt: wait and retry the same endpoint, move on, or answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextStep {

@@ -98,6 +98,8 @@ pub struct Settings {
     pub stream_idle_timeout_ms: u64,
     /// Longest a stream may run; limiter leases are sized to cover it.
     pub max_stream_ms: u64,
+    /// How long a rate limiter may take to answer before limits fail open (budgets closed).
+    pub limiter_timeout_ms: u64,
     /// How long an isolate serves its cached copy of this document before re-reading KV.
     pub config_cache_ttl_ms: u64,
     pub circuit_breaker: BreakerPolicy,
@@ -122,6 +124,7 @@ impl Default for Settings {
             request_timeout_ms: 600_000,
             stream_idle_timeout_ms: 30_000,
             max_stream_ms: 3_600_000,
+            limiter_timeout_ms: 3_000,
             config_cache_ttl_ms: 5_000,
             circuit_breaker: BreakerPolicy::default(),
             request_log: true,

@@ -129,12 +129,13 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
     }
 
     let s = &config.settings;
-    let ranges: [(&str, u64, u64, u64); 8] = [
+    let ranges: [(&str, u64, u64, u64); 9] = [
         ("max_body_bytes", s.max_body_bytes as u64, 1024, 32 * 1024 * 1024),
         ("first_byte_timeout_ms", s.first_byte_timeout_ms, 100, 600_000),
         ("request_timeout_ms", s.request_timeout_ms, 100, 3_600_000),
         ("stream_idle_timeout_ms", s.stream_idle_timeout_ms, 100, 600_000),
         ("max_stream_ms", s.max_stream_ms, 1_000, 86_400_000),
+        ("limiter_timeout_ms", s.limiter_timeout_ms, 100, 60_000),
         ("config_cache_ttl_ms", s.config_cache_ttl_ms, 0, 300_000),
         ("response_retention_days", s.response_retention_days, 1, 3_650),
         // A conversation's turns are rows of one Durable Object (2 MB per row at most).
@@ -158,6 +159,7 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
         ranges[5],
         ranges[6],
         ranges[7],
+        ranges[8],
         ("circuit_breaker/consecutive_failures", u64::from(breaker.consecutive_failures), 1, 1_000),
         ("circuit_breaker/base_open_ms", breaker.base_open_ms, 100, 3_600_000),
         ("circuit_breaker/max_open_ms", breaker.max_open_ms, breaker.base_open_ms, 3_600_000),

@@ -95,7 +95,7 @@ pub fn native_for<'c>(
     adapter: &dyn ProviderAdapter,
 ) -> Option<NativeBody<'c>> {
     let native = call.native.as_ref().filter(|_| dialect.wire() == adapter.wire())?;
-    Some(NativeBody { body: &native.body, headers: &native.headers })
+    Some(NativeBody { body: &native.body, headers: &native.headers, max_output_tokens: None })
 }
 
 /// The canonical completion in a whole answer (translated, or the provider's own bytes).

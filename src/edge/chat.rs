@@ -13,7 +13,7 @@ use crate::config::{Config, KeyRecord};
 use crate::dialects::ClientCall;
 use crate::error::GatewayError;
 use crate::limits::{Admission, Scoped, Used};
-use crate::pipeline::chat::{ChatAnswer, ChatAttempt};
+use crate::pipeline::chat::{fitted_max_tokens, ChatAnswer, ChatAttempt};
 use crate::pipeline::{self, admission, Attempts, Prereserved, Trail};
 use crate::protocol::openai::Usage;
 use crate::routing::Candidate;
@@ -76,7 +76,8 @@ pub async fn serve(
     let lease_ms = limiter::lease_ms(&config.settings);
     let firm = plan.needs.max_output_tokens.is_some();
     let micro_usd = admission::estimated_cost_micro_usd(&plan);
-    let ask = Ask { reservation_id: &rc.id, tokens: estimate, micro_usd, lease_ms };
+    let deadline_ms = config.settings.limiter_timeout_ms;
+    let ask = Ask { reservation_id: &rc.id, tokens: estimate, micro_usd, lease_ms, deadline_ms };
     let key_reservation = limiter::reserve_for_key(env, &config, key, &plan.model, ask, firm);
     let first = plan.candidates.first().filter(|c| !c.provider.limits.is_empty());
     let capacity_reservation = async {
@@ -131,8 +132,10 @@ pub async fn serve(
     }
     health_cache::after_request(env, ctx, &config);
     let overhead = line.overhead_ms(rc).to_string();
+    let mut fitted = None;
     let mut response = match result {
         Ok((answer, candidate)) => {
+            fitted = fitted_max_tokens(plan.needs.max_output_tokens, candidate.capabilities.max_output_tokens);
             if let Some(conversation) = routing.conversation.as_deref() {
                 affinity::remember(conversation, candidate.endpoint_id());
             }
@@ -169,6 +172,10 @@ pub async fn serve(
         }
     };
     let _ = response.headers_mut().set("x-gateway-overhead-ms", &overhead);
+    if let Some(fitted) = fitted {
+        // The client asked for more output than the target can give: it got the target's ceiling.
+        let _ = response.headers_mut().set("x-gateway-max-tokens-fitted", &fitted.to_string());
+    }
     if let Some(a) = &admission {
         limiter::headers(a, response.headers());
     }

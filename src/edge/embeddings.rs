@@ -52,7 +52,8 @@ pub async fn handle(
 
     let lease_ms = limiter::lease_ms(&config.settings);
     let micro_usd = admission::estimated_cost_micro_usd(&plan);
-    let ask = limiter::Ask { reservation_id: &rc.id, tokens: estimate, micro_usd, lease_ms };
+    let deadline_ms = config.settings.limiter_timeout_ms;
+    let ask = limiter::Ask { reservation_id: &rc.id, tokens: estimate, micro_usd, lease_ms, deadline_ms };
     let (admission, mut settlements) = match limiter::reserve_for_key(env, &config, key, &plan.model, ask, false).await
     {
         Combined::Denied { admission, by, to_cancel } => {

@@ -49,6 +49,9 @@ pub struct Ask<'a> {
     pub micro_usd: u64,
     /// The concurrency lease: the request's deadline plus a margin.
     pub lease_ms: u64,
+    /// How long the limiter may take to answer before rate limits fail open (and
+    /// budgets closed): `settings.limiter_timeout_ms`.
+    pub deadline_ms: u64,
 }
 
 pub async fn reserve(env: &Env, name: &str, jurisdiction: Option<&str>, scopes: Vec<Scoped>, ask: Ask<'_>) -> Reserved {
@@ -63,7 +66,7 @@ pub async fn reserve(env: &Env, name: &str, jurisdiction: Option<&str>, scopes: 
         estimated_micro_usd: ask.micro_usd,
         lease_ms: ask.lease_ms,
     };
-    match objects::call::<_, Admission>(&stub, "/admit", Some(&admit)).await {
+    match objects::call_within::<_, Admission>(&stub, "/admit", Some(&admit), ask.deadline_ms).await {
         Some(a) if a.allowed => {
             Reserved::Admitted(a, Settlement { stub, scopes: admit.scopes, reservation_id: admit.reservation_id })
         }

@@ -41,14 +41,25 @@ pub fn stub(
     }
 }
 
-/// The longest a Durable Object call may take on the request's path: a slow object
-/// must not stall every request of its key (callers fail open or closed).
+/// The longest a Durable Object call may take unless its caller says otherwise: a
+/// slow object must not stall the requests that need it (callers fail open or closed).
 const CALL_DEADLINE_MS: u64 = 3_000;
 
-/// POSTs (or GETs, with no body) JSON to an object and reads JSON back, within a
-/// deadline, retrying once when the runtime marks the failure retryable. `None`
-/// when it failed: the caller decides whether that fails open or closed.
+/// POSTs (or GETs, with no body) JSON to an object and reads JSON back, within the
+/// default deadline (see [`call_within`]).
 pub async fn call<B: Serialize, R: DeserializeOwned>(stub: &Stub, path: &str, body: Option<&B>) -> Option<R> {
+    call_within(stub, path, body, CALL_DEADLINE_MS).await
+}
+
+/// A call within `deadline_ms`, retried once when the runtime marks the failure
+/// retryable. `None` when it failed: the caller decides whether that fails open
+/// or closed.
+pub async fn call_within<B: Serialize, R: DeserializeOwned>(
+    stub: &Stub,
+    path: &str,
+    body: Option<&B>,
+    deadline_ms: u64,
+) -> Option<R> {
     let text = match body {
         Some(body) => Some(serde_json::to_string(body).ok()?),
         None => None,
@@ -67,7 +78,7 @@ pub async fn call<B: Serialize, R: DeserializeOwned>(stub: &Stub, path: &str, bo
         }
         let request = Request::new_with_init(&format!("https://object{path}"), &init).ok()?;
         let sending = Box::pin(stub.fetch_with_request(request));
-        let deadline = Delay::from(Duration::from_millis(CALL_DEADLINE_MS));
+        let deadline = Delay::from(Duration::from_millis(deadline_ms));
         match select(sending, deadline).await {
             Either::Left((Ok(mut response), _)) => {
                 if response.status_code() != 200 {

@@ -73,6 +73,7 @@ impl CapacityPort for EdgePorts<'_> {
             tokens: self.estimated_tokens,
             micro_usd: 0,
             lease_ms: limiter::lease_ms(self.settings),
+            deadline_ms: self.settings.limiter_timeout_ms,
         };
         let scopes = vec![Scoped::whole(candidate.provider.limits)];
         capacity(limiter::reserve(self.env, &limiter::endpoint_name(candidate.provider_id), None, scopes, ask).await)

@@ -3,11 +3,11 @@
 //! the [`StreamPort`] (the edge's pump) and committed before they count as answered.
 
 use super::outcome::{failure_of, learn_quota};
-use super::{Operation, Ports, Reply, Target, Upstream};
+use super::{Operation, Ports, Reply, RequestTraits, Target, Upstream};
 use crate::dialects::{self, ClientCall, ClientDialect, Shape};
 use crate::health::{tool_calls, Outcome};
-use crate::protocol::openai::{CompletionProbe, Usage};
-use crate::providers::{self, AttemptContext, AttemptFailure, WholeAnswer};
+use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
+use crate::providers::{self, AttemptContext, AttemptFailure, NativeBody, WholeAnswer};
 use crate::relay::Relay;
 use serde_json::Value;
 
@@ -59,6 +59,10 @@ pub struct ChatAttempt<'a> {
 impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
     type Answer = ChatAnswer<P::Stream>;
 
+    fn traits(&self) -> RequestTraits {
+        request_traits(&self.call.request)
+    }
+
     async fn attempt(&mut self, ports: &P, target: &Target<'_, '_>) -> Result<Self::Answer, AttemptFailure> {
         let candidate = target.candidate;
         let adapter = providers::adapter(&candidate.provider.kind);
@@ -70,12 +74,20 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             now_ms: ports.now_ms(),
             request_id: self.request_id,
         };
-        let native =
-            dialects::native_for(self.dialect, self.call, adapter).and_then(|n| adapter.native_request(&ctx, n));
+        let ceiling = candidate.capabilities.max_output_tokens;
+        let native = dialects::native_for(self.dialect, self.call, adapter)
+            .map(|n| NativeBody { max_output_tokens: ceiling, ..n })
+            .and_then(|n| adapter.native_request(&ctx, n));
         let is_native = native.is_some();
         let request = match native {
             Some(built) => built,
-            None => adapter.chat_request(&ctx, &mut self.call.request, candidate.capabilities.max_output_tokens),
+            None => {
+                // The client's `max_tokens` fitted to this target's ceiling, for this attempt only.
+                let asked = fit_max_tokens(&mut self.call.request, ceiling);
+                let built = adapter.chat_request(&ctx, &mut self.call.request, ceiling);
+                restore_max_tokens(&mut self.call.request, asked);
+                built
+            }
         }
         .map_err(AttemptFailure::Unservable)?;
 
@@ -132,6 +144,52 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
         let encoded = self.dialect.whole_answer(self.call, raw, answer, &shape)?;
         Ok(ChatAnswer::Whole { body: encoded.body, usage, kept: encoded.kept })
     }
+}
+
+/// A non-streamed answer this short starts fast enough for its first byte to show liveness.
+const SHORT_ANSWER_TOKENS: u64 = 512;
+
+/// What a chat request may cause itself: external resources it names, and whether
+/// its first byte can be expected fast.
+pub fn request_traits(request: &ChatRequest) -> RequestTraits {
+    let external = |part: &Value| match part.get("type").and_then(Value::as_str) {
+        Some("image_url") => part["image_url"]["url"].as_str().is_some_and(|url| !url.starts_with("data:")),
+        Some("file" | "input_file") => true,
+        _ => false,
+    };
+    let names_external_resources =
+        request.messages.iter().filter_map(|m| m.rest.get("content").and_then(Value::as_array)).flatten().any(external);
+    let asked = MAX_TOKEN_FIELDS.iter().filter_map(|f| request.extra.get(*f).and_then(Value::as_u64)).min();
+    let slow_first_byte_expected = !request.is_stream() && asked.is_none_or(|n| n > SHORT_ANSWER_TOKENS);
+    RequestTraits { names_external_resources, slow_first_byte_expected }
+}
+
+const MAX_TOKEN_FIELDS: [&str; 2] = ["max_tokens", "max_completion_tokens"];
+
+/// Lowers the request's output limits to `ceiling`; what they were, to restore.
+fn fit_max_tokens(request: &mut ChatRequest, ceiling: Option<u64>) -> Vec<(&'static str, Value)> {
+    let Some(ceiling) = ceiling else { return Vec::new() };
+    let mut asked = Vec::new();
+    for field in MAX_TOKEN_FIELDS {
+        if let Some(value) = request.extra.get_mut(field) {
+            if value.as_u64().is_some_and(|n| n > ceiling) {
+                asked.push((field, std::mem::replace(value, ceiling.into())));
+            }
+        }
+    }
+    asked
+}
+
+fn restore_max_tokens(request: &mut ChatRequest, asked: Vec<(&'static str, Value)>) {
+    for (field, value) in asked {
+        request.extra.insert(field.into(), value);
+    }
+}
+
+/// The output limit a target really got when the client asked for more than its
+/// ceiling (reported in `x-gateway-max-tokens-fitted`).
+pub fn fitted_max_tokens(asked: Option<u64>, ceiling: Option<u64>) -> Option<u64> {
+    asked.zip(ceiling).and_then(|(asked, ceiling)| (asked > ceiling).then_some(ceiling))
 }
 
 /// The request's tool definitions, when it offers any.

@@ -16,7 +16,7 @@ mod outcome;
 #[cfg(test)]
 mod tests;
 
-pub use outcome::{health_outcome, outcome_name};
+pub use outcome::{health_outcome, outcome_name, RequestTraits};
 
 use crate::config::Settings;
 use crate::error::GatewayError;
@@ -98,6 +98,12 @@ pub struct Target<'a, 'c> {
 /// What is tried on each candidate: build the request, send it, read the answer.
 pub trait Operation<P: Ports> {
     type Answer;
+
+    /// What the request may cause itself (see [`RequestTraits`]).
+    fn traits(&self) -> RequestTraits {
+        RequestTraits::default()
+    }
+
     async fn attempt(&mut self, ports: &P, target: &Target<'_, '_>) -> Result<Self::Answer, AttemptFailure>;
 }
 
@@ -258,8 +264,16 @@ pub async fn run<'p, 'c, P: Ports, O: Operation<P>>(
                 Err(failure) => failure,
             };
             trail.attempt(candidate, outcome_name(&failure), elapsed);
-            if let Some(outcome) = health_outcome(&failure) {
+            let traits = operation.traits();
+            if let Some(outcome) = health_outcome(&failure, traits) {
                 ports.record(candidate.provider_id, outcome);
+            }
+            if traits.names_external_resources {
+                if let Some(error) = gateway::resource_denied(&failure, &trail.secret_refs()) {
+                    // The caller's answer: every other target would fetch the same resource.
+                    release(ports, prereserved.take());
+                    return Err(error);
+                }
             }
             let left = deadline.saturating_sub(ports.now_ms());
             let secrets = trail.secret_refs();

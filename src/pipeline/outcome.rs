@@ -41,12 +41,31 @@ pub(super) async fn failure_of(
     failure
 }
 
+/// What the request itself may cause, so that its failures are never held
+/// against an endpoint every tenant shares.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTraits {
+    /// It names resources the provider fetches itself (image or file URLs): a
+    /// 401/403 may be about them rather than the gateway's own key.
+    pub names_external_resources: bool,
+    /// Its answer cannot be expected to start fast (a long non-streamed
+    /// generation): a first-byte timeout says nothing about the endpoint's liveness.
+    pub slow_first_byte_expected: bool,
+}
+
 /// The health outcome of a failed attempt; `None` when it says nothing about the
 /// endpoint (the gateway's own config, a request this provider cannot take, or
-/// the request's own mistake).
-pub fn health_outcome(failure: &AttemptFailure) -> Option<Outcome> {
+/// what the request itself caused). Classified by cause:
+/// - endpoint failures: connection errors, 5xx, broken answers, first-byte timeouts of
+///   requests that could answer fast, 401/403 about the gateway's own key;
+/// - capacity: 429 (a cooldown, never a breaker failure);
+/// - the caller's: other 4xx, 401/403 about a resource the request names, timeouts of
+///   answers that cannot start fast.
+pub fn health_outcome(failure: &AttemptFailure, traits: RequestTraits) -> Option<Outcome> {
     match failure {
         AttemptFailure::MissingSecret | AttemptFailure::Unservable(_) => None,
+        AttemptFailure::Status { status: 401 | 403, .. } if traits.names_external_resources => None,
+        AttemptFailure::Timeout if traits.slow_first_byte_expected => None,
         AttemptFailure::Status { status: 429, retry_after_s, .. } => {
             Some(Outcome::RateLimited { retry_after_ms: retry_after_s.map(|s| s * 1000) })
         }
@@ -77,6 +96,20 @@ pub fn outcome_name(failure: &AttemptFailure) -> &'static str {
 mod tests {
     use super::*;
     use crate::providers::failure::status_failure;
+
+    fn health_outcome(failure: &AttemptFailure) -> Option<Outcome> {
+        super::health_outcome(failure, RequestTraits::default())
+    }
+
+    #[test]
+    fn what_the_request_causes_is_never_held_against_the_endpoint() {
+        let with_url = RequestTraits { names_external_resources: true, ..Default::default() };
+        assert_eq!(super::health_outcome(&status_failure(403, None, b"{}"), with_url), None);
+        assert_eq!(super::health_outcome(&status_failure(500, None, b"{}"), with_url), Some(Outcome::Failure));
+        let long = RequestTraits { slow_first_byte_expected: true, ..Default::default() };
+        assert_eq!(super::health_outcome(&AttemptFailure::Timeout, long), None);
+        assert_eq!(super::health_outcome(&AttemptFailure::Connect, long), Some(Outcome::Failure));
+    }
 
     #[test]
     fn outcomes_by_failure() {

@@ -1,7 +1,7 @@
 //! The attempt loop and the chat and embeddings operations, driven by fake
 //! ports: the behaviours the end-to-end suite checks in workerd, on the host.
 
-use super::chat::{ChatAnswer, ChatAttempt, StreamPort, StreamWatch};
+use super::chat::{self, ChatAnswer, ChatAttempt, StreamPort, StreamWatch};
 use super::embeddings::EmbeddingsAttempt;
 use super::*;
 use crate::config::Config;
@@ -36,7 +36,8 @@ fn config(settings: Value) -> Config {
             "m": {"targets": [{"provider": "a", "model": "up-a"}, {"provider": "b", "model": "up-b"}, {"provider": "e", "model": "up-e"}]},
             "keyed": {"targets": [{"provider": "k", "model": "up-k"}, {"provider": "a", "model": "up-a"}]},
             "emb": {"targets": [{"provider": "anth", "model": "claude"}, {"provider": "g", "model": "text-embedding-004"}, {"provider": "a", "model": "te-3"}]},
-            "claude": {"targets": [{"provider": "anth", "model": "claude-up"}]}
+            "claude": {"targets": [{"provider": "anth", "model": "claude-up"}]},
+            "fit": {"targets": [{"provider": "anth", "model": "claude-up", "capabilities": {"max_output_tokens": 8192}}]}
         },
         "keys": {"0000000000000000000000000000000000000000000000000000000000000000": {"name": "any", "models": ["*"]}}
     });
@@ -577,3 +578,71 @@ fn a_budget_reserves_at_the_dearest_candidate_the_plan_may_fail_over_to() {
 
 /// Context-window failover and learned quota.
 mod capacity;
+
+#[test]
+fn max_tokens_above_a_targets_ceiling_is_fitted_to_it_not_refused() {
+    let config = config(json!({}));
+    let plan = plan(&config, "fit", &everywhere(&config));
+    assert_eq!(plan.candidates.len(), 1, "the target is kept");
+    let message = json!({"id": "m", "type": "message", "role": "assistant", "content": [{"type": "text", "text": "ok"}],
+        "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}});
+    // Natively (the Anthropic SDK sends 128000 for a Claude Sonnet name) and translated.
+    let fake = Fake::new().script("anthropic.example", vec![ok_json(message.clone()), ok_json(message)]);
+    let dialect = &dialects::AnthropicMessages;
+    let mut call = chat_call(
+        dialect,
+        json!({"model": "fit", "max_tokens": 128000, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let (result, _) = run_call(&fake, &config, &plan, &everywhere(&config), dialect, &mut call, None);
+    assert!(result.is_ok());
+    let mut call = chat_call(
+        &dialects::OpenAiChat,
+        json!({"model": "fit", "max_tokens": 128000, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let (result, _) = run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, None);
+    assert!(result.is_ok());
+    let sent = fake.sent_bodies.borrow();
+    assert_eq!((sent[0]["max_tokens"].as_u64(), sent[1]["max_tokens"].as_u64()), (Some(8192), Some(8192)));
+    assert_eq!(call.request.extra["max_tokens"], 128000, "the client's request is left as it was for other targets");
+    assert_eq!(chat::fitted_max_tokens(Some(128000), Some(8192)), Some(8192));
+    assert_eq!(chat::fitted_max_tokens(Some(100), Some(8192)), None);
+}
+
+#[test]
+fn a_403_about_a_resource_the_request_names_is_the_callers_answer_and_spares_the_endpoint() {
+    let config = config(json!({}));
+    let plan = plan(&config, "m", &everywhere(&config));
+    let fake = Fake::new().script("us.example", vec![status(403, &[])]);
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "https://files.example/private.png"}}]}]});
+    let mut call = chat_call(&dialects::OpenAiChat, body);
+    let (result, _) = run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, None);
+    let error = result.err().unwrap();
+    assert_eq!((error.status, error.code.as_ref()), (400, "upstream_resource_denied"));
+    assert_eq!(fake.hosts().len(), 1, "not failed over: every target would fetch the same URL");
+    assert!(fake.health.borrow().is_empty(), "the shared endpoint's health is untouched");
+
+    // Without such a resource, a 403 is about the gateway's key: the endpoint's problem.
+    let fake = Fake::new().script("us.example", vec![status(403, &[]), ok_json(completion("up-b"))]);
+    let (result, _) = run_chat(&fake, &config, "m", &everywhere(&config));
+    assert_eq!(result.unwrap().1, "b");
+    assert!(fake.health.borrow().iter().any(|(p, o)| p == "a" && *o == Outcome::AuthFailure));
+}
+
+#[test]
+fn a_long_non_streamed_generation_that_times_out_is_not_a_dead_endpoint() {
+    let config = config(json!({"first_byte_timeout_ms": 1_000}));
+    let slow = Scripted { takes_ms: 5_000, ..ok_json(completion("x")) };
+    let fake = Fake::new().script("us.example", vec![slow.clone(), ok_json(completion("up-b"))]);
+    let (result, _) = run_chat(&fake, &config, "m", &everywhere(&config));
+    assert_eq!(result.unwrap().1, "b", "still failed over");
+    assert!(!fake.health.borrow().iter().any(|(_, o)| *o == Outcome::Failure), "{:?}", fake.health.borrow());
+    let short = chat::request_traits(
+        &crate::protocol::openai::ChatRequest::parse(
+            br#"{"model":"m","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap(),
+    );
+    assert!(!short.slow_first_byte_expected, "a short answer's silence is the endpoint's");
+}

@@ -352,7 +352,17 @@ impl super::ProviderAdapter for Anthropic {
         native: super::NativeBody,
     ) -> Option<Result<UpstreamRequest, GatewayError>> {
         let header = |name: &str| native.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
-        Some(native_request(ctx, native.body, header("anthropic-version"), header("anthropic-beta")))
+        let (version, beta) = (header("anthropic-version"), header("anthropic-beta"));
+        let asked = native.body.get("max_tokens").and_then(Value::as_u64);
+        match (asked, native.max_output_tokens) {
+            // SDKs send their own default ceiling: fitted to this target's.
+            (Some(asked), Some(ceiling)) if asked > ceiling => {
+                let mut fitted = native.body.clone();
+                fitted.insert("max_tokens".into(), ceiling.into());
+                Some(native_request(ctx, &fitted, version, beta))
+            }
+            _ => Some(native_request(ctx, native.body, version, beta)),
+        }
     }
 
     fn chat_response(&self, ctx: &AttemptContext, body: &[u8]) -> Result<super::WholeAnswer, super::AttemptFailure> {

@@ -92,6 +92,8 @@ pub enum WholeAnswer {
 pub struct NativeBody<'a> {
     pub body: &'a serde_json::Map<String, serde_json::Value>,
     pub headers: &'a [(&'static str, String)],
+    /// The target's output ceiling: a larger `max_tokens` is lowered to it.
+    pub max_output_tokens: Option<u64>,
 }
 
 /// The one contract every provider kind implements. Pure: it builds requests

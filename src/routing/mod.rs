@@ -347,13 +347,11 @@ fn capability_gap(needs: &RequestNeeds, caps: &Capabilities) -> Option<(DropReas
     if needs.json_output && caps.json_output == Some(false) {
         return gap("does not support JSON output");
     }
-    if let (Some(asked), Some(max)) = (needs.max_output_tokens, caps.max_output_tokens) {
-        if asked > max {
-            return gap(&format!("produces at most {max} output tokens, {asked} asked"));
-        }
-    }
+    // `max_tokens` is a ceiling (SDKs send their own defaults): it is fitted to the
+    // target's output ceiling at the attempt, never a reason to drop the target.
     if let Some(window) = caps.context_window {
-        let total = needs.prompt_tokens + needs.max_output_tokens.unwrap_or(0);
+        let output = needs.max_output_tokens.map(|asked| caps.max_output_tokens.map_or(asked, |max| asked.min(max)));
+        let total = needs.prompt_tokens + output.unwrap_or(0);
         if total > window {
             let detail = format!("context window of {window} tokens is too small for about {total}");
             return Some((DropReason::ContextWindow, detail));

@@ -21,6 +21,7 @@ before(async () => {
       models: {
         balanced: { strategy: "weighted", targets: [{ provider: "x", model: "m" }, { provider: "y", model: "m" }] },
         priced: { targets: [{ provider: "x", model: "m", price: { input_per_mtok: 1000, output_per_mtok: 1000 } }] },
+        small: { targets: [{ provider: "x", model: "m", capabilities: { max_output_tokens: 100 } }] },
       },
       keys: {
         [DEV_KEY_HASH]: { name: "dev", models: ["*"] },
@@ -115,4 +116,13 @@ test("a stream cut by the provider after content ends with an error event, charg
   const line = await stack.logLine(res.headers.get("x-request-id"));
   assert.equal(line.outcome, "interrupted");
   assert.ok(line.completion_tokens > 0 && line.cost_usd > 0, JSON.stringify(line));
+});
+
+test("max_tokens above the target's ceiling is fitted to it, and the answer says so", async () => {
+  const { res } = await post(stack.url, "/v1/chat/completions", chatBody("small", { max_tokens: 128000 }));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("x-gateway-max-tokens-fitted"), "100");
+  assert.equal(stack.mocks.x.calls.at(-1).body.max_tokens, 100);
+  const within = await post(stack.url, "/v1/chat/completions", chatBody("small", { max_tokens: 50 }));
+  assert.equal(within.res.headers.get("x-gateway-max-tokens-fitted"), null);
 });
