@@ -362,6 +362,11 @@ impl KeyRecord {
     pub fn limit_scopes(&self, model: &str) -> Vec<crate::limits::Scoped> {
         scopes(self.limits, self.monthly_budget_usd, &self.model_limits, model)
     }
+
+    /// The scopes a request that may be served by any of `models` counts in.
+    pub fn limit_scopes_for(&self, models: &[&str]) -> Vec<crate::limits::Scoped> {
+        scopes_for(self.limits, self.monthly_budget_usd, &self.model_limits, models)
+    }
 }
 
 /// A group of keys with shared limits, enforced by the team's own `RateLimiter`.
@@ -381,6 +386,11 @@ impl Team {
     pub fn limit_scopes(&self, model: &str) -> Vec<crate::limits::Scoped> {
         scopes(self.limits, self.monthly_budget_usd, &self.model_limits, model)
     }
+
+    /// The scopes a request that may be served by any of `models` counts in.
+    pub fn limit_scopes_for(&self, models: &[&str]) -> Vec<crate::limits::Scoped> {
+        scopes_for(self.limits, self.monthly_budget_usd, &self.model_limits, models)
+    }
 }
 
 /// The whole-key (or team) scope and the model's own, those that set any limit.
@@ -390,13 +400,27 @@ fn scopes(
     model_limits: &BTreeMap<String, crate::limits::Limits>,
     model: &str,
 ) -> Vec<crate::limits::Scoped> {
+    scopes_for(limits, monthly_budget_usd, model_limits, &[model])
+}
+
+/// The whole scope and the scope of every model a request may be served by (an
+/// alias or a fallback can land on any of them, so each one's limit is checked).
+fn scopes_for(
+    limits: crate::limits::Limits,
+    monthly_budget_usd: Option<f64>,
+    model_limits: &BTreeMap<String, crate::limits::Limits>,
+    models: &[&str],
+) -> Vec<crate::limits::Scoped> {
     let mut out = Vec::new();
     if !limits.is_empty() || monthly_budget_usd.is_some() {
         let budget = monthly_budget_usd.map(crate::limits::budget::micro_usd);
         out.push(crate::limits::Scoped::whole(limits).with_budget(budget));
     }
-    if let Some(limits) = model_limits.get(model).filter(|l| !l.is_empty()) {
-        out.push(crate::limits::Scoped::model(model, *limits));
+    let mut seen = std::collections::BTreeSet::new();
+    for model in models.iter().filter(|m| seen.insert(**m)) {
+        if let Some(limits) = model_limits.get(*model).filter(|l| !l.is_empty()) {
+            out.push(crate::limits::Scoped::model(model, *limits));
+        }
     }
     out
 }

@@ -78,7 +78,9 @@ pub async fn serve(
     let micro_usd = admission::estimated_cost_micro_usd(&plan);
     let deadline_ms = config.settings.limiter_timeout_ms;
     let ask = Ask { reservation_id: &rc.id, tokens: estimate, micro_usd, lease_ms, deadline_ms };
-    let key_reservation = limiter::reserve_for_key(env, &config, key, &plan.model, ask, firm);
+    // Every model the plan may be served by (an alias, a fallback): each one's limit holds.
+    let models = plan.models();
+    let key_reservation = limiter::reserve_for_key(env, &config, key, &models, ask, firm);
     let first = plan.candidates.first().filter(|c| !c.provider.limits.is_empty());
     let capacity_reservation = async {
         match first {
@@ -140,6 +142,7 @@ pub async fn serve(
                 affinity::remember(conversation, candidate.endpoint_id());
             }
             line.served_by(candidate);
+            let served_model = candidate.model.to_string();
             // A conversation started under a residency policy stays under it.
             let regions = routing.allowed.is_restricted().then(|| routing.allowed.regions.iter().cloned().collect());
             let keep = stateful.keep.map(|keep| (keep, regions));
@@ -152,14 +155,14 @@ pub async fn serve(
                         tokens: Some(usage.map_or(estimate, |u| u.total_tokens)),
                         micro_usd: usage.zip(line.price).map(|(u, p)| p.usage_cost_micro_usd(&u)),
                     };
-                    ctx.wait_until(settlements.run(used));
+                    ctx.wait_until(settlements.run_served(used, served_model));
                     log::request(&line.finish(rc, 200, "complete"));
                     response
                 }
                 Served::Stream(response, end) => {
                     // Settled with what the stream used when it ends, or when the client
                     // leaves: inside `wait_until`, which outlives the client.
-                    ctx.wait_until(async move { settlements.run(end.wait().await).await });
+                    ctx.wait_until(async move { settlements.run_served(end.wait().await, served_model).await });
                     response
                 }
             }

@@ -49,6 +49,9 @@ struct Settle {
     scopes: Vec<Scoped>,
     #[serde(default)]
     cancel: bool,
+    /// The public model that served: other models' scopes are given back.
+    #[serde(default)]
+    served_model: Option<String>,
 }
 
 /// One object per limit key: exact request and token limits.
@@ -83,8 +86,11 @@ impl DurableObject for RateLimiter {
                     return bad_request("bad settle");
                 };
                 let changed =
-                    self.limiter.borrow_mut().as_mut().is_some_and(|s| {
-                        s.settle(&settle.reservation_id, settle.used, &settle.scopes, settle.cancel, now)
+                    self.limiter.borrow_mut().as_mut().is_some_and(|s| match (&settle.served_model, settle.cancel) {
+                        (Some(served), false) => {
+                            s.settle_served(&settle.reservation_id, settle.used, &settle.scopes, Some(served), now)
+                        }
+                        _ => s.settle(&settle.reservation_id, settle.used, &settle.scopes, settle.cancel, now),
                     });
                 if changed {
                     self.save(&storage).await?;

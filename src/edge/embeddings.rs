@@ -54,20 +54,20 @@ pub async fn handle(
     let micro_usd = admission::estimated_cost_micro_usd(&plan);
     let deadline_ms = config.settings.limiter_timeout_ms;
     let ask = limiter::Ask { reservation_id: &rc.id, tokens: estimate, micro_usd, lease_ms, deadline_ms };
-    let (admission, mut settlements) = match limiter::reserve_for_key(env, &config, key, &plan.model, ask, false).await
-    {
-        Combined::Denied { admission, by, to_cancel } => {
-            ctx.wait_until(limiter::cancel_all(to_cancel));
-            let response = respond::error(&limiter::denial_error(&admission, &by, estimate));
-            limiter::headers(&admission, response.headers());
-            return Ok(response);
-        }
-        Combined::Unavailable { to_cancel } => {
-            ctx.wait_until(limiter::cancel_all(to_cancel));
-            return Err(limiter::unavailable_error());
-        }
-        Combined::Admitted { admission, settlements, .. } => (admission, limiter::Settlements::from(settlements)),
-    };
+    let (admission, mut settlements) =
+        match limiter::reserve_for_key(env, &config, key, &plan.models(), ask, false).await {
+            Combined::Denied { admission, by, to_cancel } => {
+                ctx.wait_until(limiter::cancel_all(to_cancel));
+                let response = respond::error(&limiter::denial_error(&admission, &by, estimate));
+                limiter::headers(&admission, response.headers());
+                return Ok(response);
+            }
+            Combined::Unavailable { to_cancel } => {
+                ctx.wait_until(limiter::cancel_all(to_cancel));
+                return Err(limiter::unavailable_error());
+            }
+            Combined::Admitted { admission, settlements, .. } => (admission, limiter::Settlements::from(settlements)),
+        };
 
     let settings = config.settings_for(&plan.model);
     let ports = EdgePorts { env, ctx, settings: &settings, request_id: &rc.id, estimated_tokens: estimate };
@@ -89,7 +89,7 @@ pub async fn handle(
     };
     let tokens = answer.tokens.unwrap_or(estimate);
     let used = Used { tokens: Some(tokens), micro_usd: candidate.price.map(|price| price.cost_micro_usd(tokens, 0)) };
-    ctx.wait_until(settlements.run(used));
+    ctx.wait_until(settlements.run_served(used, candidate.model.to_string()));
     if config.settings.request_log {
         let cost_usd = answer.tokens.zip(candidate.price).map(|(t, price)| price.cost_usd(t, 0));
         log::emit(&serde_json::json!({

@@ -80,21 +80,21 @@ pub fn endpoint_reservation_id(request_id: &str, provider_id: &str) -> String {
     format!("{request_id}@{provider_id}")
 }
 
-/// The key's limiter (whole key and this model, in one call) and its team's, asked
-/// in parallel for one request to `model`. With a firm estimate (the client set
+/// The key's limiter (whole key and every model the request may be served by, in
+/// one call) and its team's, asked in parallel. With a firm estimate (the client set
 /// `max_tokens`), a request larger than a tokens-per-minute limit is refused
 /// without asking: it could never pass.
 pub async fn reserve_for_key(
     env: &Env,
     config: &Config,
     key: &KeyRecord,
-    model: &str,
+    models: &[&str],
     ask: Ask<'_>,
     estimate_is_firm: bool,
 ) -> Combined {
-    let key_scopes = key.limit_scopes(model);
+    let key_scopes = key.limit_scopes_for(models);
     let team = key.team.as_deref().and_then(|name| Some((name, config.teams.get(name)?)));
-    let team_scopes = team.map(|(_, t)| t.limit_scopes(model)).unwrap_or_default();
+    let team_scopes = team.map(|(_, t)| t.limit_scopes_for(models)).unwrap_or_default();
     if estimate_is_firm {
         let smallest_tpm = key_scopes.iter().chain(&team_scopes).filter_map(|s| s.limits.tokens_per_minute).min();
         if let Some(tpm) = smallest_tpm.filter(|tpm| ask.tokens > *tpm) {
@@ -196,6 +196,8 @@ struct Settle<'a> {
     used: Used,
     scopes: &'a [Scoped],
     cancel: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    served_model: Option<&'a str>,
 }
 
 /// Settles a reservation after the answer (from `wait_until`, or at stream end).
@@ -207,16 +209,21 @@ pub struct Settlement {
 
 impl Settlement {
     pub async fn run(self, used: Used) {
-        self.send(used, false).await
+        self.send(used, false, None).await
+    }
+
+    /// Settled for the model that served: other models' scopes are given back.
+    pub async fn run_served(self, used: Used, served_model: &str) {
+        self.send(used, false, Some(served_model)).await
     }
 
     /// Another limiter refused the request: give back the request cell too.
     pub async fn cancel(self) {
-        self.send(Used::NOTHING, true).await
+        self.send(Used::NOTHING, true, None).await
     }
 
-    async fn send(self, used: Used, cancel: bool) {
-        let body = Settle { reservation_id: &self.reservation_id, used, scopes: &self.scopes, cancel };
+    async fn send(self, used: Used, cancel: bool, served_model: Option<&str>) {
+        let body = Settle { reservation_id: &self.reservation_id, used, scopes: &self.scopes, cancel, served_model };
         let _: Option<serde_json::Value> = objects::call(&self.stub, "/settle", Some(&body)).await;
     }
 }
@@ -242,6 +249,11 @@ impl Settlements {
 
     pub async fn run(self, used: Used) {
         futures_util::future::join_all(self.0.into_iter().map(|s| s.run(used))).await;
+    }
+
+    /// Settled with what was used, charged to the public model that served.
+    pub async fn run_served(self, used: Used, served_model: String) {
+        futures_util::future::join_all(self.0.into_iter().map(|s| s.run_served(used, &served_model))).await;
     }
 }
 

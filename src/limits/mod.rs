@@ -455,6 +455,42 @@ impl LimiterState {
         true
     }
 
+    /// Settles for the model that served the request: the scopes of the other
+    /// models it might have failed over to (reserved so their limits were checked)
+    /// get their request cell and tokens back, so only the served model is charged.
+    pub fn settle_served(
+        &mut self,
+        reservation_id: &str,
+        used: Used,
+        scopes: &[Scoped],
+        served_model: Option<&str>,
+        now_ms: u64,
+    ) -> bool {
+        if let (Some(served), Some(reservation)) = (served_model, self.reservations.get_mut(reservation_id)) {
+            let others: Vec<(String, u64)> = reservation
+                .scopes
+                .iter()
+                .filter(|(scope, _)| scope_model(scope).is_some_and(|model| model != served))
+                .map(|(scope, reserved)| (scope.clone(), *reserved))
+                .collect();
+            for (scope, reserved) in others {
+                reservation.scopes.remove(&scope);
+                let (Some(scoped), Some(buckets)) =
+                    (scopes.iter().find(|s| s.scope == scope), self.buckets.get_mut(&scope))
+                else {
+                    continue;
+                };
+                if let Some(limit) = scoped.limits.tokens_per_minute {
+                    buckets.tokens.refund(Rate::per_minute(limit), now_ms, reserved);
+                }
+                if let Some(limit) = scoped.limits.requests_per_minute {
+                    buckets.requests.refund(Rate::per_minute(limit), now_ms, 1);
+                }
+            }
+        }
+        self.settle(reservation_id, used, scopes, false, now_ms)
+    }
+
     /// Leases whose holder vanished (isolate killed) expire; their tokens stay charged.
     fn expire(&mut self, now_ms: u64) {
         self.reservations.retain(|_, r| r.expires_ms > now_ms);

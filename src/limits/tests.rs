@@ -314,3 +314,17 @@ fn openai_durations() {
     assert_eq!(openai_duration(360_000), "6m0s");
     assert_eq!(openai_duration(3_723_000), "1h2m3s");
 }
+
+#[test]
+fn only_the_model_that_served_is_charged_when_an_alias_could_use_several() {
+    let one_a_minute = Limits { requests_per_minute: Some(1), ..Limits::default() };
+    let big = Scoped::model("big", one_a_minute);
+    let small = Scoped::model("small", one_a_minute);
+    let scopes = [big.clone(), small.clone()];
+    let mut s = LimiterState::default();
+    // An alias over both models: both limits are checked, the small one served it.
+    assert!(s.admit(&scoped_admit("a", 1, &scopes), T0).allowed);
+    assert!(s.settle_served("a", Used { tokens: Some(1), micro_usd: None }, &scopes, Some("small"), T0));
+    assert!(s.admit(&scoped_admit("b", 1, std::slice::from_ref(&big)), T0).allowed, "big was given back");
+    assert!(!s.admit(&scoped_admit("c", 1, std::slice::from_ref(&small)), T0).allowed, "small was charged");
+}

@@ -121,6 +121,20 @@ pub struct Plan<'a> {
     pub dropped: Vec<Dropped<'a>>,
 }
 
+impl Plan<'_> {
+    /// The public models the request may be served by: the planned one and every
+    /// candidate's (aliases and fallback models), each once.
+    pub fn models(&self) -> Vec<&str> {
+        let mut models = vec![self.model.as_str()];
+        for candidate in &self.candidates {
+            if !models.contains(&candidate.model) {
+                models.push(candidate.model);
+            }
+        }
+        models
+    }
+}
+
 /// A session key derived from the conversation's prefix (model, system prompt,
 /// first user turn), for affinity when the client sends no `x-gateway-session`:
 /// every turn of one conversation shares it, so it sticks to one endpoint and the

@@ -7,7 +7,7 @@ import { startStack, provider, post, chatBody, readSse, DEV_KEY_HASH } from "./h
 import { DEV_ADMIN_TOKEN } from "../../scripts/lib/gateway.mjs";
 
 const sha256 = (text) => createHash("sha256").update(text).digest("hex");
-const KEYS = { a: "gw_hardening_tenant_a", b: "gw_hardening_tenant_b", one: "gw_hardening_one_slot" };
+const KEYS = { a: "gw_hardening_tenant_a", b: "gw_hardening_tenant_b", one: "gw_hardening_one_slot", capped: "gw_hardening_model_capped" };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let stack;
 
@@ -22,12 +22,15 @@ before(async () => {
         balanced: { strategy: "weighted", targets: [{ provider: "x", model: "m" }, { provider: "y", model: "m" }] },
         priced: { targets: [{ provider: "x", model: "m", price: { input_per_mtok: 1000, output_per_mtok: 1000 } }] },
         small: { targets: [{ provider: "x", model: "m", capabilities: { max_output_tokens: 100 } }] },
+        frontier: { targets: [{ provider: "x", model: "big" }] },
+        "via-alias": { models: ["frontier"] },
       },
       keys: {
         [DEV_KEY_HASH]: { name: "dev", models: ["*"] },
         [sha256(KEYS.a)]: { name: "tenant-a", models: ["*"] },
         [sha256(KEYS.b)]: { name: "tenant-b", models: ["*"] },
         [sha256(KEYS.one)]: { name: "one-slot", models: ["*"], limits: { max_concurrent: 1 }, monthly_budget_usd: 100 },
+        [sha256(KEYS.capped)]: { name: "capped", models: ["*"], model_limits: { frontier: { requests_per_minute: 1 } } },
       },
     }),
   });
@@ -125,4 +128,18 @@ test("max_tokens above the target's ceiling is fitted to it, and the answer says
   assert.equal(stack.mocks.x.calls.at(-1).body.max_tokens, 100);
   const within = await post(stack.url, "/v1/chat/completions", chatBody("small", { max_tokens: 50 }));
   assert.equal(within.res.headers.get("x-gateway-max-tokens-fitted"), null);
+});
+
+test("a per-model limit holds through an alias, and only the model that served is charged", async () => {
+  const send = (model) => post(stack.url, "/v1/chat/completions", chatBody(model), { key: KEYS.capped });
+  const first = await send("via-alias");
+  assert.equal(first.res.status, 200);
+  assert.equal(first.res.headers.get("x-gateway-model"), "frontier");
+  await sleep(200); // settled after the answer
+  const direct = await send("frontier");
+  assert.equal(direct.res.status, 429, "the alias used frontier's one request this minute");
+  assert.match(direct.json.error.message, /for model frontier/);
+  const again = await send("via-alias");
+  assert.equal(again.res.status, 429, "and the alias cannot bypass it");
+  assert.equal((await send("balanced")).res.status, 200, "other models are not limited");
 });
