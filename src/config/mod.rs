@@ -5,6 +5,8 @@
 //! `config/default.json` the built-in development config.
 
 mod breaker;
+pub mod diff;
+pub mod history;
 mod provider;
 mod validate;
 
@@ -84,10 +86,24 @@ pub struct GeoRule {
     pub allow: Vec<String>,
 }
 
+/// What the deployment (not the document) decides: Worker vars read by the edge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// `ALLOW_HTTP_PROVIDERS = "true"`: set by `scripts/dev` and the tests, never in
+    /// production. Without it `http://` provider URLs are refused whatever the document says.
+    pub allow_http_providers: bool,
+}
+
+impl Environment {
+    /// Local development and tests: mock providers on `http://127.0.0.1`.
+    pub const DEVELOPMENT: Environment = Environment { allow_http_providers: true };
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
-    /// Allow `http://` provider URLs. Only for local development with mock providers.
+    /// Allow `http://` provider URLs. Only for local development with mock providers, and
+    /// only where the environment allows it (`Environment::allow_http_providers`).
     pub allow_http_providers: bool,
     pub max_body_bytes: usize,
     /// Deadline for a provider's first byte (headers, and the first event of a stream).
@@ -418,9 +434,15 @@ impl Config {
             .collect();
     }
 
-    /// Parses and validates a document; every problem is reported with its JSON pointer.
+    /// Parses and validates a document for a production environment (no `http://`
+    /// providers); every problem is reported with its JSON pointer.
     pub fn from_json(text: &str) -> Result<Config, Vec<ConfigIssue>> {
-        validate::parse_and_validate(text)
+        validate::parse_and_validate(text, &Environment::default())
+    }
+
+    /// Parses and validates a document for the environment the Worker runs in.
+    pub fn from_json_in(text: &str, env: &Environment) -> Result<Config, Vec<ConfigIssue>> {
+        validate::parse_and_validate(text, env)
     }
 
     pub fn to_json_pretty(&self) -> String {
