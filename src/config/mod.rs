@@ -6,6 +6,7 @@
 
 mod breaker;
 pub mod diff;
+mod environment;
 pub mod history;
 mod provider;
 mod validate;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use breaker::BreakerPolicy;
+pub use environment::Environment;
 pub use provider::{bedrock_region, Provider, ProviderKind};
 pub use validate::ConfigIssue;
 
@@ -84,19 +86,6 @@ pub struct GeoRule {
     pub unknown_location: bool,
     /// The policies such requests may be served under.
     pub allow: Vec<String>,
-}
-
-/// What the deployment (not the document) decides: Worker vars read by the edge.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Environment {
-    /// `ALLOW_HTTP_PROVIDERS = "true"`: set by `scripts/dev` and the tests, never in
-    /// production. Without it `http://` provider URLs are refused whatever the document says.
-    pub allow_http_providers: bool,
-}
-
-impl Environment {
-    /// Local development and tests: mock providers on `http://127.0.0.1`.
-    pub const DEVELOPMENT: Environment = Environment { allow_http_providers: true };
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
