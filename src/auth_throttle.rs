@@ -54,6 +54,12 @@ impl FailureState {
     }
 }
 
+/// Whether a failed request counts against its address: a wrong gateway key or
+/// admin token that was presented (a request without any credential is no guess).
+pub fn counts_as_guess(status: u16, code: &str, credential_presented: bool) -> bool {
+    status == 401 && matches!(code, "invalid_api_key" | "invalid_admin_token") && credential_presented
+}
+
 /// Whole seconds until `until_ms` (at least 1), for `Retry-After`.
 pub fn retry_after_s(until_ms: u64, now_ms: u64) -> u64 {
     until_ms.saturating_sub(now_ms).div_ceil(1000).max(1)
@@ -117,6 +123,15 @@ mod tests {
         now += MAX_BLOCK_MS + 1;
         let until = (0..=MAX_FAILURES).filter_map(|_| state.record_failure(now)).last().unwrap();
         assert_eq!(until - now, BASE_BLOCK_MS, "a quiet spell forgets the strikes");
+    }
+
+    #[test]
+    fn only_wrong_presented_credentials_count() {
+        assert!(counts_as_guess(401, "invalid_api_key", true));
+        assert!(counts_as_guess(401, "invalid_admin_token", true));
+        assert!(!counts_as_guess(401, "invalid_api_key", false), "no credential at all");
+        assert!(!counts_as_guess(404, "model_not_found", true));
+        assert!(!counts_as_guess(503, "admin_token_too_short", true));
     }
 
     #[test]

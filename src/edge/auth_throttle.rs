@@ -58,13 +58,13 @@ pub fn known_block(headers: &Headers) -> Option<GatewayError> {
 /// with 429 once the address is blocked. Every other answer passes unchanged, and
 /// so does this one when the object cannot be reached (fail open: it stays a 401).
 pub async fn after_failure(env: &Env, headers: &Headers, error: GatewayError) -> GatewayError {
-    if error.status != 401 || !matches!(error.code.as_ref(), "invalid_api_key" | "invalid_admin_token") {
+    if error.status != 401 {
         return error;
     }
     let header = |name: &str| headers.get(name).ok().flatten();
     let (authorization, x_api_key) = (header("authorization"), header("x-api-key"));
-    // A request without any credential is not a guess.
-    if auth::presented_key(authorization.as_deref(), x_api_key.as_deref()).is_none() {
+    let presented = auth::presented_key(authorization.as_deref(), x_api_key.as_deref()).is_some();
+    if !auth_throttle::counts_as_guess(error.status, &error.code, presented) {
         return error;
     }
     let subject = subject(headers);

@@ -4,7 +4,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startStack, provider, chatBody, post, openAiError, DEV_KEY_HASH } from "./harness.mjs";
-import { startGateway, DEV_ADMIN_TOKEN } from "../../scripts/lib/gateway.mjs";
+import { readFileSync } from "node:fs";
+import { startGateway, DEV_ADMIN_TOKEN, ROOT } from "../../scripts/lib/gateway.mjs";
 
 const MAX_FAILURES = 20; // src/auth_throttle.rs
 let stack;
@@ -133,4 +134,11 @@ test("http:// providers are refused where the environment does not allow them", 
   } finally {
     await mf.dispose();
   }
+});
+
+test("the deployment declares AuthThrottle and never allows http:// providers", async () => {
+  const wrangler = readFileSync(`${ROOT}/wrangler.toml`, "utf8");
+  assert.match(wrangler, /\{ name = "AUTH_THROTTLE", class_name = "AuthThrottle" \}/);
+  assert.match(wrangler, /new_sqlite_classes = \["AuthThrottle"\]/);
+  assert.doesNotMatch(wrangler, /^\s*ALLOW_HTTP_PROVIDERS\s*=/m, "no production var allows http://");
 });
