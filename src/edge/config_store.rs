@@ -88,7 +88,11 @@ pub fn kv(env: &Env) -> Result<worker::KvStore, GatewayError> {
 }
 
 pub async fn read_raw(env: &Env) -> Result<Option<String>, GatewayError> {
-    Ok(read_current(env).await?.0)
+    kv(env)?
+        .get(CONFIG_KEY)
+        .text()
+        .await
+        .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace could not be read"))
 }
 
 /// The stored document and which version it is (none before versions were kept).
