@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startStack, provider, chatBody, post, openAiError, DEV_KEY_HASH } from "./harness.mjs";
-import { DEV_ADMIN_TOKEN } from "../../scripts/lib/gateway.mjs";
+import { DEV_ADMIN_TOKEN, startGateway } from "../../scripts/lib/gateway.mjs";
 
 let stack;
 
@@ -177,4 +177,31 @@ test("the history routes need the admin token and the right method", async () =>
   assert.equal((await admin("GET", "/admin/config/rollback")).status, 405);
   assert.equal((await admin("DELETE", "/admin/config/versions")).status, 405);
   assert.equal((await admin("GET", "/admin/config/nope")).status, 404);
+});
+
+test("a document stored before versions were kept becomes version 1 on the first change", async () => {
+  const { mf, url } = await startGateway();
+  try {
+    const legacy = makeConfig(stack.mocks, { revision: "legacy" });
+    // As an older gateway stored it: the document alone, no version metadata.
+    await (await mf.getKVNamespace("ROUTING")).put("config", JSON.stringify(legacy));
+    const headers = { authorization: `Bearer ${DEV_ADMIN_TOKEN}`, "content-type": "application/json" };
+    const put = await fetch(`${url}/admin/config`, {
+      method: "PUT",
+      headers,
+      body: JSON.stringify(makeConfig(stack.mocks, { revision: "first managed" })),
+    });
+    assert.equal(put.status, 200);
+    assert.equal((await put.json()).version, 2);
+    const listed = await (await fetch(`${url}/admin/config/versions`, { headers })).json();
+    assert.deepEqual(listed.versions.map((v) => [v.version, v.revision, v.source]), [
+      [2, "first managed", "put"],
+      [1, "legacy", "initial"],
+    ]);
+    const back = await fetch(`${url}/admin/config/rollback`, { method: "POST", headers });
+    assert.equal(back.status, 200);
+    assert.equal((await (await fetch(`${url}/admin/config`, { headers })).json()).revision, "legacy");
+  } finally {
+    await mf.dispose();
+  }
 });
