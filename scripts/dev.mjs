@@ -47,6 +47,7 @@ ${mocks.length ? `mock providers: ${mocks.map((m) => `${m.name} ${m.url}`).join(
 secrets from .dev.vars: ${secretNames.length ? secretNames.join(", ") : "none"}
 
 OpenAI-compatible base URL: ${url}/v1     gateway key: ${DEV_GATEWAY_KEY}
+admin token: ${devVars.ADMIN_TOKEN ? "ADMIN_TOKEN from .dev.vars" : DEV_ADMIN_TOKEN}
 
   curl ${url}/v1/chat/completions \\
     -H "Authorization: Bearer ${DEV_GATEWAY_KEY}" -H "Content-Type: application/json" \\

@@ -48,6 +48,14 @@ pub fn secrets_equal(presented: &str, expected: &str) -> bool {
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
+/// The shortest `ADMIN_TOKEN` the admin API accepts: shorter tokens can be guessed.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// Whether an `ADMIN_TOKEN` is long enough to authorize anything.
+pub fn admin_token_usable(token: &str) -> bool {
+    token.trim().chars().count() >= MIN_ADMIN_TOKEN_CHARS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +87,13 @@ mod tests {
         assert_eq!(find_by_hash(&records, &sha256_hex("gw_right")), Some(&"team-a"));
         assert_eq!(find_by_hash(&records, &sha256_hex("gw_wrong")), None);
         assert_eq!(find_by_hash(&records, ""), None);
+    }
+
+    #[test]
+    fn admin_tokens_shorter_than_32_characters_are_unusable() {
+        assert!(!admin_token_usable("dev-admin-token"));
+        assert!(!admin_token_usable(&format!("{}   ", "x".repeat(31))));
+        assert!(admin_token_usable(&"x".repeat(32)));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! the host with `cargo test`; `edge` is the thin layer over the Workers runtime.
 
 pub mod auth;
+pub mod auth_throttle;
 pub mod config;
 pub mod cors;
 pub mod dialects;

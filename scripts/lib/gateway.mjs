@@ -1,14 +1,16 @@
 // Runs the built Worker (build/index.js + wasm) in workerd through Miniflare with the
 // same bindings as wrangler.toml: KV `ROUTING`, Durable Objects RATE_LIMITER,
-// PROVIDER_HEALTH and RESPONSE_STORE (SQLite-backed), secrets as plain bindings. Used by scripts/dev and
-// by the end-to-end tests, so both run exactly the same shape.
+// PROVIDER_HEALTH, RESPONSE_STORE and AUTH_THROTTLE (SQLite-backed), secrets as plain bindings,
+// plus the development var ALLOW_HTTP_PROVIDERS = "true" (mock providers speak http://; never set
+// in production). Used by scripts/dev, the bench and the end-to-end tests, so all run the same shape.
 import { Miniflare } from "miniflare";
 import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const DEV_ADMIN_TOKEN = "dev-admin-token";
+/** The development admin token (the admin API refuses tokens shorter than 32 characters). */
+export const DEV_ADMIN_TOKEN = "dev-admin-token-0123456789abcdef0123";
 export const DEV_GATEWAY_KEY = "gw_dev_local_key";
 export const DEV_LIMITED_KEY = "gw_dev_limited_key";
 export const MOCK_PROVIDER_KEY = "mock-provider-key";
@@ -76,10 +78,17 @@ export async function startGateway({
       RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
       PROVIDER_HEALTH: { className: "ProviderHealth", useSQLite: true },
       RESPONSE_STORE: { className: "ResponseStore", useSQLite: true },
+      AUTH_THROTTLE: { className: "AuthThrottle", useSQLite: true },
     },
     kvPersist: stateDir ? path.join(stateDir, "kv") : false,
     durableObjectsPersist: stateDir ? path.join(stateDir, "do") : false,
-    bindings: { ADMIN_TOKEN: DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY, MOCK_BEDROCK_CREDENTIALS, ...bindings },
+    bindings: {
+      ADMIN_TOKEN: DEV_ADMIN_TOKEN,
+      ALLOW_HTTP_PROVIDERS: "true",
+      MOCK_PROVIDER_KEY,
+      MOCK_BEDROCK_CREDENTIALS,
+      ...bindings,
+    },
     verbose: log,
     inspectorPort,
     // Tests read the gateway's JSON log lines (console.log in the Worker).

@@ -5,6 +5,9 @@
 //! `config/default.json` the built-in development config.
 
 mod breaker;
+pub mod diff;
+mod environment;
+pub mod history;
 mod provider;
 mod validate;
 
@@ -12,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use breaker::BreakerPolicy;
+pub use environment::Environment;
 pub use provider::{bedrock_region, Provider, ProviderKind};
 pub use validate::ConfigIssue;
 
@@ -87,7 +91,8 @@ pub struct GeoRule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
-    /// Allow `http://` provider URLs. Only for local development with mock providers.
+    /// Allow `http://` provider URLs. Only for local development with mock providers, and
+    /// only where the environment allows it (`Environment::allow_http_providers`).
     pub allow_http_providers: bool,
     pub max_body_bytes: usize,
     /// Deadline for a provider's first byte (headers, and the first event of a stream).
@@ -448,9 +453,15 @@ impl Config {
             .collect();
     }
 
-    /// Parses and validates a document; every problem is reported with its JSON pointer.
+    /// Parses and validates a document for a production environment (no `http://`
+    /// providers); every problem is reported with its JSON pointer.
     pub fn from_json(text: &str) -> Result<Config, Vec<ConfigIssue>> {
-        validate::parse_and_validate(text)
+        validate::parse_and_validate(text, &Environment::default())
+    }
+
+    /// Parses and validates a document for the environment the Worker runs in.
+    pub fn from_json_in(text: &str, env: &Environment) -> Result<Config, Vec<ConfigIssue>> {
+        validate::parse_and_validate(text, env)
     }
 
     pub fn to_json_pretty(&self) -> String {

@@ -2,8 +2,13 @@ use super::*;
 
 const DEFAULT: &str = include_str!("../../config/default.json");
 
+/// Parses for local development (mock providers on http://), as `scripts/dev` runs.
+fn dev(doc: &str) -> Result<Config, Vec<ConfigIssue>> {
+    Config::from_json_in(doc, &Environment::DEVELOPMENT)
+}
+
 fn issues_of(doc: &str) -> Vec<String> {
-    match Config::from_json(doc) {
+    match dev(doc) {
         Ok(_) => vec![],
         Err(issues) => issues.iter().map(ToString::to_string).collect(),
     }
@@ -17,7 +22,7 @@ fn with_default(edit: impl FnOnce(&mut serde_json::Value)) -> String {
 
 #[test]
 fn built_in_default_config_is_valid() {
-    let config = Config::from_json(DEFAULT).expect("default config must validate");
+    let config = dev(DEFAULT).expect("default config must validate");
     assert!(config.models.contains_key("gpt-4o-mini"));
     assert!(config.settings.allow_http_providers);
 }
@@ -29,7 +34,7 @@ fn shipped_examples_are_valid() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let doc = std::fs::read_to_string(&path).unwrap();
-        if let Err(issues) = Config::from_json(&doc) {
+        if let Err(issues) = dev(&doc) {
             panic!("{} is invalid: {issues:?}", path.display());
         }
         seen += 1;
@@ -68,9 +73,21 @@ fn pointer_tokens_are_escaped() {
 fn http_base_url_needs_the_dev_flag() {
     let doc = with_default(|v| v["settings"]["allow_http_providers"] = false.into());
     let issues = issues_of(&doc);
-    let config = Config::from_json(DEFAULT).unwrap();
+    let config = dev(DEFAULT).unwrap();
     assert_eq!(issues.len(), config.providers.len(), "one per http:// provider");
     assert!(issues.iter().all(|i| i.contains("/base_url: must use https://")), "{issues:?}");
+}
+
+#[test]
+fn http_base_url_is_refused_in_production_whatever_the_document_says() {
+    let issues = match Config::from_json(DEFAULT) {
+        Ok(_) => panic!("http:// providers must be refused without ALLOW_HTTP_PROVIDERS"),
+        Err(issues) => issues,
+    };
+    let config = dev(DEFAULT).unwrap();
+    assert!(config.settings.allow_http_providers, "the document asks for http");
+    assert_eq!(issues.len(), config.providers.len(), "one per http:// provider");
+    assert!(issues.iter().all(|i| i.message.contains("ALLOW_HTTP_PROVIDERS")), "{issues:?}");
 }
 
 #[test]
@@ -124,7 +141,7 @@ fn malformed_json_is_an_issue_not_a_panic() {
 
 #[test]
 fn keys_see_only_their_models() {
-    let config = Config::from_json(DEFAULT).unwrap();
+    let config = dev(DEFAULT).unwrap();
     let limited = config.key_by_hash(&crate::auth::sha256_hex("gw_dev_limited_key")).unwrap();
     assert!(!limited.allows("gpt-4o"));
     assert!(limited.allows("gpt-4o-mini"));
@@ -139,7 +156,7 @@ fn models_can_override_deadlines() {
     let doc = with_default(|v| {
         v["models"]["gpt-4o"]["timeouts"] = serde_json::json!({"first_byte_ms": 90000, "request_ms": 1200000})
     });
-    let config = Config::from_json(&doc).unwrap();
+    let config = dev(&doc).unwrap();
     let slow = config.settings_for("gpt-4o");
     assert_eq!((slow.first_byte_timeout_ms, slow.request_timeout_ms), (90_000, 1_200_000));
     assert_eq!(slow.stream_idle_timeout_ms, config.settings.stream_idle_timeout_ms);
@@ -237,7 +254,7 @@ fn limiter_jurisdictions_follow_the_keys_pins() {
             "d".repeat(64): key("d", "mixed", &[]),
         });
     });
-    let config = Config::from_json(&doc).expect("valid");
+    let config = dev(&doc).expect("valid");
     assert_eq!(config.team_jurisdiction("eu-team"), Some("eu"));
     assert_eq!(config.team_jurisdiction("mixed"), None, "one unpinned key keeps the team's object global");
     let pinned = |regions: &[&str]| {

@@ -1,7 +1,7 @@
 //! Validation: serde catches shape errors (with their path), then the semantic
 //! checks below catch references and values serde cannot judge.
 
-use super::{Config, SCHEMA_VERSION};
+use super::{Config, Environment, SCHEMA_VERSION};
 use crate::limits::Limits;
 use serde_path_to_error::Segment;
 use std::collections::BTreeMap;
@@ -30,7 +30,7 @@ fn token(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
-pub(super) fn parse_and_validate(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+pub(super) fn parse_and_validate(text: &str, env: &Environment) -> Result<Config, Vec<ConfigIssue>> {
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed: Result<Config, _> = serde_path_to_error::deserialize(&mut de);
     let config = match parsed {
@@ -49,7 +49,7 @@ pub(super) fn parse_and_validate(text: &str) -> Result<Config, Vec<ConfigIssue>>
             return Err(vec![issue(pointer, strip_position(&err.inner().to_string()))]);
         }
     };
-    let issues = semantic_issues(&config);
+    let issues = semantic_issues(&config, env);
     if issues.is_empty() {
         let mut config = config;
         config.derive_lookups();
@@ -92,11 +92,16 @@ fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn base_url_problem(url: &str, allow_http: bool) -> Option<String> {
+fn base_url_problem(url: &str, settings_allow: bool, env: &Environment) -> Option<String> {
     let rest = if let Some(rest) = url.strip_prefix("https://") {
         rest
     } else if let Some(rest) = url.strip_prefix("http://") {
-        if !allow_http {
+        if !env.allow_http_providers {
+            return Some(
+                "must use https:// (http:// providers need the Worker var ALLOW_HTTP_PROVIDERS=\"true\", set only for local development)".into(),
+            );
+        }
+        if !settings_allow {
             return Some("must use https:// (set settings.allow_http_providers only for local development)".into());
         }
         rest
@@ -119,7 +124,7 @@ fn base_url_problem(url: &str, allow_http: bool) -> Option<String> {
     None
 }
 
-fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
+fn semantic_issues(config: &Config, env: &Environment) -> Vec<ConfigIssue> {
     let mut out = Vec::new();
     if config.version != SCHEMA_VERSION {
         out.push(issue(
@@ -178,7 +183,7 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
         if !is_id(id) {
             out.push(issue(at.clone(), "provider ids use lowercase letters, digits, '-', '_' and '.' (at most 64)"));
         }
-        if let Some(problem) = base_url_problem(&provider.base_url, s.allow_http_providers) {
+        if let Some(problem) = base_url_problem(&provider.base_url, s.allow_http_providers, env) {
             out.push(issue(format!("{at}/base_url"), problem));
         }
         if let Some(secret) = &provider.api_key_secret {

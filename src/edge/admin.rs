@@ -1,12 +1,10 @@
-//! Admin API: read and replace the routing config (bearer `ADMIN_TOKEN` secret).
+//! Admin API (bearer `ADMIN_TOKEN` secret): authorization, health and limits;
+//! the config document is `admin_config.rs`.
 
-use super::{body, config_store, respond};
+use super::{config_store, respond};
 use crate::auth;
-use crate::config::Config;
 use crate::error::GatewayError;
 use worker::{Env, Method, Request, Response};
-
-const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
 pub fn authorize(req: &Request, env: &Env) -> Result<(), GatewayError> {
     let expected =
@@ -18,6 +16,20 @@ pub fn authorize(req: &Request, env: &Env) -> Result<(), GatewayError> {
                 "The admin API is disabled: set the ADMIN_TOKEN secret to enable it.",
             )
         })?;
+    if !auth::admin_token_usable(&expected) {
+        // Never authorize with a guessable token, whatever is presented.
+        return Err(GatewayError::new(
+            503,
+            "server_error",
+            "admin_token_too_short",
+            format!(
+                "The admin API is disabled: the ADMIN_TOKEN secret is shorter than {} characters. \
+                 Set a longer one, e.g. `openssl rand -hex 32 | npx wrangler secret put ADMIN_TOKEN`.",
+                auth::MIN_ADMIN_TOKEN_CHARS
+            ),
+        )
+        .final_answer());
+    }
     let authorization = req.headers().get("authorization").ok().flatten();
     let presented = auth::presented_key(authorization.as_deref(), None).unwrap_or("");
     if auth::secrets_equal(presented, &expected) {
@@ -25,61 +37,6 @@ pub fn authorize(req: &Request, env: &Env) -> Result<(), GatewayError> {
     } else {
         Err(GatewayError::new(401, "invalid_request_error", "invalid_admin_token", "Invalid admin token."))
     }
-}
-
-pub async fn config(mut req: Request, env: &Env) -> Result<Response, GatewayError> {
-    authorize(&req, env)?;
-    if req.method() == Method::Get {
-        let text = config_store::read_raw(env).await?.ok_or_else(|| {
-            GatewayError::new(404, "invalid_request_error", "config_not_found", "No config document is stored yet.")
-        })?;
-        return Ok(respond::bytes(200, "application/json", text.into_bytes(), worker::Headers::new()));
-    }
-
-    let body = body::read_limited(&mut req, MAX_CONFIG_BYTES).await?;
-    let text = std::str::from_utf8(&body).map_err(|_| GatewayError::invalid_json("the body is not UTF-8"))?;
-    let config = match Config::from_json(text) {
-        Ok(config) => config,
-        Err(issues) => {
-            let error = GatewayError::invalid_request(
-                "invalid_config",
-                format!(
-                    "The config document is invalid ({} problem{}); nothing was stored. First: {}",
-                    issues.len(),
-                    if issues.len() == 1 { "" } else { "s" },
-                    issues.first().map(ToString::to_string).unwrap_or_default()
-                ),
-            );
-            let mut body: serde_json::Value = serde_json::from_str(&error.to_json()).unwrap_or_default();
-            body["issues"] = serde_json::to_value(&issues).unwrap_or_default();
-            return respond::json(400, &body);
-        }
-    };
-    let stored = serde_json::to_string(&config).map_err(|e| GatewayError::internal(e.to_string()))?;
-    let kv = env
-        .kv(config_store::KV_BINDING)
-        .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace is not bound"))?;
-    kv.put(config_store::CONFIG_KEY, stored)
-        .map_err(|_| GatewayError::internal("could not prepare the KV write"))?
-        .execute()
-        .await
-        .map_err(|_| {
-            GatewayError::new(
-                503,
-                "server_error",
-                "config_write_failed",
-                "The config could not be written to KV; nothing changed.",
-            )
-        })?;
-    let summary = serde_json::json!({
-        "stored": true,
-        "revision": config.revision,
-        "providers": config.providers.len(),
-        "models": config.models.len(),
-        "keys": config.keys.len(),
-    });
-    config_store::install(config);
-    respond::json(200, &summary)
 }
 
 /// `GET /admin/health`: every endpoint's authoritative state (circuit, error

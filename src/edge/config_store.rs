@@ -5,7 +5,8 @@
 //! A document that fails validation never replaces the last good one.
 
 use super::{log, now_ms};
-use crate::config::Config;
+use crate::config::history::CurrentMeta;
+use crate::config::{Config, Environment};
 use crate::error::GatewayError;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -63,7 +64,7 @@ async fn reload(env: &Env) -> Result<Rc<Config>, GatewayError> {
     let Some(text) = text else {
         return Err(GatewayError::config_unavailable("no config document is stored; PUT one to /admin/config"));
     };
-    match Config::from_json(&text) {
+    match Config::from_json_in(&text, &environment(env)) {
         Ok(config) => Ok(install(config)),
         Err(issues) => {
             let first = issues.first().map(ToString::to_string).unwrap_or_default();
@@ -76,13 +77,32 @@ async fn reload(env: &Env) -> Result<Rc<Config>, GatewayError> {
     }
 }
 
+/// What the deployment allows, from Worker vars (never from the document).
+pub fn environment(env: &Env) -> Environment {
+    let var = |name: &str| env.var(name).map(|v| v.to_string()).unwrap_or_default();
+    Environment { allow_http_providers: var("ALLOW_HTTP_PROVIDERS").trim().eq_ignore_ascii_case("true") }
+}
+
+pub fn kv(env: &Env) -> Result<worker::KvStore, GatewayError> {
+    env.kv(KV_BINDING).map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace is not bound"))
+}
+
 pub async fn read_raw(env: &Env) -> Result<Option<String>, GatewayError> {
-    let kv =
-        env.kv(KV_BINDING).map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace is not bound"))?;
-    kv.get(CONFIG_KEY)
+    kv(env)?
+        .get(CONFIG_KEY)
         .text()
         .await
         .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace could not be read"))
+}
+
+/// The stored document and which version it is (none before versions were kept).
+pub async fn read_current(env: &Env) -> Result<(Option<String>, Option<CurrentMeta>), GatewayError> {
+    let (text, meta) = kv(env)?
+        .get(CONFIG_KEY)
+        .text_with_metadata::<serde_json::Value>()
+        .await
+        .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace could not be read"))?;
+    Ok((text, meta.and_then(|m| serde_json::from_value(m).ok())))
 }
 
 /// Makes `config` this isolate's current config (after a KV read or an admin write).

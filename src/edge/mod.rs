@@ -2,9 +2,12 @@
 //! thin adapters (KV, fetch, streams, Durable Objects) around the pure core.
 
 mod admin;
+mod admin_config;
 mod affinity;
+mod auth_throttle;
 mod body;
 mod chat;
+mod config_history;
 mod config_store;
 mod durable;
 mod embeddings;
@@ -56,9 +59,18 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         let requested = req.headers().get("access-control-request-headers").ok().flatten();
         return Ok(preflight(allowed, requested.as_deref()));
     }
-    let response = match route(req, &env, &ctx, &rc).await {
+    // The caller's headers (a handle, no copy) for failed-authentication throttling.
+    let headers = req.headers().clone();
+    let routed = match auth_throttle::known_block(&headers) {
+        Some(blocked) => Err(blocked),
+        None => route(req, &env, &ctx, &rc).await,
+    };
+    let response = match routed {
         Ok(response) => response,
-        Err(error) => respond::error_in(rc.dialect, &error, &rc.id),
+        Err(error) => {
+            let error = auth_throttle::after_failure(&env, &headers, error).await;
+            respond::error_in(rc.dialect, &error, &rc.id)
+        }
     };
     let mut response = response;
     // Our own responses only, so the headers are mutable.
@@ -110,12 +122,11 @@ async fn route(
         ("/v1/embeddings", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/models", Method::Get) => models(&req, env, ctx).await,
         ("/v1/models", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET")),
-        ("/admin/config", Method::Get | Method::Put) => admin::config(req, env).await,
+        (p, _) if p == "/admin/config" || p.starts_with("/admin/config/") => admin_config::route(req, env, p).await,
         ("/admin/health", Method::Get | Method::Delete) => admin::health(req, env, ctx).await,
         ("/admin/health", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or DELETE")),
         ("/admin/limits", Method::Get) => admin::limits(req, env, ctx).await,
         ("/admin/limits", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET")),
-        ("/admin/config", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or PUT")),
         ("/" | "/healthz", Method::Get) => {
             respond::json(200, &serde_json::json!({"status": "ok", "service": "edge-ai-gateway"}))
         }
