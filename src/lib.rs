@@ -18,6 +18,7 @@ pub mod providers;
 pub mod relay;
 pub mod routing;
 pub mod sse;
+pub mod usage;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -4,6 +4,7 @@
 //! The document lives in Workers KV; `config/schema.json` is its JSON Schema and
 //! `config/default.json` the built-in development config.
 
+pub mod attribution;
 mod breaker;
 mod provider;
 mod validate;
@@ -313,7 +314,7 @@ impl Capabilities {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRecord {
     pub name: String,
@@ -334,6 +335,16 @@ pub struct KeyRecord {
     /// Spending cap per calendar month (UTC) in US dollars, at the targets' `price`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monthly_budget_usd: Option<f64>,
+    /// Usage attribution defaults: requests may refine them (see `usage::attribution`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Requests may add tags but not change this key's project, agent or tags.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_attribution: bool,
 }
 
 /// Durable Object jurisdictions: limiter objects of keys pinned to one of these

@@ -313,6 +313,7 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
         }
         check_limits(config, &at, &key.limits, &key.model_limits, &mut out);
         check_budget(&at, key.monthly_budget_usd, &mut out);
+        super::attribution::check_key(&at, key, &mut out);
         if let Some(team) = &key.team {
             if !config.teams.contains_key(team) {
                 out.push(issue(format!("{at}/team"), format!("unknown team {team:?}")));
