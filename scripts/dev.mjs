@@ -37,6 +37,8 @@ const { mf, url } = await startGateway({
   bindings: devVars,
   persist: values.persist,
   log: values.verbose,
+  // The usage Queue delivers in batches of up to a second, as in production.
+  usageBatchTimeoutMs: 1000,
 });
 const stored = await putConfig(url, loadConfig(values.config), devVars.ADMIN_TOKEN || DEV_ADMIN_TOKEN);
 

@@ -37,7 +37,9 @@ pub(super) fn check_key(at: &str, key: &KeyRecord, out: &mut Vec<ConfigIssue>) {
         if !valid_name(k, MAX_TAG_KEY_CHARS) || !valid_name(v, MAX_NAME_CHARS) {
             out.push(ConfigIssue {
                 pointer: format!("{at}/tags/{k}"),
-                message: format!("tag keys 1 to {MAX_TAG_KEY_CHARS} and values 1 to {MAX_NAME_CHARS} characters, {RULE}"),
+                message: format!(
+                    "tag keys 1 to {MAX_TAG_KEY_CHARS} and values 1 to {MAX_NAME_CHARS} characters, {RULE}"
+                ),
             });
         }
     }

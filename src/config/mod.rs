@@ -106,6 +106,8 @@ pub struct Settings {
     /// `"*"` allows any. Empty (the default): no CORS headers at all.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cors_origins: Vec<String>,
+    /// Days raw usage records are kept in D1 (per-minute rollups stay); the cron deletes older ones.
+    pub usage_retention_days: u64,
 }
 
 impl Default for Settings {
@@ -120,6 +122,7 @@ impl Default for Settings {
             circuit_breaker: BreakerPolicy::default(),
             request_log: true,
             cors_origins: Vec::new(),
+            usage_retention_days: 30,
         }
     }
 }

@@ -26,12 +26,15 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let mut call = rc.dialect.parse(&body, &header)?;
     drop(body);
+    let who = crate::usage::attribution::resolve(&header, Some(&call.request.extra), key)?;
     let routing = read_routing(&req, &config, key, &mut call.request)?;
     let health = health_cache::snapshot();
     let plan = plan_route(&req, &config, key, &call.request, &routing, &health)?;
 
     let mut line = RequestLine::new(rc, key, &call.request.model, call.request.is_stream(), &routing.allowed);
     line.enabled = config.settings.request_log;
+    let kind = if req.path() == "/v1/messages" { "messages" } else { "chat" };
+    line.record = crate::usage::UsageRecord::start(&rc.id, rc.started_ms, kind, key, who);
     if plan.candidates.is_empty() {
         let error = plan.no_candidates_error();
         log::request(&line.finish(rc, error.status, "no_candidates"));
@@ -180,8 +183,9 @@ fn respond_with(
     let _ = headers.set("x-gateway-model", candidate.model);
     let _ = headers.set("x-gateway-attempts", &line.attempts.len().to_string());
     match answer {
-        ChatAnswer::Whole { body, usage } => {
+        ChatAnswer::Whole { body, usage, tool_calls_valid } => {
             line.account(usage);
+            line.record.tool_calls_valid = tool_calls_valid;
             if let Some(cost) = line.cost_usd {
                 // What this answer cost, in-band (streams: in the request log only).
                 let _ = headers.set("x-gateway-cost-usd", &format!("{cost:.8}"));
@@ -194,6 +198,7 @@ fn respond_with(
             let mut logged = line.clone();
             logged.status = 200;
             pump.set_log_line(logged, rc.started_ms);
+            pump.set_usage_outbox(rc.usage.clone());
             let settlement = pump.settlements_cell();
             let rest = stream::unfold(pump, |mut pump| async move {
                 pump.next_chunk().await.map(|chunk| (Ok::<Vec<u8>, worker::Error>(chunk), pump))

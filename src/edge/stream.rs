@@ -41,6 +41,9 @@ pub struct Pump {
     /// One timer reused across reads: arming a timer per chunk costs more than the
     /// chunk's own work.
     timer: Option<IdleTimer>,
+    /// When the first content arrived (time to first token), and where the usage record goes.
+    first_content_ms: Option<u64>,
+    outbox: Option<super::usage::Outbox>,
 }
 
 struct IdleTimer {
@@ -70,6 +73,8 @@ impl Pump {
             tools: None,
             price: None,
             timer: None,
+            first_content_ms: None,
+            outbox: None,
         }
     }
 
@@ -134,6 +139,7 @@ impl Pump {
                 }
             }
         }
+        self.first_content_ms = Some(now_ms());
         Ok(out)
     }
 
@@ -152,6 +158,10 @@ impl Pump {
         self.price = line.price;
         self.log_line = Some(line);
         self.started_ms = started_ms;
+    }
+
+    pub fn set_usage_outbox(&mut self, outbox: super::usage::Outbox) {
+        self.outbox = Some(outbox);
     }
 
     /// Where the caller puts the limiter settlements to run when the stream ends.
@@ -217,14 +227,15 @@ impl Pump {
         let provider = self.log_line.as_ref().and_then(|l| l.provider.clone());
         if outcome == "complete" {
             self.abort.disarm();
+            let valid = self.relay.tool_calls().and_then(|calls| tool_calls::all_valid(self.tools.as_ref(), &calls));
+            if let Some(line) = self.log_line.as_mut() {
+                line.record.tool_calls_valid = valid;
+            }
             if let Some(provider) = provider {
                 let finished = Outcome::Finished {
                     duration_ms: now_ms().saturating_sub(self.started_ms),
                     output_tokens: self.relay.usage().map(|u| u.completion_tokens),
-                    tool_calls_valid: self
-                        .relay
-                        .tool_calls()
-                        .and_then(|calls| tool_calls::all_valid(self.tools.as_ref(), &calls)),
+                    tool_calls_valid: valid,
                 };
                 health_cache::record(&provider, finished, &self.breaker_policy);
             }
@@ -241,7 +252,11 @@ impl Pump {
             line.outcome = outcome;
             line.account(usage);
             line.duration_ms = now_ms().saturating_sub(self.started_ms);
+            line.record.ttft_ms = self.first_content_ms.map(|at| at.saturating_sub(self.started_ms));
             log::request(&line);
+            if let Some(outbox) = self.outbox.take() {
+                outbox.push(line.usage_record());
+            }
         }
     }
 }

@@ -31,7 +31,7 @@ pub trait StreamPort: Upstream {
 
 /// A chat answer, ready for the client.
 pub enum ChatAnswer<S> {
-    Whole { body: Vec<u8>, usage: Option<Usage> },
+    Whole { body: Vec<u8>, usage: Option<Usage>, tool_calls_valid: Option<bool> },
     Stream { first: Vec<u8>, stream: S },
 }
 
@@ -111,14 +111,15 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
         let raw = reply.body(self.idle_ms.max(left)).await?;
         let answer = adapter.chat_response(&ctx, &raw)?;
         let usage = usage_of(&raw, &answer)?;
+        let valid = tools.and_then(|tools| tool_calls_valid(tools, &raw, &answer));
         let finished = Outcome::Finished {
             duration_ms: ports.now_ms().saturating_sub(started),
             output_tokens: usage.map(|u| u.completion_tokens),
-            tool_calls_valid: tools.and_then(|tools| tool_calls_valid(tools, &raw, &answer)),
+            tool_calls_valid: valid,
         };
         ports.record(candidate.provider_id, finished);
         let body = self.dialect.whole_answer(raw, answer, &shape)?;
-        Ok(ChatAnswer::Whole { body, usage })
+        Ok(ChatAnswer::Whole { body, usage, tool_calls_valid: valid })
     }
 }
 

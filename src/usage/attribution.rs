@@ -80,13 +80,11 @@ fn asked(header: &dyn Fn(&str) -> Option<String>, body: Option<&Map<String, Valu
     let metadata = body.and_then(|b| b.get("metadata")).and_then(Value::as_object);
     let meta = |name: &str| metadata.and_then(|m| m.get(name)).and_then(Value::as_str).map(str::to_string);
     let present = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let mut asked = Asked::default();
-
-    asked.project = match present(header("x-gateway-project")) {
+    let project = match present(header("x-gateway-project")) {
         Some(p) => Some((p, "x-gateway-project")),
         None => present(meta("project")).map(|p| (p, "metadata.project")),
     };
-    asked.agent = match present(header("x-gateway-agent")) {
+    let agent = match present(header("x-gateway-agent")) {
         Some(a) => Some((a, "x-gateway-agent")),
         None => match present(meta("agent")) {
             Some(a) => Some((a, "metadata.agent")),
@@ -94,6 +92,7 @@ fn asked(header: &dyn Fn(&str) -> Option<String>, body: Option<&Map<String, Valu
                 .map(|u| (u, "user")),
         },
     };
+    let mut asked = Asked { project, agent, tags: Vec::new() };
     for (value, from) in [&asked.project, &asked.agent].into_iter().flatten() {
         check_name(value, from, MAX_NAME_CHARS)?;
     }
@@ -132,10 +131,7 @@ fn check_name(value: &str, from: &'static str, max: usize) -> Result<(), Gateway
         return Ok(());
     }
     let shown: String = value.chars().take(max + 1).collect();
-    Err(invalid(
-        format!("{from}: {shown:?} must be 1 to {max} characters of letters, digits and ._:/@+-"),
-        from,
-    ))
+    Err(invalid(format!("{from}: {shown:?} must be 1 to {max} characters of letters, digits and ._:/@+-"), from))
 }
 
 fn invalid(message: String, param: &'static str) -> GatewayError {

@@ -53,14 +53,26 @@ pub fn parse(pairs: &[(String, String)], now_ms: u64) -> Result<UsageQuery, Gate
     };
     let mut from = None;
     for (name, value) in pairs {
-        let when = |param| time::parse(value).ok_or_else(|| invalid(param, format!("{param}: {value:?} is not a UTC time (2026-12-01, 2026-12-01T10:00:00Z or Unix milliseconds)")));
+        let when = |param| {
+            time::parse(value).ok_or_else(|| {
+                invalid(
+                    param,
+                    format!(
+                        "{param}: {value:?} is not a UTC time (2026-12-01, 2026-12-01T10:00:00Z or Unix milliseconds)"
+                    ),
+                )
+            })
+        };
         match name.as_str() {
             "from" => from = Some(when("from")?),
             "to" => q.to_ms = when("to")?,
             "group_by" => {
                 for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
                     let dim = dimension(item).ok_or_else(|| {
-                        invalid("group_by", format!("group_by: unknown dimension {item:?}; use {}", DIMENSIONS.join(", ")))
+                        invalid(
+                            "group_by",
+                            format!("group_by: unknown dimension {item:?}; use {}", DIMENSIONS.join(", ")),
+                        )
                     })?;
                     if !q.group_by.contains(&dim) {
                         q.group_by.push(dim);
@@ -72,7 +84,9 @@ pub fn parse(pairs: &[(String, String)], now_ms: u64) -> Result<UsageQuery, Gate
                     "minute" => (60_000, "minute"),
                     "hour" => (3_600_000, "hour"),
                     "day" => (86_400_000, "day"),
-                    _ => return Err(invalid("granularity", format!("granularity: {value:?}; use minute, hour or day"))),
+                    _ => {
+                        return Err(invalid("granularity", format!("granularity: {value:?}; use minute, hour or day")))
+                    }
                 })
             }
             "format" => {
@@ -89,12 +103,16 @@ pub fn parse(pairs: &[(String, String)], now_ms: u64) -> Result<UsageQuery, Gate
                     .filter(|n| (1..=MAX_PAGE).contains(n))
                     .ok_or_else(|| invalid("limit", format!("limit: 1 to {MAX_PAGE}")))?
             }
-            "cursor" => q.cursor = Some(parse_cursor(value).ok_or_else(|| invalid("cursor", "cursor: not one this API gave".into()))?),
+            "cursor" => {
+                q.cursor =
+                    Some(parse_cursor(value).ok_or_else(|| invalid("cursor", "cursor: not one this API gave".into()))?)
+            }
             other => {
                 let dim = dimension(other).ok_or_else(|| {
                     invalid("query", format!("unknown parameter {other:?}; filters are {}", DIMENSIONS.join(", ")))
                 })?;
-                let values: Vec<String> = value.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+                let values: Vec<String> =
+                    value.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
                 if values.is_empty() || values.len() > 50 {
                     return Err(invalid("query", format!("{other}: 1 to 50 comma-separated values")));
                 }

@@ -84,7 +84,10 @@ fn key_attribution_defaults_are_validated() {
         "tags": {"e nv": "x"}})))
     .unwrap_err();
     let pointers: Vec<&str> = issues.iter().map(|i| i.pointer.as_str()).collect();
-    assert!(pointers.iter().any(|p| p.ends_with("/project")) && pointers.iter().any(|p| p.contains("/tags/")), "{pointers:?}");
+    assert!(
+        pointers.iter().any(|p| p.ends_with("/project")) && pointers.iter().any(|p| p.contains("/tags/")),
+        "{pointers:?}"
+    );
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -145,7 +148,10 @@ fn aggregates_group_bucket_and_percentiles() {
     assert_eq!(data[0]["team"], Value::Null, "no team sorts first");
     let a = &data[1];
     assert_eq!((a["bucket"].as_str(), a["team"].as_str()), (Some("1970-01-01T00:00:00Z"), Some("a")));
-    assert_eq!((a["requests"].as_u64(), a["errors"].as_u64(), a["prompt_tokens"].as_u64()), (Some(20), Some(0), Some(200)));
+    assert_eq!(
+        (a["requests"].as_u64(), a["errors"].as_u64(), a["prompt_tokens"].as_u64()),
+        (Some(20), Some(0), Some(200))
+    );
     assert_eq!(a["cost_usd"].as_f64(), Some(2.0), "rounded sum");
     assert_eq!((a["latency_ms_p50"].as_u64(), a["latency_ms_p95"].as_u64()), (Some(100), Some(190)));
     assert_eq!(a["ttft_ms_p50"], Value::Null);

@@ -30,7 +30,8 @@ pub fn parse(text: &str) -> Option<u64> {
         if hms.next().is_some() || h > 23 || m > 59 || s > 60 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let millis = fraction.bytes().take(3).enumerate().map(|(i, b)| u64::from(b - b'0') * [100, 10, 1][i]).sum::<u64>();
+        let millis =
+            fraction.bytes().take(3).enumerate().map(|(i, b)| u64::from(b - b'0') * [100, 10, 1][i]).sum::<u64>();
         ms += ((h * 60 + m) * 60 + s) * 1000 + millis;
     }
     Some(ms)
