@@ -178,6 +178,9 @@ pub enum Strategy {
     Cheapest,
     /// Lowest recent latency first: power of two choices over EWMA time to first token.
     Fastest,
+    /// For requests that offer tools: the endpoint whose recent answers had the most
+    /// valid tool calls first (unmeasured counts as valid); otherwise `priority`.
+    ToolAccuracy,
 }
 
 impl Strategy {

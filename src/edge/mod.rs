@@ -117,7 +117,8 @@ async fn route(
         ("/admin/usage", Method::Get) => usage::api::admin_usage(req, env, false).await,
         ("/admin/usage/requests", Method::Get) => usage::api::admin_usage(req, env, true).await,
         ("/v1/usage", Method::Get) => usage::api::own_usage(req, env, ctx).await,
-        ("/admin/usage" | "/admin/usage/requests" | "/v1/usage", m) => {
+        ("/admin/monitor", Method::Get) => usage::monitor::handle(req, env, ctx).await,
+        ("/admin/usage" | "/admin/usage/requests" | "/v1/usage" | "/admin/monitor", m) => {
             Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET"))
         }
         ("/admin/config", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or PUT")),

@@ -230,7 +230,12 @@ fn an_eu_request_is_never_planned_outside_eu_even_when_eu_is_unhealthy() {
     for id in ["eu-1", "eu-de"] {
         health.insert(
             id.into(),
-            EndpointHealth { available: false, ewma_latency_ms: None, note: Some("circuit open".into()) },
+            EndpointHealth {
+                available: false,
+                ewma_latency_ms: None,
+                note: Some("circuit open".into()),
+                tool_call_accuracy: None,
+            },
         );
     }
     let (order, _) =
@@ -292,8 +297,14 @@ fn weighted_spreads_load_by_weight() {
 fn fastest_prefers_lower_latency_and_sessions_stick() {
     let config = config();
     let mut health = HealthSnapshot::new();
-    health.insert("us-1".into(), EndpointHealth { available: true, ewma_latency_ms: Some(900.0), note: None });
-    health.insert("us-2".into(), EndpointHealth { available: true, ewma_latency_ms: Some(80.0), note: None });
+    health.insert(
+        "us-1".into(),
+        EndpointHealth { available: true, ewma_latency_ms: Some(900.0), note: None, tool_call_accuracy: None },
+    );
+    health.insert(
+        "us-2".into(),
+        EndpointHealth { available: true, ewma_latency_ms: Some(80.0), note: None, tool_call_accuracy: None },
+    );
     for seed in 0..50 {
         let (order, _) =
             route(&config, Route { model: "fast", health: health.clone(), seed, ..Route::default() }).unwrap();
@@ -309,7 +320,10 @@ fn fastest_prefers_lower_latency_and_sessions_stick() {
     // ...but never onto an endpoint that is unhealthy.
     let stuck = first.split('/').next().unwrap().to_string();
     let mut sick = HealthSnapshot::new();
-    sick.insert(stuck.clone(), EndpointHealth { available: false, ewma_latency_ms: None, note: None });
+    sick.insert(
+        stuck.clone(),
+        EndpointHealth { available: false, ewma_latency_ms: None, note: None, tool_call_accuracy: None },
+    );
     let (order, _) =
         route(&config, Route { model: "balanced", session: Some("conv-42"), health: sick, ..Route::default() })
             .unwrap();

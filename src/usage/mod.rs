@@ -4,6 +4,7 @@
 //! The edge sends records to a Queue off the answer's path and runs this SQL.
 
 pub mod attribution;
+pub mod monitor;
 pub mod query;
 pub mod record;
 pub mod report;

@@ -7,6 +7,7 @@ pub mod api;
 mod consumer;
 pub use consumer::expire;
 pub mod d1;
+pub mod monitor;
 
 use crate::usage::UsageRecord;
 use std::cell::RefCell;
