@@ -6,6 +6,7 @@ mod affinity;
 mod body;
 mod chat;
 mod config_store;
+mod dashboard;
 mod durable;
 mod embeddings;
 mod explain;
@@ -118,6 +119,7 @@ async fn route(
         ("/admin/usage/requests", Method::Get) => usage::api::admin_usage(req, env, true).await,
         ("/v1/usage", Method::Get) => usage::api::own_usage(req, env, ctx).await,
         ("/admin/monitor", Method::Get) => usage::monitor::handle(req, env, ctx).await,
+        ("/admin" | "/admin/", Method::Get) => dashboard::handle(&req, env),
         ("/admin/usage" | "/admin/usage/requests" | "/v1/usage" | "/admin/monitor", m) => {
             Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET"))
         }
