@@ -11,6 +11,7 @@ pub mod dialects;
 pub mod error;
 pub mod gateway;
 pub mod health;
+pub mod keys;
 pub mod limits;
 pub mod pipeline;
 pub mod protocol;

@@ -138,6 +138,7 @@ export async function startGateway({
     durableObjects: {
       RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
       PROVIDER_HEALTH: { className: "ProviderHealth", useSQLite: true },
+      KEY_REGISTRY: { className: "KeyRegistry", useSQLite: true },
     },
     kvPersist: stateDir ? path.join(stateDir, "kv") : false,
     durableObjectsPersist: stateDir ? path.join(stateDir, "do") : false,

@@ -21,7 +21,7 @@ pub fn valid_name(value: &str, max: usize) -> bool {
 const RULE: &str = "letters, digits and ._:/@+- only";
 
 /// A key's attribution defaults, as requests would be held to them.
-pub(super) fn check_key(at: &str, key: &KeyRecord, out: &mut Vec<ConfigIssue>) {
+pub fn check_key(at: &str, key: &KeyRecord, out: &mut Vec<ConfigIssue>) {
     for (field, value) in [("project", &key.project), ("agent", &key.agent)] {
         if let Some(value) = value.as_deref().filter(|v| !valid_name(v, MAX_NAME_CHARS)) {
             out.push(ConfigIssue {

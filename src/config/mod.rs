@@ -429,6 +429,15 @@ impl Config {
             .collect();
     }
 
+    /// This document with more keys (by SHA-256 hex), e.g. the key registry's; they
+    /// authenticate and are limited exactly like the document's own.
+    pub fn with_keys(&self, extra: impl IntoIterator<Item = (String, KeyRecord)>) -> Config {
+        let mut config = self.clone();
+        config.keys.extend(extra);
+        config.derive_lookups();
+        config
+    }
+
     /// Parses and validates a document; every problem is reported with its JSON pointer.
     pub fn from_json(text: &str) -> Result<Config, Vec<ConfigIssue>> {
         validate::parse_and_validate(text)

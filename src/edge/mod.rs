@@ -11,6 +11,7 @@ mod durable;
 mod embeddings;
 mod explain;
 mod health_cache;
+mod keys;
 mod limiter;
 mod location;
 mod log;
@@ -119,6 +120,7 @@ async fn route(
         ("/admin/usage/requests", Method::Get) => usage::api::admin_usage(req, env, true).await,
         ("/v1/usage", Method::Get) => usage::api::own_usage(req, env, ctx).await,
         ("/admin/monitor", Method::Get) => usage::monitor::handle(req, env, ctx).await,
+        (p, _) if p == "/admin/keys" || p.starts_with("/admin/keys/") => keys::admin::handle(req, env, ctx).await,
         ("/admin" | "/admin/", Method::Get) => dashboard::handle(&req, env),
         ("/admin/usage" | "/admin/usage/requests" | "/v1/usage" | "/admin/monitor", m) => {
             Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET"))
