@@ -104,8 +104,8 @@ export async function startGateway({
   inspectorPort = undefined,
   // The usage store (Queue + D1); the bench measures with and without it.
   usage = true,
-  // Queue consumer batching: 0 ms in tests (rows appear within ~50 ms), 1 s in dev.
-  usageBatchTimeoutMs = 0,
+  // Queue consumer batching: 200 ms in tests (rows appear within ~250 ms), 1 s in dev.
+  usageBatchTimeoutMs = 200,
 } = {}) {
   const stateDir = persistDir ?? (persist ? path.join(ROOT, ".wrangler/state") : null);
   const script = path.join(ROOT, "build/index.js");

@@ -18,6 +18,15 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use worker::{Context, Env};
 
 pub const QUEUE_BINDING: &str = "USAGE_QUEUE";
+/// Records finished within this long of each other leave in one `sendBatch`.
+const COALESCE_MS: u64 = 25;
+/// The Queue takes at most 100 messages per `sendBatch`.
+const MAX_BATCH: usize = 100;
+
+thread_local! {
+    /// Serialized records waiting for this isolate's next send, and whether one is due.
+    static PENDING: RefCell<(Vec<String>, bool)> = const { RefCell::new((Vec::new(), false)) };
+}
 
 #[derive(Default)]
 struct State {
@@ -90,14 +99,29 @@ pub fn dispatch(env: &Env, ctx: &Context, outbox: Outbox) {
     let Ok(queue) = env.queue(QUEUE_BINDING) else { return };
     ctx.wait_until(async move {
         let records = Drained(state).await;
-        let bodies: Vec<String> = records.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
-        let sent = match bodies.len() {
-            0 => Ok(()),
-            1 => queue.send(bodies.into_iter().next().unwrap_or_default()).await,
-            _ => queue.send_batch(bodies).await,
-        };
-        if let Err(error) = sent {
-            super::log::warn("usage_queue_send_failed", &error.to_string());
+        if records.is_empty() {
+            return;
+        }
+        // The first request to add records schedules the send and waits a moment for
+        // others; theirs go with it (one Queue call for a burst, not one per request).
+        let first = PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            p.0.extend(records.iter().filter_map(|r| serde_json::to_string(r).ok()));
+            !std::mem::replace(&mut p.1, true)
+        });
+        if !first {
+            return;
+        }
+        worker::Delay::from(std::time::Duration::from_millis(COALESCE_MS)).await;
+        let bodies = PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            p.1 = false;
+            std::mem::take(&mut p.0)
+        });
+        for chunk in bodies.chunks(MAX_BATCH) {
+            if let Err(error) = queue.send_batch(chunk.to_vec()).await {
+                super::log::warn("usage_queue_send_failed", &error.to_string());
+            }
         }
     });
 }
