@@ -22,6 +22,12 @@ const RULE: &str = "letters, digits and ._:/@+- only";
 
 /// A key's attribution defaults, as requests would be held to them.
 pub fn check_key(at: &str, key: &KeyRecord, out: &mut Vec<ConfigIssue>) {
+    if key.team_admin && key.team.is_none() {
+        out.push(ConfigIssue {
+            pointer: format!("{at}/team_admin"),
+            message: "a team admin key names its team".into(),
+        });
+    }
     for (field, value) in [("project", &key.project), ("agent", &key.agent)] {
         if let Some(value) = value.as_deref().filter(|v| !valid_name(v, MAX_NAME_CHARS)) {
             out.push(ConfigIssue {

@@ -108,6 +108,9 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Days raw usage records are kept in D1 (per-minute rollups stay); the cron deletes older ones.
     pub usage_retention_days: u64,
+    /// Every this many minutes the cron sends a small tool-calling probe to every chat
+    /// target and records its tool-call accuracy and latency (0, the default: never).
+    pub tool_probe_minutes: u64,
 }
 
 impl Default for Settings {
@@ -123,6 +126,7 @@ impl Default for Settings {
             request_log: true,
             cors_origins: Vec::new(),
             usage_retention_days: 30,
+            tool_probe_minutes: 0,
         }
     }
 }
@@ -351,6 +355,9 @@ pub struct KeyRecord {
     /// Requests may add tags but not change this key's project, agent or tags.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fixed_attribution: bool,
+    /// `GET /v1/usage` with this key shows its whole team's usage, not only its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub team_admin: bool,
 }
 
 /// Durable Object jurisdictions: limiter objects of keys pinned to one of these

@@ -155,6 +155,7 @@ fn semantic_issues(config: &Config) -> Vec<ConfigIssue> {
         ("circuit_breaker/base_open_ms", breaker.base_open_ms, 100, 3_600_000),
         ("circuit_breaker/max_open_ms", breaker.max_open_ms, breaker.base_open_ms, 3_600_000),
         ("usage_retention_days", s.usage_retention_days, 1, 3_650),
+        ("tool_probe_minutes", s.tool_probe_minutes, 0, 10_080),
     ];
     for (name, value, min, max) in ranges {
         if value < min || value > max {

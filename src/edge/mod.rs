@@ -22,6 +22,7 @@ mod probe;
 mod respond;
 mod stream;
 mod timer;
+mod tool_probe;
 mod upstream;
 mod usage;
 

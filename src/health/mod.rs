@@ -9,6 +9,7 @@
 //! is a setting, [`BreakerPolicy`] in `config`.
 
 pub mod tool_calls;
+pub mod tool_probe;
 
 use crate::config::BreakerPolicy;
 use crate::routing::EndpointHealth;

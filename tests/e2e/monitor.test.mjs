@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startStack, chatBody, post, provider, DEV_KEY_HASH } from "./harness.mjs";
+import { putConfig } from "../../scripts/lib/gateway.mjs";
 import { adminGet, waitForRecords } from "./usage-helpers.mjs";
 
 let stack;
@@ -65,4 +66,30 @@ test("tool-call accuracy per provider and model, and a route that prefers the mo
     assert.ok(m.latency_ms_p95 >= m.latency_ms_p50);
   }
   assert.equal(byId.alpha.health.tool_call_validity ?? 0, 0, "the health object agrees");
+});
+
+test("the optional tool-calling probe measures quiet endpoints from the cron", async () => {
+  const calls = () => stack.mocks.alpha.calls.length + stack.mocks.beta.calls.length;
+  const worker = await stack.mf.getWorker();
+  const before = calls();
+  await worker.scheduled({ cron: "* * * * *" });
+  assert.equal(calls(), before, "off by default: nothing sent");
+
+  await putConfig(stack.url, { ...stack.config, settings: { ...stack.config.settings, tool_probe_minutes: 1 } });
+  const t0 = Date.now();
+  await worker.scheduled({ cron: "* * * * *" });
+  const probes = [...stack.mocks.alpha.calls, ...stack.mocks.beta.calls].filter((c) => c.at >= t0);
+  assert.equal(calls(), before + 2, "one probe per (provider, upstream model)");
+  for (const call of probes) assert.equal(call.body.tools[0].function.name, "get_weather");
+
+  const until = Date.now() + 10000;
+  let rows = [];
+  while (Date.now() < until) {
+    rows = (await adminGet(stack.url, "/admin/usage?kind=probe&group_by=provider,kind")).json.data;
+    if (rows.reduce((n, r) => n + r.requests, 0) >= 2) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(rows.map((r) => [r.provider, r.kind, r.requests, r.errors]), [["alpha", "probe", 1, 0], ["beta", "probe", 1, 0]]);
+  const records = (await adminGet(stack.url, "/admin/usage/requests?kind=probe")).json.data;
+  assert.ok(records.every((r) => r.tool_calls_valid === true && r.key === "gateway-probe"));
 });

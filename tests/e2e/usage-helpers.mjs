@@ -7,6 +7,7 @@ import { provider } from "./harness.mjs";
 export const sha256 = (text) => createHash("sha256").update(text).digest("hex");
 export const RESEARCH_KEY = "gw_e2e_research_key_0123456789";
 export const OPS_KEY = "gw_e2e_ops_key_0123456789abcdef";
+export const RESEARCH_LEAD_KEY = "gw_e2e_research_lead_0123456789";
 export const PRICE_A = { input_per_mtok: 1, output_per_mtok: 2 };
 export const PRICE_B = { input_per_mtok: 3, output_per_mtok: 5 };
 
@@ -27,6 +28,7 @@ export function usageConfig(mocks, settings = {}) {
     teams: { research: {}, ops: {} },
     keys: {
       [sha256(RESEARCH_KEY)]: { name: "research-bot", models: ["*"], team: "research", project: "search" },
+      [sha256(RESEARCH_LEAD_KEY)]: { name: "research-lead", models: ["*"], team: "research", team_admin: true },
       [sha256(OPS_KEY)]: { name: "ops-bot", models: ["*"], team: "ops", project: "pager", fixed_attribution: true },
     },
   };

@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startStack, chatBody, post, readSse, openAiError, MOCK_PROVIDER_KEY } from "./harness.mjs";
-import { RESEARCH_KEY, OPS_KEY, PRICE_A, PRICE_B, usageConfig, adminGet, allRecords, waitForRecords } from "./usage-helpers.mjs";
+import { RESEARCH_KEY, RESEARCH_LEAD_KEY, OPS_KEY, PRICE_A, PRICE_B, usageConfig, adminGet, allRecords, waitForRecords } from "./usage-helpers.mjs";
 
 let stack;
 const sent = []; // { id, team, agent, project }
@@ -130,6 +130,8 @@ test("a tenant's /v1/usage shows only its own key", async () => {
   assert.deepEqual(data.map((r) => [r.key, r.team, r.requests]), [["ops-bot", "ops", 2]]);
   const spoof = await fetch(`${stack.url}/v1/usage?key=research-bot`, { headers: { authorization: `Bearer ${OPS_KEY}` } });
   assert.deepEqual((await spoof.json()).data.map((r) => r.requests), [2], "a key filter cannot widen it");
+  const lead = await fetch(`${stack.url}/v1/usage?group_by=team`, { headers: { authorization: `Bearer ${RESEARCH_LEAD_KEY}` } });
+  assert.deepEqual((await lead.json()).data.map((r) => [r.team, r.requests]), [["research", 5]], "a team admin key sees its team");
   const anonymous = await fetch(`${stack.url}/v1/usage`);
   assert.equal(anonymous.status, 401);
   const admin = await fetch(`${stack.url}/admin/usage`, { headers: { authorization: `Bearer ${OPS_KEY}` } });

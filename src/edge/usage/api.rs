@@ -31,7 +31,10 @@ pub async fn own_usage(req: Request, env: &Env, ctx: &Context) -> Result<Respons
     let config = config_store::current(env, ctx).await?;
     let key = authenticate(&req, &config)?;
     let mut q = query::parse(&pairs(&req)?, now_ms())?;
-    query::restrict(&mut q, "key", &key.name);
+    match key.team.as_deref().filter(|_| key.team_admin) {
+        Some(team) => query::restrict(&mut q, "team", team),
+        None => query::restrict(&mut q, "key", &key.name),
+    }
     aggregate(env, &q).await
 }
 
