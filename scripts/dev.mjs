@@ -55,6 +55,7 @@ OpenAI-compatible base URL: ${url}/v1     gateway key: ${DEV_GATEWAY_KEY}
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'
 
 Anthropic-compatible endpoint: ${url}/v1/messages (Anthropic SDK: baseURL ${url}, apiKey ${DEV_GATEWAY_KEY})
+Usage dashboard: ${url}/admin/ (admin token: ${devVars.ADMIN_TOKEN ? "ADMIN_TOKEN from .dev.vars" : DEV_ADMIN_TOKEN})
 
 Press Ctrl+C to stop.
 `);
