@@ -29,7 +29,13 @@ pub struct UsageQuery {
     /// Page size and position (`/admin/usage/requests`).
     pub limit: u64,
     pub cursor: Option<(u64, String)>,
+    /// Read the per-minute rollups instead of raw records (`source=rollup`; no percentiles).
+    pub rollups: Option<bool>,
 }
+
+/// Dimensions the per-minute rollups keep.
+pub const ROLLUP_DIMENSIONS: [&str; 8] =
+    ["team", "project", "agent", "model", "provider", "region", "key", "status_class"];
 
 fn invalid(param: &'static str, message: String) -> GatewayError {
     GatewayError::invalid_request("invalid_value", message).with_param(param)
@@ -50,6 +56,7 @@ pub fn parse(pairs: &[(String, String)], now_ms: u64) -> Result<UsageQuery, Gate
         csv: false,
         limit: 100,
         cursor: None,
+        rollups: None,
     };
     let mut from = None;
     for (name, value) in pairs {
@@ -102,6 +109,13 @@ pub fn parse(pairs: &[(String, String)], now_ms: u64) -> Result<UsageQuery, Gate
                     .ok()
                     .filter(|n| (1..=MAX_PAGE).contains(n))
                     .ok_or_else(|| invalid("limit", format!("limit: 1 to {MAX_PAGE}")))?
+            }
+            "source" => {
+                q.rollups = match value.as_str() {
+                    "raw" => Some(false),
+                    "rollup" => Some(true),
+                    _ => return Err(invalid("source", format!("source: {value:?}; use raw or rollup"))),
+                }
             }
             "cursor" => {
                 q.cursor =
@@ -166,6 +180,39 @@ pub fn select_rows(q: &UsageQuery) -> Statement {
         MAX_ROWS + 1
     );
     Statement::new(sql, binds)
+}
+
+impl UsageQuery {
+    /// Whether to read rollups: as asked, else when the range starts before raw records are kept.
+    pub fn use_rollups(&self, now_ms: u64, retention_days: u64) -> bool {
+        self.rollups.unwrap_or_else(|| self.from_ms < now_ms.saturating_sub(retention_days.saturating_mul(86_400_000)))
+    }
+}
+
+/// The per-minute rollups in range, as rows carrying their counts. Rollups keep
+/// `ROLLUP_DIMENSIONS` only, so grouping or filtering by another is refused.
+pub fn select_rollups(q: &UsageQuery) -> Result<Statement, GatewayError> {
+    let dims = q.group_by.iter().chain(q.filters.iter().map(|(d, _)| d));
+    if let Some(dim) = dims.into_iter().find(|d| !ROLLUP_DIMENSIONS.contains(d)) {
+        return Err(invalid(
+            "group_by",
+            format!("{dim} is not kept in the per-minute rollups; use a range within the raw retention"),
+        ));
+    }
+    let mut binds = vec![SqlValue::Int(q.from_ms as i64), SqlValue::Int(q.to_ms.min(i64::MAX as u64) as i64)];
+    let mut conditions = "minute >= ? AND minute < ?".to_string();
+    for (dim, values) in &q.filters {
+        conditions.push_str(&format!(" AND {dim} IN ({})", vec!["?"; values.len()].join(", ")));
+        binds.extend(values.iter().map(|v| SqlValue::Text(v.clone())));
+    }
+    let dims: Vec<String> = ROLLUP_DIMENSIONS.iter().map(|d| format!("NULLIF({d}, '') AS {d}")).collect();
+    let sql = format!(
+        "SELECT minute AS ts, {}, requests, errors, prompt_tokens, completion_tokens, cached_tokens, cost_usd \
+         FROM usage_minutes WHERE {conditions} LIMIT {}",
+        dims.join(", "),
+        MAX_ROWS + 1
+    );
+    Ok(Statement::new(sql, binds))
 }
 
 /// One page of raw records, newest first, after the cursor.

@@ -33,6 +33,9 @@ pub struct Row {
     pub cached_tokens: f64,
     pub cost_usd: f64,
     pub tool_calls_valid: Option<f64>,
+    /// A rollup row: the requests and errors it counts (a raw row is one request).
+    pub requests: Option<f64>,
+    pub errors: Option<f64>,
 }
 
 impl Row {
@@ -107,14 +110,22 @@ pub fn aggregate(q: &UsageQuery, rows: &[Row]) -> Vec<Map<String, Value>> {
         let bucket = q.granularity.map(|(width, _)| whole(row.ts) / width * width);
         let dims = q.group_by.iter().map(|d| row.dimension(d).map(str::to_string)).collect();
         let g = groups.entry((bucket, dims)).or_default();
-        g.requests += 1;
-        g.errors += u64::from(row.is_error());
+        match row.requests {
+            Some(requests) => {
+                g.requests += whole(requests);
+                g.errors += row.errors.map_or(0, whole);
+            }
+            None => {
+                g.requests += 1;
+                g.errors += u64::from(row.is_error());
+                g.latencies.push(whole(row.latency_ms));
+                g.ttfts.extend(row.ttft_ms.map(whole));
+            }
+        }
         g.prompt_tokens += whole(row.prompt_tokens);
         g.completion_tokens += whole(row.completion_tokens);
         g.cached_tokens += whole(row.cached_tokens);
         g.cost_usd += if row.cost_usd.is_finite() { row.cost_usd } else { 0.0 };
-        g.latencies.push(whole(row.latency_ms));
-        g.ttfts.extend(row.ttft_ms.map(whole));
     }
     groups
         .into_iter()

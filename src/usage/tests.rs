@@ -184,3 +184,30 @@ fn stored_rows_read_back_as_records() {
 fn base() -> UsageQuery {
     query::parse(&[], 1_000_000).unwrap()
 }
+
+#[test]
+fn long_ranges_read_the_rollups_which_keep_fewer_dimensions() {
+    let day = 86_400_000;
+    let q = query::parse(&pairs(&[("from", "0"), ("group_by", "team")]), 40 * day).unwrap();
+    assert!(q.use_rollups(40 * day, 30), "the range starts before the raw retention");
+    assert!(!query::parse(&pairs(&[("from", "0")]), 20 * day).unwrap().use_rollups(20 * day, 30));
+    assert!(query::parse(&pairs(&[("source", "rollup")]), day).unwrap().use_rollups(day, 30));
+    let s = query::select_rollups(&q).unwrap();
+    assert!(s.sql.contains("FROM usage_minutes") && s.sql.contains("NULLIF(team, '') AS team"));
+    assert_eq!(s.sql.matches('?').count(), s.binds.len());
+    let by_upstream = query::parse(&pairs(&[("group_by", "upstream_model")]), day).unwrap();
+    assert_eq!(query::select_rollups(&by_upstream).unwrap_err().status, 400);
+
+    let rollup = |team: &str, requests: f64, errors: f64| Row {
+        team: Some(team.into()),
+        requests: Some(requests),
+        errors: Some(errors),
+        prompt_tokens: 100.0,
+        cost_usd: 0.5,
+        ..Default::default()
+    };
+    let data = report::aggregate(&q, &[rollup("a", 3.0, 1.0), rollup("a", 2.0, 0.0)]);
+    assert_eq!((data[0]["requests"].as_u64(), data[0]["errors"].as_u64()), (Some(5), Some(1)));
+    assert_eq!((data[0]["prompt_tokens"].as_u64(), data[0]["cost_usd"].as_f64()), (Some(200), Some(1.0)));
+    assert_eq!(data[0]["latency_ms_p50"], Value::Null, "no percentiles from rollups");
+}

@@ -122,6 +122,17 @@ test("/admin/usage groups by team and agent with exact requests, tokens and cost
   assert.equal(hourly.json.data.reduce((n, r) => n + r.requests, 0), 5, "filtered to team research");
 });
 
+test("the per-minute rollups hold the same counts as the raw records", async () => {
+  await waitForRecords(stack.url, sent.length);
+  const raw = (await adminGet(stack.url, "/admin/usage?group_by=team,agent,model,provider,region")).json.data;
+  const rolled = await adminGet(stack.url, "/admin/usage?group_by=team,agent,model,provider,region&source=rollup");
+  assert.equal(rolled.res.status, 200);
+  const strip = (rows) => rows.map(({ latency_ms_p50, latency_ms_p95, ttft_ms_p50, cost_usd, ...rest }) => ({ ...rest, cost: Math.round(cost_usd * 1e9) }));
+  assert.deepEqual(strip(rolled.json.data), strip(raw));
+  const refused = await adminGet(stack.url, "/admin/usage?group_by=upstream_model&source=rollup");
+  assert.equal(refused.res.status, 400);
+});
+
 test("a tenant's /v1/usage shows only its own key", async () => {
   await waitForRecords(stack.url, sent.length);
   const res = await fetch(`${stack.url}/v1/usage?group_by=key,team`, { headers: { authorization: `Bearer ${OPS_KEY}` } });

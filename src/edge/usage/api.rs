@@ -16,13 +16,13 @@ fn pairs(req: &Request) -> Result<Vec<(String, String)>, GatewayError> {
 }
 
 /// `GET /admin/usage` and `/admin/usage/requests`.
-pub async fn admin_usage(req: Request, env: &Env, raw: bool) -> Result<Response, GatewayError> {
+pub async fn admin_usage(req: Request, env: &Env, ctx: &Context, raw: bool) -> Result<Response, GatewayError> {
     admin::authorize(&req, env)?;
     let q = query::parse(&pairs(&req)?, now_ms())?;
     if raw {
         requests(env, &q).await
     } else {
-        aggregate(env, &q).await
+        aggregate(env, ctx, &q).await
     }
 }
 
@@ -35,12 +35,16 @@ pub async fn own_usage(req: Request, env: &Env, ctx: &Context) -> Result<Respons
         Some(team) => query::restrict(&mut q, "team", team),
         None => query::restrict(&mut q, "key", &key.name),
     }
-    aggregate(env, &q).await
+    aggregate(env, ctx, &q).await
 }
 
 pub async fn read_rows(env: &Env, q: &UsageQuery) -> Result<Vec<Row>, GatewayError> {
     let db = d1::database(env)?;
     let rows = d1::rows(&db, &query::select_rows(q)).await?;
+    rows_or_too_many(rows)
+}
+
+fn rows_or_too_many(rows: Vec<Value>) -> Result<Vec<Row>, GatewayError> {
     if rows.len() as u64 > query::MAX_ROWS {
         return Err(GatewayError::invalid_request(
             "range_too_large",
@@ -50,8 +54,13 @@ pub async fn read_rows(env: &Env, q: &UsageQuery) -> Result<Vec<Row>, GatewayErr
     Ok(rows.into_iter().filter_map(|row| serde_json::from_value(row).ok()).collect())
 }
 
-async fn aggregate(env: &Env, q: &UsageQuery) -> Result<Response, GatewayError> {
-    let rows = read_rows(env, q).await?;
+async fn aggregate(env: &Env, ctx: &Context, q: &UsageQuery) -> Result<Response, GatewayError> {
+    let retention = config_store::document(env, ctx).await.map_or(30, |c| c.settings.usage_retention_days);
+    let rows = if q.use_rollups(now_ms(), retention) {
+        rows_or_too_many(d1::rows(&d1::database(env)?, &query::select_rollups(q)?).await?)?
+    } else {
+        read_rows(env, q).await?
+    };
     let data = report::aggregate(q, &rows);
     if q.csv {
         let headers = Headers::new();
