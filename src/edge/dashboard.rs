@@ -24,27 +24,7 @@ location.reload();});</script></body></html>"#;
 fn cookie_token(req: &Request) -> Option<String> {
     let cookies = req.headers().get("cookie").ok().flatten()?;
     let value = cookies.split(';').find_map(|c| c.trim().strip_prefix("gw_admin="))?;
-    Some(percent_decode(value))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Some(crate::usage::query::percent_decode(value))
 }
 
 fn html(status: u16, body: &str) -> Response {

@@ -142,6 +142,46 @@ pub fn parse(pairs: &[(String, String)], now_ms: u64) -> Result<UsageQuery, Gate
     Ok(q)
 }
 
+/// The decoded `name=value` pairs of a URL's query string (`+` is a space). Read by
+/// hand: the `url` crate would add its Unicode tables to the Worker for this alone.
+pub fn query_pairs(url: &str) -> Vec<(String, String)> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(name), percent_decode(value))
+        })
+        .collect()
+}
+
+/// `%XX` escapes decoded (and `+` as a space, as forms send it).
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Keeps only rows where `dim` is `value`, whatever the query asked (a tenant's own key).
 pub fn restrict(q: &mut UsageQuery, dim: &'static str, value: &str) {
     q.filters.retain(|(d, _)| *d != dim);

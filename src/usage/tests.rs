@@ -211,3 +211,21 @@ fn long_ranges_read_the_rollups_which_keep_fewer_dimensions() {
     assert_eq!((data[0]["prompt_tokens"].as_u64(), data[0]["cost_usd"].as_f64()), (Some(200), Some(1.0)));
     assert_eq!(data[0]["latency_ms_p50"], Value::Null, "no percentiles from rollups");
 }
+
+#[test]
+fn query_strings_decode_by_hand() {
+    let got = query::query_pairs(
+        "https://gw/admin/usage?group_by=team%2Cagent&from=2026-12-01T10%3A00%3A00Z&agent=a+b&flag&x=%zz#frag",
+    );
+    assert_eq!(
+        got,
+        pairs(&[
+            ("group_by", "team,agent"),
+            ("from", "2026-12-01T10:00:00Z"),
+            ("agent", "a b"),
+            ("flag", ""),
+            ("x", "%zz")
+        ])
+    );
+    assert!(query::query_pairs("https://gw/admin/usage").is_empty());
+}

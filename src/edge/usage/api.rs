@@ -11,8 +11,7 @@ use serde_json::{json, Map, Value};
 use worker::{Context, Env, Headers, Request, Response};
 
 fn pairs(req: &Request) -> Result<Vec<(String, String)>, GatewayError> {
-    let url = req.url().map_err(|_| GatewayError::invalid_request("invalid_value", "unreadable URL"))?;
-    Ok(url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+    Ok(query::query_pairs(&req.inner().url()))
 }
 
 /// `GET /admin/usage` and `/admin/usage/requests`.

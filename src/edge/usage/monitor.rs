@@ -16,8 +16,7 @@ const WINDOW_MS: u64 = 15 * 60_000;
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, GatewayError> {
     admin::authorize(&req, env)?;
     let config = config_store::current(env, ctx).await?;
-    let url = req.url().map_err(|_| GatewayError::invalid_request("invalid_value", "unreadable URL"))?;
-    let mut pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let mut pairs = query::query_pairs(&req.inner().url());
     if !pairs.iter().any(|(k, _)| k == "from") {
         pairs.push(("from".into(), now_ms().saturating_sub(WINDOW_MS).to_string()));
     }
