@@ -101,13 +101,17 @@ async function startPortkey(port) {
 
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const floor = await startFloor(mock.url);
-const { mf, url: gatewayUrl } = await startGateway();
+// With the usage store (Queue + D1, batched as in production) and without it, to show its hot-path cost.
+const { mf, url: gatewayUrl } = await startGateway({ usageBatchTimeoutMs: 1000 });
 await putConfig(gatewayUrl, benchConfig(mock.baseUrl));
+const { mf: mfBare, url: bareUrl } = await startGateway({ usage: false });
+await putConfig(bareUrl, benchConfig(mock.baseUrl));
 
 const subjects = [
   { name: "direct", url: `${mock.baseUrl}/chat/completions`, headers: {} },
   { name: "floor (JS pass-through worker)", url: `${floor.url}/v1/chat/completions`, headers: {} },
   { name: "edge-ai-gateway", url: `${gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${DEV_GATEWAY_KEY}` } },
+  { name: "edge-ai-gateway, no usage store", url: `${bareUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${DEV_GATEWAY_KEY}` } },
 ];
 let peer = null;
 if (values.peer === "portkey") {
@@ -159,5 +163,5 @@ if (us && pk && !us.error && !pk.error) {
   console.log(`  throughput vs Portkey:                       ${(us.rps / pk.rps).toFixed(2)}×`);
 }
 
-await Promise.allSettled([mf.dispose(), floor.close(), mock.close(), peer?.close()]);
+await Promise.allSettled([mf.dispose(), mfBare.dispose(), floor.close(), mock.close(), peer?.close()]);
 process.exit(0);

@@ -37,6 +37,8 @@ const { mf, url } = await startGateway({
   bindings: devVars,
   persist: values.persist,
   log: values.verbose,
+  // The usage Queue delivers in batches of up to a second, as in production.
+  usageBatchTimeoutMs: 1000,
 });
 const stored = await putConfig(url, loadConfig(values.config), devVars.ADMIN_TOKEN || DEV_ADMIN_TOKEN);
 
@@ -54,6 +56,7 @@ admin token: ${devVars.ADMIN_TOKEN ? "ADMIN_TOKEN from .dev.vars" : DEV_ADMIN_TO
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'
 
 Anthropic-compatible endpoint: ${url}/v1/messages (Anthropic SDK: baseURL ${url}, apiKey ${DEV_GATEWAY_KEY})
+Usage dashboard: ${url}/admin/ (admin token: ${devVars.ADMIN_TOKEN ? "ADMIN_TOKEN from .dev.vars" : DEV_ADMIN_TOKEN})
 
 Press Ctrl+C to stop.
 `);

@@ -12,6 +12,7 @@ pub mod dialects;
 pub mod error;
 pub mod gateway;
 pub mod health;
+pub mod keys;
 pub mod limits;
 pub mod pipeline;
 pub mod protocol;
@@ -19,6 +20,7 @@ pub mod providers;
 pub mod relay;
 pub mod routing;
 pub mod sse;
+pub mod usage;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -76,7 +76,7 @@ impl Relay {
                 prompt_tokens: prompt_estimate,
                 completion_tokens: completion,
                 total_tokens: prompt_estimate + completion,
-                prompt_tokens_details: None,
+                ..Usage::default()
             }
         })
     }
@@ -228,7 +228,7 @@ mod tests {
         r.feed(content_only.as_bytes(), &mut out).unwrap();
         assert_eq!(
             r.usage_or_estimate(10),
-            Usage { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11, prompt_tokens_details: None }
+            Usage { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11, ..Usage::default() }
         );
         r.feed(&STREAM.as_bytes()[content_only.len()..], &mut out).unwrap();
         assert_eq!(r.usage_or_estimate(10).total_tokens, 3, "the provider's own count once it arrived");

@@ -1,11 +1,16 @@
 // Runs the built Worker (build/index.js + wasm) in workerd through Miniflare with the
-// same bindings as wrangler.toml: KV `ROUTING`, Durable Objects RATE_LIMITER,
-// PROVIDER_HEALTH, RESPONSE_STORE and AUTH_THROTTLE (SQLite-backed), secrets as plain bindings,
-// plus the development var ALLOW_HTTP_PROVIDERS = "true" (mock providers speak http://; never set
-// in production). Used by scripts/dev, the bench and the end-to-end tests, so all run the same shape.
+// same bindings as wrangler.toml: KV `ROUTING`, Durable Objects RATE_LIMITER, PROVIDER_HEALTH,
+// RESPONSE_STORE, AUTH_THROTTLE and KEY_REGISTRY (SQLite-backed), the usage Queue (producer and
+// consumer) and the D1 database `USAGE` with its migrations applied by `wrangler d1 migrations
+// apply`, secrets as plain bindings, plus the development var ALLOW_HTTP_PROVIDERS = "true" (mock
+// providers speak http://; never set in production). Used by scripts/dev, the bench and the
+// end-to-end tests, so all run exactly the same shape.
 import { Miniflare } from "miniflare";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, readdirSync, mkdtempSync, cpSync, renameSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import os from "node:os";
 import path from "node:path";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -18,6 +23,44 @@ export const MOCK_PROVIDER_KEY = "mock-provider-key";
 export const MOCK_BEDROCK_CREDENTIALS = "AKIDMOCKBEDROCK:mock-bedrock-secret-key";
 /** sha256 of DEV_GATEWAY_KEY, as the config stores it. */
 export const DEV_KEY_HASH_FOR_BENCH = "3b5d8d1ff8b89cba460eccd62c11417ca91a74e99b253f62ed471eacb3849835";
+
+/** D1 `USAGE` as wrangler.toml declares it (Miniflare must open the same database id). */
+export const USAGE_DATABASE_ID = "5f1c1a5e-0000-4000-8000-00000000d1d1";
+export const USAGE_QUEUE = "edge-ai-gateway-usage";
+
+/**
+ * Applies migrations/ to a local D1 under `persistTo` with `wrangler d1 migrations apply`
+ * and returns the directory Miniflare's `d1Persist` takes. Without `persistTo`, a fresh
+ * copy of a migrated template (made once per migrations content) in the temp directory.
+ */
+export function migrateUsageStore(persistTo = null) {
+  const apply = (dir) =>
+    execFileSync(path.join(ROOT, "node_modules/.bin/wrangler"), ["d1", "migrations", "apply", "USAGE", "--local", "--persist-to", dir], {
+      cwd: ROOT,
+      env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+      stdio: "pipe",
+    });
+  if (persistTo) {
+    apply(persistTo);
+    return path.join(persistTo, "v3/d1");
+  }
+  const migrations = path.join(ROOT, "migrations");
+  const hash = createHash("sha256");
+  for (const f of readdirSync(migrations).sort()) hash.update(f).update(readFileSync(path.join(migrations, f)));
+  const template = path.join(os.tmpdir(), `edge-ai-gateway-usage-${hash.digest("hex").slice(0, 16)}`);
+  if (!existsSync(template)) {
+    const staging = mkdtempSync(template + "-staging-");
+    apply(staging);
+    try {
+      renameSync(staging, template);
+    } catch {
+      rmSync(staging, { recursive: true, force: true }); // another process made it first
+    }
+  }
+  const copy = mkdtempSync(path.join(os.tmpdir(), "edge-ai-gateway-d1-"));
+  cpSync(template, copy, { recursive: true });
+  return path.join(copy, "v3/d1");
+}
 
 /** The config speed is measured with: one model on one mock, request logs off. */
 export function benchConfig(mockBaseUrl) {
@@ -61,11 +104,32 @@ export async function startGateway({
   log = false,
   onLogLine = null,
   inspectorPort = undefined,
+  // The usage store (Queue + D1); the bench measures with and without it.
+  usage = true,
+  // Queue consumer batching: 1 s, as in dev (production: 5 s); rows appear about a second
+  // after the answers, and the D1 writes stay out of latency-sensitive tests' way.
+  usageBatchTimeoutMs = 1000,
 } = {}) {
   const stateDir = persistDir ?? (persist ? path.join(ROOT, ".wrangler/state") : null);
   const script = path.join(ROOT, "build/index.js");
   if (!existsSync(script)) throw new Error("build/index.js is missing: run scripts/build first");
+  const usageBindings = usage
+    ? {
+        d1Databases: { USAGE: USAGE_DATABASE_ID },
+        d1Persist: migrateUsageStore(stateDir ? path.join(stateDir, "d1") : null),
+        queueProducers: { USAGE_QUEUE },
+        queueConsumers: {
+          [USAGE_QUEUE]: {
+            maxBatchSize: 100,
+            maxBatchTimeout: usageBatchTimeoutMs / 1000,
+            maxRetries: 5,
+            deadLetterQueue: `${USAGE_QUEUE}-dlq`,
+          },
+        },
+      }
+    : {};
   const mf = new Miniflare({
+    ...usageBindings,
     rootPath: ROOT,
     scriptPath: script,
     modules: true,
@@ -79,6 +143,7 @@ export async function startGateway({
       PROVIDER_HEALTH: { className: "ProviderHealth", useSQLite: true },
       RESPONSE_STORE: { className: "ResponseStore", useSQLite: true },
       AUTH_THROTTLE: { className: "AuthThrottle", useSQLite: true },
+      KEY_REGISTRY: { className: "KeyRegistry", useSQLite: true },
     },
     kvPersist: stateDir ? path.join(stateDir, "kv") : false,
     durableObjectsPersist: stateDir ? path.join(stateDir, "do") : false,

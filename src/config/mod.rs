@@ -4,6 +4,7 @@
 //! The document lives in Workers KV; `config/schema.json` is its JSON Schema and
 //! `config/default.json` the built-in development config.
 
+pub mod attribution;
 mod breaker;
 pub mod diff;
 mod environment;
@@ -118,6 +119,11 @@ pub struct Settings {
     pub response_retention_days: u64,
     /// The largest stored conversation (every turn's input and output), in bytes.
     pub max_conversation_bytes: u64,
+    /// Days raw usage records are kept in D1 (per-minute rollups stay); the cron deletes older ones.
+    pub usage_retention_days: u64,
+    /// Every this many minutes the cron sends a small tool-calling probe to every chat
+    /// target and records its tool-call accuracy and latency (0, the default: never).
+    pub tool_probe_minutes: u64,
 }
 
 impl Default for Settings {
@@ -136,6 +142,8 @@ impl Default for Settings {
             cors_origins: Vec::new(),
             response_retention_days: 30,
             max_conversation_bytes: 1024 * 1024,
+            usage_retention_days: 30,
+            tool_probe_minutes: 0,
         }
     }
 }
@@ -191,6 +199,9 @@ pub enum Strategy {
     Cheapest,
     /// Lowest recent latency first: power of two choices over EWMA time to first token.
     Fastest,
+    /// For requests that offer tools: the endpoint whose recent answers had the most
+    /// valid tool calls first (unmeasured counts as valid); otherwise `priority`.
+    ToolAccuracy,
 }
 
 impl Strategy {
@@ -330,7 +341,7 @@ impl Capabilities {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRecord {
     pub name: String,
@@ -351,6 +362,19 @@ pub struct KeyRecord {
     /// Spending cap per calendar month (UTC) in US dollars, at the targets' `price`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monthly_budget_usd: Option<f64>,
+    /// Usage attribution defaults: requests may refine them (see `usage::attribution`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Requests may add tags but not change this key's project, agent or tags.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_attribution: bool,
+    /// `GET /v1/usage` with this key shows its whole team's usage, not only its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub team_admin: bool,
 }
 
 /// Durable Object jurisdictions: limiter objects of keys pinned to one of these
@@ -451,6 +475,15 @@ impl Config {
                 places.iter().all(|p| *p == Some(first)).then(|| (team.to_string(), first))
             })
             .collect();
+    }
+
+    /// This document with more keys (by SHA-256 hex), e.g. the key registry's; they
+    /// authenticate and are limited exactly like the document's own.
+    pub fn with_keys(&self, extra: impl IntoIterator<Item = (String, KeyRecord)>) -> Config {
+        let mut config = self.clone();
+        config.keys.extend(extra);
+        config.derive_lookups();
+        config
     }
 
     /// Parses and validates a document for a production environment (no `http://`

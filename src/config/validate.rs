@@ -168,6 +168,8 @@ fn semantic_issues(config: &Config, env: &Environment) -> Vec<ConfigIssue> {
         ("circuit_breaker/consecutive_failures", u64::from(breaker.consecutive_failures), 1, 1_000),
         ("circuit_breaker/base_open_ms", breaker.base_open_ms, 100, 3_600_000),
         ("circuit_breaker/max_open_ms", breaker.max_open_ms, breaker.base_open_ms, 3_600_000),
+        ("usage_retention_days", s.usage_retention_days, 1, 3_650),
+        ("tool_probe_minutes", s.tool_probe_minutes, 0, 10_080),
     ];
     for (name, value, min, max) in ranges {
         if value < min || value > max {
@@ -327,6 +329,7 @@ fn semantic_issues(config: &Config, env: &Environment) -> Vec<ConfigIssue> {
         }
         check_limits(config, &at, &key.limits, &key.model_limits, &mut out);
         check_budget(&at, key.monthly_budget_usd, &mut out);
+        super::attribution::check_key(&at, key, &mut out);
         if let Some(team) = &key.team {
             if !config.teams.contains_key(team) {
                 out.push(issue(format!("{at}/team"), format!("unknown team {team:?}")));

@@ -53,6 +53,8 @@ pub async fn serve(
     stateful: Stateful,
 ) -> Result<Response, GatewayError> {
     let config = config.clone();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let who = crate::usage::attribution::resolve(&header, Some(&call.request.extra), key)?;
     let mut routing = read_routing(req, &config, key, &mut call.request)?;
     if let Some(regions) = &stateful.conversation_regions {
         routing.allowed = routing.allowed.within_conversation(regions)?;
@@ -63,6 +65,12 @@ pub async fn serve(
     let mut line = RequestLine::new(rc, key, &call.request.model, call.request.is_stream(), &routing.allowed);
     line.enabled = config.settings.request_log;
     line.planned(&plan);
+    let kind = match req.path().as_str() {
+        "/v1/messages" => "messages",
+        "/v1/responses" => "responses",
+        _ => "chat",
+    };
+    line.record = crate::usage::UsageRecord::start(&rc.id, rc.started_ms, kind, key, who);
     if plan.candidates.is_empty() {
         let error = plan.no_candidates_error();
         log::request(&line.finish(rc, error.status, "no_candidates"));
@@ -230,11 +238,12 @@ fn respond_with(
     let _ = headers.set("x-gateway-model", candidate.model);
     let _ = headers.set("x-gateway-attempts", &line.attempts.len().to_string());
     match answer {
-        ChatAnswer::Whole { body, usage, kept } => {
+        ChatAnswer::Whole { body, usage, kept, tool_calls_valid } => {
             if let (Some((keep, regions)), Some(answer)) = (keep, kept) {
                 ctx.wait_until(keep(Kept { answer, regions }));
             }
             line.account(usage);
+            line.record.tool_calls_valid = tool_calls_valid;
             if let Some(cost) = line.cost_usd {
                 // What this answer cost, in-band (streams: in the request log only).
                 let _ = headers.set("x-gateway-cost-usd", &format!("{cost:.8}"));
@@ -252,6 +261,7 @@ fn respond_with(
             }
             let end = pump.end_signal();
             pump.bound(bounds.0, bounds.1);
+            pump.set_usage_outbox(rc.usage.clone());
             let rest = stream::unfold(pump, |mut pump| async move {
                 pump.next_chunk().await.map(|chunk| (Ok::<Vec<u8>, worker::Error>(chunk), pump))
             });

@@ -25,7 +25,14 @@ thread_local! {
     static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
 }
 
+/// The config with the key registry's keys: what requests authenticate against.
 pub async fn current(env: &Env, ctx: &Context) -> Result<Rc<Config>, GatewayError> {
+    let document = document(env, ctx).await?;
+    Ok(super::keys::with_managed_keys(env, ctx, document).await)
+}
+
+/// The stored document alone (cached in the isolate).
+pub async fn document(env: &Env, ctx: &Context) -> Result<Rc<Config>, GatewayError> {
     let now = now_ms();
     let cached = CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();

@@ -9,7 +9,7 @@ use crate::error::GatewayError;
 use crate::limits::Used;
 use crate::pipeline::embeddings::EmbeddingsAttempt;
 use crate::pipeline::{self, admission, Attempts, Trail};
-use crate::protocol::openai::EmbeddingsRequest;
+use crate::protocol::openai::{EmbeddingsRequest, Usage};
 use crate::routing::needs::RequestNeeds;
 use crate::routing::{self, preferences::Preferences, residency, RouteInput};
 use worker::{Context, Env, Headers, Request, Response};
@@ -25,6 +25,9 @@ pub async fn handle(
     let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
     let request = EmbeddingsRequest::parse(&body)?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
+    let who = crate::usage::attribution::resolve(&header, Some(&request.extra), key)?;
+    let mut record = crate::usage::UsageRecord::start(&rc.id, rc.started_ms, "embeddings", key, who);
+    record.model = request.model.clone();
     let narrowing = header("x-gateway-region").map(|h| residency::parse_narrowing(&h)).transpose()?;
     let allowed = residency::allowed(&config, key, narrowing, &location::client_location(&req))?;
     let health = health_cache::snapshot();
@@ -84,9 +87,21 @@ pub async fn handle(
         Ok(served) => served,
         Err(error) => {
             ctx.wait_until(settlements.run(Used::NOTHING));
+            record.attempts = trail.attempts.len() as u32;
+            record.finish(error.status, "error", super::now_ms().saturating_sub(rc.started_ms));
+            rc.usage.push(record);
             return Err(error);
         }
     };
+    record.attempts = trail.attempts.len() as u32;
+    record.served_model = Some(candidate.model.to_string());
+    record.provider = Some(candidate.provider_id.to_string());
+    record.upstream_model = Some(candidate.upstream_model.to_string());
+    record.region = Some(candidate.region.to_string());
+    let usage = answer.tokens.map(|t| Usage { prompt_tokens: t, total_tokens: t, ..Usage::default() });
+    record.account(usage.as_ref(), candidate.price.as_ref());
+    record.finish(200, "complete", super::now_ms().saturating_sub(rc.started_ms));
+    rc.usage.push(record);
     let tokens = answer.tokens.unwrap_or(estimate);
     let used = Used { tokens: Some(tokens), micro_usd: candidate.price.map(|price| price.cost_micro_usd(tokens, 0)) };
     ctx.wait_until(settlements.run_served(used, candidate.model.to_string()));

@@ -35,8 +35,7 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
                     regions: Vec::new(),
                     limits: Default::default(),
                     model_limits: Default::default(),
-                    team: None,
-                    monthly_budget_usd: None,
+                    ..KeyRecord::default()
                 },
             };
             &admin_view

@@ -69,6 +69,8 @@ pub fn snapshot() -> HealthSnapshot {
             if entry.ewma_latency_ms.is_none() {
                 entry.ewma_latency_ms = local.ewma_latency_ms;
             }
+            // This isolate's own count is the freshest; the object's covers every isolate.
+            entry.tool_call_accuracy = entry.tool_call_accuracy.or(local.tool_call_accuracy);
         }
         merged
     })

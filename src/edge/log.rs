@@ -1,6 +1,7 @@
 //! Structured log lines (one JSON object per line). Never prompts, completions,
 //! headers or keys: only ids, names, numbers and scrubbed messages.
 
+use crate::usage::UsageRecord;
 use serde::Serialize;
 
 pub fn emit(line: &impl Serialize) {
@@ -54,11 +55,17 @@ pub struct RequestLine {
     /// Candidates moved behind the others because their learned quota was short.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quota_moved_back: Vec<String>,
+    /// Attribution and what the answer used, for the usage store.
+    #[serde(skip)]
+    pub record: UsageRecord,
+    #[serde(skip)]
+    pub usage: Option<crate::protocol::openai::Usage>,
 }
 
 impl RequestLine {
     /// Records the answer's token usage and what it cost.
     pub fn account(&mut self, usage: Option<crate::protocol::openai::Usage>) {
+        self.usage = usage;
         self.prompt_tokens = usage.map(|u| u.prompt_tokens);
         self.completion_tokens = usage.map(|u| u.completion_tokens);
         self.cost_usd = match (usage, self.price) {
@@ -99,7 +106,23 @@ impl RequestLine {
             enabled: true,
             limiter_degraded: false,
             quota_moved_back: Vec::new(),
+            record: UsageRecord::default(),
+            usage: None,
         }
+    }
+
+    /// The finished request's usage record (the line's facts on its attributed record).
+    pub fn usage_record(&self) -> UsageRecord {
+        let mut r = self.record.clone();
+        r.model = self.model.clone();
+        r.served_model = self.served_model.clone();
+        r.provider = self.provider.clone();
+        r.region = self.region.clone();
+        r.stream = self.stream;
+        r.attempts = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
+        r.account(self.usage.as_ref(), self.price.as_ref());
+        r.finish(self.status, self.outcome, self.duration_ms);
+        r
     }
 
     /// The plan's candidates that were moved back for their learned quota.
@@ -122,6 +145,7 @@ impl RequestLine {
         self.provider = Some(candidate.provider_id.to_string());
         self.region = Some(candidate.region.to_string());
         self.served_model = Some(candidate.model.to_string());
+        self.record.upstream_model = Some(candidate.upstream_model.to_string());
         self.price = candidate.price;
     }
 
@@ -134,6 +158,7 @@ impl RequestLine {
         self.status = status;
         self.outcome = outcome;
         self.duration_ms = super::now_ms().saturating_sub(rc.started_ms);
+        rc.usage.push(self.usage_record());
         self
     }
 }

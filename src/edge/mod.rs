@@ -9,11 +9,13 @@ mod body;
 mod chat;
 mod config_history;
 mod config_store;
+mod dashboard;
 mod durable;
 mod embeddings;
 mod end_signal;
 mod explain;
 mod health_cache;
+mod keys;
 mod limiter;
 mod location;
 mod log;
@@ -26,7 +28,9 @@ mod response_store;
 mod responses;
 mod stream;
 mod timer;
+mod tool_probe;
 mod upstream;
+mod usage;
 
 use crate::auth;
 use crate::config::{Config, KeyRecord};
@@ -42,13 +46,15 @@ pub struct RequestContext {
     pub started_ms: u64,
     /// The API the client called: errors and answers take its shape.
     pub dialect: &'static dyn ClientDialect,
+    /// The request's usage records, sent to the usage Queue after the answer.
+    pub usage: usage::Outbox,
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     // Paths that are no dialect's answer errors in OpenAI's shape.
     let dialect = dialects::for_path(&req.path()).unwrap_or(&dialects::OpenAiChat);
-    let rc = RequestContext { id: new_request_id(), started_ms: now_ms(), dialect };
+    let rc = RequestContext { id: new_request_id(), started_ms: now_ms(), dialect, usage: usage::Outbox::new() };
     // Only browsers send `Origin`: server-side clients never pay for CORS.
     let origin = req.headers().get("origin").ok().flatten();
     let cors_origin = match &origin {
@@ -81,6 +87,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         let _ = headers.set("access-control-expose-headers", cors::EXPOSED_HEADERS);
         let _ = headers.append("vary", "Origin");
     }
+    usage::dispatch(&env, &ctx, rc.usage);
     Ok(response)
 }
 
@@ -127,6 +134,16 @@ async fn route(
         ("/admin/health", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or DELETE")),
         ("/admin/limits", Method::Get) => admin::limits(req, env, ctx).await,
         ("/admin/limits", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET")),
+        ("/admin/usage", Method::Get) => usage::api::admin_usage(req, env, ctx, false).await,
+        ("/admin/usage/requests", Method::Get) => usage::api::admin_usage(req, env, ctx, true).await,
+        ("/v1/usage", Method::Get) => usage::api::own_usage(req, env, ctx).await,
+        ("/admin/monitor", Method::Get) => usage::monitor::handle(req, env, ctx).await,
+        (p, _) if p == "/admin/keys" || p.starts_with("/admin/keys/") => keys::admin::handle(req, env, ctx).await,
+        ("/admin" | "/admin/", Method::Get) => dashboard::handle(&req, env),
+        ("/admin/usage" | "/admin/usage/requests" | "/v1/usage" | "/admin/monitor", m) => {
+            Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET"))
+        }
+        ("/admin/config", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or PUT")),
         ("/" | "/healthz", Method::Get) => {
             respond::json(200, &serde_json::json!({"status": "ok", "service": "edge-ai-gateway"}))
         }

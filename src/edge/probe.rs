@@ -22,6 +22,8 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let Ok(config) = config_store::load_fresh(&env).await else { return };
     let probes = config.providers.iter().map(|(id, provider)| probe_if_stuck(&env, &config, id, provider));
     join_all(probes).await;
+    super::tool_probe::run(&env, &config).await;
+    super::usage::expire(&env, now_ms(), config.settings.usage_retention_days).await;
 }
 
 async fn probe_if_stuck(env: &Env, config: &Config, id: &str, provider: &Provider) {

@@ -57,6 +57,9 @@ pub struct Pump {
     kept: Option<serde_json::Value>,
     /// Provider keys to scrub from a mid-stream error before it reaches the client.
     secrets: Vec<String>,
+    /// When the first content arrived (time to first token), and where the usage record goes.
+    first_content_ms: Option<u64>,
+    outbox: Option<super::usage::Outbox>,
 }
 
 struct IdleTimer {
@@ -91,6 +94,8 @@ impl Pump {
             keep: None,
             kept: None,
             secrets: Vec::new(),
+            first_content_ms: None,
+            outbox: None,
         }
     }
 
@@ -153,6 +158,7 @@ impl Pump {
                 }
             }
         }
+        self.first_content_ms = Some(now_ms());
         Ok(out)
     }
 
@@ -185,6 +191,10 @@ impl Pump {
     /// Where the stream says what it used when it ends (or is dropped).
     pub fn end_signal(&self) -> EndSignal {
         self.end.clone()
+    }
+
+    pub fn set_usage_outbox(&mut self, outbox: super::usage::Outbox) {
+        self.outbox = Some(outbox);
     }
 
     /// The prompt estimate, and the latest time the stream may still run.
@@ -263,14 +273,15 @@ impl Pump {
         if outcome == "complete" {
             self.abort.disarm();
             self.kept = self.relay.finished_answer();
+            let valid = self.relay.tool_calls().and_then(|calls| tool_calls::all_valid(self.tools.as_ref(), &calls));
+            if let Some(line) = self.log_line.as_mut() {
+                line.record.tool_calls_valid = valid;
+            }
             if let Some(provider) = provider {
                 let finished = Outcome::Finished {
                     duration_ms: now_ms().saturating_sub(self.started_ms),
                     output_tokens: self.relay.usage().map(|u| u.completion_tokens),
-                    tool_calls_valid: self
-                        .relay
-                        .tool_calls()
-                        .and_then(|calls| tool_calls::all_valid(self.tools.as_ref(), &calls)),
+                    tool_calls_valid: valid,
                 };
                 health_cache::record(&provider, finished, &self.breaker_policy);
             }
@@ -288,7 +299,11 @@ impl Pump {
             line.outcome = outcome;
             line.account(Some(usage));
             line.duration_ms = now_ms().saturating_sub(self.started_ms);
+            line.record.ttft_ms = self.first_content_ms.map(|at| at.saturating_sub(self.started_ms));
             log::request(&line);
+            if let Some(outbox) = self.outbox.take() {
+                outbox.push(line.usage_record());
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod quota;
 pub mod tool_calls;
+pub mod tool_probe;
 
 use crate::config::BreakerPolicy;
 use crate::routing::EndpointHealth;
@@ -66,6 +67,8 @@ impl Outcome {
 
 /// Upper bounds (ms) of the latency histogram's buckets; the last is open-ended.
 pub const LATENCY_BUCKETS_MS: [u64; 12] = [25, 50, 100, 200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600, u64::MAX];
+/// Tool-call counts halve when this many were checked, so accuracy follows recent answers.
+pub const TOOL_CALLS_HALVING_AT: u64 = 200;
 /// The histogram halves its counts when it reaches this many, so it follows recent traffic.
 const HISTOGRAM_HALVING_AT: u32 = 1_000;
 
@@ -237,6 +240,11 @@ impl Breaker {
                 if let Some(valid) = tool_calls_valid {
                     self.stats.tool_calls_checked += 1;
                     self.stats.tool_calls_valid += u64::from(valid);
+                    // Halved as they grow, so the share follows recent answers.
+                    if self.stats.tool_calls_checked >= TOOL_CALLS_HALVING_AT {
+                        self.stats.tool_calls_checked /= 2;
+                        self.stats.tool_calls_valid /= 2;
+                    }
                 }
             }
         }
@@ -302,6 +310,7 @@ impl Breaker {
             ewma_latency_ms: self.ewma_latency_ms,
             note,
             quota: self.quota.left(now_ms),
+            tool_call_accuracy: self.stats.tool_call_validity(),
         }
     }
 

@@ -39,6 +39,7 @@ pub enum ChatAnswer<S> {
         body: Vec<u8>,
         usage: Option<Usage>,
         kept: Option<Value>,
+        tool_calls_valid: Option<bool>,
     },
     Stream {
         first: Vec<u8>,
@@ -135,14 +136,15 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
         let raw = reply.body(self.idle_ms.max(left)).await?;
         let answer = adapter.chat_response(&ctx, &raw)?;
         let usage = usage_of(&raw, &answer)?;
+        let valid = tools.and_then(|tools| tool_calls_valid(tools, &raw, &answer));
         let finished = Outcome::Finished {
             duration_ms: ports.now_ms().saturating_sub(started),
             output_tokens: usage.map(|u| u.completion_tokens),
-            tool_calls_valid: tools.and_then(|tools| tool_calls_valid(tools, &raw, &answer)),
+            tool_calls_valid: valid,
         };
         ports.record(candidate.provider_id, finished);
         let encoded = self.dialect.whole_answer(self.call, raw, answer, &shape)?;
-        Ok(ChatAnswer::Whole { body: encoded.body, usage, kept: encoded.kept })
+        Ok(ChatAnswer::Whole { body: encoded.body, usage, kept: encoded.kept, tool_calls_valid: valid })
     }
 }
 

@@ -49,6 +49,15 @@ pub struct Usage {
     /// (OpenAI's inclusive convention; adapters normalise Anthropic's to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// Reasoning tokens (part of `completion_tokens`), where the provider reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,6 +77,11 @@ impl Usage {
     /// Prompt tokens written to a cache.
     pub fn cache_creation_tokens(&self) -> u64 {
         self.prompt_tokens_details.and_then(|d| d.cache_creation_tokens).unwrap_or(0)
+    }
+
+    /// Completion tokens spent reasoning.
+    pub fn reasoning_tokens(&self) -> u64 {
+        self.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0)
     }
 }
 

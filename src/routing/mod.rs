@@ -31,6 +31,9 @@ pub struct EndpointHealth {
     /// What the provider's rate-limit headers said is left, until its reset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<quota::QuotaLeft>,
+    /// Recent share of answers whose tool calls were valid (the `tool_accuracy` strategy).
+    #[serde(default)]
+    pub tool_call_accuracy: Option<f64>,
 }
 
 /// Health by provider id; endpoints missing from it count as healthy and unmeasured.
@@ -384,12 +387,20 @@ fn latency(input: &RouteInput<'_, '_>, c: &Candidate<'_>) -> Option<f64> {
     input.health.get(c.provider_id).and_then(|h| h.ewma_latency_ms)
 }
 
+fn accuracy(input: &RouteInput<'_, '_>, c: &Candidate<'_>) -> Option<f64> {
+    input.health.get(c.provider_id).and_then(|h| h.tool_call_accuracy)
+}
+
 fn order(group: &mut Vec<Candidate<'_>>, strategy: Strategy, input: &RouteInput<'_, '_>, rng: &mut Rng) {
     let permutation: Vec<usize> = match strategy {
         Strategy::Priority => (0..group.len()).collect(),
         Strategy::Weighted => strategy::weighted_order(&group.iter().map(|c| c.weight).collect::<Vec<_>>(), rng),
         Strategy::Cheapest => by_cost(group, &input.needs),
         Strategy::Fastest => strategy::p2c_order(&group.iter().map(|c| latency(input, c)).collect::<Vec<_>>(), rng),
+        Strategy::ToolAccuracy if input.needs.tools => {
+            strategy::by_accuracy(&group.iter().map(|c| accuracy(input, c)).collect::<Vec<_>>())
+        }
+        Strategy::ToolAccuracy => (0..group.len()).collect(),
     };
     let mut slots: Vec<Option<Candidate<'_>>> = group.drain(..).map(Some).collect();
     for (position, index) in permutation.into_iter().enumerate() {
@@ -410,6 +421,7 @@ fn order(group: &mut Vec<Candidate<'_>>, strategy: Strategy, input: &RouteInput<
                     ),
                     None => "not measured yet".into(),
                 },
+                Strategy::ToolAccuracy => strategy::accuracy_reason(input.needs.tools, accuracy(input, &c), position),
             };
             group.push(c);
         }

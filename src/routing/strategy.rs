@@ -74,6 +74,24 @@ pub fn p2c_order(scores: &[Option<f64>], rng: &mut Rng) -> Vec<usize> {
     order
 }
 
+/// Highest tool-call accuracy first (stable: ties keep the configured order). An
+/// unmeasured endpoint counts as accurate, so it gets measured.
+pub fn by_accuracy(accuracies: &[Option<f64>]) -> Vec<usize> {
+    let score = |i: usize| accuracies.get(i).copied().flatten().unwrap_or(1.0);
+    let mut order: Vec<usize> = (0..accuracies.len()).collect();
+    order.sort_by(|&a, &b| score(b).total_cmp(&score(a)));
+    order
+}
+
+/// Why a candidate sits where `tool_accuracy` put it (explain output).
+pub fn accuracy_reason(tools: bool, accuracy: Option<f64>, position: usize) -> String {
+    match (tools, accuracy) {
+        (false, _) => format!("priority {} (no tools: tool_accuracy keeps the configured order)", position + 1),
+        (true, Some(a)) => format!("tool-call accuracy {:.0}%", a * 100.0),
+        (true, None) => "tool-call accuracy not measured yet".into(),
+    }
+}
+
 /// FNV-1a, for rendezvous hashing (stable across isolates and deploys).
 pub fn fnv1a(parts: &[&str]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -95,6 +113,14 @@ pub fn rendezvous(session: &str, candidate_ids: &[String]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tool_accuracy_puts_the_most_accurate_first_and_keeps_ties_in_order() {
+        assert_eq!(by_accuracy(&[Some(0.5), Some(0.9), None, Some(0.9)]), vec![2, 1, 3, 0]);
+        assert_eq!(by_accuracy(&[]), Vec::<usize>::new());
+        assert_eq!(accuracy_reason(true, Some(0.75), 0), "tool-call accuracy 75%");
+        assert!(accuracy_reason(false, Some(0.75), 1).starts_with("priority 2"));
+    }
 
     #[test]
     fn weighted_order_follows_weights_over_many_draws() {

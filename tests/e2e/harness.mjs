@@ -24,7 +24,7 @@ export async function closedPort() {
  * Starts named mock providers and the gateway. `makeConfig(mocks, extra)` returns the
  * config document; `bindings` are extra secrets.
  */
-export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {}, persistDir = null }) {
+export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {}, persistDir = null, gateway = {} }) {
   const mocks = {};
   for (const spec of mockSpecs) {
     mocks[spec.name] = await startMockProvider({ apiKey: MOCK_PROVIDER_KEY, ...spec });
@@ -42,7 +42,7 @@ export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {}, 
       }
     }
   };
-  const { mf, url } = await startGateway({ bindings, persistDir, onLogLine });
+  const { mf, url } = await startGateway({ bindings, persistDir, onLogLine, ...gateway });
   const config = makeConfig(mocks, { refusedUrl: `http://127.0.0.1:${refusedPort}/v1` });
   await putConfig(url, config);
   return {

@@ -1,0 +1,127 @@
+//! Usage records off the answer's path: each request's records go into its
+//! [`Outbox`]; when every holder (the request, a stream's pump) is done, one
+//! `wait_until` task sends them to the `USAGE_QUEUE` Queue. The consumer
+//! (`consumer.rs`) writes them to D1 `USAGE`; `api.rs` answers the query routes.
+
+pub mod api;
+mod consumer;
+pub use consumer::expire;
+pub mod d1;
+pub mod monitor;
+
+use crate::usage::UsageRecord;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll, Waker};
+use worker::{Context, Env};
+
+pub const QUEUE_BINDING: &str = "USAGE_QUEUE";
+/// Records finished within this long of each other leave in one `sendBatch`.
+const COALESCE_MS: u64 = 25;
+/// The Queue takes at most 100 messages per `sendBatch`.
+const MAX_BATCH: usize = 100;
+
+thread_local! {
+    /// Serialized records waiting for this isolate's next send, and whether one is due.
+    static PENDING: RefCell<(Vec<String>, bool)> = const { RefCell::new((Vec::new(), false)) };
+}
+
+#[derive(Default)]
+struct State {
+    records: Vec<UsageRecord>,
+    holders: usize,
+    waker: Option<Waker>,
+}
+
+/// Where a request's finished records wait to be sent. Cloning adds a holder; the
+/// records leave when the last holder is dropped.
+pub struct Outbox(Rc<RefCell<State>>);
+
+impl Outbox {
+    pub fn new() -> Self {
+        Outbox(Rc::new(RefCell::new(State { holders: 1, ..State::default() })))
+    }
+
+    pub fn push(&self, record: UsageRecord) {
+        self.0.borrow_mut().records.push(record);
+    }
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Self {
+        self.0.borrow_mut().holders += 1;
+        Outbox(self.0.clone())
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = self.0.borrow_mut();
+            state.holders = state.holders.saturating_sub(1);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// Resolves with the records once no holder is left.
+struct Drained(Rc<RefCell<State>>);
+
+impl Future for Drained {
+    type Output = Vec<UsageRecord>;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Vec<UsageRecord>> {
+        let mut state = self.0.borrow_mut();
+        if state.holders == 0 {
+            return Poll::Ready(std::mem::take(&mut state.records));
+        }
+        state.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Hands the request's outbox to the runtime: its records are sent to the Queue
+/// after the answer (streams: when they end). Without the binding, nothing is sent.
+pub fn dispatch(env: &Env, ctx: &Context, outbox: Outbox) {
+    let state = outbox.0.clone();
+    let idle = {
+        let s = state.borrow();
+        s.holders == 1 && s.records.is_empty()
+    };
+    drop(outbox);
+    if idle {
+        return;
+    }
+    let Ok(queue) = env.queue(QUEUE_BINDING) else { return };
+    ctx.wait_until(async move {
+        let records = Drained(state).await;
+        if records.is_empty() {
+            return;
+        }
+        // The first request to add records schedules the send and waits a moment for
+        // others; theirs go with it (one Queue call for a burst, not one per request).
+        let first = PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            p.0.extend(records.iter().filter_map(|r| serde_json::to_string(r).ok()));
+            !std::mem::replace(&mut p.1, true)
+        });
+        if !first {
+            return;
+        }
+        worker::Delay::from(std::time::Duration::from_millis(COALESCE_MS)).await;
+        let bodies = PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            p.1 = false;
+            std::mem::take(&mut p.0)
+        });
+        for chunk in bodies.chunks(MAX_BATCH) {
+            if let Err(error) = queue.send_batch(chunk.to_vec()).await {
+                super::log::warn("usage_queue_send_failed", &error.to_string());
+            }
+        }
+    });
+}
