@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startStack, chatBody, post } from "./harness.mjs";
+import { DEV_ADMIN_TOKEN } from "../../scripts/lib/gateway.mjs";
 import { RESEARCH_KEY, usageConfig, waitForRecords } from "./usage-helpers.mjs";
 
 let stack;
@@ -44,6 +45,6 @@ test("a batch that fails mid-way is redelivered and every record lands exactly o
   assert.equal(pending.n, 0);
   assert.ok(stack.logs.some((l) => l.event === "usage_fault_injected"), "the fault did fire");
 
-  const { json } = await fetch(`${stack.url}/admin/usage?group_by=agent`, { headers: { authorization: "Bearer dev-admin-token" } }).then(async (res) => ({ json: await res.json() }));
+  const { json } = await fetch(`${stack.url}/admin/usage?group_by=agent`, { headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}` } }).then(async (res) => ({ json: await res.json() }));
   assert.deepEqual(json.data.map((r) => [r.agent, r.requests]), [["a0", 4], ["a1", 4], ["a2", 4]]);
 });
