@@ -39,7 +39,8 @@ pub async fn create(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let call = request.to_call(&conversation.items)?;
     let keep = request.store().then(|| {
         let turn = StoredResponse {
-            id: format!("resp_{}", rc.id.trim_start_matches("req_")),
+            // The id is the answer's own (set when it is kept): one derivation, the dialect's.
+            id: String::new(),
             previous,
             created_at_ms: rc.started_ms,
             expires_at_ms: rc.started_ms + config.settings.response_retention_days * DAY_MS,
@@ -59,6 +60,11 @@ pub async fn create(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
 fn keeper(env: Env, key: crate::config::KeyRecord, mut turn: StoredResponse) -> Keep {
     Box::new(move |Kept { answer, regions }| {
         Box::pin(async move {
+            let Some(id) = answer.get("id").and_then(serde_json::Value::as_str) else {
+                super::log::warn("response_not_stored", "the answer has no id");
+                return;
+            };
+            turn.id = id.to_string();
             turn.conversation_bytes += answer.get("output").map_or(0, |o| o.to_string().len() as u64);
             turn.response = answer;
             turn.regions = turn.regions.take().or(regions);

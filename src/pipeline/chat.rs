@@ -7,7 +7,7 @@ use super::{Operation, Ports, Reply, RequestTraits, Target, Upstream};
 use crate::dialects::{self, ClientCall, ClientDialect, Shape};
 use crate::health::{tool_calls, Outcome};
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
-use crate::providers::{self, AttemptContext, AttemptFailure, NativeBody, WholeAnswer};
+use crate::providers::{self, AttemptFailure, NativeBody, WholeAnswer};
 use crate::relay::Relay;
 use serde_json::Value;
 
@@ -67,14 +67,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
     async fn attempt(&mut self, ports: &P, target: &Target<'_, '_>) -> Result<Self::Answer, AttemptFailure> {
         let candidate = target.candidate;
         let adapter = providers::adapter(&candidate.provider.kind);
-        let ctx = AttemptContext {
-            provider: candidate.provider,
-            upstream_model: candidate.upstream_model,
-            public_model: candidate.model,
-            api_key: target.api_key,
-            now_ms: ports.now_ms(),
-            request_id: self.request_id,
-        };
+        let ctx = target.context(ports.now_ms(), self.request_id);
         let ceiling = candidate.capabilities.max_output_tokens;
         let native = dialects::native_for(self.dialect, self.call, adapter)
             .map(|n| NativeBody { max_output_tokens: ceiling, ..n })

@@ -5,7 +5,7 @@ use super::outcome::{failure_of, learn_quota};
 use super::{Operation, Ports, Reply, Target};
 use crate::error::GatewayError;
 use crate::protocol::openai::EmbeddingsRequest;
-use crate::providers::{self, AttemptContext, AttemptFailure};
+use crate::providers::{self, AttemptFailure};
 
 pub struct EmbeddingsAnswer {
     pub body: Vec<u8>,
@@ -26,14 +26,7 @@ impl<P: Ports> Operation<P> for EmbeddingsAttempt<'_> {
     async fn attempt(&mut self, ports: &P, target: &Target<'_, '_>) -> Result<EmbeddingsAnswer, AttemptFailure> {
         let candidate = target.candidate;
         let adapter = providers::adapter(&candidate.provider.kind);
-        let ctx = AttemptContext {
-            provider: candidate.provider,
-            upstream_model: candidate.upstream_model,
-            public_model: candidate.model,
-            api_key: target.api_key,
-            now_ms: ports.now_ms(),
-            request_id: self.request_id,
-        };
+        let ctx = target.context(ports.now_ms(), self.request_id);
         let request = adapter
             .embeddings_request(&ctx, self.request)
             .unwrap_or_else(|| {

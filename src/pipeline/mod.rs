@@ -95,6 +95,21 @@ pub struct Target<'a, 'c> {
     pub first_byte_ms: u64,
 }
 
+impl Target<'_, '_> {
+    /// What the candidate's adapter needs to know about this attempt.
+    pub fn context<'t>(&'t self, now_ms: u64, request_id: &'t str) -> crate::providers::AttemptContext<'t> {
+        let candidate = self.candidate;
+        crate::providers::AttemptContext {
+            provider: candidate.provider,
+            upstream_model: candidate.upstream_model,
+            public_model: candidate.model,
+            api_key: self.api_key,
+            now_ms,
+            request_id,
+        }
+    }
+}
+
 /// What is tried on each candidate: build the request, send it, read the answer.
 pub trait Operation<P: Ports> {
     type Answer;
