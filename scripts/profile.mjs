@@ -1,17 +1,26 @@
 // CPU profile of the gateway's hot path in workerd (through the V8 inspector):
 // runs sequential requests against the bench config and prints the functions with
 // the most self time. Run with:
-//   node --experimental-websocket scripts/profile.mjs [requests] [rows] [--stream]
+//   node --experimental-websocket scripts/profile.mjs [requests] [rows] [--stream] [--limited]
+// --limited gives the key rate limits and a budget that never refuse (the limiter's cost).
 import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig } from "./lib/gateway.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
-const args = process.argv.slice(2).filter((a) => a !== "--stream");
+const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const STREAM = process.argv.includes("--stream");
+const LIMITED = process.argv.includes("--limited");
 const N = Number(args[0] ?? 3000);
 const PORT = 9231;
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const { mf, url } = await startGateway({ inspectorPort: PORT });
-await putConfig(url, benchConfig(mock.baseUrl));
+const config = benchConfig(mock.baseUrl);
+if (LIMITED) {
+  const key = Object.values(config.keys)[0];
+  key.limits = { requests_per_minute: 100_000_000, tokens_per_minute: 1_000_000_000, max_concurrent: 10_000 };
+  key.monthly_budget_usd = 1_000_000;
+  config.models.bench.targets[0].price = { input_per_mtok: 1, output_per_mtok: 2 };
+}
+await putConfig(url, config);
 const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello" }], stream: STREAM });
 const one = async () => {
   const res = await fetch(`${url}/v1/chat/completions`, {

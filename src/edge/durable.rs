@@ -8,7 +8,7 @@
 use super::now_ms;
 use crate::config::BreakerPolicy;
 use crate::health::{Breaker, Outcome};
-use crate::limits::{Admit, LimiterState, Scoped, Used};
+use crate::limits::{Admit, LimiterState, Settle};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State, Storage};
@@ -37,21 +37,9 @@ fn bad_request(message: &str) -> Result<Response> {
     Ok(Response::error(message, 400)?.with_headers(worker::Headers::new()))
 }
 
-async fn body<T: DeserializeOwned>(req: &mut Request) -> Option<T> {
-    req.json::<T>().await.ok()
-}
-
-#[derive(Debug, Deserialize)]
-struct Settle {
-    reservation_id: String,
-    #[serde(default)]
-    used: Used,
-    scopes: Vec<Scoped>,
-    #[serde(default)]
-    cancel: bool,
-    /// The public model that served: other models' scopes are given back.
-    #[serde(default)]
-    served_model: Option<String>,
+/// Read as text and parsed in Rust: `Request::json` goes through a JS object tree.
+pub async fn body<T: DeserializeOwned>(req: &mut Request) -> Option<T> {
+    serde_json::from_str(&req.text().await.ok()?).ok()
 }
 
 /// One object per limit key: exact request and token limits.
@@ -59,11 +47,13 @@ struct Settle {
 pub struct RateLimiter {
     state: State,
     limiter: RefCell<Option<LimiterState>>,
+    /// Tests only: answers admissions this late, to prove the callers' deadline.
+    debug_delay_ms: u32,
 }
 
 impl DurableObject for RateLimiter {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state, limiter: RefCell::new(None) }
+    fn new(state: State, env: Env) -> Self {
+        Self { state, limiter: RefCell::new(None), debug_delay_ms: debug_delay_ms(&env) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -75,23 +65,25 @@ impl DurableObject for RateLimiter {
                 let Some(admit) = body::<Admit>(&mut req).await else {
                     return bad_request("bad admit");
                 };
+                if self.debug_delay_ms > 0 {
+                    super::timer::sleep_ms(self.debug_delay_ms).await;
+                }
                 let admission = self.limiter.borrow_mut().as_mut().map(|s| s.admit(&admit, now));
-                if admission.as_ref().is_some_and(|a| a.allowed) {
+                if admission.as_ref().is_some_and(|a| a.allowed) || !admit.settle_first.is_empty() {
                     self.save(&storage).await?;
                 }
                 Response::from_json(&admission)
             }
             (Method::Post, "/settle") => {
-                let Some(settle) = body::<Settle>(&mut req).await else {
+                // A batch: every settlement this isolate collected for the object.
+                let Some(settles) = body::<Vec<Settle>>(&mut req).await else {
                     return bad_request("bad settle");
                 };
-                let changed =
-                    self.limiter.borrow_mut().as_mut().is_some_and(|s| match (&settle.served_model, settle.cancel) {
-                        (Some(served), false) => {
-                            s.settle_served(&settle.reservation_id, settle.used, &settle.scopes, Some(served), now)
-                        }
-                        _ => s.settle(&settle.reservation_id, settle.used, &settle.scopes, settle.cancel, now),
-                    });
+                let changed = self
+                    .limiter
+                    .borrow_mut()
+                    .as_mut()
+                    .is_some_and(|s| settles.iter().fold(false, |changed, settle| s.apply(settle, now) | changed));
                 if changed {
                     self.save(&storage).await?;
                 }
@@ -107,6 +99,16 @@ impl DurableObject for RateLimiter {
             _ => bad_request("unknown limiter operation"),
         }
     }
+}
+
+/// `DEBUG_LIMITER_DELAY_MS`, honoured only where local http providers are (tests and
+/// `scripts/dev`), never in a deployment.
+fn debug_delay_ms(env: &Env) -> u32 {
+    let var = |name: &str| env.var(name).map(|v| v.to_string()).unwrap_or_default();
+    if !var("ALLOW_HTTP_PROVIDERS").trim().eq_ignore_ascii_case("true") {
+        return 0;
+    }
+    var("DEBUG_LIMITER_DELAY_MS").trim().parse().unwrap_or(0)
 }
 
 impl RateLimiter {

@@ -111,7 +111,7 @@ struct Answer {
     breaker: Breaker,
 }
 
-fn stub(env: &Env, config: &Config, provider_id: &str) -> Option<worker::Stub> {
+fn stub(env: &Env, config: &Config, provider_id: &str) -> Option<super::objects::Stub> {
     let hint = config.providers.get(provider_id).and_then(|p| p.location_hint.as_deref());
     objects::stub(env, PROVIDER_HEALTH, &format!("endpoint:{provider_id}"), None, hint)
 }

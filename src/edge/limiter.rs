@@ -4,12 +4,14 @@
 //! capacity limiter. They are called in parallel (one round trip) and settled
 //! with the real usage after the answer.
 
+use super::objects::Stub;
 use super::objects::{self, RATE_LIMITER};
 use crate::config::{Config, KeyRecord};
 use crate::error::GatewayError;
-use crate::limits::{openai_duration, Admission, Admit, Decision, Denial, Scoped, Used};
-use serde::Serialize;
-use worker::{Env, Headers, Stub};
+use crate::limits::{openai_duration, Admission, Admit, Decision, Denial, Scoped, Settle, Used};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use worker::{Env, Headers};
 
 pub fn key_name(key: &KeyRecord) -> String {
     format!("key:{}", key.name)
@@ -59,17 +61,20 @@ pub async fn reserve(env: &Env, name: &str, jurisdiction: Option<&str>, scopes: 
         return Reserved::NotLimited;
     }
     let Some(stub) = objects::stub(env, RATE_LIMITER, name, jurisdiction, None) else { return Reserved::Unreachable };
+    let object = object_key(name, jurisdiction);
     let admit = Admit {
         scopes,
         reservation_id: ask.reservation_id.to_string(),
         estimated_tokens: ask.tokens,
         estimated_micro_usd: ask.micro_usd,
         lease_ms: ask.lease_ms,
+        settle_first: take_pending(&object),
     };
     match objects::call_within::<_, Admission>(&stub, "/admit", Some(&admit), ask.deadline_ms).await {
-        Some(a) if a.allowed => {
-            Reserved::Admitted(a, Settlement { stub, scopes: admit.scopes, reservation_id: admit.reservation_id })
-        }
+        Some(a) if a.allowed => Reserved::Admitted(
+            a,
+            Settlement { stub, object, scopes: admit.scopes, reservation_id: admit.reservation_id },
+        ),
         Some(a) => Reserved::Denied(a),
         None => Reserved::Unreachable,
     }
@@ -190,19 +195,38 @@ pub fn unavailable_error() -> GatewayError {
     .with_retry_after(1)
 }
 
-#[derive(Serialize)]
-struct Settle<'a> {
-    reservation_id: &'a str,
-    used: Used,
-    scopes: &'a [Scoped],
-    cancel: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    served_model: Option<&'a str>,
+/// Settlements waiting to be sent, per limiter object, in this isolate. The next
+/// admission to the same object carries them (one round trip per request instead
+/// of two); whatever no admission picked up within `COALESCE_MS` is sent in one
+/// batch by the request that queued first. Only data crosses requests here: each
+/// request sends from its own context, with its own stub (a stub is an I/O object
+/// of the request that made it; another request cannot use it).
+#[derive(Default)]
+struct Pending {
+    settles: Vec<Settle>,
+    flush_armed: bool,
+}
+
+thread_local! {
+    static PENDING: RefCell<HashMap<String, Pending>> = RefCell::new(HashMap::new());
+}
+
+/// Short enough that another isolate sees a finished request's slot and refund
+/// almost at once; long enough to meet the next request of a busy key.
+const COALESCE_MS: u32 = 2;
+
+fn object_key(name: &str, jurisdiction: Option<&str>) -> String {
+    format!("{}/{name}", jurisdiction.unwrap_or(""))
+}
+
+fn take_pending(object: &str) -> Vec<Settle> {
+    PENDING.with(|p| p.borrow_mut().get_mut(object).map(|e| std::mem::take(&mut e.settles)).unwrap_or_default())
 }
 
 /// Settles a reservation after the answer (from `wait_until`, or at stream end).
 pub struct Settlement {
     stub: Stub,
+    object: String,
     scopes: Vec<Scoped>,
     reservation_id: String,
 }
@@ -223,8 +247,27 @@ impl Settlement {
     }
 
     async fn send(self, used: Used, cancel: bool, served_model: Option<&str>) {
-        let body = Settle { reservation_id: &self.reservation_id, used, scopes: &self.scopes, cancel, served_model };
-        let _: Option<serde_json::Value> = objects::call(&self.stub, "/settle", Some(&body)).await;
+        let Settlement { stub, object, scopes, reservation_id } = self;
+        let settle = Settle { reservation_id, used, scopes, cancel, served_model: served_model.map(str::to_string) };
+        let flusher = PENDING.with(|p| {
+            let mut pending = p.borrow_mut();
+            let entry = pending.entry(object.clone()).or_default();
+            entry.settles.push(settle);
+            !std::mem::replace(&mut entry.flush_armed, true)
+        });
+        if !flusher {
+            return;
+        }
+        super::timer::sleep_ms(COALESCE_MS).await;
+        let batch = PENDING.with(|p| {
+            let mut pending = p.borrow_mut();
+            let entry = pending.get_mut(&object)?;
+            entry.flush_armed = false;
+            Some(std::mem::take(&mut entry.settles))
+        });
+        if let Some(settles) = batch.filter(|settles| !settles.is_empty()) {
+            let _: Option<serde_json::Value> = objects::call(&stub, "/settle", Some(&settles)).await;
+        }
     }
 }
 

@@ -1,12 +1,14 @@
 //! Reaching Durable Objects: stubs by name, in the right jurisdiction or near
 //! the right place, and JSON calls to them.
 
-use futures_util::future::{select, Either};
-use js_sys::{Function, Reflect};
+use js_sys::{Function, Object, Promise, Reflect};
 use serde::{de::DeserializeOwned, Serialize};
-use std::time::Duration;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{Delay, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Stub};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+use worker::worker_sys::DurableObjectNamespace;
+use worker::Env;
 
 pub const RATE_LIMITER: &str = "RATE_LIMITER";
 pub const PROVIDER_HEALTH: &str = "PROVIDER_HEALTH";
@@ -14,17 +16,31 @@ pub const RESPONSE_STORE: &str = "RESPONSE_STORE";
 
 /// The namespace restricted to a jurisdiction (`eu`, `fedramp`), so objects holding
 /// a residency-bound tenant's data are created and stored there.
-fn namespace_in(env: &Env, binding: &str, jurisdiction: Option<&str>) -> Option<ObjectNamespace> {
+fn namespace_in(env: &Env, binding: &str, jurisdiction: Option<&str>) -> Option<JsValue> {
     let raw = Reflect::get(env, &JsValue::from_str(binding)).ok().filter(|v| !v.is_undefined())?;
     if let Some(jurisdiction) = jurisdiction {
         let method =
             Reflect::get(&raw, &JsValue::from_str("jurisdiction")).ok().and_then(|m| m.dyn_into::<Function>().ok());
         if let Some(restricted) = method.and_then(|m| m.call1(&raw, &JsValue::from_str(jurisdiction)).ok()) {
-            return Some(restricted.unchecked_into());
+            return Some(restricted);
         }
         super::log::warn("jurisdiction_unavailable", jurisdiction);
     }
-    Some(raw.unchecked_into())
+    Some(raw)
+}
+
+/// A Durable Object stub, called with the runtime's own `fetch` (a string body
+/// in, `text()` out): `super::objects::Stub` builds a `worker::Request` with headers and
+/// reads the answer through a wasm stream reader, which cost more than the call.
+#[derive(Clone)]
+pub struct Stub(ObjectStub);
+
+#[wasm_bindgen]
+extern "C" {
+    #[derive(Clone)]
+    type ObjectStub;
+    #[wasm_bindgen(method, catch, js_name = fetch)]
+    fn fetch_with_init(this: &ObjectStub, url: &str, init: &web_sys::RequestInit) -> Result<Promise, JsValue>;
 }
 
 pub fn stub(
@@ -34,11 +50,16 @@ pub fn stub(
     jurisdiction: Option<&str>,
     location_hint: Option<&str>,
 ) -> Option<Stub> {
-    let namespace = namespace_in(env, binding, jurisdiction)?;
-    match location_hint {
-        Some(hint) => namespace.get_by_name_with_location_hint(name, hint).ok(),
-        None => namespace.get_by_name(name).ok(),
-    }
+    let namespace: DurableObjectNamespace = namespace_in(env, binding, jurisdiction)?.unchecked_into();
+    let stub = match location_hint {
+        Some(hint) => {
+            let options = Object::new();
+            Reflect::set(&options, &JsValue::from_str("locationHint"), &JsValue::from_str(hint)).ok()?;
+            namespace.get_by_name_with_options(name, &options).ok()?
+        }
+        None => namespace.get_by_name(name).ok()?,
+    };
+    Some(Stub(stub.unchecked_into()))
 }
 
 /// The longest a Durable Object call may take unless its caller says otherwise: a
@@ -51,9 +72,9 @@ pub async fn call<B: Serialize, R: DeserializeOwned>(stub: &Stub, path: &str, bo
     call_within(stub, path, body, CALL_DEADLINE_MS).await
 }
 
-/// A call within `deadline_ms`, retried once when the runtime marks the failure
-/// retryable. `None` when it failed: the caller decides whether that fails open
-/// or closed.
+/// A call within `deadline_ms` (the runtime's `AbortSignal.timeout`, no timer of
+/// ours), retried once when the runtime marks the failure retryable. `None` when
+/// it failed: the caller decides whether that fails open or closed.
 pub async fn call_within<B: Serialize, R: DeserializeOwned>(
     stub: &Stub,
     path: &str,
@@ -61,43 +82,56 @@ pub async fn call_within<B: Serialize, R: DeserializeOwned>(
     deadline_ms: u64,
 ) -> Option<R> {
     let text = match body {
-        Some(body) => Some(serde_json::to_string(body).ok()?),
+        Some(body) => Some(JsValue::from_str(&serde_json::to_string(body).ok()?)),
         None => None,
     };
+    let url = format!("https://object{path}");
     for attempt in 0..2 {
-        let mut init = RequestInit::new();
+        let init = web_sys::RequestInit::new();
         match &text {
             Some(text) => {
-                let headers = Headers::new();
-                headers.set("content-type", "application/json").ok()?;
-                init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(text)));
+                init.set_method("POST");
+                init.set_body(text);
             }
-            None => {
-                init.with_method(Method::Get);
-            }
+            None => init.set_method("GET"),
         }
-        let request = Request::new_with_init(&format!("https://object{path}"), &init).ok()?;
-        let sending = Box::pin(stub.fetch_with_request(request));
-        let deadline = Delay::from(Duration::from_millis(deadline_ms));
-        match select(sending, deadline).await {
-            Either::Left((Ok(mut response), _)) => {
-                if response.status_code() != 200 {
+        let signal = AbortSignal::timeout_with_u32(u32::try_from(deadline_ms).unwrap_or(u32::MAX));
+        init.set_signal(Some(&signal));
+        let answered = match stub.0.fetch_with_init(&url, &init) {
+            Ok(promise) => JsFuture::from(promise).await,
+            Err(error) => Err(error),
+        };
+        let error = match answered {
+            Ok(response) => {
+                let response: web_sys::Response = response.unchecked_into();
+                if response.status() != 200 {
                     return None;
                 }
-                return response.json::<R>().await.ok();
+                let text = JsFuture::from(response.text().ok()?).await;
+                return match text {
+                    Ok(text) => serde_json::from_str(&text.as_string()?).ok(),
+                    Err(_) if signal.aborted() => deadline_passed(path),
+                    Err(_) => None,
+                };
             }
-            Either::Left((Err(error), _)) if attempt == 0 && retryable(&error) => continue,
-            Either::Left((Err(_), _)) => return None,
-            Either::Right(_) => {
-                super::log::warn("durable_object_deadline", path);
-                return None;
-            }
+            Err(error) => error,
+        };
+        if signal.aborted() {
+            return deadline_passed(path);
+        }
+        if !(attempt == 0 && retryable(&error)) {
+            return None;
         }
     }
     None
 }
 
+fn deadline_passed<R>(path: &str) -> Option<R> {
+    super::log::warn("durable_object_deadline", path);
+    None
+}
+
 /// Durable Object errors carry `retryable: true` when trying again may succeed.
-fn retryable(error: &worker::Error) -> bool {
-    Reflect::get(&error.to_js_value(), &JsValue::from_str("retryable")).ok().and_then(|v| v.as_bool()) == Some(true)
+fn retryable(error: &JsValue) -> bool {
+    Reflect::get(error, &JsValue::from_str("retryable")).ok().and_then(|v| v.as_bool()) == Some(true)
 }

@@ -3,11 +3,12 @@
 //! one SQLite row per turn. Expired rows are swept on every write.
 
 use super::now_ms;
+use super::objects::Stub;
 use super::objects::{self, RESPONSE_STORE};
 use crate::config::KeyRecord;
 use crate::dialects::openai_responses::stored::{self, Conversation, StoredResponse};
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State, Stub};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
 
 /// The longest chain walked when reading a conversation back.
 const MAX_TURNS: usize = 10_000;
@@ -73,7 +74,9 @@ impl DurableObject for ResponseStore {
         let id = req.url()?.query_pairs().find(|(k, _)| k == "id").map(|(_, v)| v.into_owned()).unwrap_or_default();
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/put") => {
-                let turn: StoredResponse = req.json().await?;
+                let Some(turn) = super::durable::body::<StoredResponse>(&mut req).await else {
+                    return Response::error("bad turn", 400);
+                };
                 let body = serde_json::to_string(&turn).map_err(|e| worker::Error::RustError(e.to_string()))?;
                 sql.exec("DELETE FROM responses WHERE expires_at <= ?", vec![(now_ms() as i64).into()])?;
                 sql.exec(
@@ -85,7 +88,9 @@ impl DurableObject for ResponseStore {
             (Method::Get, "/get") => Response::from_json(&Self::read(&sql, &id)?),
             (Method::Get, "/chain") => Response::from_json(&Self::chain(&sql, &id)?.map(|t| stored::conversation(&t))),
             (Method::Post, "/delete") => {
-                let Id { id } = req.json().await?;
+                let Some(Id { id }) = super::durable::body(&mut req).await else {
+                    return Response::error("bad id", 400);
+                };
                 let existed = Self::read(&sql, &id)?.is_some();
                 sql.exec("DELETE FROM responses WHERE id = ?", vec![id.into()])?;
                 Response::from_json(&existed)

@@ -65,3 +65,19 @@ impl Drop for Timer {
         }
     }
 }
+
+/// Waits `ms` with the runtime's `scheduler.wait` (a plain promise: no JS timer
+/// calling back into wasm), or a `Timer` where that is missing.
+pub async fn sleep_ms(ms: u32) {
+    let scheduler = js_sys::Reflect::get(&js_sys::global(), &"scheduler".into()).ok().filter(|s| s.is_object());
+    let wait = scheduler.as_ref().and_then(|s| {
+        let wait: js_sys::Function = js_sys::Reflect::get(s, &"wait".into()).ok()?.dyn_into().ok()?;
+        wait.call1(s, &ms.into()).ok()?.dyn_into::<js_sys::Promise>().ok()
+    });
+    match wait {
+        Some(promise) => {
+            let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+        }
+        None => Timer::after_ms(u64::from(ms)).await,
+    }
+}

@@ -176,6 +176,25 @@ pub struct Admit {
     pub estimated_micro_usd: u64,
     /// When the concurrency lease expires if never released (request deadline + margin).
     pub lease_ms: u64,
+    /// Earlier requests' settlements, carried by this call and applied first (one
+    /// round trip instead of two; see `edge::limiter`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settle_first: Vec<Settle>,
+}
+
+/// A request's end: what it used, for which scopes, and which model served it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settle {
+    pub reservation_id: String,
+    #[serde(default)]
+    pub used: Used,
+    pub scopes: Vec<Scoped>,
+    /// Another limiter refused the request: the request cell is given back too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel: bool,
+    /// The public model that served: other models' scopes are given back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_model: Option<String>,
 }
 
 /// What a request really used, when it is known (`None` keeps the reservation).
@@ -310,8 +329,18 @@ struct ScopeCheck {
 impl LimiterState {
     /// Requests, tokens and concurrency of every scope in one decision: nothing is
     /// consumed unless all pass.
+    ///
+    /// Settlements carried by the call are applied first. A reservation id already
+    /// held (the call was retried after the first try got through) is admitted
+    /// again without consuming anything twice.
     pub fn admit(&mut self, admit: &Admit, now_ms: u64) -> Admission {
+        for settle in &admit.settle_first {
+            self.apply(settle, now_ms);
+        }
         self.expire(now_ms);
+        if self.reservations.contains_key(&admit.reservation_id) {
+            return self.readmit(admit, now_ms);
+        }
         let mut passed: Vec<(&Scoped, ScopeCheck)> = Vec::new();
         for scoped in admit.scopes.iter().filter(|s| !s.is_empty()) {
             let check = self.check_scope(scoped, admit, now_ms);
@@ -351,6 +380,38 @@ impl LimiterState {
         };
         self.reservations.insert(admit.reservation_id.clone(), reservation);
         admission
+    }
+
+    /// The answer to a retried admission: allowed, with the buckets as they are now.
+    fn readmit(&self, admit: &Admit, now_ms: u64) -> Admission {
+        let mut admission = Admission {
+            allowed: true,
+            denied_by: None,
+            denied_scope: None,
+            never: false,
+            requests: None,
+            tokens: None,
+            budget: None,
+            retry_after_ms: 0,
+        };
+        for scoped in admit.scopes.iter().filter(|s| !s.is_empty()) {
+            let buckets = self.buckets.get(&scoped.scope).copied().unwrap_or_default();
+            let peek = |gcra: &Gcra, limit: Option<u64>| limit.map(|l| gcra.peek(Rate::per_minute(l), now_ms));
+            admission.requests =
+                tighter(admission.requests, peek(&buckets.requests, scoped.limits.requests_per_minute));
+            admission.tokens = tighter(admission.tokens, peek(&buckets.tokens, scoped.limits.tokens_per_minute));
+        }
+        admission
+    }
+
+    /// One settlement, whichever kind: `true` when it changed anything.
+    pub fn apply(&mut self, settle: &Settle, now_ms: u64) -> bool {
+        match (&settle.served_model, settle.cancel) {
+            (Some(served), false) => {
+                self.settle_served(&settle.reservation_id, settle.used, &settle.scopes, Some(served), now_ms)
+            }
+            _ => self.settle(&settle.reservation_id, settle.used, &settle.scopes, settle.cancel, now_ms),
+        }
     }
 
     fn check_scope(&self, scoped: &Scoped, admit: &Admit, now_ms: u64) -> ScopeCheck {

@@ -80,6 +80,7 @@ fn admit(id: &str, tokens: u64, limits: Limits) -> Admit {
         estimated_tokens: tokens,
         estimated_micro_usd: 0,
         lease_ms: 60_000,
+        settle_first: Vec::new(),
     }
 }
 
@@ -139,6 +140,36 @@ fn concurrency_leases_release_on_settle_and_expire() {
 }
 
 #[test]
+fn a_retried_admission_is_not_counted_twice() {
+    let limits = Limits { requests_per_minute: Some(2), tokens_per_minute: Some(1_000), max_concurrent: Some(5) };
+    let mut s = LimiterState::default();
+    assert!(s.admit(&admit("a", 100, limits), T0).allowed);
+    let again = s.admit(&admit("a", 100, limits), T0);
+    assert!(again.allowed, "the retry of an admitted request is admitted");
+    assert_eq!(s.in_flight(), 1);
+    assert!(s.admit(&admit("b", 100, limits), T0).allowed, "the retry did not use the second request of the minute");
+    assert_eq!(s.admit(&admit("c", 100, limits), T0).denied_by, Some(Denial::Requests));
+}
+
+#[test]
+fn settlements_carried_by_an_admission_free_their_slots_first() {
+    let limits = Limits { requests_per_minute: None, tokens_per_minute: Some(1_000), max_concurrent: Some(1) };
+    let mut s = LimiterState::default();
+    assert!(s.admit(&admit("a", 900, limits), T0).allowed);
+    assert_eq!(s.admit(&admit("b", 1, limits), T0).denied_by, Some(Denial::Concurrency));
+    let mut next = admit("b", 900, limits);
+    next.settle_first = vec![Settle {
+        reservation_id: "a".into(),
+        used: Used { tokens: Some(10), micro_usd: None },
+        scopes: vec![Scoped::whole(limits)],
+        cancel: false,
+        served_model: None,
+    }];
+    assert!(s.admit(&next, T0).allowed, "a's slot and unused tokens came back before b was checked");
+    assert_eq!(s.in_flight(), 1);
+}
+
+#[test]
 fn state_round_trips_through_json() {
     let mut s = LimiterState::default();
     let limits = Limits { requests_per_minute: Some(3), tokens_per_minute: Some(100), max_concurrent: Some(1) };
@@ -154,6 +185,7 @@ fn scoped_admit(id: &str, tokens: u64, scopes: &[Scoped]) -> Admit {
         estimated_tokens: tokens,
         estimated_micro_usd: 0,
         lease_ms: 60_000,
+        settle_first: Vec::new(),
     }
 }
 
@@ -234,6 +266,7 @@ fn costly(id: &str, micro_usd: u64, scopes: &[Scoped]) -> Admit {
         estimated_tokens: 1,
         estimated_micro_usd: micro_usd,
         lease_ms: 60_000,
+        settle_first: Vec::new(),
     }
 }
 

@@ -39,7 +39,7 @@ thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
-pub fn stub(env: &Env) -> Option<worker::Stub> {
+pub fn stub(env: &Env) -> Option<crate::edge::objects::Stub> {
     objects::stub(env, BINDING, OBJECT, None, None)
 }
 
