@@ -58,7 +58,10 @@ impl DurableObject for RateLimiter {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let storage = self.state.storage();
-        load(&storage, &self.limiter).await?;
+        if self.limiter.borrow().is_none() {
+            let loaded = self.load(&storage).await?;
+            self.limiter.borrow_mut().get_or_insert(loaded);
+        }
         let now = now_ms();
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/admit") => {
@@ -70,7 +73,7 @@ impl DurableObject for RateLimiter {
                 }
                 let admission = self.limiter.borrow_mut().as_mut().map(|s| s.admit(&admit, now));
                 if admission.as_ref().is_some_and(|a| a.allowed) || !admit.settle_first.is_empty() {
-                    self.save(&storage).await?;
+                    self.save(&storage)?;
                 }
                 Response::from_json(&admission)
             }
@@ -85,7 +88,7 @@ impl DurableObject for RateLimiter {
                     .as_mut()
                     .is_some_and(|s| settles.iter().fold(false, |changed, settle| s.apply(settle, now) | changed));
                 if changed {
-                    self.save(&storage).await?;
+                    self.save(&storage)?;
                 }
                 Response::from_json(&serde_json::json!({"settled": changed}))
             }
@@ -111,13 +114,35 @@ fn debug_delay_ms(env: &Env) -> u32 {
     var("DEBUG_LIMITER_DELAY_MS").trim().parse().unwrap_or(0)
 }
 
+/// The limiter's state is one SQLite row, written synchronously: an awaited
+/// `storage.put` per admission cost more than the admission itself.
+const LIMITER_TABLE: &str = "CREATE TABLE IF NOT EXISTS limiter (k TEXT PRIMARY KEY, v TEXT NOT NULL)";
+
+#[derive(Deserialize)]
+struct Row {
+    v: String,
+}
+
 impl RateLimiter {
-    async fn save(&self, storage: &Storage) -> Result<()> {
-        let snapshot = self.limiter.borrow().clone();
-        match snapshot {
-            Some(state) => persist(storage, &state).await,
-            None => Ok(()),
-        }
+    /// The stored state: the SQLite row, or the key-value entry objects wrote before.
+    async fn load(&self, storage: &Storage) -> Result<LimiterState> {
+        let sql = storage.sql();
+        sql.exec(LIMITER_TABLE, None)?;
+        let rows: Vec<Row> = sql.exec("SELECT v FROM limiter WHERE k = 'state'", None)?.to_array()?;
+        let text = match rows.into_iter().next() {
+            Some(row) => Some(row.v),
+            None => storage.get::<String>(STATE_KEY).await?,
+        };
+        Ok(text.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default())
+    }
+
+    fn save(&self, storage: &Storage) -> Result<()> {
+        let text = match self.limiter.borrow().as_ref() {
+            Some(state) => serde_json::to_string(state).map_err(|e| worker::Error::RustError(e.to_string()))?,
+            None => return Ok(()),
+        };
+        storage.sql().exec("INSERT OR REPLACE INTO limiter (k, v) VALUES ('state', ?)", vec![text.into()])?;
+        Ok(())
     }
 }
 
