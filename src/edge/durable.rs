@@ -10,7 +10,8 @@ use crate::config::BreakerPolicy;
 use crate::health::{Breaker, Outcome};
 use crate::limits::{Admit, LimiterState, Settle};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State, Storage};
 
 const STATE_KEY: &str = "state";
@@ -46,14 +47,21 @@ pub async fn body<T: DeserializeOwned>(req: &mut Request) -> Option<T> {
 #[durable_object]
 pub struct RateLimiter {
     state: State,
-    limiter: RefCell<Option<LimiterState>>,
+    limiter: Rc<RefCell<Option<LimiterState>>>,
+    /// A write of the state is scheduled (see `WRITE_BEHIND_MS`).
+    write_pending: Rc<Cell<bool>>,
     /// Tests only: answers admissions this late, to prove the callers' deadline.
     debug_delay_ms: u32,
 }
 
 impl DurableObject for RateLimiter {
     fn new(state: State, env: Env) -> Self {
-        Self { state, limiter: RefCell::new(None), debug_delay_ms: debug_delay_ms(&env) }
+        Self {
+            state,
+            limiter: Rc::new(RefCell::new(None)),
+            write_pending: Rc::new(Cell::new(false)),
+            debug_delay_ms: debug_delay_ms(&env),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -114,8 +122,13 @@ fn debug_delay_ms(env: &Env) -> u32 {
     var("DEBUG_LIMITER_DELAY_MS").trim().parse().unwrap_or(0)
 }
 
-/// The limiter's state is one SQLite row, written synchronously: an awaited
-/// `storage.put` per admission cost more than the admission itself.
+/// The limiter's state is one SQLite row. The object answers from memory (it is
+/// the only writer) and writes the row at most this long after a change, once for
+/// all the changes in between: a write per admission cost more than the admission
+/// itself. An object that crashes loses at most this much of its counts.
+const WRITE_BEHIND_MS: u32 = 10;
+
+/// The limiter's state is one SQLite row.
 const LIMITER_TABLE: &str = "CREATE TABLE IF NOT EXISTS limiter (k TEXT PRIMARY KEY, v TEXT NOT NULL)";
 
 #[derive(Deserialize)]
@@ -137,11 +150,20 @@ impl RateLimiter {
     }
 
     fn save(&self, storage: &Storage) -> Result<()> {
-        let text = match self.limiter.borrow().as_ref() {
-            Some(state) => serde_json::to_string(state).map_err(|e| worker::Error::RustError(e.to_string()))?,
-            None => return Ok(()),
-        };
-        storage.sql().exec("INSERT OR REPLACE INTO limiter (k, v) VALUES ('state', ?)", vec![text.into()])?;
+        if self.write_pending.replace(true) {
+            return Ok(());
+        }
+        let (limiter, pending, sql) = (self.limiter.clone(), self.write_pending.clone(), storage.sql());
+        wasm_bindgen_futures::spawn_local(async move {
+            super::timer::sleep_ms(WRITE_BEHIND_MS).await;
+            pending.set(false);
+            let text = limiter.borrow().as_ref().and_then(|state| serde_json::to_string(state).ok());
+            if let Some(text) = text {
+                if sql.exec("INSERT OR REPLACE INTO limiter (k, v) VALUES ('state', ?)", vec![text.into()]).is_err() {
+                    super::log::warn("limiter_write_failed", "");
+                }
+            }
+        });
         Ok(())
     }
 }
