@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     "stream-requests": { type: "string" },
     "max-case-seconds": { type: "string" }, // bound on one latency case
     peer: { type: "string", default: "portkey" },
+    "failover-status": { type: "string", default: "503" },
     quick: { type: "boolean", default: false },
     verbose: { type: "boolean", short: "v", default: false },
     json: { type: "string" },
@@ -50,7 +51,8 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   console.log(`scripts/bench [--rounds N] [--requests N] [--warmup N] [--seconds S] [--stream-requests N]
-              [--max-case-seconds S] [--peer portkey|none] [--quick] [--json PATH]
+              [--max-case-seconds S] [--peer portkey|none] [--failover-status 503|500]
+              [--quick] [--json PATH] [-v]
               [--subject-core C] [--rest-core C]
   --quick: 1 round, 100 requests, 1 s per throughput case (a smoke run; its figures mean little)`);
   process.exit(0);
@@ -69,6 +71,9 @@ const OPT = {
   streamRequests: num(args["stream-requests"], Q ? 20 : 200, 5, 10_000),
   maxCaseSeconds: num(args["max-case-seconds"], Q ? 20 : 90, 5, 900),
   peer: args.peer,
+  // 503: no same-endpoint retry, so exactly one failover. 500 is retried once on the same
+  // endpoint after a jittered backoff (U(0, 100 ms)) while the retry budget lasts.
+  failoverStatus: [500, 503].includes(Number(args["failover-status"])) ? Number(args["failover-status"]) : (() => { throw new Error("--failover-status: 500 or 503"); })(),
   quick: Q,
   verbose: args.verbose,
   subjectCore: num(args["subject-core"], 0, 0, 1023),
@@ -250,7 +255,7 @@ const gateway = (mockBaseUrl) =>
   startWorkerd(async () => {
     // Production shape: the usage store (Queue + D1) on, request logs off (benchConfig).
     const { mf, url } = await startGateway({ usageBatchTimeoutMs: 1000 });
-    await putConfig(url, benchSuiteConfig(mockBaseUrl));
+    await putConfig(url, benchSuiteConfig(mockBaseUrl, { failoverStatus: OPT.failoverStatus }));
     return { url, close: () => mf.dispose() };
   });
 
@@ -429,7 +434,7 @@ for (let round = 0; round < OPT.rounds; round++) {
         r[name] = { ...stats, events: probe.events, bytes: probe.bytes };
         if (name === "failover") {
           const counts = await mock.call("counts");
-          r[name].upstream_failures = counts["fault-503"] ?? 0;
+          r[name].upstream_failures = counts[`fault-${OPT.failoverStatus}`] ?? 0;
           r[name].requests_sent = stats.n + job.warmup; // warmup requests fail over too
         }
       } catch (err) {
@@ -554,6 +559,10 @@ function table(title, header, rows) {
   for (const row of rows) console.log(line(row));
 }
 const label = (s) => `${s.key.padEnd(2)} ${s.name}`;
+/** "not served" when the subject refused the case in every round (e.g. Portkey's streams). */
+const notServed = (key, name) => rounds.every((r) => String(r[key]?.[name]?.error ?? "").startsWith("not served"));
+/** A row's cells, or "not served" in each when the subject does not serve the case. */
+const cells = (key, name, list) => (notServed(key, name) ? list.map(() => "not served") : list);
 const shown = live;
 
 console.log(
@@ -589,18 +598,14 @@ table(
     if (s.key === "D") return [label(s), `${fmt(f.stream20.ttfb_p50?.median)} abs`, `${fmt(f.stream20.last_p50?.median)} abs`, "", `${fmt(f.stream200.ttfb_p50?.median)} abs`, `${fmt(f.stream200.last_p50?.median)} abs`, "", ""];
     return [
       label(s),
-      spread(f.stream20.ttfb_added_p50),
-      spread(f.stream20.last_added_p50),
-      spread(f.stream20.us_per_event, 1),
-      spread(f.stream200.ttfb_added_p50),
-      spread(f.stream200.last_added_p50),
-      spread(f.stream200.us_per_event, 1),
-      spread(f.us_per_event_marginal, 1),
+      ...cells(s.key, "stream20", [spread(f.stream20.ttfb_added_p50), spread(f.stream20.last_added_p50), spread(f.stream20.us_per_event, 1)]),
+      ...cells(s.key, "stream200", [spread(f.stream200.ttfb_added_p50), spread(f.stream200.last_added_p50), spread(f.stream200.us_per_event, 1)]),
+      notServed(s.key, "stream200") ? "not served" : spread(f.us_per_event_marginal, 1),
     ];
   }),
 );
 table(
-  "Anthropic /v1/messages in -> OpenAI-kind target, and a request that fails over once (503, then the next target), c=1, ms added over direct JSON",
+  `Anthropic /v1/messages in -> OpenAI-kind target, and a request that fails over once (${OPT.failoverStatus}, then the next target), c=1, ms added over direct JSON`,
   ["subject", "anthropic p50", "added p50", "added p99", "failover p50", "added p50", "added p99", "failed over"],
   shown
     .filter((s) => s.key === "D" || s.anthropic || s.gateway)
@@ -609,7 +614,8 @@ table(
       if (s.key === "D") return [label(s), `${fmt(f.json.p50?.median)} (JSON)`, "", "", "", "", "", ""];
       const fo = rounds.map((r) => r[s.key]?.failover).filter((v) => v && !v.error);
       const failedOver = fo.length ? `${fo.reduce((a, v) => a + v.upstream_failures, 0)}/${fo.reduce((a, v) => a + v.requests_sent, 0)}` : "–";
-      return [label(s), spread(f.anthropic.p50), spread(f.anthropic.added_p50), spread(f.anthropic.added_p99), spread(f.failover.p50), spread(f.failover.added_p50), spread(f.failover.added_p99), s.gateway ? failedOver : ""];
+      const failover = s.gateway ? [spread(f.failover.p50), spread(f.failover.added_p50), spread(f.failover.added_p99), failedOver] : ["", "", "", ""];
+      return [label(s), ...cells(s.key, "anthropic", [spread(f.anthropic.p50), spread(f.anthropic.added_p50), spread(f.anthropic.added_p99)]), ...failover];
     }),
 );
 
@@ -647,24 +653,25 @@ for (const s of shown) {
     console.log(`| ${s.name} | (p50 ${fmt(f.json.p50?.median)} ms) | (p99 ${fmt(f.json.p99?.median)} ms) | ${int(f.c64.rps?.median)} | ${cpu} (mock) | – |`);
     continue;
   }
-  console.log(`| ${s.name} | ${fmt(f.json.added_p50?.median)} ms | ${fmt(f.json.added_p99?.median)} ms | ${int(f.c64.rps?.median)} | ${cpu} | ${fmt(f.stream200.us_per_event?.median, 1)} |`);
+  console.log(`| ${s.name} | ${fmt(f.json.added_p50?.median)} ms | ${fmt(f.json.added_p99?.median)} ms | ${int(f.c64.rps?.median)} | ${cpu} | ${notServed(s.key, "stream200") ? "not served" : fmt(f.stream200.us_per_event?.median, 1)} |`);
 }
 
 // Checks: what would make the figures wrong.
 const warnings = [];
+const notes = [];
 for (const s of shown) {
   for (const c of CONCURRENCY) {
     const f = figures[s.key][`c${c}`];
     if (f.non2xx || f.errors) warnings.push(`${s.key} c=${c}: ${f.non2xx} non-2xx answers and ${f.errors} transport errors (must be 0)`);
   }
-  for (const [name, error] of Object.entries(figures[s.key].errors)) warnings.push(`${s.key} ${name}: ${error}`);
+  for (const [name, error] of Object.entries(figures[s.key].errors)) (notServed(s.key, name) ? notes : warnings).push(`${s.key} ${name}: ${error}`);
   for (const [i, r] of rounds.entries()) {
     for (const [name, v] of Object.entries(r[s.key] ?? {})) {
       if (v && !v.error && (v.non2xx || v.errors) && !name.startsWith("c")) warnings.push(`${s.key} ${name} round ${i + 1}: ${v.non2xx} non-2xx, ${v.errors} errors (${v.last_failure})`);
       if (v?.timed_out) warnings.push(`${s.key} ${name} round ${i + 1}: stopped at --max-case-seconds after ${v.n} requests`);
     }
     const fo = r[s.key]?.failover;
-    if (fo && !fo.error && fo.upstream_failures !== fo.requests_sent) warnings.push(`${s.key} failover round ${i + 1}: ${fo.upstream_failures} upstream failures for ${fo.requests_sent} requests (expected one each: the circuit breaker may have opened)`);
+    if (fo && !fo.error && fo.upstream_failures !== fo.requests_sent) warnings.push(`${s.key} failover round ${i + 1}: ${fo.upstream_failures} upstream failures for ${fo.requests_sent} requests (expected one each: the circuit breaker opened${OPT.failoverStatus === 500 ? ", or retries of the 500" : ""})`);
   }
   for (const events of STREAM_EVENTS) {
     const seen = figures[s.key][`stream${events}`].events_seen;
@@ -683,6 +690,10 @@ const directRps = figures.D.c64.rps?.median ?? 0;
 if (fastest && directRps < 3 * fastest) warnings.push(`direct c=64 (${int(directRps)} req/s) is under 3× the fastest subject (${int(fastest)}): the mock or the client may be limiting`);
 if (Math.max(loadBefore[0], loadAfter[0]) > 1.5) warnings.push(`load average ${fmt(loadBefore[0])} / ${fmt(loadAfter[0])}: other work was running, figures are noisy`);
 for (const s of subjects.filter((s) => s.failed)) warnings.push(`${s.key} ${s.name}: not started (${s.failed.split("\n")[0]})`);
+if (notes.length) {
+  console.log("\nCases a subject does not serve (no figure, not an error of the bench)");
+  for (const n of notes) console.log(`  - ${n}`);
+}
 if (warnings.length) {
   console.log("\nWarnings");
   for (const w of warnings) console.log(`  - ${w}`);
@@ -725,6 +736,7 @@ const result = {
   figures,
   ratios,
   warnings,
+  not_served: notes,
   rounds,
 };
 const outDir = path.join(ROOT, ".bench");

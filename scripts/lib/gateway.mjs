@@ -86,11 +86,13 @@ export const BENCH_LIMITED_KEY = "gw_bench_limited_key";
  * targets have), the unlimited bench key, a key with rate limits and a monthly budget so far
  * above what a run uses that it is never refused (the bench measures what the limiter costs,
  * not refusals), and `bench-failover`, whose first target answers 503 (the mock's `fault-503`
- * model) so that every request fails over once to the second. Both targets are the same
+ * model; `fault-500` with failoverStatus 500, which the gateway first retries on the same
+ * endpoint, after a jittered backoff, while its retry budget lasts) so that every request fails
+ * over once to the second. Both targets are the same
  * provider: with an untimed request between failovers its failure ratio stays under the
  * circuit breaker's 50%.
  */
-export function benchSuiteConfig(mockBaseUrl) {
+export function benchSuiteConfig(mockBaseUrl, { failoverStatus = 503 } = {}) {
   const base = benchConfig(mockBaseUrl);
   const price = { input_per_mtok: 0.15, output_per_mtok: 0.6 };
   const limitedHash = createHash("sha256").update(BENCH_LIMITED_KEY).digest("hex");
@@ -100,7 +102,7 @@ export function benchSuiteConfig(mockBaseUrl) {
       bench: { targets: [{ provider: "mock", model: "bench", price }] },
       "bench-failover": {
         targets: [
-          { provider: "mock", model: "fault-503", price },
+          { provider: "mock", model: `fault-${failoverStatus}`, price },
           { provider: "mock", model: "bench", price },
         ],
       },
