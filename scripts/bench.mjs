@@ -430,8 +430,13 @@ for (let round = 0; round < OPT.rounds; round++) {
         }
         await mock.call("counts"); // reset the mock's tally
         const job = { ...c, n: requests, warmup: c.stream ? Math.ceil(OPT.warmup / 10) : OPT.warmup, maxSeconds: OPT.maxCaseSeconds };
+        const ticks0 = cpuTicks(subject.pids);
         const stats = await load.call("latency", job, { timeoutMs: deadlineMs(OPT.maxCaseSeconds) });
-        r[name] = { ...stats, events: probe.events, bytes: probe.bytes };
+        // CPU of the subject's processes per request (warmup included; 10 ms ticks, so coarse
+        // in short runs). Unlike the last byte, it does not hide work overlapped with the mock.
+        const sent = (stats.n + stats.non2xx + stats.errors) * (c.after ? 2 : 1) + job.warmup * (c.after ? 2 : 1);
+        const cpu_us_per_request = (((cpuTicks(subject.pids) - ticks0) / CLK_TCK) * 1e6) / Math.max(1, sent);
+        r[name] = { ...stats, events: probe.events, bytes: probe.bytes, cpu_us_per_request };
         if (name === "failover") {
           const counts = await mock.call("counts");
           r[name].upstream_failures = counts[`fault-${OPT.failoverStatus}`] ?? 0;
@@ -511,6 +516,11 @@ for (const s of live) {
       events_seen: rounds.map((r) => r[s.key]?.[name]?.events).find(Number.isFinite) ?? null,
     };
   }
+  // CPU per event, marginal: (CPU per 200-event stream − CPU per 20-event stream) / 180, in µs.
+  f.cpu_us_per_event_marginal = summary(
+    perRound((i) => (get(i, s.key, "stream200", "cpu_us_per_request") - get(i, s.key, "stream20", "cpu_us_per_request")) / 180),
+  );
+  f.json.cpu_us_per_request = summary(perRound((i) => get(i, s.key, "json", "cpu_us_per_request")));
   // The marginal cost of an event: (added at 200 events − added at 20) / 180, in µs.
   f.us_per_event_marginal =
     s.key === "D"
@@ -525,6 +535,7 @@ const ratio = (fn, { target, better, unit }) => ({ ...summary(perRound(fn)), tar
 const addedP50 = (i, key, name = "json") => get(i, key, name, "p50") - get(i, "D", baselineCase(name), "p50");
 const rps = (i, key, c = 64) => get(i, key, `c${c}`, "rps");
 const perEvent = (i, key) => ((get(i, key, "stream200", "p50") - get(i, "D", "stream200", "p50")) * 1000) / 200;
+const cpuPerEvent = (i, key) => (get(i, key, "stream200", "cpu_us_per_request") - get(i, key, "stream20", "cpu_us_per_request")) / 180;
 const ttfbAdded = (i, key, name = "stream20") => get(i, key, name, "ttfb_p50") - get(i, "D", name, "ttfb_p50");
 const ratios = {
   "unlimited − Rust floor, added p50 (ms)": ratio((i) => addedP50(i, "G") - addedP50(i, "R"), { target: 0.3, better: "lower", unit: "ms" }),
@@ -539,6 +550,10 @@ const ratios = {
   "stream µs/event (200 events): limited": ratio((i) => perEvent(i, "GL"), { target: 15, better: "lower", unit: "µs" }),
   "stream µs/event (200 events): JS floor": ratio((i) => perEvent(i, "F"), { better: "lower", unit: "µs" }),
   "stream µs/event (200 events): Rust floor": ratio((i) => perEvent(i, "R"), { better: "lower", unit: "µs" }),
+  "stream CPU µs/event (marginal 20→200): unlimited": ratio((i) => cpuPerEvent(i, "G"), { target: 15, better: "lower", unit: "µs" }),
+  "stream CPU µs/event (marginal 20→200): limited": ratio((i) => cpuPerEvent(i, "GL"), { target: 15, better: "lower", unit: "µs" }),
+  "stream CPU µs/event (marginal 20→200): JS floor": ratio((i) => cpuPerEvent(i, "F"), { better: "lower", unit: "µs" }),
+  "stream CPU µs/event (marginal 20→200): Rust floor": ratio((i) => cpuPerEvent(i, "R"), { better: "lower", unit: "µs" }),
   "stream first byte, unlimited − Rust floor (ms)": ratio((i) => ttfbAdded(i, "G") - ttfbAdded(i, "R"), { target: 0.3, better: "lower", unit: "ms" }),
   "Rust floor − JS floor, added p50 (ms)": ratio((i) => addedP50(i, "R") - addedP50(i, "F"), { better: "lower", unit: "ms" }),
   "Rust floor / JS floor, req/s at c=64": ratio((i) => rps(i, "R") / rps(i, "F"), { better: "higher", unit: "%" }),
@@ -575,10 +590,10 @@ console.log(`load average before/after: ${loadBefore.map((x) => x.toFixed(2)).jo
 
 table(
   `JSON, c=1 (${OPT.requests} sequential after ${OPT.warmup} warmup), ms`,
-  ["subject", "p50", "p99", "added p50", "added p99"],
+  ["subject", "p50", "p99", "added p50", "added p99", "CPU µs/req"],
   shown.map((s) => {
     const f = figures[s.key].json;
-    return [label(s), spread(f.p50), spread(f.p99), spread(f.added_p50), spread(f.added_p99)];
+    return [label(s), spread(f.p50), spread(f.p99), spread(f.added_p50), spread(f.added_p99), `${spreadInt(f.cpu_us_per_request)}${s.key === "D" ? " (mock)" : ""}`];
   }),
 );
 table(
@@ -591,16 +606,17 @@ table(
   }),
 );
 table(
-  `Streams (${OPT.streamRequests} sequential each), ms; µs/event = (last-byte added over direct) / events`,
-  ["subject", "20: first byte +", "20: last byte +", "20: µs/ev", "200: first byte +", "200: last byte +", "200: µs/ev", "marginal µs/ev"],
+  `Streams (${OPT.streamRequests} sequential each), ms added over direct; µs/ev = (last-byte added) / events; marginal = (added at 200 − added at 20) / 180; CPU µs/ev = the subject's CPU, (per 200-event stream − per 20-event stream) / 180`,
+  ["subject", "20: first byte +", "20: last byte +", "20: µs/ev", "200: first byte +", "200: last byte +", "200: µs/ev", "marginal µs/ev", "CPU µs/ev"],
   shown.map((s) => {
     const f = figures[s.key];
-    if (s.key === "D") return [label(s), `${fmt(f.stream20.ttfb_p50?.median)} abs`, `${fmt(f.stream20.last_p50?.median)} abs`, "", `${fmt(f.stream200.ttfb_p50?.median)} abs`, `${fmt(f.stream200.last_p50?.median)} abs`, "", ""];
+    if (s.key === "D") return [label(s), `${fmt(f.stream20.ttfb_p50?.median)} abs`, `${fmt(f.stream20.last_p50?.median)} abs`, "", `${fmt(f.stream200.ttfb_p50?.median)} abs`, `${fmt(f.stream200.last_p50?.median)} abs`, "", "", `${spread(f.cpu_us_per_event_marginal, 1)} (mock)`];
     return [
       label(s),
       ...cells(s.key, "stream20", [spread(f.stream20.ttfb_added_p50), spread(f.stream20.last_added_p50), spread(f.stream20.us_per_event, 1)]),
       ...cells(s.key, "stream200", [spread(f.stream200.ttfb_added_p50), spread(f.stream200.last_added_p50), spread(f.stream200.us_per_event, 1)]),
       notServed(s.key, "stream200") ? "not served" : spread(f.us_per_event_marginal, 1),
+      notServed(s.key, "stream200") ? "not served" : spread(f.cpu_us_per_event_marginal, 1),
     ];
   }),
 );
