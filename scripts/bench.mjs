@@ -373,8 +373,14 @@ say("starting the subjects");
 subjects = [{ key: "D", name: "direct (client -> mock)", url: mockInfo.url, chatPath: "/v1/chat/completions", headers: {}, pids: [mock.child.pid], cpuOf: "the mock" }];
 const addSubject = async (key, name, start, extra) => {
   try {
+    // Cold start, indicative (every process is on the rest core then): from starting the
+    // subject (for the gateway: Miniflare, then the config PUT) to its first 2xx chat answer.
+    const t0 = performance.now();
     const started = await start();
-    subjects.push({ key, name, chatPath: "/v1/chat/completions", headers: {}, ...started, ...extra });
+    const subject = { key, name, chatPath: "/v1/chat/completions", headers: {}, ...started, ...extra };
+    const first = await load.call("probe", casesFor(subject).json, { timeoutMs: 45_000 });
+    subject.cold = first.ok ? { first_answer_ms: performance.now() - t0, first_request_ms: first.total_ms } : { error: first.error };
+    subjects.push(subject);
   } catch (err) {
     say(`${name}: not started (${err.message.split("\n")[0]})`);
     subjects.push({ key, name, failed: err.message, pids: [] });
@@ -653,9 +659,11 @@ for (const [name, r] of Object.entries(ratios)) {
   console.log(`  ${name.padEnd(52)} ${shownValue}${verdict}`);
 }
 
-console.log("\nMemory of each subject's process after the run (RSS / peak), MB");
-for (const [key, list] of Object.entries(memoryAfter)) {
-  console.log(`  ${key.padEnd(3)}${list.map((m) => (m ? `${fmt(m.rss_mb, 0)} / ${fmt(m.hwm_mb, 0)}` : "–")).join(", ")}`);
+console.log("\nMemory of each subject's process after the run (RSS / peak, MB); cold start (start -> first 2xx chat answer, and that first request alone, ms; indicative)");
+for (const s of live.filter((s) => s.key !== "D")) {
+  const mem = (memoryAfter[s.key] ?? []).map((m) => (m ? `${fmt(m.rss_mb, 0)} / ${fmt(m.hwm_mb, 0)}` : "–")).join(", ");
+  const cold = s.cold?.first_answer_ms ? `${fmt(s.cold.first_answer_ms, 0)} ms, first request ${fmt(s.cold.first_request_ms, 1)} ms` : (s.cold?.error ?? "–");
+  console.log(`  ${s.key.padEnd(3)}${mem.padEnd(12)}  cold start ${cold}`);
 }
 
 // The headline table of issue 13 / the README, in Markdown.
@@ -747,7 +755,7 @@ const result = {
     pinning: PINNING,
     client: "node:http, keep-alive http.Agent (one socket per worker), TCP_NODELAY",
   },
-  subjects: subjects.map(({ key, name, url, pids, failed }) => ({ key, name, url, pids, failed: failed ?? null })),
+  subjects: subjects.map(({ key, name, url, pids, failed, cold }) => ({ key, name, url, pids, cold_start: cold ?? null, failed: failed ?? null })),
   memory_after_mb: memoryAfter,
   figures,
   ratios,

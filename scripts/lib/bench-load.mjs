@@ -79,7 +79,7 @@ async function probe(job) {
     const r = await send(agent, job.target, job, true);
     if (!ok(r)) return { ok: false, error: describe(r) };
     if (job.expect && !r.text.includes(job.expect)) return { ok: false, error: `answer lacks ${JSON.stringify(job.expect)}: ${r.text.slice(0, 200)}` };
-    return { ok: true, status: r.status, bytes: r.bytes, events: countEvents(r.text) };
+    return { ok: true, status: r.status, bytes: r.bytes, events: countEvents(r.text), total_ms: r.total };
   } finally {
     agent.destroy();
   }
