@@ -79,6 +79,7 @@ const OPT = {
   subjectCore: num(args["subject-core"], 0, 0, 1023),
   restCore: num(args["rest-core"], 1, 0, 1023),
 };
+if (!["portkey", "none"].includes(OPT.peer)) throw new Error(`--peer ${OPT.peer}: portkey or none`);
 const STREAM_EVENTS = [20, 200];
 const CONCURRENCY = [16, 64];
 
@@ -370,7 +371,7 @@ pin(mock.child.pid, OPT.restCore);
 pin(load.child.pid, OPT.restCore);
 
 say("starting the subjects");
-subjects = [{ key: "D", name: "direct (client -> mock)", url: mockInfo.url, chatPath: "/v1/chat/completions", headers: {}, pids: [mock.child.pid], cpuOf: "the mock" }];
+subjects = [{ key: "D", name: "direct (client -> mock)", url: mockInfo.url, chatPath: "/v1/chat/completions", headers: {}, pids: [mock.child.pid] }];
 const addSubject = async (key, name, start, extra) => {
   try {
     // Cold start, indicative (every process is on the rest core then): from starting the
@@ -401,8 +402,6 @@ if (OPT.peer === "portkey") {
     headers,
     anthropic: { ...headers, "x-api-key": "mock", "anthropic-version": "2023-06-01" },
   });
-} else if (OPT.peer !== "none") {
-  throw new Error(`--peer ${OPT.peer}: portkey or none`);
 }
 // Every subject process waits on the rest core until its turn.
 for (const s of subjects) if (s.key !== "D") for (const pid of s.pids) pin(pid, OPT.restCore);
