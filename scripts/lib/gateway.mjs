@@ -78,6 +78,47 @@ export function benchConfig(mockBaseUrl) {
   };
 }
 
+/** scripts/bench's key with rate limits and a monthly budget (see benchSuiteConfig). */
+export const BENCH_LIMITED_KEY = "gw_bench_limited_key";
+
+/**
+ * The config scripts/bench measures with: benchConfig's model with a price (as production
+ * targets have), the unlimited bench key, a key with rate limits and a monthly budget so far
+ * above what a run uses that it is never refused (the bench measures what the limiter costs,
+ * not refusals), and `bench-failover`, whose first target answers 503 (the mock's `fault-503`
+ * model; `fault-500` with failoverStatus 500, which the gateway first retries on the same
+ * endpoint, after a jittered backoff, while its retry budget lasts) so that every request fails
+ * over once to the second. Both targets are the same
+ * provider: with an untimed request between failovers its failure ratio stays under the
+ * circuit breaker's 50%.
+ */
+export function benchSuiteConfig(mockBaseUrl, { failoverStatus = 503 } = {}) {
+  const base = benchConfig(mockBaseUrl);
+  const price = { input_per_mtok: 0.15, output_per_mtok: 0.6 };
+  const limitedHash = createHash("sha256").update(BENCH_LIMITED_KEY).digest("hex");
+  return {
+    ...base,
+    models: {
+      bench: { targets: [{ provider: "mock", model: "bench", price }] },
+      "bench-failover": {
+        targets: [
+          { provider: "mock", model: `fault-${failoverStatus}`, price },
+          { provider: "mock", model: "bench", price },
+        ],
+      },
+    },
+    keys: {
+      ...base.keys,
+      [limitedHash]: {
+        name: "bench-limited",
+        models: ["*"],
+        limits: { requests_per_minute: 10_000_000, tokens_per_minute: 2_000_000_000 },
+        monthly_budget_usd: 1_000_000,
+      },
+    },
+  };
+}
+
 /** Parses a .dev.vars file (KEY=value lines, # comments, optional quotes). */
 export function readDevVars(file = path.join(ROOT, ".dev.vars")) {
   if (!existsSync(file)) return {};
