@@ -17,9 +17,8 @@ use crate::pipeline::chat::{fitted_max_tokens, ChatAnswer, ChatAttempt};
 use crate::pipeline::{self, admission, Attempts, Prereserved, Trail};
 use crate::protocol::openai::Usage;
 use crate::routing::Candidate;
-use futures_util::{stream, StreamExt};
 use std::rc::Rc;
-use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
+use worker::{Context, Env, Headers, Request, Response};
 
 pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Result<Response, GatewayError> {
     let config = config_store::current(env, ctx).await?;
@@ -262,13 +261,15 @@ fn respond_with(
             let end = pump.end_signal();
             pump.bound(bounds.0, bounds.1);
             pump.set_usage_outbox(rc.usage.clone());
-            let rest = stream::unfold(pump, |mut pump| async move {
-                pump.next_chunk().await.map(|chunk| (Ok::<Vec<u8>, worker::Error>(chunk), pump))
-            });
-            let body = stream::once(async move { Ok::<Vec<u8>, worker::Error>(first) }).chain(rest);
-            let response = ResponseBuilder::new().with_status(200).with_headers(headers).from_stream(body);
-            let response =
-                response.unwrap_or_else(|_| respond::error(&GatewayError::internal("could not start the stream")));
+            let response = super::client_stream::body(first, pump)
+                .and_then(|body| {
+                    let init = web_sys::ResponseInit::new();
+                    init.set_status(200);
+                    init.set_headers(headers.as_ref());
+                    web_sys::Response::new_with_opt_readable_stream_and_init(Some(&body), &init).ok()
+                })
+                .map(Response::from)
+                .unwrap_or_else(|| respond::error(&GatewayError::internal("could not start the stream")));
             Served::Stream(response, end)
         }
     }

@@ -7,6 +7,7 @@ mod affinity;
 mod auth_throttle;
 mod body;
 mod chat;
+mod client_stream;
 mod config_history;
 mod config_store;
 mod dashboard;

@@ -126,7 +126,7 @@ impl StreamPort for EdgePorts<'_> {
         watch: StreamWatch,
         first_content_ms: u64,
     ) -> Result<(Vec<u8>, Box<Pump>), AttemptFailure> {
-        let body = reply.stream().ok_or(AttemptFailure::InvalidResponse("the answer has no body"))?;
+        let body = reply.reader().ok_or(AttemptFailure::InvalidResponse("the answer has no body"))?;
         let mut pump = Box::new(Pump::new(body, reply.abort, relay, self.settings.stream_idle_timeout_ms));
         pump.set_breaker_policy(self.settings.circuit_breaker);
         if let Some(tools) = watch.tools {

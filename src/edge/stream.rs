@@ -1,12 +1,15 @@
 //! Relaying an upstream stream to the client as it arrives: the pure [`Relay`]
-//! translates and watches; this adds the I/O — reads with an idle timeout, the
-//! final error event when the provider breaks mid-way, and the request's log line.
+//! translates and watches; this adds the I/O — reads until the first content with
+//! a deadline (failover is still possible then), the final error event when the
+//! provider breaks mid-way, and the request's log line. After the first content
+//! the JS pump of `client_stream` reads and calls [`Pump::on_chunk`] and friends
+//! synchronously, one call per chunk.
 
 use super::end_signal::EndSignal;
 use super::health_cache;
 use super::log::RequestLine;
 use super::timer::Timer;
-use super::upstream::AbortOnDrop;
+use super::upstream::{AbortOnDrop, BodyReader, Chunk};
 use super::{log, now_ms};
 use crate::config::{BreakerPolicy, Price};
 use crate::error::scrub;
@@ -17,8 +20,6 @@ use crate::protocol::stream::StreamEnd;
 use crate::providers::StreamFault;
 use crate::relay::Relay;
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
-use worker::ByteStream;
 
 /// Stores what a dialect kept of a completed answer (a stored response).
 pub type Keep = Box<dyn FnOnce(Kept) -> futures_util::future::LocalBoxFuture<'static, ()>>;
@@ -30,7 +31,7 @@ pub struct Kept {
 }
 
 pub struct Pump {
-    body: ByteStream,
+    body: Option<BodyReader>,
     relay: Relay,
     idle_ms: u64,
     finished: bool,
@@ -75,9 +76,9 @@ enum Read {
 }
 
 impl Pump {
-    pub fn new(body: ByteStream, abort: AbortOnDrop, relay: Relay, idle_ms: u64) -> Self {
+    pub fn new(body: BodyReader, abort: AbortOnDrop, relay: Relay, idle_ms: u64) -> Self {
         Self {
-            body,
+            body: Some(body),
             relay,
             idle_ms,
             finished: false,
@@ -120,10 +121,11 @@ impl Pump {
                 }
             };
             let timer = self.timer.insert(timer);
-            match select(self.body.next(), &mut timer.timer).await {
-                Either::Left((Some(Ok(chunk)), _)) => return Read::Chunk(chunk),
-                Either::Left((Some(Err(_)), _)) => return Read::Broken,
-                Either::Left((None, _)) => return Read::End,
+            let Some(body) = self.body.as_mut() else { return Read::Broken };
+            match select(body.next(), &mut timer.timer).await {
+                Either::Left((Chunk::Bytes(chunk), _)) => return Read::Chunk(chunk),
+                Either::Left((Chunk::Broken, _)) => return Read::Broken,
+                Either::Left((Chunk::End, _)) => return Read::End,
                 Either::Right(_) => {
                     self.timer = None;
                     if now_ms() >= deadline {
@@ -203,44 +205,61 @@ impl Pump {
         self.ends_by_ms = ends_by_ms;
     }
 
-    /// The next bytes for the client, or `None` once the stream is over.
-    pub async fn next_chunk(&mut self) -> Option<Vec<u8>> {
+    /// The upstream reader and the timings, for the JS pump: the idle timeout and
+    /// the time left before `max_stream_ms`.
+    pub fn hand_off(&mut self) -> Option<(web_sys::ReadableStreamDefaultReader, u64, u64)> {
+        self.timer = None;
+        let reader = self.body.take()?.into_reader()?;
+        Some((reader, self.idle_ms, self.ends_by_ms.saturating_sub(now_ms())))
+    }
+
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// One chunk of the provider's stream: what goes to the client.
+    pub fn on_chunk(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        while out.is_empty() {
-            if self.finished {
-                // Stored before the client's stream ends, so a next turn finds it.
-                if let (Some(answer), Some((keep, regions))) = (self.kept.take(), self.keep.take()) {
-                    keep(Kept { answer, regions }).await;
-                }
-                return None;
-            }
-            let left = self.ends_by_ms.saturating_sub(now_ms());
-            if left == 0 {
-                let message = "the stream ran past the gateway's longest stream (settings.max_stream_ms)";
-                self.relay.fail("upstream_stream_too_long", message, &mut out);
-                self.finish("too_long");
-                continue;
-            }
-            match self.read(self.idle_ms.min(left)).await {
-                Read::Chunk(chunk) => {
-                    if let Err(fault) = self.relay.feed(&chunk, &mut out) {
-                        self.fail_with(fault, &mut out);
-                    }
-                }
-                Read::End => match self.relay.end(&mut out) {
-                    Ok(end) => self.finish_with(end, &mut out),
-                    Err(fault) => self.fail_with(fault, &mut out),
-                },
-                Read::Broken => self.interrupted(&mut out),
-                Read::Idle if now_ms() >= self.ends_by_ms => continue,
-                Read::Idle => {
-                    let message = format!("the provider sent nothing for {} ms", self.idle_ms);
-                    self.relay.fail("upstream_stream_idle_timeout", &message, &mut out);
-                    self.finish("idle_timeout");
-                }
-            }
+        if let Err(fault) = self.relay.feed(chunk, &mut out) {
+            self.fail_with(fault, &mut out);
         }
-        Some(out)
+        out
+    }
+
+    /// The provider's stream ended (cleanly, or with an error when `broken`).
+    pub fn on_end(&mut self, broken: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        if broken {
+            self.interrupted(&mut out);
+            return out;
+        }
+        match self.relay.end(&mut out) {
+            Ok(end) => self.finish_with(end, &mut out),
+            Err(fault) => self.fail_with(fault, &mut out),
+        }
+        out
+    }
+
+    /// Nothing came for the idle timeout, or the stream ran past `max_stream_ms`.
+    pub fn on_timeout(&mut self, too_long: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        if too_long {
+            let message = "the stream ran past the gateway's longest stream (settings.max_stream_ms)";
+            self.relay.fail("upstream_stream_too_long", message, &mut out);
+            self.finish("too_long");
+        } else {
+            let message = format!("the provider sent nothing for {} ms", self.idle_ms);
+            self.relay.fail("upstream_stream_idle_timeout", &message, &mut out);
+            self.finish("idle_timeout");
+        }
+        out
+    }
+
+    /// Stores what the dialect kept of a completed answer, before the client's
+    /// stream ends (so a next turn finds it).
+    pub fn keep_finished(&mut self) -> Option<futures_util::future::LocalBoxFuture<'static, ()>> {
+        let (answer, (keep, regions)) = (self.kept.take()?, self.keep.take()?);
+        Some(keep(Kept { answer, regions }))
     }
 
     fn finish_with(&mut self, end: StreamEnd, out: &mut Vec<u8>) {

@@ -1,0 +1,143 @@
+//! The client's stream after the first content: a small JS pump reads the
+//! provider's body with the runtime's reader and hands each chunk to the `Pump`
+//! in one synchronous call, enqueueing what comes back. Reading from wasm through
+//! futures cost a promise, a wake-up and a stream bridge per event; this costs one
+//! call. The pump also keeps one watchdog timer for the idle timeout and
+//! `max_stream_ms` (re-armed only when it fires early), not a timer per read.
+//! Decisions stay in Rust: the JS only moves bytes and reports what happened.
+
+use super::stream::Pump;
+use wasm_bindgen::prelude::wasm_bindgen;
+
+#[wasm_bindgen(inline_js = r#"
+export function pumpToClient(reader, handler, first, idleMs, leftMs) {
+  let last = Date.now();
+  const endsAt = last + leftMs;
+  let timer = 0;
+  let timedOut = 0; // 1: idle, 2: past max_stream_ms
+  let over = false;
+  const watch = () => {
+    timer = 0;
+    const now = Date.now();
+    if (now >= endsAt) timedOut = 2;
+    else if (now - last >= idleMs) timedOut = 1;
+    else {
+      timer = setTimeout(watch, Math.max(1, Math.min(last + idleMs, endsAt) - now));
+      return;
+    }
+    reader.cancel().catch(() => {});
+  };
+  const stop = () => {
+    if (timer) clearTimeout(timer);
+    timer = 0;
+  };
+  return new ReadableStream(
+    {
+      start(controller) {
+        if (first.length) controller.enqueue(first);
+        timer = setTimeout(watch, Math.max(1, Math.min(idleMs, leftMs)));
+      },
+      async pull(controller) {
+        for (;;) {
+          if (handler.done()) {
+            stop();
+            over = true;
+            const keeping = handler.close();
+            handler.free();
+            if (keeping) await keeping;
+            controller.close();
+            return;
+          }
+          let out;
+          try {
+            const read = await reader.read();
+            if (timedOut) out = handler.timeout(timedOut === 2);
+            else if (read.done) out = handler.end(false);
+            else {
+              last = Date.now();
+              out = handler.chunk(read.value);
+            }
+          } catch {
+            out = timedOut ? handler.timeout(timedOut === 2) : handler.end(true);
+          }
+          if (out.length) {
+            controller.enqueue(out);
+            if (!handler.done()) return;
+          }
+        }
+      },
+      cancel() {
+        if (over) return;
+        over = true;
+        stop();
+        handler.cancel();
+        handler.free();
+        reader.cancel().catch(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = pumpToClient)]
+    fn pump_to_client(
+        reader: &web_sys::ReadableStreamDefaultReader,
+        handler: StreamHandler,
+        first: &js_sys::Uint8Array,
+        idle_ms: f64,
+        left_ms: f64,
+    ) -> web_sys::ReadableStream;
+}
+
+/// The pump's side that JS calls: each call is one thing that happened upstream.
+#[wasm_bindgen]
+pub struct StreamHandler {
+    pump: Option<Box<Pump>>,
+}
+
+#[wasm_bindgen]
+impl StreamHandler {
+    pub fn chunk(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.pump.as_mut().map(|p| p.on_chunk(bytes)).unwrap_or_default()
+    }
+
+    pub fn end(&mut self, broken: bool) -> Vec<u8> {
+        self.pump.as_mut().map(|p| p.on_end(broken)).unwrap_or_default()
+    }
+
+    pub fn timeout(&mut self, too_long: bool) -> Vec<u8> {
+        self.pump.as_mut().map(|p| p.on_timeout(too_long)).unwrap_or_default()
+    }
+
+    pub fn done(&self) -> bool {
+        self.pump.as_ref().is_none_or(|p| p.finished())
+    }
+
+    /// The stream is over: what the dialect kept is stored before the client's
+    /// stream closes (a promise to wait for), and the pump is dropped.
+    pub fn close(&mut self) -> Option<js_sys::Promise> {
+        let keeping = self.pump.as_mut().and_then(|p| p.keep_finished());
+        self.pump = None;
+        keeping.map(|future| {
+            wasm_bindgen_futures::future_to_promise(async move {
+                future.await;
+                Ok(wasm_bindgen::JsValue::UNDEFINED)
+            })
+        })
+    }
+
+    /// The client went away: dropping the pump logs it, settles what was generated
+    /// and aborts the upstream call.
+    pub fn cancel(&mut self) {
+        self.pump = None;
+    }
+}
+
+/// The client's body: `first` (already read, with the first content), then the
+/// rest as the JS pump relays it. `None` when the reader cannot be handed over.
+pub fn body(first: Vec<u8>, mut pump: Box<Pump>) -> Option<web_sys::ReadableStream> {
+    let (reader, idle_ms, left_ms) = pump.hand_off()?;
+    let first = js_sys::Uint8Array::from(first.as_slice());
+    Some(pump_to_client(&reader, StreamHandler { pump: Some(pump) }, &first, idle_ms as f64, left_ms as f64))
+}
