@@ -29,7 +29,7 @@ pub async fn handle(
     let mut record = crate::usage::UsageRecord::start(&rc.id, rc.started_ms, "embeddings", key, who);
     record.model = request.model.clone();
     let narrowing = header("x-gateway-region").map(|h| residency::parse_narrowing(&h)).transpose()?;
-    let allowed = residency::allowed(&config, key, narrowing, &location::client_location(&req))?;
+    let allowed = residency::allowed(&config, key, narrowing, &location::for_residency(&req, &config))?;
     let health = health_cache::snapshot();
     let preferences = Preferences::default();
     let estimate = request.estimated_tokens();

@@ -47,7 +47,7 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
     let health = health_cache::snapshot();
     let plan = plan_route(&req, &config, key, &request, &routing, &health)?;
     let mut answer = serde_json::to_value(&plan).map_err(|e| GatewayError::internal(e.to_string()))?;
-    answer["location"] = serde_json::to_value(&routing.location).unwrap_or_default();
+    answer["location"] = serde_json::to_value(super::location::client_location(&req)).unwrap_or_default();
     answer["allowed_regions"] = serde_json::to_value(&routing.allowed).unwrap_or_default();
     if plan.candidates.is_empty() {
         answer["error"] = serde_json::from_str(&plan.no_candidates_error().to_json()).unwrap_or_default();

@@ -52,7 +52,9 @@ pub struct RequestContext {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+    location::defer_cf(&req);
+    let req = Request::from(req);
     // Paths that are no dialect's answer errors in OpenAI's shape.
     let dialect = dialects::for_path(&req.path()).unwrap_or(&dialects::OpenAiChat);
     let rc = RequestContext { id: new_request_id(), started_ms: now_ms(), dialect, usage: usage::Outbox::new() };

@@ -5,7 +5,7 @@ use super::{affinity, location, random_u64};
 use crate::config::{Config, KeyRecord};
 use crate::error::GatewayError;
 use crate::protocol::openai::ChatRequest;
-use crate::routing::residency::{self, AllowedRegions, ClientLocation};
+use crate::routing::residency::{self, AllowedRegions};
 use crate::routing::{self, needs, preferences, Plan, RouteInput};
 use serde_json::Value;
 use worker::Request;
@@ -14,7 +14,6 @@ const MAX_SESSION_ID: usize = 256;
 
 /// Everything routing needs from the HTTP request, read once.
 pub struct Routing {
-    pub location: ClientLocation,
     pub allowed: AllowedRegions,
     pub preferences: preferences::Preferences,
     pub session: Option<String>,
@@ -29,13 +28,13 @@ pub fn read_routing(
     request: &mut ChatRequest,
 ) -> Result<Routing, GatewayError> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let location = location::client_location(req);
+    let location = location::for_residency(req, config);
     let narrowing = header("x-gateway-region").map(|h| residency::parse_narrowing(&h)).transpose()?;
     let allowed = residency::allowed(config, key, narrowing, &location)?;
     let preferences = preferences::take(request)?;
     let session = header("x-gateway-session").filter(|s| !s.is_empty() && s.len() <= MAX_SESSION_ID);
     let conversation = routing::session_from_prefix(&key.name, request);
-    Ok(Routing { location, allowed, preferences, session, conversation })
+    Ok(Routing { allowed, preferences, session, conversation })
 }
 
 pub fn plan_route<'c>(
