@@ -162,21 +162,27 @@ pub async fn serve(
                         tokens: Some(usage.map_or(estimate, |u| u.total_tokens)),
                         micro_usd: usage.zip(line.price).map(|(u, p)| p.usage_cost_micro_usd(&u)),
                     };
-                    ctx.wait_until(settlements.run_served(used, served_model));
+                    if !settlements.is_empty() {
+                        ctx.wait_until(settlements.run_served(used, served_model));
+                    }
                     log::request(&line.finish(rc, 200, "complete"));
                     response
                 }
                 Served::Stream(response, end) => {
                     // Settled with what the stream used when it ends, or when the client
                     // leaves: inside `wait_until`, which outlives the client.
-                    ctx.wait_until(async move { settlements.run_served(end.wait().await, served_model).await });
+                    if !settlements.is_empty() {
+                        ctx.wait_until(async move { settlements.run_served(end.wait().await, served_model).await });
+                    }
                     response
                 }
             }
         }
         Err(error) => {
             // Nothing was generated: give the reservations back.
-            ctx.wait_until(settlements.run(Used::NOTHING));
+            if !settlements.is_empty() {
+                ctx.wait_until(settlements.run(Used::NOTHING));
+            }
             log::request(&line.finish(rc, error.status, "error"));
             respond::error_in(rc.dialect, &error, &rc.id)
         }

@@ -104,7 +104,9 @@ pub async fn handle(
     rc.usage.push(record);
     let tokens = answer.tokens.unwrap_or(estimate);
     let used = Used { tokens: Some(tokens), micro_usd: candidate.price.map(|price| price.cost_micro_usd(tokens, 0)) };
-    ctx.wait_until(settlements.run_served(used, candidate.model.to_string()));
+    if !settlements.is_empty() {
+        ctx.wait_until(settlements.run_served(used, candidate.model.to_string()));
+    }
     if config.settings.request_log {
         let cost_usd = answer.tokens.zip(candidate.price).map(|(t, price)| price.cost_usd(t, 0));
         log::emit(&serde_json::json!({

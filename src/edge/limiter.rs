@@ -290,6 +290,11 @@ impl Settlements {
         self.0.push(settlement);
     }
 
+    /// Nothing to settle (an unlimited key): no `wait_until` task is needed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub async fn run(self, used: Used) {
         futures_util::future::join_all(self.0.into_iter().map(|s| s.run(used))).await;
     }
