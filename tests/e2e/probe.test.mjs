@@ -3,11 +3,16 @@
 // isolate or another) is served by the next target until the probe's outcome is in.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { startStack, provider, chatBody, post, DEV_KEY_HASH } from "./harness.mjs";
 import { DEV_ADMIN_TOKEN } from "../../scripts/lib/gateway.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const OPEN_MS = 1500;
+// A key with limits: its admission asks its limiter first, so concurrent requests all
+// plan before any of them starts its attempt (as on a busy isolate).
+const LIMITED_KEY = "gw_probe_limited";
+const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 
 let stack;
 
@@ -25,7 +30,10 @@ before(async () => {
       },
       providers: { a: provider(mocks.a.baseUrl, "us"), b: provider(mocks.b.baseUrl, "us") },
       models: { chat: { targets: [{ provider: "a", model: "gpt-4o-mini" }, { provider: "b", model: "gpt-4o-mini" }] } },
-      keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
+      keys: {
+        [DEV_KEY_HASH]: { name: "e2e", models: ["*"] },
+        [sha256(LIMITED_KEY)]: { name: "limited", models: ["*"], limits: { requests_per_minute: 10000 } },
+      },
     }),
   });
 });
@@ -67,7 +75,9 @@ test("after the cool-down, concurrent requests send exactly one probe to the rec
   // The recovered endpoint answers slowly, so the probe is still in flight while the others arrive.
   stack.mocks.a.fault({ kind: "ok", delayMs: 1000 });
   const bBefore = stack.mocks.b.calls.length;
-  const answers = await Promise.all(Array.from({ length: 8 }, () => post(stack.url, "/v1/chat/completions", chatBody("chat"))));
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, () => post(stack.url, "/v1/chat/completions", chatBody("chat"), { key: LIMITED_KEY })),
+  );
   for (const { res } of answers) assert.equal(res.status, 200);
   const servedBy = answers.map(({ res }) => res.headers.get("x-gateway-provider")).sort();
   assert.deepEqual(servedBy, ["a", "b", "b", "b", "b", "b", "b", "b"]);
