@@ -12,7 +12,8 @@
 //     after it started, the cost its request log line charged), within micro-dollar rounding;
 //   - the workerd process's memory stays roughly flat (RSS sampled from /proc).
 //
-// Options: --seconds N (180), --concurrency C (32), --stream-share F (0.5), --seed S,
+// Options: --seconds N (180), --concurrency C (32), --stream-share F (0.5),
+// --abort-share F (that share of streams: the client disconnects after the first content), --seed S,
 // --usage-store (also run the local Queue + D1 usage store; memory is then reported only).
 import { parseArgs } from "node:util";
 import { readFileSync, readdirSync } from "node:fs";
@@ -25,6 +26,9 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "180" },
     concurrency: { type: "string", default: "32" },
     "stream-share": { type: "string", default: "0.5" },
+    // Streams the client walks away from after their first content (a disconnect).
+    // Off by default: with it, slots stay held (see README, "Known problem").
+    "abort-share": { type: "string", default: "0" },
     seed: { type: "string", default: "1" },
     // With the local usage store (Queue + D1 simulators in the same workerd process).
     "usage-store": { type: "boolean", default: false },
@@ -34,6 +38,7 @@ const { values } = parseArgs({
 const SECONDS = Number(values.seconds);
 const C = Number(values.concurrency);
 const STREAM_SHARE = Number(values["stream-share"]);
+const ABORT_SHARE = Number(values["abort-share"]);
 // Off by default: Miniflare's local Queue and D1 grow workerd's memory by themselves
 // (about 1 MB/s at 60 messages/s, measured with a trivial JS worker), which would hide
 // the gateway's own memory in the RSS check. With it, memory is reported, not checked.
@@ -214,6 +219,8 @@ const costOf = (provider, usage) => {
 
 async function one() {
   const stream = random() < STREAM_SHARE;
+  const walkAway = stream && random() < ABORT_SHARE;
+  const controller = new AbortController();
   const words = 3 + Math.floor(random() * 40);
   const body = {
     model: "soak",
@@ -228,7 +235,7 @@ async function one() {
       method: "POST",
       headers: { authorization: `Bearer ${SOAK_KEY}`, "content-type": "application/json" },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(60000),
+      signal: AbortSignal.any([controller.signal, AbortSignal.timeout(60000)]),
     });
   } catch (error) {
     count(`client_error:${error.name}`);
@@ -302,11 +309,18 @@ async function one() {
           continue;
         }
         if (event.error) errorCode = event.error.code ?? event.error.type ?? "error";
+        if (walkAway && event.choices?.some((c) => c.delta?.content)) {
+          controller.abort();
+          count("200:stream_client_disconnected");
+          unseenCost.push(id); // charged what was generated: its log line says how much
+          return;
+        }
         if (event.usage) usage = event.usage;
         if (event.choices?.some((c) => c.finish_reason)) finished = true;
       }
     }
   } catch (error) {
+    if (controller.signal.aborted) return;
     count(`200:stream_read_failed:${error.name}`);
     problem(`${id}: stream read failed: ${error.message}`);
     return;
