@@ -7,14 +7,16 @@
 //! never waits on the object: the isolate check is a map lookup, skipped when the
 //! isolate knows of no block. The policy is `crate::auth_throttle`.
 
-use super::{now_ms, objects};
+use super::{config_store, now_ms, objects};
 use crate::auth;
 use crate::auth_throttle::{self, FailureState};
+use crate::config::Settings;
 use crate::error::GatewayError;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::{durable_object, DurableObject, Env, Headers, Method, Request, Response, Result, State};
+use std::time::Duration;
+use worker::{durable_object, Context, Delay, DurableObject, Env, Headers, Method, Request, Response, Result, State};
 
 pub const AUTH_THROTTLE: &str = "AUTH_THROTTLE";
 /// At most this many blocked addresses are remembered per isolate.
@@ -56,8 +58,9 @@ pub fn known_block(headers: &Headers) -> Option<GatewayError> {
 
 /// After a handler answered: a wrong presented credential is counted, and answered
 /// with 429 once the address is blocked. Every other answer passes unchanged, and
-/// so does this one when the object cannot be reached (fail open: it stays a 401).
-pub async fn after_failure(env: &Env, headers: &Headers, error: GatewayError) -> GatewayError {
+/// so does this one when the object cannot be reached or does not answer within
+/// `settings.limiter_timeout_ms` (fail open: it stays a 401).
+pub async fn after_failure(env: &Env, ctx: &Context, headers: &Headers, error: GatewayError) -> GatewayError {
     if error.status != 401 {
         return error;
     }
@@ -71,7 +74,12 @@ pub async fn after_failure(env: &Env, headers: &Headers, error: GatewayError) ->
     // Objects are named by a digest: no address in an object name.
     let name = format!("authfail:{}", &auth::sha256_hex(&subject)[..32]);
     let Some(stub) = objects::stub(env, AUTH_THROTTLE, &name, None, None) else { return error };
-    let Some(answer) = objects::call::<(), FailAnswer>(&stub, "/fail", Some(&())).await else { return error };
+    let deadline_ms = match config_store::document(env, ctx).await {
+        Ok(config) => config.settings.limiter_timeout_ms,
+        Err(_) => Settings::default().limiter_timeout_ms,
+    };
+    let answer = objects::call_within::<(), FailAnswer>(&stub, "/fail", Some(&()), deadline_ms).await;
+    let Some(answer) = answer else { return error };
     let Some(retry_after_s) = answer.retry_after_s else { return error };
     let until = now_ms().saturating_add(retry_after_s.saturating_mul(1000));
     BLOCKED.with(|b| {
@@ -96,16 +104,23 @@ const STATE_KEY: &str = "state";
 pub struct AuthThrottle {
     state: State,
     failures: RefCell<Option<FailureState>>,
+    /// Test hook (binding `AUTH_THROTTLE_FAULT=hang`): the object never answers in
+    /// time, as an overloaded one would.
+    hang: bool,
 }
 
 impl DurableObject for AuthThrottle {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state, failures: RefCell::new(None) }
+    fn new(state: State, env: Env) -> Self {
+        let hang = env.var("AUTH_THROTTLE_FAULT").is_ok_and(|v| v.to_string() == "hang");
+        Self { state, failures: RefCell::new(None), hang }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         if (req.method(), req.path().as_str()) != (Method::Post, "/fail") {
             return Response::error("not found", 404);
+        }
+        if self.hang {
+            Delay::from(Duration::from_secs(30)).await;
         }
         let storage = self.state.storage();
         if self.failures.borrow().is_none() {

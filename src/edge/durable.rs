@@ -7,6 +7,7 @@
 
 use super::now_ms;
 use crate::config::BreakerPolicy;
+use crate::health::probe::ProbeClaim;
 use crate::health::{Breaker, Outcome};
 use crate::limits::{Admit, LimiterState, Settle};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -207,10 +208,19 @@ impl DurableObject for ProviderHealth {
                 self.answer(now)
             }
             (Method::Post, "/probe") => {
-                // Claims the half-open probe: only one isolate gets to try an endpoint that is recovering.
-                let granted = self.breaker.borrow_mut().as_mut().is_some_and(|b| b.take_probe(now));
+                // Grants the half-open probe lease to one caller across every isolate,
+                // after applying the caller's unsent reports of this endpoint.
+                let reports = body::<Vec<Report>>(&mut req).await.unwrap_or_default();
+                let answer = self.breaker.borrow_mut().as_mut().map(|breaker| {
+                    for report in reports {
+                        breaker.record_with(&report.policy, report.outcome, now, report.jitter);
+                    }
+                    let claim = breaker.claim_probe(now);
+                    let granted = !matches!(claim, ProbeClaim::Busy { .. });
+                    serde_json::json!({"claim": claim, "granted": granted, "breaker": breaker})
+                });
                 self.save(&storage).await?;
-                Response::from_json(&serde_json::json!({"granted": granted}))
+                Response::from_json(&answer)
             }
             (Method::Post, "/reset") => {
                 *self.breaker.borrow_mut() = Some(Breaker::default());

@@ -11,6 +11,7 @@ use super::objects::{self, PROVIDER_HEALTH};
 use super::{now_ms, random_unit};
 use crate::config::{BreakerPolicy, Config};
 use crate::gateway::RetryBudget;
+use crate::health::probe::{BeforeAttempt, ProbeClaim, ProbeClaims};
 use crate::health::{Breaker, Outcome};
 use crate::routing::HealthSnapshot;
 use futures_util::future::join_all;
@@ -32,6 +33,10 @@ struct Cache {
     remote: HashMap<String, (Breaker, u64)>,
     pending: HashMap<String, Vec<Report>>,
     budgets: HashMap<String, RetryBudget>,
+    /// Half-open probes this isolate is claiming or sending.
+    probes: ProbeClaims,
+    /// A probe ended: its object should hear of it with the next flush, at once.
+    probe_ended: bool,
     last_refresh_ms: u64,
     last_flush_ms: u64,
     refreshing: bool,
@@ -81,9 +86,73 @@ pub fn record(provider_id: &str, outcome: Outcome, policy: &BreakerPolicy) {
     let jitter = random_unit();
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
+        let c = &mut *c;
         c.local.entry(provider_id.to_string()).or_default().record_with(policy, outcome, now, jitter);
         c.pending.entry(provider_id.to_string()).or_default().push(Report { outcome, jitter, policy: *policy });
+        if c.probes.outcome(provider_id, &outcome) {
+            // Our probe ended: the object's lease as we know it ends too (the object
+            // itself hears of it with the next flush, sent at once).
+            if let Some((remote, _)) = c.remote.get_mut(provider_id) {
+                remote.record_with(policy, outcome, now, jitter);
+            }
+            c.probe_ended = true;
+        }
     });
+}
+
+#[derive(Deserialize)]
+struct ProbeAnswer {
+    claim: ProbeClaim,
+    breaker: Breaker,
+}
+
+/// Before the first attempt at an endpoint: false when another caller holds its
+/// half-open probe. The endpoint's health object is asked (within `deadline_ms`)
+/// only when this isolate's view says a probe is due; this isolate's unsent
+/// reports of the endpoint go with the question, so the object decides on them.
+/// If the object cannot answer, this isolate still sends one probe at a time.
+pub async fn claim_probe(env: &Env, provider_id: &str, location_hint: Option<&str>, deadline_ms: u64) -> bool {
+    let now = now_ms();
+    let (step, reports) = CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let c = &mut *c;
+        let remote = c.remote.get(provider_id).filter(|(_, at)| now.saturating_sub(*at) < REMOTE_STALE_MS);
+        let step = c.probes.before_attempt(provider_id, c.local.get(provider_id), remote.map(|(b, _)| b), now);
+        let reports = match step {
+            BeforeAttempt::Ask => c.pending.remove(provider_id).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        (step, reports)
+    });
+    match step {
+        BeforeAttempt::Go => return true,
+        BeforeAttempt::Busy => return false,
+        BeforeAttempt::Ask => {}
+    }
+    let stub = objects::stub(env, PROVIDER_HEALTH, &format!("endpoint:{provider_id}"), None, location_hint);
+    let answer = match stub {
+        Some(stub) => objects::call_within::<_, ProbeAnswer>(&stub, "/probe", Some(&reports), deadline_ms).await,
+        None => None,
+    };
+    let now = now_ms();
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let c = &mut *c;
+        let claim = match answer {
+            Some(ProbeAnswer { claim, breaker }) => {
+                c.remote.insert(provider_id.to_string(), (breaker, now));
+                Some(claim)
+            }
+            None => {
+                // Not delivered (as far as we know): they go with the next flush.
+                let mut unsent = reports;
+                unsent.extend(c.pending.remove(provider_id).unwrap_or_default());
+                c.pending.insert(provider_id.to_string(), unsent);
+                None
+            }
+        };
+        c.probes.answered(provider_id, claim, now)
+    })
 }
 
 /// Marks an attempt as started (claims the local half-open probe when there is one).
@@ -130,10 +199,11 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
     let (reports, refresh) = CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let pending: usize = c.pending.values().map(Vec::len).sum();
-        let bad_news = c.pending.values().flatten().any(|r| r.outcome.is_bad_news());
+        let bad_news = c.pending.values().flatten().any(|r| r.outcome.is_bad_news()) || c.probe_ended;
         let due = now.saturating_sub(c.last_flush_ms) >= FLUSH_MS || pending >= FLUSH_AT_PENDING || bad_news;
         let reports: Vec<(String, Vec<Report>)> = if due {
             c.last_flush_ms = now;
+            c.probe_ended = false;
             c.pending.drain().collect()
         } else {
             Vec::new()

@@ -77,7 +77,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
     let response = match routed {
         Ok(response) => response,
         Err(error) => {
-            let error = auth_throttle::after_failure(&env, &headers, error).await;
+            let error = auth_throttle::after_failure(&env, &ctx, &headers, error).await;
             respond::error_in(rc.dialect, &error, &rc.id)
         }
     };

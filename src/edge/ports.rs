@@ -47,6 +47,11 @@ impl Secrets for EdgePorts<'_> {
 }
 
 impl HealthView for EdgePorts<'_> {
+    async fn claim_probe(&self, candidate: &Candidate<'_>) -> bool {
+        let hint = candidate.provider.location_hint.as_deref();
+        health_cache::claim_probe(self.env, candidate.provider_id, hint, self.settings.limiter_timeout_ms).await
+    }
+
     fn begin_attempt(&self, provider_id: &str, first_attempt: bool) {
         health_cache::begin(provider_id, first_attempt);
     }

@@ -8,6 +8,7 @@
 //! lets one probe through at a time and closes after 2 successes. The tunable part
 //! is a setting, [`BreakerPolicy`] in `config`.
 
+pub mod probe;
 pub mod quota;
 pub mod tool_calls;
 pub mod tool_probe;

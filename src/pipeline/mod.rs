@@ -42,6 +42,10 @@ pub trait Secrets {
 
 /// The isolate's view of endpoint health, and where outcomes are reported.
 pub trait HealthView {
+    /// Before the first attempt at an endpoint that is recovering (its open period
+    /// over): may this request send the half-open probe? False when another caller
+    /// holds the probe lease. Healthy endpoints answer true without any I/O.
+    async fn claim_probe(&self, candidate: &Candidate<'_>) -> bool;
     fn begin_attempt(&self, provider_id: &str, first_attempt: bool);
     fn record(&self, provider_id: &str, outcome: Outcome);
     /// Takes one same-endpoint retry from the endpoint's retry budget, if any is left.
@@ -228,6 +232,15 @@ pub async fn run<'p, 'c, P: Ports, O: Operation<P>>(
             None => None,
         };
         trail.secrets.extend(api_key.clone());
+
+        // A recovering endpoint takes one probe at a time, across isolates: when
+        // another caller holds the lease, treat it as still open and go on (unless
+        // nothing else is left, as the plan keeps one endpoint rather than refusing).
+        let alternatives = plan.candidates.iter().skip(index + 1).any(|c| allowed.permits(c.region));
+        if alternatives && !ports.claim_probe(candidate).await {
+            trail.attempt(candidate, "probe_in_flight", 0);
+            continue;
+        }
 
         // The endpoint's own capacity: spread bursts to the next endpoint before
         // the provider starts answering 429.

@@ -13,7 +13,7 @@ use crate::routing::{self, needs, preferences::Preferences, RouteInput};
 use futures_executor::block_on;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Providers a, b (us; b with capacity limits), e (eu), g (gemini, us) and
 /// k (needs a secret). Model `m` tries a, b, e in order.
@@ -130,6 +130,9 @@ struct Fake {
     reserved_at: RefCell<Vec<String>>,
     released: RefCell<Vec<u32>>,
     slept: RefCell<Vec<u64>>,
+    /// Endpoints whose half-open probe another caller holds.
+    probe_busy: HashSet<String>,
+    probes_asked: RefCell<Vec<String>>,
 }
 
 impl Fake {
@@ -181,6 +184,10 @@ impl Secrets for Fake {
 }
 
 impl HealthView for Fake {
+    async fn claim_probe(&self, candidate: &Candidate<'_>) -> bool {
+        self.probes_asked.borrow_mut().push(candidate.provider_id.to_string());
+        !self.probe_busy.contains(candidate.provider_id)
+    }
     fn begin_attempt(&self, _provider_id: &str, _first_attempt: bool) {}
     fn record(&self, provider_id: &str, outcome: Outcome) {
         self.health.borrow_mut().push((provider_id.to_string(), outcome));
@@ -423,6 +430,36 @@ fn capacity_is_reserved_for_the_endpoint_actually_tried() {
     assert_eq!(*fake.reserved_at.borrow(), ["a"], "a's own capacity is asked");
     assert!(trail.holds.is_empty());
     assert_eq!(trail.attempts[0].outcome, "missing_secret");
+}
+
+#[test]
+fn an_endpoint_whose_probe_another_caller_holds_is_skipped_for_the_next() {
+    let config = config(json!({}));
+    let mut fake = Fake::new().script("us.example", vec![ok_json(completion("up-b"))]);
+    fake.probe_busy.insert("a".into());
+    let mut call =
+        chat_call(&dialects::OpenAiChat, json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+    let plan = plan(&config, "m", &everywhere(&config));
+    let prereserved = Prereserved { provider_id: "a".into(), capacity: Capacity::Admitted(4) };
+    let (result, trail) =
+        run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, Some(prereserved));
+    assert_eq!(result.unwrap().1, "b");
+    assert_eq!(fake.hosts(), ["us.example"], "one request sent, to b");
+    let outcomes: Vec<(&str, &str)> =
+        trail.attempts.iter().map(|a| (a.provider.as_str(), a.outcome.as_str())).collect();
+    assert_eq!(outcomes, [("a", "probe_in_flight"), ("b", "ok")]);
+    assert_eq!(*fake.released.borrow(), [4], "a's capacity reservation is given back");
+    assert!(fake.health.borrow().iter().all(|(p, _)| p != "a"), "a skipped is no outcome of a");
+}
+
+#[test]
+fn the_last_candidate_is_tried_even_while_another_caller_probes_it() {
+    let config = config(json!({}));
+    let mut fake = Fake::new().script("eu.example", vec![ok_json(completion("up-e"))]);
+    fake.probe_busy.insert("e".into());
+    let (result, _) = run_chat(&fake, &config, "m", &only(&config, "eu"));
+    assert_eq!(result.unwrap().1, "e", "the plan keeps one endpoint rather than refusing");
+    assert!(fake.probes_asked.borrow().is_empty(), "nothing to skip to: the object is not asked");
 }
 
 #[test]

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startStack, provider, chatBody, post, openAiError, DEV_KEY_HASH } from "./harness.mjs";
 import { readFileSync } from "node:fs";
-import { startGateway, DEV_ADMIN_TOKEN, ROOT } from "../../scripts/lib/gateway.mjs";
+import { startGateway, putConfig, DEV_ADMIN_TOKEN, ROOT } from "../../scripts/lib/gateway.mjs";
 
 const MAX_FAILURES = 20; // src/auth_throttle.rs
 let stack;
@@ -141,4 +141,27 @@ test("the deployment declares AuthThrottle and never allows http:// providers", 
   assert.match(wrangler, /\{ name = "AUTH_THROTTLE", class_name = "AuthThrottle" \}/);
   assert.match(wrangler, /new_sqlite_classes = \["AuthThrottle"\]/);
   assert.doesNotMatch(wrangler, /^\s*ALLOW_HTTP_PROVIDERS\s*=/m, "no production var allows http://");
+});
+
+test("a throttle that does not answer delays a wrong key's 401 by at most limiter_timeout_ms and never blocks valid keys", async () => {
+  const { mf, url } = await startGateway({ bindings: { AUTH_THROTTLE_FAULT: "hang" } });
+  try {
+    await putConfig(url, { ...makeConfig(stack.mocks), settings: { allow_http_providers: true, limiter_timeout_ms: 300 } });
+    const ip = "203.0.113.77";
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      const { res, json } = await post(url, "/v1/chat/completions", chatBody("chat"), { key: `gw_hang_${i}`, headers: from(ip) });
+      const took = Date.now() - started;
+      assert.equal(res.status, 401, "fails open: the plain 401, never a 500");
+      assert.equal(openAiError(json).code, "invalid_api_key");
+      // One deadline (300 ms) plus the request itself; the default 3 s deadline would take far longer.
+      assert.ok(took < 1500, `401 after ${took} ms`);
+    }
+    const started = Date.now();
+    const valid = await post(url, "/v1/chat/completions", chatBody("chat"), { headers: from(ip) });
+    assert.equal(valid.res.status, 200);
+    assert.ok(Date.now() - started < 1500, "a valid key never waits on the throttle");
+  } finally {
+    await mf.dispose();
+  }
 });
