@@ -176,6 +176,44 @@ pub trait ProviderAdapter: Sync {
     }
 }
 
+/// A whole streamed body (SSE, or Bedrock's event stream) as one canonical
+/// `chat.completion`: run through the adapter's stream translator in one pass and
+/// assembled (see [`crate::protocol::assemble`]). A stream that carries an error
+/// or ends before every one of the `choices` finished is a failure, never a
+/// partial answer.
+pub fn assemble_stream(
+    mut translator: Box<dyn StreamTranslator>,
+    body: &[u8],
+    choices: u64,
+) -> Result<serde_json::Value, AttemptFailure> {
+    use crate::protocol::assemble::{AssembleError, Assembler};
+    let mut events = Vec::new();
+    let translated = translator.feed(body, &mut events).and_then(|()| translator.finish(&mut events));
+    let mut assembler = Assembler::new(choices);
+    // The events before a fault count: an error event there says more than the fault.
+    let assembled = events.iter().try_for_each(|event| assembler.push(event));
+    match (assembled, translated) {
+        (Err(AssembleError::Upstream(message)), _) | (Ok(()), Err(StreamFault::Upstream(message))) => {
+            Err(stream_error(message))
+        }
+        (Err(_), _) | (Ok(()), Err(StreamFault::Malformed(_))) => {
+            Err(AttemptFailure::InvalidResponse("the stream could not be read"))
+        }
+        (Ok(()), Ok(())) => assembler
+            .finish()
+            .map_err(|_| AttemptFailure::InvalidResponse("the stream ended before the answer finished")),
+    }
+}
+
+/// An error inside a stream: a safety refusal is the client's answer, anything else the provider's.
+fn stream_error(message: String) -> AttemptFailure {
+    if message.starts_with("content_filter: ") {
+        refusal_or_invalid(&message)
+    } else {
+        AttemptFailure::StreamError(message)
+    }
+}
+
 /// A health probe: GET this URL with these headers; any 2xx means up.
 pub struct ProbeRequest {
     pub url: String,
