@@ -229,6 +229,23 @@ fn append_lists(into: &mut Map<String, Value>, more: Map<String, Value>) {
     }
 }
 
+/// A completion with every tool call's `arguments` parsed, so that the same JSON
+/// written with other spacing (streamed pieces, re-encoded input) compares equal.
+#[cfg(test)]
+pub fn comparable(mut completion: Value) -> Value {
+    for choice in completion.get_mut("choices").and_then(Value::as_array_mut).into_iter().flatten() {
+        let calls = choice.pointer_mut("/message/tool_calls").and_then(Value::as_array_mut);
+        for call in calls.into_iter().flatten() {
+            if let Some(arguments) = call.pointer_mut("/function/arguments") {
+                if let Some(parsed) = arguments.as_str().and_then(|a| serde_json::from_str::<Value>(a).ok()) {
+                    *arguments = parsed;
+                }
+            }
+        }
+    }
+    completion
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
