@@ -38,7 +38,8 @@ fn config(settings: Value) -> Config {
             "keyed": {"targets": [{"provider": "k", "model": "up-k"}, {"provider": "a", "model": "up-a"}]},
             "emb": {"targets": [{"provider": "anth", "model": "claude"}, {"provider": "g", "model": "text-embedding-004"}, {"provider": "a", "model": "te-3"}]},
             "claude": {"targets": [{"provider": "anth", "model": "claude-up"}]},
-            "fit": {"targets": [{"provider": "anth", "model": "claude-up", "capabilities": {"max_output_tokens": 8192}}]}
+            "fit": {"targets": [{"provider": "anth", "model": "claude-up", "capabilities": {"max_output_tokens": 8192}}]},
+            "gem": {"targets": [{"provider": "g", "model": "gemini-2.5-flash"}]}
         },
         "keys": {"0000000000000000000000000000000000000000000000000000000000000000": {"name": "any", "models": ["*"]}}
     });
@@ -128,6 +129,7 @@ struct Fake {
     /// Replies by upstream host, in order.
     script: RefCell<HashMap<String, VecDeque<Scripted>>>,
     sent: RefCell<Vec<String>>,
+    sent_urls: RefCell<Vec<String>>,
     sent_bodies: RefCell<Vec<Value>>,
     health: RefCell<Vec<(String, Outcome)>>,
     retries_left: Cell<u32>,
@@ -224,6 +226,7 @@ impl Upstream for Fake {
     async fn send(&self, request: &UpstreamRequest, first_byte_ms: u64) -> Result<FakeReply, AttemptFailure> {
         let host = request.url.split('/').nth(2).unwrap_or_default().to_string();
         self.sent.borrow_mut().push(host.clone());
+        self.sent_urls.borrow_mut().push(request.url.clone());
         self.sent_bodies.borrow_mut().push(serde_json::from_slice(&request.body).unwrap_or_default());
         let reply = self.script.borrow_mut().get_mut(&host).and_then(VecDeque::pop_front);
         let reply = reply.unwrap_or_else(|| fails(AttemptFailure::Connect, 1));
@@ -790,4 +793,25 @@ fn an_anthropic_target_streams_for_a_json_client_and_its_answer_is_assembled() {
     assert_eq!(body["output"][0]["content"][0]["text"], "Hello", "{body}");
     assert_eq!(usage.unwrap().total_tokens, 7);
     assert!(kept.is_some(), "stored like any whole answer");
+}
+
+#[test]
+fn a_request_a_kind_cannot_stream_keeps_the_json_path() {
+    // Gemini streams one candidate: n = 2 is asked for as JSON, and its timeouts stay the caller's.
+    let config = config(json!({}));
+    let plan = plan(&config, "gem", &everywhere(&config));
+    let candidate = |text: &str, index: u64| json!({"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": index});
+    let reply = ok_json(json!({"candidates": [candidate("a", 0), candidate("b", 1)],
+        "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 2, "totalTokenCount": 4}}));
+    let long = |n: u64| json!({"model": "gem", "n": n, "messages": [{"role": "user", "content": "hi"}]});
+    let fake = Fake::new().script("gemini.example", vec![reply, openai_stream("unused", 1, true)]);
+    let mut call = chat_call(&dialects::OpenAiChat, long(2));
+    let (result, _) = run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, None);
+    let body = whole_body(&result.unwrap().0);
+    assert_eq!(body["choices"].as_array().unwrap().len(), 2);
+    assert!(fake.sent_urls.borrow()[0].ends_with(":generateContent"), "{:?}", fake.sent_urls.borrow());
+    assert!(call.request.stream.is_none(), "the client's request is left as it was");
+    let mut call = chat_call(&dialects::OpenAiChat, long(1));
+    let _ = run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, None);
+    assert!(fake.sent_urls.borrow()[1].ends_with(":streamGenerateContent?alt=sse"), "{:?}", fake.sent_urls.borrow());
 }
