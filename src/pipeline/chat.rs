@@ -55,8 +55,9 @@ pub struct ChatAttempt<'a> {
     pub message_id: &'a str,
     /// The longest silence inside a body being read.
     pub idle_ms: u64,
-    /// The last attempt asked its provider for a stream the client did not ask for.
-    streamed_upstream: bool,
+    /// A first-byte timeout of the last attempt shows the endpoint is not alive: it was
+    /// asked for a stream the client did not ask for, whose headers come at once.
+    timeout_shows_liveness: bool,
 }
 
 impl<'a> ChatAttempt<'a> {
@@ -67,7 +68,7 @@ impl<'a> ChatAttempt<'a> {
         message_id: &'a str,
         idle_ms: u64,
     ) -> Self {
-        Self { dialect, call, request_id, message_id, idle_ms, streamed_upstream: false }
+        Self { dialect, call, request_id, message_id, idle_ms, timeout_shows_liveness: false }
     }
 }
 
@@ -77,7 +78,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
     fn traits(&self) -> RequestTraits {
         let mut traits = request_traits(&self.call.request);
         // Asked as a stream upstream, its first byte shows liveness whatever the answer's length.
-        traits.slow_first_byte_expected &= !self.streamed_upstream;
+        traits.slow_first_byte_expected &= !self.timeout_shows_liveness;
         traits
     }
 
@@ -90,7 +91,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             .map(|n| NativeBody { max_output_tokens: ceiling, ..n })
             .and_then(|n| adapter.native_request(&ctx, n));
         let is_native = native.is_some();
-        self.streamed_upstream = false;
+        let mut streamed_upstream = false;
         let request = match native {
             Some(built) => built,
             None => {
@@ -104,7 +105,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
                     .slow_first_byte_expected
                     .then(|| as_stream(&mut self.call.request, |r| adapter.chat_request(&ctx, r, ceiling)))
                     .and_then(Result::ok);
-                self.streamed_upstream = streamed.is_some();
+                streamed_upstream = streamed.is_some();
                 let built = match streamed {
                     Some(built) => Ok(built),
                     None => adapter.chat_request(&ctx, &mut self.call.request, ceiling),
@@ -114,6 +115,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             }
         }
         .map_err(AttemptFailure::Unservable)?;
+        self.timeout_shows_liveness = streamed_upstream;
 
         let started = ports.now_ms();
         let request_left = target.request_left_ms.saturating_sub(started.saturating_sub(ctx.now_ms));
@@ -133,8 +135,8 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
         };
         let tools = offered_tools(self.call);
 
-        let streamed_json = self.streamed_upstream && content_type.starts_with(adapter.stream_content_type());
-        if request.stream && !self.streamed_upstream {
+        let streamed_json = streamed_upstream && content_type.starts_with(adapter.stream_content_type());
+        if request.stream && !streamed_upstream {
             if !content_type.starts_with(adapter.stream_content_type()) {
                 return Err(AttemptFailure::InvalidResponse(
                     "a stream was asked for but the answer is not an event stream",
@@ -158,7 +160,10 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             // request's deadline allows. One read of the whole body, one pass of the
             // translator, no per-event crossing into the runtime.
             let within = request_left.saturating_sub(ports.now_ms().saturating_sub(started)).max(1);
-            let body = reply.body(within).await?;
+            let body = reply.body(within).await.inspect_err(|failure| {
+                // Out of request time while the answer streams: its length, not the endpoint's liveness.
+                self.timeout_shows_liveness &= *failure != AttemptFailure::Timeout;
+            })?;
             let choices = self.call.request.extra.get("n").and_then(Value::as_u64).unwrap_or(1);
             let completion = providers::assemble_stream(adapter.stream_translator(&ctx, false), &body, choices)?;
             // The stream's bytes are no answer of their own: the completion is.

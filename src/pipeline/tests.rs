@@ -693,6 +693,15 @@ fn a_long_json_generation_is_streamed_upstream_and_answered_whole_past_the_first
     assert_eq!(usage.unwrap().completion_tokens, 7, "usage reaches accounting");
     assert_eq!(trail.attempts[0].ms, 5_050);
     assert!(!fake.health.borrow().iter().any(|(_, o)| *o == Outcome::Failure), "{:?}", fake.health.borrow());
+
+    // Longer than the request's whole deadline: a timeout, but the answer's length, not a dead endpoint.
+    let short_deadline = self::config(json!({"first_byte_timeout_ms": 1_000, "request_timeout_ms": 3_000}));
+    let longer = Scripted { takes_ms: 50, body_ms: 5_000, ..openai_stream("a long answer", 4, true) };
+    let fake = Fake::new().script("us.example", vec![longer]);
+    let (result, trail) = run_chat(&fake, &short_deadline, "m", &everywhere(&short_deadline));
+    assert_eq!(result.err().unwrap().status, 504);
+    assert_eq!((trail.attempts[0].outcome.as_str(), trail.attempts[0].ms), ("timeout", 3_000));
+    assert!(!fake.health.borrow().iter().any(|(_, o)| *o == Outcome::Failure), "{:?}", fake.health.borrow());
 }
 
 #[test]
