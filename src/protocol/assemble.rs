@@ -39,6 +39,8 @@ struct ChoiceParts {
     tool_calls: BTreeMap<u64, Map<String, Value>>,
     logprobs: Option<Map<String, Value>>,
     finish_reason: Option<Value>,
+    /// Other members of the choice.
+    extra: Map<String, Value>,
 }
 
 /// Collects the chunks of one stream; [`Assembler::finish`] gives the completion.
@@ -78,8 +80,16 @@ impl Assembler {
             Some(_) => return Err(AssembleError::Malformed),
         };
         for (name, value) in chunk {
-            if name != "object" && !value.is_null() {
-                self.top.entry(name).or_insert(value);
+            // Stream-only members: the chunk's type, and OpenAI's random padding.
+            if matches!(name.as_str(), "object" | "obfuscation") || value.is_null() {
+                continue;
+            }
+            // The first real value (Azure opens with a chunk of empty id and model).
+            match self.top.get(&name) {
+                Some(known) if !is_blank(known) => {}
+                _ => {
+                    self.top.insert(name, value);
+                }
             }
         }
         for (position, choice) in choices.into_iter().enumerate() {
@@ -95,6 +105,8 @@ impl Assembler {
             if let Some(reason) = choice.remove("finish_reason").filter(|r| !r.is_null()) {
                 parts.finish_reason = Some(reason);
             }
+            // Anything else about the choice (Azure's content_filter_results): its last value.
+            parts.extra.extend(choice.into_iter().filter(|(name, value)| name != "index" && !value.is_null()));
         }
         Ok(())
     }
@@ -169,12 +181,22 @@ impl ChoiceParts {
         if let Some(reasoning) = reasoning {
             message.insert("reasoning_content".into(), reasoning.into());
         }
-        let mut choice = Map::new();
+        let mut choice = self.extra;
         choice.insert("index".into(), index.into());
         choice.insert("message".into(), Value::Object(message));
         choice.insert("logprobs".into(), self.logprobs.map_or(Value::Null, Value::Object));
         choice.insert("finish_reason".into(), self.finish_reason.unwrap_or(Value::Null));
         Value::Object(choice)
+    }
+}
+
+/// A placeholder rather than a value: null, an empty string, zero.
+fn is_blank(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_u64() == Some(0),
+        _ => false,
     }
 }
 
@@ -342,6 +364,23 @@ mod tests {
         assert_eq!(assemble(&[content, error], 1), Err(AssembleError::Upstream("overloaded (overloaded)".into())));
         let mut assembler = Assembler::new(1);
         assert_eq!(assembler.push("{not json"), Err(AssembleError::Malformed));
+    }
+
+    #[test]
+    fn azures_blank_opening_chunk_and_stream_only_members_leave_no_trace() {
+        let events = [
+            json!({"id": "", "object": "", "created": 0, "model": "", "choices": [],
+                "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}),
+            json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m", "obfuscation": "x1",
+                "choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop",
+                    "content_filter_results": {"hate": {"filtered": false}}}]}),
+        ];
+        let completion = assemble(&events, 1).unwrap();
+        assert_eq!((completion["id"].as_str(), completion["model"].as_str()), (Some("c1"), Some("m")));
+        assert_eq!(completion["created"], 7);
+        assert!(completion.get("obfuscation").is_none());
+        assert_eq!(completion["prompt_filter_results"][0]["prompt_index"], 0);
+        assert_eq!(completion["choices"][0]["content_filter_results"]["hate"]["filtered"], false);
     }
 
     #[test]
