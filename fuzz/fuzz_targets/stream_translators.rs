@@ -1,9 +1,10 @@
 //! Every provider kind's stream translator (OpenAI passthrough, Azure, Anthropic,
 //! Gemini, Bedrock), with and without keeping raw events for a native relay: any
 //! bytes, split anywhere. The first byte picks the kind, the split and `keep_raw`.
+//! The whole body is also assembled into one answer (a long JSON answer streamed upstream).
 #![no_main]
 use edge_ai_gateway::config::{Provider, ProviderKind};
-use edge_ai_gateway::providers::{adapter, AttemptContext};
+use edge_ai_gateway::providers::{adapter, assemble_stream, AttemptContext};
 use libfuzzer_sys::fuzz_target;
 
 fn provider(kind: ProviderKind) -> Provider {
@@ -49,4 +50,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = translator.finish(&mut out);
     translator.take_raw(&mut raw);
+    let _ = assemble_stream(adapter(&provider.kind).stream_translator(&ctx, false), body, 1 + u64::from(selector & 1));
 });

@@ -55,13 +55,31 @@ pub struct ChatAttempt<'a> {
     pub message_id: &'a str,
     /// The longest silence inside a body being read.
     pub idle_ms: u64,
+    /// A first-byte timeout of the last attempt shows the endpoint is not alive: it was
+    /// asked for a stream the client did not ask for, whose headers come at once.
+    timeout_shows_liveness: bool,
+}
+
+impl<'a> ChatAttempt<'a> {
+    pub fn new(
+        dialect: &'static dyn ClientDialect,
+        call: &'a mut ClientCall,
+        request_id: &'a str,
+        message_id: &'a str,
+        idle_ms: u64,
+    ) -> Self {
+        Self { dialect, call, request_id, message_id, idle_ms, timeout_shows_liveness: false }
+    }
 }
 
 impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
     type Answer = ChatAnswer<P::Stream>;
 
     fn traits(&self) -> RequestTraits {
-        request_traits(&self.call.request)
+        let mut traits = request_traits(&self.call.request);
+        // Asked as a stream upstream, its first byte shows liveness whatever the answer's length.
+        traits.slow_first_byte_expected &= !self.timeout_shows_liveness;
+        traits
     }
 
     async fn attempt(&mut self, ports: &P, target: &Target<'_, '_>) -> Result<Self::Answer, AttemptFailure> {
@@ -73,19 +91,34 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             .map(|n| NativeBody { max_output_tokens: ceiling, ..n })
             .and_then(|n| adapter.native_request(&ctx, n));
         let is_native = native.is_some();
+        let mut streamed_upstream = false;
         let request = match native {
             Some(built) => built,
             None => {
                 // The client's `max_tokens` fitted to this target's ceiling, for this attempt only.
                 let asked = fit_max_tokens(&mut self.call.request, ceiling);
-                let built = adapter.chat_request(&ctx, &mut self.call.request, ceiling);
+                // A JSON answer that may take long is asked for as a stream (assembled
+                // below), so the first-byte deadline measures the provider's liveness
+                // and not the answer's length. A provider that cannot stream this
+                // request (Gemini with n > 1) gets it as it is.
+                let streamed = request_traits(&self.call.request)
+                    .slow_first_byte_expected
+                    .then(|| as_stream(&mut self.call.request, |r| adapter.chat_request(&ctx, r, ceiling)))
+                    .and_then(Result::ok);
+                streamed_upstream = streamed.is_some();
+                let built = match streamed {
+                    Some(built) => Ok(built),
+                    None => adapter.chat_request(&ctx, &mut self.call.request, ceiling),
+                };
                 restore_max_tokens(&mut self.call.request, asked);
                 built
             }
         }
         .map_err(AttemptFailure::Unservable)?;
+        self.timeout_shows_liveness = streamed_upstream;
 
         let started = ports.now_ms();
+        let request_left = target.request_left_ms.saturating_sub(started.saturating_sub(ctx.now_ms));
         let mut reply = ports.send(&request, target.first_byte_ms).await?;
         let quota = learn_quota(ports, candidate.provider_id, adapter, &reply, ports.now_ms());
         if !(200..300).contains(&reply.status()) {
@@ -102,7 +135,8 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
         };
         let tools = offered_tools(self.call);
 
-        if request.stream {
+        let streamed_json = streamed_upstream && content_type.starts_with(adapter.stream_content_type());
+        if request.stream && !streamed_upstream {
             if !content_type.starts_with(adapter.stream_content_type()) {
                 return Err(AttemptFailure::InvalidResponse(
                     "a stream was asked for but the answer is not an event stream",
@@ -121,13 +155,31 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             return Ok(ChatAnswer::Stream { first, stream });
         }
 
-        if !content_type.contains("json") {
-            return Err(AttemptFailure::InvalidResponse("the answer is not JSON"));
-        }
-        // The whole body is the "first byte" of a non-streamed answer, but it may
-        // take as long as the model needs: bound it by the idle timeout instead.
-        let raw = reply.body(self.idle_ms.max(left)).await?;
-        let answer = adapter.chat_response(&ctx, &raw)?;
+        let (raw, answer) = if streamed_json {
+            // Liveness is proven: the rest of the stream may take as long as the
+            // request's deadline allows. One read of the whole body, one pass of the
+            // translator, no per-event crossing into the runtime.
+            let within = request_left.saturating_sub(ports.now_ms().saturating_sub(started)).max(1);
+            let body = reply.body(within).await.inspect_err(|failure| {
+                // Out of request time while the answer streams: its length, not the endpoint's liveness.
+                self.timeout_shows_liveness &= *failure != AttemptFailure::Timeout;
+            })?;
+            let choices = self.call.request.extra.get("n").and_then(Value::as_u64).unwrap_or(1);
+            let completion = providers::assemble_stream(adapter.stream_translator(&ctx, false), &body, choices)?;
+            // The stream's bytes are no answer of their own: the completion is.
+            (Vec::new(), WholeAnswer::Translated(completion))
+        } else {
+            // Also a whole JSON answer to a stream asked for by the gateway (a
+            // provider that ignores `stream`).
+            if !content_type.contains("json") {
+                return Err(AttemptFailure::InvalidResponse("the answer is not JSON"));
+            }
+            // The whole body is the "first byte" of a non-streamed answer, but it may
+            // take as long as the model needs: bound it by the idle timeout instead.
+            let raw = reply.body(self.idle_ms.max(left)).await?;
+            let answer = adapter.chat_response(&ctx, &raw)?;
+            (raw, answer)
+        };
         let usage = usage_of(&raw, &answer)?;
         let valid = tools.and_then(|tools| tool_calls_valid(tools, &raw, &answer));
         let finished = Outcome::Finished {
@@ -139,6 +191,14 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
         let encoded = self.dialect.whole_answer(self.call, raw, answer, &shape)?;
         Ok(ChatAnswer::Whole { body: encoded.body, usage, kept: encoded.kept, tool_calls_valid: valid })
     }
+}
+
+/// Builds the request with the canonical request's stream flag on (and restored after).
+fn as_stream<T>(request: &mut ChatRequest, build: impl FnOnce(&mut ChatRequest) -> T) -> T {
+    let asked = request.stream.replace(true);
+    let built = build(request);
+    request.stream = asked;
+    built
 }
 
 /// A non-streamed answer this short starts fast enough for its first byte to show liveness.

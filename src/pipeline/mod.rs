@@ -97,6 +97,8 @@ pub struct Target<'a, 'c> {
     pub api_key: Option<&'a str>,
     /// The first byte must arrive within this (the request's deadline included).
     pub first_byte_ms: u64,
+    /// What is left of the request's deadline when the attempt starts.
+    pub request_left_ms: u64,
 }
 
 impl Target<'_, '_> {
@@ -278,6 +280,7 @@ pub async fn run<'p, 'c, P: Ports, O: Operation<P>>(
                 candidate,
                 api_key: api_key.as_deref(),
                 first_byte_ms: settings.first_byte_timeout_ms.min(left),
+                request_left_ms: left,
             };
             let result = operation.attempt(ports, &target).await;
             let elapsed = ports.now_ms().saturating_sub(started);

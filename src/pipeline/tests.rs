@@ -14,6 +14,7 @@ use futures_executor::block_on;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 /// Providers a, b (us; b with capacity limits), e (eu), g (gemini, us) and
 /// k (needs a secret). Model `m` tries a, b, e in order.
@@ -37,7 +38,8 @@ fn config(settings: Value) -> Config {
             "keyed": {"targets": [{"provider": "k", "model": "up-k"}, {"provider": "a", "model": "up-a"}]},
             "emb": {"targets": [{"provider": "anth", "model": "claude"}, {"provider": "g", "model": "text-embedding-004"}, {"provider": "a", "model": "te-3"}]},
             "claude": {"targets": [{"provider": "anth", "model": "claude-up"}]},
-            "fit": {"targets": [{"provider": "anth", "model": "claude-up", "capabilities": {"max_output_tokens": 8192}}]}
+            "fit": {"targets": [{"provider": "anth", "model": "claude-up", "capabilities": {"max_output_tokens": 8192}}]},
+            "gem": {"targets": [{"provider": "g", "model": "gemini-2.5-flash"}]}
         },
         "keys": {"0000000000000000000000000000000000000000000000000000000000000000": {"name": "any", "models": ["*"]}}
     });
@@ -82,6 +84,8 @@ struct Scripted {
     body: Vec<u8>,
     /// How long the provider takes before its first byte.
     takes_ms: u64,
+    /// How long the rest of its body takes after that.
+    body_ms: u64,
     /// No answer at all.
     fails: Option<AttemptFailure>,
 }
@@ -92,6 +96,7 @@ fn ok_json(body: Value) -> Scripted {
         headers: vec![("content-type", "application/json".into())],
         body: body.to_string().into_bytes(),
         takes_ms: 10,
+        body_ms: 0,
         fails: None,
     }
 }
@@ -102,12 +107,13 @@ fn status(code: u16, headers: &[(&'static str, &str)]) -> Scripted {
         headers: headers.iter().map(|(n, v)| (*n, v.to_string())).collect(),
         body: br#"{"error":{"message":"boom"}}"#.to_vec(),
         takes_ms: 10,
+        body_ms: 0,
         fails: None,
     }
 }
 
 fn fails(failure: AttemptFailure, takes_ms: u64) -> Scripted {
-    Scripted { status: 0, headers: Vec::new(), body: Vec::new(), takes_ms, fails: Some(failure) }
+    Scripted { status: 0, headers: Vec::new(), body: Vec::new(), takes_ms, body_ms: 0, fails: Some(failure) }
 }
 
 fn completion(model: &str) -> Value {
@@ -118,11 +124,12 @@ fn completion(model: &str) -> Value {
 
 #[derive(Default)]
 struct Fake {
-    now: Cell<u64>,
+    now: Rc<Cell<u64>>,
     secrets: HashMap<String, String>,
     /// Replies by upstream host, in order.
     script: RefCell<HashMap<String, VecDeque<Scripted>>>,
     sent: RefCell<Vec<String>>,
+    sent_urls: RefCell<Vec<String>>,
     sent_bodies: RefCell<Vec<Value>>,
     health: RefCell<Vec<(String, Outcome)>>,
     retries_left: Cell<u32>,
@@ -137,7 +144,7 @@ struct Fake {
 
 impl Fake {
     fn new() -> Self {
-        Self { retries_left: Cell::new(100), now: Cell::new(1_000), ..Self::default() }
+        Self { retries_left: Cell::new(100), now: Rc::new(Cell::new(1_000)), ..Self::default() }
     }
 
     fn script(self, host: &str, replies: Vec<Scripted>) -> Self {
@@ -150,7 +157,8 @@ impl Fake {
     }
 }
 
-struct FakeReply(Scripted);
+/// The reply, and the fake's clock (its body takes time to arrive).
+struct FakeReply(Scripted, Rc<Cell<u64>>);
 
 impl Reply for FakeReply {
     fn status(&self) -> u16 {
@@ -159,7 +167,13 @@ impl Reply for FakeReply {
     fn header(&self, name: &str) -> Option<String> {
         self.0.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
     }
-    async fn body(&mut self, _within_ms: u64) -> Result<Vec<u8>, AttemptFailure> {
+    async fn body(&mut self, within_ms: u64) -> Result<Vec<u8>, AttemptFailure> {
+        let now = &self.1;
+        if self.0.body_ms > within_ms {
+            now.set(now.get() + within_ms);
+            return Err(AttemptFailure::Timeout);
+        }
+        now.set(now.get() + self.0.body_ms);
         Ok(self.0.body.clone())
     }
 }
@@ -219,6 +233,7 @@ impl Upstream for Fake {
     async fn send(&self, request: &UpstreamRequest, first_byte_ms: u64) -> Result<FakeReply, AttemptFailure> {
         let host = request.url.split('/').nth(2).unwrap_or_default().to_string();
         self.sent.borrow_mut().push(host.clone());
+        self.sent_urls.borrow_mut().push(request.url.clone());
         self.sent_bodies.borrow_mut().push(serde_json::from_slice(&request.body).unwrap_or_default());
         let reply = self.script.borrow_mut().get_mut(&host).and_then(VecDeque::pop_front);
         let reply = reply.unwrap_or_else(|| fails(AttemptFailure::Connect, 1));
@@ -229,7 +244,7 @@ impl Upstream for Fake {
         self.now.set(self.now.get() + reply.takes_ms);
         match reply.fails {
             Some(failure) => Err(failure),
-            None => Ok(FakeReply(reply)),
+            None => Ok(FakeReply(reply, self.now.clone())),
         }
     }
 }
@@ -275,7 +290,7 @@ fn run_call(
     call: &mut dialects::ClientCall,
     prereserved: Option<Prereserved<u32>>,
 ) -> ChatRun {
-    let mut operation = ChatAttempt { dialect, call, request_id: "req_1", message_id: "msg_1", idle_ms: 30_000 };
+    let mut operation = ChatAttempt::new(dialect, call, "req_1", "msg_1", 30_000);
     let scope = Attempts { plan, allowed, settings: &config.settings, request_started_ms: fake.now_ms() };
     let mut trail = Trail::default();
     let result = block_on(run(fake, &mut operation, &scope, prereserved, &mut trail));
@@ -667,13 +682,123 @@ fn a_403_about_a_resource_the_request_names_is_the_callers_answer_and_spares_the
     assert!(fake.health.borrow().iter().any(|(p, o)| p == "a" && *o == Outcome::AuthFailure));
 }
 
+/// An OpenAI stream saying `text` in `pieces` events, its finish and usage (`finish`: whether it
+/// ends properly).
+fn openai_stream(text: &str, pieces: usize, finish: bool) -> Scripted {
+    let mut events = String::new();
+    let mut push = |payload: Value| events.push_str(&format!("data: {payload}\n\n"));
+    let chunk = |delta: Value, reason: Value| {
+        json!({"id": "c9", "object": "chat.completion.chunk", "created": 1, "model": "up-a",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": reason}]})
+    };
+    push(chunk(json!({"role": "assistant", "content": ""}), Value::Null));
+    let size = text.len().div_ceil(pieces.max(1)).max(1);
+    for piece in text.as_bytes().chunks(size) {
+        push(chunk(json!({"content": String::from_utf8_lossy(piece)}), Value::Null));
+    }
+    if finish {
+        push(chunk(json!({}), json!("stop")));
+        push(json!({"id": "c9", "object": "chat.completion.chunk", "created": 1, "model": "up-a", "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 7, "total_tokens": 10}}));
+        events.push_str("data: [DONE]\n\n");
+    }
+    Scripted {
+        headers: vec![("content-type", "text/event-stream; charset=utf-8".into())],
+        body: events.into_bytes(),
+        ..ok_json(json!({}))
+    }
+}
+
 #[test]
-fn a_long_non_streamed_generation_that_times_out_is_not_a_dead_endpoint() {
+fn a_long_json_generation_is_streamed_upstream_and_answered_whole_past_the_first_byte_deadline() {
     let config = config(json!({"first_byte_timeout_ms": 1_000}));
-    let slow = Scripted { takes_ms: 5_000, ..ok_json(completion("x")) };
-    let fake = Fake::new().script("us.example", vec![slow.clone(), ok_json(completion("up-b"))]);
-    let (result, _) = run_chat(&fake, &config, "m", &everywhere(&config));
-    assert_eq!(result.unwrap().1, "b", "still failed over");
+    // The first event comes at once, the whole answer after 5 s (five first-byte deadlines).
+    let long = Scripted { takes_ms: 50, body_ms: 5_000, ..openai_stream("a long answer", 4, true) };
+    let fake = Fake::new().script("us.example", vec![long]);
+    let (result, trail) = run_chat(&fake, &config, "m", &everywhere(&config));
+    let (answer, provider) = result.unwrap();
+    assert_eq!(provider, "a");
+    let sent = &fake.sent_bodies.borrow()[0];
+    assert_eq!((sent["stream"].as_bool(), sent["stream_options"]["include_usage"].as_bool()), (Some(true), Some(true)));
+    let body = whole_body(&answer);
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "m", "the public model name");
+    assert_eq!(body["choices"][0]["message"]["content"], "a long answer");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(body["usage"]["total_tokens"], 10);
+    let ChatAnswer::Whole { usage, .. } = answer else { panic!() };
+    assert_eq!(usage.unwrap().completion_tokens, 7, "usage reaches accounting");
+    assert_eq!(trail.attempts[0].ms, 5_050);
+    assert!(!fake.health.borrow().iter().any(|(_, o)| *o == Outcome::Failure), "{:?}", fake.health.borrow());
+
+    // Longer than the request's whole deadline: a timeout, but the answer's length, not a dead endpoint.
+    let short_deadline = self::config(json!({"first_byte_timeout_ms": 1_000, "request_timeout_ms": 3_000}));
+    let longer = Scripted { takes_ms: 50, body_ms: 5_000, ..openai_stream("a long answer", 4, true) };
+    let fake = Fake::new().script("us.example", vec![longer]);
+    let (result, trail) = run_chat(&fake, &short_deadline, "m", &everywhere(&short_deadline));
+    assert_eq!(result.err().unwrap().status, 504);
+    assert_eq!((trail.attempts[0].outcome.as_str(), trail.attempts[0].ms), ("timeout", 3_000));
+    assert!(!fake.health.borrow().iter().any(|(_, o)| *o == Outcome::Failure), "{:?}", fake.health.borrow());
+}
+
+#[test]
+fn a_json_request_streamed_upstream_still_fails_over_when_no_headers_come_in_time_and_that_counts() {
+    let config = config(json!({"first_byte_timeout_ms": 1_000}));
+    let silent = Scripted { takes_ms: 5_000, ..openai_stream("never", 1, true) };
+    let fake = Fake::new().script("us.example", vec![silent, openai_stream("from b", 2, true)]);
+    let (result, trail) = run_chat(&fake, &config, "m", &everywhere(&config));
+    let (answer, provider) = result.unwrap();
+    assert_eq!(provider, "b", "failed over");
+    assert_eq!(whole_body(&answer)["choices"][0]["message"]["content"], "from b");
+    assert_eq!((trail.attempts[0].outcome.as_str(), trail.attempts[0].ms), ("timeout", 1_000));
+    // A stream's headers come at once whatever the answer's length: silence is the endpoint's.
+    assert!(fake.health.borrow().iter().any(|(p, o)| p == "a" && *o == Outcome::Failure));
+}
+
+#[test]
+fn a_stream_assembled_for_json_that_is_cut_or_carries_an_error_is_a_failure_never_a_partial_answer() {
+    let config = config(json!({}));
+    let cut = openai_stream("half an ans", 3, false);
+    let mut error = openai_stream("x", 1, false);
+    error.body.extend_from_slice(b"data: {\"error\":{\"message\":\"overloaded\",\"code\":\"overloaded\"}}\n\n");
+    let fake =
+        Fake::new().script("us.example", vec![cut, error]).script("eu.example", vec![openai_stream("whole", 1, true)]);
+    fake.retries_left.set(0);
+    let (result, trail) = run_chat(&fake, &config, "m", &everywhere(&config));
+    let (answer, provider) = result.unwrap();
+    assert_eq!(
+        (provider.as_str(), whole_body(&answer)["choices"][0]["message"]["content"].as_str()),
+        ("e", Some("whole"))
+    );
+    let outcomes: Vec<&str> = trail.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["invalid_response", "stream_error", "ok"]);
+}
+
+#[test]
+fn short_answers_and_native_relays_stay_json_and_a_native_timeout_spares_the_endpoint() {
+    let config = config(json!({"first_byte_timeout_ms": 1_000}));
+    let fake = Fake::new().script("us.example", vec![ok_json(completion("up-a"))]);
+    let plan_m = plan(&config, "m", &everywhere(&config));
+    let mut call = chat_call(
+        &dialects::OpenAiChat,
+        json!({"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let (result, _) = run_call(&fake, &config, &plan_m, &everywhere(&config), &dialects::OpenAiChat, &mut call, None);
+    assert_eq!(result.unwrap().1, "a");
+    assert!(fake.sent_bodies.borrow()[0].get("stream").is_none(), "a short answer shows liveness by itself");
+
+    // The Anthropic client's own body relayed natively stays as the client sent it.
+    let plan_c = plan(&config, "claude", &everywhere(&config));
+    let slow = Scripted { takes_ms: 5_000, ..ok_json(json!({})) };
+    let fake = Fake::new().script("anthropic.example", vec![slow]);
+    let dialect = &dialects::AnthropicMessages;
+    let mut call = chat_call(
+        dialect,
+        json!({"model": "claude", "max_tokens": 4096, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let (result, _) = run_call(&fake, &config, &plan_c, &everywhere(&config), dialect, &mut call, None);
+    assert!(result.is_err());
+    assert!(fake.sent_bodies.borrow()[0].get("stream").is_none());
     assert!(!fake.health.borrow().iter().any(|(_, o)| *o == Outcome::Failure), "{:?}", fake.health.borrow());
     let short = chat::request_traits(
         &crate::protocol::openai::ChatRequest::parse(
@@ -682,4 +807,57 @@ fn a_long_non_streamed_generation_that_times_out_is_not_a_dead_endpoint() {
         .unwrap(),
     );
     assert!(!short.slow_first_byte_expected, "a short answer's silence is the endpoint's");
+}
+
+#[test]
+fn an_anthropic_target_streams_for_a_json_client_and_its_answer_is_assembled() {
+    let config = config(json!({}));
+    let plan = plan(&config, "claude", &everywhere(&config));
+    let events = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let reply = Scripted {
+        headers: vec![("content-type", "text/event-stream".into())],
+        body: events.as_bytes().to_vec(),
+        ..ok_json(json!({}))
+    };
+    let fake = Fake::new().script("anthropic.example", vec![reply]);
+    // Through the Responses dialect: the assembled answer is what it shapes and stores.
+    let dialect = &dialects::OpenAiResponses;
+    let mut call = chat_call(dialect, json!({"model": "claude", "input": "hi"}));
+    let (result, _) = run_call(&fake, &config, &plan, &everywhere(&config), dialect, &mut call, None);
+    let (answer, _) = result.unwrap();
+    assert_eq!(fake.sent_bodies.borrow()[0]["stream"], true);
+    let ChatAnswer::Whole { body, usage, kept, .. } = answer else { panic!("a whole answer") };
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["output"][0]["content"][0]["text"], "Hello", "{body}");
+    assert_eq!(usage.unwrap().total_tokens, 7);
+    assert!(kept.is_some(), "stored like any whole answer");
+}
+
+#[test]
+fn a_request_a_kind_cannot_stream_keeps_the_json_path() {
+    // Gemini streams one candidate: n = 2 is asked for as JSON, and its timeouts stay the caller's.
+    let config = config(json!({}));
+    let plan = plan(&config, "gem", &everywhere(&config));
+    let candidate = |text: &str, index: u64| json!({"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": index});
+    let reply = ok_json(json!({"candidates": [candidate("a", 0), candidate("b", 1)],
+        "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 2, "totalTokenCount": 4}}));
+    let long = |n: u64| json!({"model": "gem", "n": n, "messages": [{"role": "user", "content": "hi"}]});
+    let fake = Fake::new().script("gemini.example", vec![reply, openai_stream("unused", 1, true)]);
+    let mut call = chat_call(&dialects::OpenAiChat, long(2));
+    let (result, _) = run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, None);
+    let body = whole_body(&result.unwrap().0);
+    assert_eq!(body["choices"].as_array().unwrap().len(), 2);
+    assert!(fake.sent_urls.borrow()[0].ends_with(":generateContent"), "{:?}", fake.sent_urls.borrow());
+    assert!(call.request.stream.is_none(), "the client's request is left as it was");
+    let mut call = chat_call(&dialects::OpenAiChat, long(1));
+    let _ = run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, None);
+    assert!(fake.sent_urls.borrow()[1].ends_with(":streamGenerateContent?alt=sse"), "{:?}", fake.sent_urls.borrow());
 }

@@ -1,10 +1,12 @@
 //! Wire formats as Rust types, and the canonical stream's rules.
 //!
 //! The canonical form is OpenAI Chat Completions (`openai`); `chunk` builds its
-//! answers, `stream` watches them on their way to the client, and `anthropic`
+//! answers, `stream` watches them on their way to the client, `assemble` makes a
+//! stream one whole answer again, and `anthropic`
 //! maps Anthropic's vocabulary to and from it.
 
 pub mod anthropic;
+pub mod assemble;
 pub mod chunk;
 pub mod openai;
 pub mod stream;

@@ -176,6 +176,44 @@ pub trait ProviderAdapter: Sync {
     }
 }
 
+/// A whole streamed body (SSE, or Bedrock's event stream) as one canonical
+/// `chat.completion`: run through the adapter's stream translator in one pass and
+/// assembled (see [`crate::protocol::assemble`]). A stream that carries an error
+/// or ends before every one of the `choices` finished is a failure, never a
+/// partial answer.
+pub fn assemble_stream(
+    mut translator: Box<dyn StreamTranslator>,
+    body: &[u8],
+    choices: u64,
+) -> Result<serde_json::Value, AttemptFailure> {
+    use crate::protocol::assemble::{AssembleError, Assembler};
+    let mut events = Vec::new();
+    let translated = translator.feed(body, &mut events).and_then(|()| translator.finish(&mut events));
+    let mut assembler = Assembler::new(choices);
+    // The events before a fault count: an error event there says more than the fault.
+    let assembled = events.iter().try_for_each(|event| assembler.push(event));
+    match (assembled, translated) {
+        (Err(AssembleError::Upstream(message)), _) | (Ok(()), Err(StreamFault::Upstream(message))) => {
+            Err(stream_error(message))
+        }
+        (Err(_), _) | (Ok(()), Err(StreamFault::Malformed(_))) => {
+            Err(AttemptFailure::InvalidResponse("the stream could not be read"))
+        }
+        (Ok(()), Ok(())) => assembler
+            .finish()
+            .map_err(|_| AttemptFailure::InvalidResponse("the stream ended before the answer finished")),
+    }
+}
+
+/// An error inside a stream: a safety refusal is the client's answer, anything else the provider's.
+fn stream_error(message: String) -> AttemptFailure {
+    if message.starts_with("content_filter: ") {
+        refusal_or_invalid(&message)
+    } else {
+        AttemptFailure::StreamError(message)
+    }
+}
+
 /// A health probe: GET this URL with these headers; any 2xx means up.
 pub struct ProbeRequest {
     pub url: String,
@@ -247,6 +285,68 @@ fn float32_base64(values: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::protocol::openai::ChatRequest;
+
+    /// A JSON request asked for as a stream upstream (to assemble): every kind builds its streaming call.
+    #[test]
+    fn every_kind_streams_a_request_whose_stream_flag_is_on() {
+        let kinds = [
+            (ProviderKind::Openai, "https://api.example/v1/chat/completions", "text/event-stream"),
+            (
+                ProviderKind::AzureOpenai { api_version: "2024-10-21".into() },
+                "https://az.example/openai/deployments/up/chat/completions?api-version=2024-10-21",
+                "text/event-stream",
+            ),
+            (ProviderKind::Anthropic, "https://api.example/v1/messages", "text/event-stream"),
+            (
+                ProviderKind::Gemini,
+                "https://api.example/v1/models/up:streamGenerateContent?alt=sse",
+                "text/event-stream",
+            ),
+            (
+                ProviderKind::Bedrock { aws_region: "eu-central-1".into() },
+                "https://bedrock.example/model/up/converse-stream",
+                "application/vnd.amazon.eventstream",
+            ),
+        ];
+        for (kind, url, accept) in kinds {
+            let base = match kind {
+                ProviderKind::AzureOpenai { .. } => "https://az.example",
+                ProviderKind::Bedrock { .. } => "https://bedrock.example",
+                _ => "https://api.example/v1",
+            };
+            let provider = Provider {
+                kind: kind.clone(),
+                base_url: base.into(),
+                api_key_secret: None,
+                region: "us".into(),
+                location_hint: None,
+                limits: Default::default(),
+            };
+            let ctx = AttemptContext {
+                provider: &provider,
+                upstream_model: "up",
+                public_model: "m",
+                api_key: Some("AK:SK"),
+                now_ms: 1_700_000_000_000,
+                request_id: "req_1",
+            };
+            let mut request =
+                ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+            request.stream = Some(true);
+            let up = adapter(&kind).chat_request(&ctx, &mut request, Some(1024)).unwrap();
+            assert!(up.stream, "{kind:?}");
+            assert_eq!(up.url, url);
+            assert!(up.headers.contains(&("accept", accept.to_string())), "{kind:?}");
+            assert_eq!(adapter(&kind).stream_content_type(), accept);
+            if matches!(kind, ProviderKind::Openai | ProviderKind::AzureOpenai { .. }) {
+                let body: serde_json::Value = serde_json::from_slice(&up.body).unwrap();
+                assert_eq!(body["stream_options"]["include_usage"], true, "usage arrives in the stream");
+            }
+        }
+    }
+
     #[test]
     fn base64_embeddings_match_openai_encoding() {
         let mut list = serde_json::json!({"data": [{"embedding": [1.0]}, {"embedding": [1.0, 2.0]}]});

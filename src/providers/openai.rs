@@ -216,4 +216,123 @@ mod tests {
         assert!(!up.headers.iter().any(|(name, _)| *name == "authorization"));
         assert!(req.stream_options.is_none());
     }
+
+    /// SSE of the chunks, as OpenAI streams them.
+    fn sse(chunks: &[serde_json::Value]) -> Vec<u8> {
+        let mut out = String::new();
+        for chunk in chunks {
+            out.push_str(&format!("data: {chunk}\n\n"));
+        }
+        out.push_str("data: [DONE]\n\n");
+        out.into_bytes()
+    }
+
+    fn assemble(chunks: &[serde_json::Value], n: u64) -> Result<serde_json::Value, super::super::AttemptFailure> {
+        let provider = provider();
+        let ctx = super::super::AttemptContext {
+            provider: &provider,
+            upstream_model: "gpt-4o-mini",
+            public_model: "public-name",
+            api_key: None,
+            now_ms: 1_694_268_190_000,
+            request_id: "req_1",
+        };
+        super::super::assemble_stream(
+            super::super::ProviderAdapter::stream_translator(&OpenAi, &ctx, false),
+            &sse(chunks),
+            n,
+        )
+    }
+
+    /// One chunk as OpenAI's streaming reference shows them.
+    fn chunk(choices: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"id": "chatcmpl-123", "object": "chat.completion.chunk", "created": 1694268190,
+            "model": "gpt-4o-mini", "system_fingerprint": "fp_44709d6fcb", "choices": choices})
+    }
+
+    fn usage_chunk(prompt: u64, completion: u64) -> serde_json::Value {
+        let mut chunk = chunk(serde_json::json!([]));
+        chunk["usage"] = serde_json::json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
+        chunk
+    }
+
+    /// The same answer unstreamed (as the Chat Completions reference shows it, with the public model).
+    fn whole(choices: serde_json::Value, prompt: u64, completion: u64) -> serde_json::Value {
+        serde_json::json!({"id": "chatcmpl-123", "object": "chat.completion", "created": 1694268190,
+            "model": "public-name", "system_fingerprint": "fp_44709d6fcb", "choices": choices,
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
+    }
+
+    #[test]
+    fn a_streamed_answer_assembled_equals_the_same_answer_unstreamed() {
+        use serde_json::json;
+        let delta = |index: u64, delta: serde_json::Value, finish: serde_json::Value| json!({"index": index, "delta": delta, "logprobs": null, "finish_reason": finish});
+        let null = serde_json::Value::Null;
+        // The streaming reference's example, with the usage chunk `include_usage` adds.
+        let text = [
+            chunk(json!([delta(0, json!({"role": "assistant", "content": ""}), null.clone())])),
+            chunk(json!([delta(0, json!({"content": "Hello"}), null.clone())])),
+            chunk(json!([delta(0, json!({"content": " there, how may I assist you today?"}), null.clone())])),
+            chunk(json!([delta(0, json!({}), json!("stop"))])),
+            usage_chunk(9, 12),
+        ];
+        let expected = whole(
+            json!([{"index": 0, "logprobs": null, "finish_reason": "stop", "message":
+                {"role": "assistant", "content": "Hello there, how may I assist you today?", "refusal": null}}]),
+            9,
+            12,
+        );
+        assert_eq!(assemble(&text, 1).unwrap(), expected);
+
+        // The function-calling guide's streamed call: arguments split over many events.
+        let mut calls = vec![chunk(json!([delta(
+            0,
+            json!({"role": "assistant", "content": null, "tool_calls": [
+            {"index": 0, "id": "call_DdmO9pD3xa9XTPNJ32zg2hcA", "type": "function",
+             "function": {"name": "get_weather", "arguments": ""}}]}),
+            null.clone()
+        )]))];
+        for piece in ["{\"", "location", "\":\"", "Paris", ",", " France", "\"}"] {
+            calls.push(chunk(json!([delta(
+                0,
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                null.clone()
+            )])));
+        }
+        calls.push(chunk(json!([delta(0, json!({}), json!("tool_calls"))])));
+        calls.push(usage_chunk(20, 8));
+        let expected = whole(
+            json!([{"index": 0, "logprobs": null, "finish_reason": "tool_calls", "message":
+                {"role": "assistant", "content": null, "refusal": null, "tool_calls": [
+                    {"id": "call_DdmO9pD3xa9XTPNJ32zg2hcA", "type": "function",
+                     "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris, France\"}"}}]}}]),
+            20,
+            8,
+        );
+        assert_eq!(assemble(&calls, 1).unwrap(), expected);
+
+        // n = 2: the choices' events interleave; each keeps its own text and finish reason.
+        let two = [
+            chunk(json!([delta(0, json!({"role": "assistant", "content": ""}), null.clone())])),
+            chunk(json!([delta(1, json!({"role": "assistant", "content": ""}), null.clone())])),
+            chunk(json!([delta(1, json!({"content": "Bonjour"}), null.clone())])),
+            chunk(json!([delta(0, json!({"content": "Hello"}), null.clone())])),
+            chunk(json!([delta(0, json!({}), json!("stop"))])),
+            chunk(json!([delta(1, json!({}), json!("length"))])),
+            usage_chunk(5, 4),
+        ];
+        let expected = whole(
+            json!([
+                {"index": 0, "logprobs": null, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hello", "refusal": null}},
+                {"index": 1, "logprobs": null, "finish_reason": "length", "message": {"role": "assistant", "content": "Bonjour", "refusal": null}}
+            ]),
+            5,
+            4,
+        );
+        assert_eq!(assemble(&two, 2).unwrap(), expected);
+        assert!(assemble(&two[..5], 2).is_err(), "the second choice never finished");
+        let error = json!({"error": {"message": "overloaded", "code": "overloaded"}});
+        let failure = assemble(&[text[0].clone(), text[1].clone(), error], 1).unwrap_err();
+        assert_eq!(failure, super::super::AttemptFailure::StreamError("overloaded (overloaded)".into()));
+    }
 }

@@ -104,7 +104,8 @@ describe("Gemini", () => {
 
   test("OpenAI SDK → Gemini: chat, stream, and a tool round trip echoing the thought signature", async () => {
     const gclient = new OpenAI({ apiKey: DEV_GATEWAY_KEY, baseURL: `${gstack.url}/v1`, maxRetries: 0 });
-    const reply = await gclient.chat.completions.create({ model: "gemini-flash", messages: [{ role: "system", content: "Brief." }, { role: "user", content: "Hi Gemini" }] });
+    // A short answer (max_tokens <= 512) is asked for as JSON; a longer one as a stream (below).
+    const reply = await gclient.chat.completions.create({ model: "gemini-flash", max_tokens: 256, messages: [{ role: "system", content: "Brief." }, { role: "user", content: "Hi Gemini" }] });
     assert.equal(reply.choices[0].message.content, "Hello from gemini! You said: Hi Gemini");
     assert.equal(reply.model, "gemini-flash");
     const [call] = gstack.mocks.gemini.calls;
@@ -128,6 +129,8 @@ describe("Gemini", () => {
     const toolCall = first.choices[0].message.tool_calls[0];
     assert.equal(first.choices[0].finish_reason, "tool_calls");
     assert.equal(toolCall.extra_content.google.thought_signature, "mock-thought-signature");
+    // No max_tokens: asked for as a stream, the JSON (and its signature) assembled from it.
+    assert.equal(gstack.mocks.gemini.calls.at(-1).path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
     const second = await gclient.chat.completions.create({
       model: "gemini-flash",
       tools,
@@ -186,7 +189,8 @@ describe("Bedrock", () => {
 
   test("OpenAI SDK → Bedrock: signed Converse and ConverseStream, and a tool round trip", async () => {
     const bclient = new OpenAI({ apiKey: DEV_GATEWAY_KEY, baseURL: `${bstack.url}/v1`, maxRetries: 0 });
-    const reply = await bclient.chat.completions.create({ model: "claude-eu", messages: [{ role: "user", content: "Guten Tag" }] });
+    // A short answer (max_tokens <= 512) is asked for as JSON; a longer one as a stream (below).
+    const reply = await bclient.chat.completions.create({ model: "claude-eu", max_tokens: 256, messages: [{ role: "user", content: "Guten Tag" }] });
     assert.equal(reply.choices[0].message.content, "Hello from bedrock! You said: Guten Tag");
     const [call] = bstack.mocks.bedrock.calls;
     assert.equal(call.path, "/model/eu.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse");
@@ -207,6 +211,9 @@ describe("Bedrock", () => {
     const first = await bclient.chat.completions.create({ model: "claude-eu", tools, messages: [{ role: "user", content: "Weather?" }] });
     const toolCall = first.choices[0].message.tool_calls[0];
     assert.equal(toolCall.id, "tooluse_mock_1");
+    // No max_tokens: asked for as a stream, the JSON assembled from it.
+    assert.ok(bstack.mocks.bedrock.calls.at(-1).path.endsWith("/converse-stream"));
+    assert.deepEqual(JSON.parse(toolCall.function.arguments), { location: "Paris" });
     const second = await bclient.chat.completions.create({
       model: "claude-eu",
       tools,

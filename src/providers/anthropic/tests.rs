@@ -287,3 +287,41 @@ fn json_output_travels_as_a_forced_tool_and_returns_as_content() {
     assert!(chunks.iter().all(|c| c.pointer("/choices/0/delta/tool_calls").is_none()));
     assert!(chunks.iter().any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("stop"))));
 }
+
+/// The answer `STREAM` streams, as Anthropic sends it without streaming.
+const STREAM_AS_MESSAGE: &str = r#"{"id":"msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY","type":"message","role":"assistant","model":"claude-opus-4-6","content":[
+    {"type":"thinking","thinking":"Hmm.","signature":"EqQBCg"},
+    {"type":"text","text":"Hello!"},
+    {"type":"tool_use","id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6","name":"get_weather","input":{"location":"Paris"}}],
+    "stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":15}}"#;
+
+#[test]
+fn a_streamed_answer_assembled_equals_the_same_answer_unstreamed() {
+    use crate::protocol::assemble::comparable;
+    use crate::providers::{assemble_stream, ProviderAdapter, WholeAnswer};
+    with_ctx(|ctx| {
+        let adapter = Anthropic;
+        let assembled = assemble_stream(adapter.stream_translator(ctx, false), STREAM.as_bytes(), 1).unwrap();
+        let Ok(WholeAnswer::Translated(whole)) = adapter.chat_response(ctx, STREAM_AS_MESSAGE.as_bytes()) else {
+            panic!("a translated answer")
+        };
+        assert_eq!(comparable(assembled.clone()), comparable(whole));
+        // Thinking with its signature, text, the tool call's arguments split over two events, usage.
+        let message = &assembled["choices"][0]["message"];
+        assert_eq!(
+            message["thinking_blocks"],
+            json!([{"type": "thinking", "thinking": "Hmm.", "signature": "EqQBCg"}])
+        );
+        assert_eq!(message["content"], "Hello!");
+        assert_eq!(message["tool_calls"][0]["function"]["arguments"], "{\"location\": \"Paris\"}");
+        assert_eq!(assembled["usage"]["total_tokens"], 40);
+
+        // Cut before message_delta (no finish reason), or an error event: no answer.
+        let cut = &STREAM[..STREAM.find("event: message_delta").unwrap()];
+        let failure = assemble_stream(adapter.stream_translator(ctx, false), cut.as_bytes(), 1).unwrap_err();
+        assert!(matches!(failure, crate::providers::AttemptFailure::InvalidResponse(_)), "{failure:?}");
+        let error = format!("{cut}event: error\ndata: {{\"type\": \"error\", \"error\": {{\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}}}\n\n");
+        let failure = assemble_stream(adapter.stream_translator(ctx, false), error.as_bytes(), 1).unwrap_err();
+        assert_eq!(failure, crate::providers::AttemptFailure::StreamError("Overloaded (overloaded_error)".into()));
+    });
+}

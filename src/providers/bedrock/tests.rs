@@ -191,3 +191,66 @@ fn json_output_is_a_forced_tool_both_ways() {
     assert_eq!(out["choices"][0]["message"]["content"], "{\"name\":\"Oslo\"}");
     assert_eq!(out["choices"][0]["finish_reason"], "stop");
 }
+
+fn thinking_stream_bytes() -> Vec<u8> {
+    let event = |kind: &str, payload: Value| {
+        eventstream::encode(
+            &[(":event-type", kind), (":content-type", "application/json"), (":message-type", "event")],
+            payload.to_string().as_bytes(),
+        )
+    };
+    let mut out = Vec::new();
+    out.extend(event("messageStart", json!({"role": "assistant"})));
+    out.extend(event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Think"}}}),
+    ));
+    out.extend(event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "ing."}}}),
+    ));
+    out.extend(event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "SIGb"}}}),
+    ));
+    out.extend(event("contentBlockStop", json!({"contentBlockIndex": 0})));
+    out.extend(event("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"text": "Done."}})));
+    out.extend(event("contentBlockStop", json!({"contentBlockIndex": 1})));
+    out.extend(event("messageStop", json!({"stopReason": "end_turn"})));
+    out.extend(event("metadata", json!({"usage": {"inputTokens": 3, "outputTokens": 9, "totalTokens": 12}})));
+    out
+}
+
+#[test]
+fn streamed_answers_assembled_equal_the_same_answers_unstreamed() {
+    use crate::protocol::assemble::comparable;
+    use crate::providers::{assemble_stream, ProviderAdapter, WholeAnswer};
+    let cases = [
+        (
+            stream_bytes(),
+            r#"{"output":{"message":{"role":"assistant","content":[{"text":"Hello there"},{"toolUse":{"toolUseId":"tu_1","name":"f","input":{"a":1}}}]}},"stopReason":"tool_use","usage":{"inputTokens":5,"outputTokens":7,"totalTokens":12}}"#,
+        ),
+        (
+            thinking_stream_bytes(),
+            r#"{"output":{"message":{"role":"assistant","content":[{"reasoningContent":{"reasoningText":{"text":"Thinking.","signature":"SIGb"}}},{"text":"Done."}]}},"stopReason":"end_turn","usage":{"inputTokens":3,"outputTokens":9,"totalTokens":12}}"#,
+        ),
+    ];
+    with_ctx("A:B", |ctx| {
+        for (bytes, whole) in cases {
+            let assembled = assemble_stream(Bedrock.stream_translator(ctx, false), &bytes, 1).unwrap();
+            let Ok(WholeAnswer::Translated(whole)) = Bedrock.chat_response(ctx, whole.as_bytes()) else {
+                panic!("a translated answer")
+            };
+            assert_eq!(comparable(assembled), comparable(whole));
+        }
+        let assembled = assemble_stream(Bedrock.stream_translator(ctx, false), &thinking_stream_bytes(), 1).unwrap();
+        assert_eq!(
+            assembled["choices"][0]["message"]["thinking_blocks"],
+            json!([{"type": "thinking", "thinking": "Thinking.", "signature": "SIGb"}])
+        );
+        // Cut before messageStop: no answer.
+        let bytes = stream_bytes();
+        let cut = &bytes[..bytes.len() / 2];
+        assert!(assemble_stream(Bedrock.stream_translator(ctx, false), cut, 1).is_err());
+    });
+}

@@ -1319,3 +1319,47 @@ fn legacy_assistant_function_call_is_replayed() {
     ])));
     assert_eq!(err.param.as_deref(), Some("messages[1].function_call.name"));
 }
+
+/// A whole Gemini response of the parts and the last event's metadata a stream carries.
+fn stream_as_response(stream: &str) -> Value {
+    let events: Vec<Value> = stream
+        .split("\n\n")
+        .filter_map(|e| e.trim().strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let mut whole = events.last().unwrap().clone();
+    let parts: Vec<Value> = events
+        .iter()
+        .flat_map(|e| e["candidates"][0]["content"]["parts"].as_array().cloned().unwrap_or_default())
+        .collect();
+    whole["candidates"][0]["content"]["parts"] = Value::Array(parts);
+    whole
+}
+
+#[test]
+fn streamed_answers_assembled_equal_the_same_answers_unstreamed() {
+    use crate::protocol::assemble::comparable;
+    use crate::providers::{assemble_stream, ProviderAdapter, WholeAnswer};
+    let provider = provider();
+    let ctx = ctx(&provider, FLASH_25);
+    for stream in [FUNCTION_CALL_STREAM, TEXT_STREAM, THINKING_PARALLEL_STREAM] {
+        let assembled = assemble_stream(Gemini.stream_translator(&ctx, false), stream.as_bytes(), 1).unwrap();
+        let whole = stream_as_response(stream).to_string();
+        let Ok(WholeAnswer::Translated(whole)) = Gemini.chat_response(&ctx, whole.as_bytes()) else {
+            panic!("a translated answer")
+        };
+        assert_eq!(comparable(assembled), comparable(whole), "{stream}");
+    }
+    let assembled = assemble_stream(Gemini.stream_translator(&ctx, false), THINKING_PARALLEL_STREAM.as_bytes(), 1);
+    let message = assembled.unwrap()["choices"][0]["message"].clone();
+    assert_eq!(message["reasoning_content"], "**Two cities**\n\nI need both temperatures.");
+    assert_eq!(message["tool_calls"][0]["extra_content"]["google"]["thought_signature"], "SIG_A");
+    assert_eq!(message["tool_calls"][1]["id"], "call_r3par_1");
+
+    // A stream with no finish reason is cut; a blocked prompt is the client's 400, as unstreamed.
+    let cut = TEXT_STREAM.split("\n\n").next().unwrap().to_string() + "\n\n";
+    assert!(assemble_stream(Gemini.stream_translator(&ctx, false), cut.as_bytes(), 1).is_err());
+    let blocked = "data: {\"promptFeedback\": {\"blockReason\": \"SAFETY\"}}\n\n";
+    let failure = assemble_stream(Gemini.stream_translator(&ctx, false), blocked.as_bytes(), 1).unwrap_err();
+    assert!(matches!(failure, crate::providers::AttemptFailure::Status { status: 400, .. }), "{failure:?}");
+}

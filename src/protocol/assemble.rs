@@ -1,0 +1,405 @@
+//! A canonical stream assembled into one canonical answer: the
+//! `chat.completion.chunk` payloads of a stream (as every stream translator
+//! gives them) become the `chat.completion` the same answer would have been
+//! without streaming. The gateway asks providers for a stream even when the
+//! client wants JSON, so the first-byte deadline measures the provider's
+//! liveness rather than the answer's length, and assembles the JSON here.
+//!
+//! Per choice: `content`, `refusal` and `reasoning_content` are concatenated,
+//! tool calls are merged by their `index` (id, type and name once, `arguments`
+//! concatenated, other members kept), list members such as Anthropic's signed
+//! `thinking_blocks` are appended in order, and any other member a delta carries
+//! (Gemini's `extra_content`) keeps its last value. A stream that ends before
+//! every choice has its finish reason, or that carries an error, is no answer.
+
+use crate::protocol::openai::{describe_error, ErrorProbe};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Why a stream gave no whole answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssembleError {
+    /// The provider reported an error inside the stream (its message, to be scrubbed).
+    Upstream(String),
+    /// An event is not a chunk.
+    Malformed,
+    /// The stream ended before every choice finished (cut).
+    Incomplete,
+}
+
+/// Message members whose deltas are pieces of one text.
+const TEXTS: [&str; 3] = ["content", "refusal", "reasoning_content"];
+
+#[derive(Debug, Default)]
+struct ChoiceParts {
+    texts: [Option<String>; 3],
+    /// Every other member of the message (role, thinking_blocks, extra_content, …).
+    rest: Map<String, Value>,
+    /// By the delta's `index`.
+    tool_calls: BTreeMap<u64, Map<String, Value>>,
+    logprobs: Option<Map<String, Value>>,
+    finish_reason: Option<Value>,
+    /// Other members of the choice.
+    extra: Map<String, Value>,
+}
+
+/// Collects the chunks of one stream; [`Assembler::finish`] gives the completion.
+#[derive(Debug)]
+pub struct Assembler {
+    /// Top-level members of the chunks (id, created, model, system_fingerprint, …).
+    top: Map<String, Value>,
+    choices: BTreeMap<u64, ChoiceParts>,
+    usage: Option<Value>,
+    expected_choices: u64,
+}
+
+impl Assembler {
+    /// For a request that asked for `n` choices.
+    pub fn new(expected_choices: u64) -> Self {
+        Self { top: Map::new(), choices: BTreeMap::new(), usage: None, expected_choices: expected_choices.max(1) }
+    }
+
+    /// Takes one payload of the canonical stream (`[DONE]` included).
+    pub fn push(&mut self, data: &str) -> Result<(), AssembleError> {
+        if data.trim() == "[DONE]" {
+            return Ok(());
+        }
+        let Ok(Value::Object(mut chunk)) = serde_json::from_str::<Value>(data) else {
+            return Err(AssembleError::Malformed);
+        };
+        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
+            let probe: ErrorProbe = serde_json::from_value(error.clone()).unwrap_or_default();
+            return Err(AssembleError::Upstream(describe_error(&probe)));
+        }
+        if let Some(usage) = chunk.remove("usage").filter(|u| !u.is_null()) {
+            self.usage = Some(usage);
+        }
+        let choices = match chunk.remove("choices") {
+            Some(Value::Array(choices)) => choices,
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => return Err(AssembleError::Malformed),
+        };
+        for (name, value) in chunk {
+            // Stream-only members: the chunk's type, and OpenAI's random padding.
+            if matches!(name.as_str(), "object" | "obfuscation") || value.is_null() {
+                continue;
+            }
+            // The first real value (Azure opens with a chunk of empty id and model).
+            match self.top.get(&name) {
+                Some(known) if !is_blank(known) => {}
+                _ => {
+                    self.top.insert(name, value);
+                }
+            }
+        }
+        for (position, choice) in choices.into_iter().enumerate() {
+            let Value::Object(mut choice) = choice else { return Err(AssembleError::Malformed) };
+            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(position as u64);
+            let parts = self.choices.entry(index).or_default();
+            if let Some(Value::Object(delta)) = choice.remove("delta") {
+                parts.absorb(delta);
+            }
+            if let Some(Value::Object(logprobs)) = choice.remove("logprobs") {
+                append_lists(parts.logprobs.get_or_insert_with(Map::new), logprobs);
+            }
+            if let Some(reason) = choice.remove("finish_reason").filter(|r| !r.is_null()) {
+                parts.finish_reason = Some(reason);
+            }
+            // Anything else about the choice (Azure's content_filter_results): its last value.
+            parts.extra.extend(choice.into_iter().filter(|(name, value)| name != "index" && !value.is_null()));
+        }
+        Ok(())
+    }
+
+    /// The whole answer, once every choice has finished.
+    pub fn finish(self) -> Result<Value, AssembleError> {
+        let finished = self.choices.values().filter(|c| c.finish_reason.is_some()).count() as u64;
+        if self.choices.is_empty() || finished < self.choices.len() as u64 || finished < self.expected_choices {
+            return Err(AssembleError::Incomplete);
+        }
+        let mut completion = self.top;
+        completion.insert("object".into(), "chat.completion".into());
+        let choices = self.choices.into_iter().map(|(index, parts)| parts.into_choice(index)).collect();
+        completion.insert("choices".into(), Value::Array(choices));
+        if let Some(usage) = self.usage {
+            completion.insert("usage".into(), usage);
+        }
+        Ok(Value::Object(completion))
+    }
+}
+
+impl ChoiceParts {
+    fn absorb(&mut self, delta: Map<String, Value>) {
+        for (name, value) in delta {
+            if value.is_null() {
+                continue;
+            }
+            if let Some(slot) = TEXTS.iter().position(|t| *t == name) {
+                self.texts[slot].get_or_insert_with(String::new).push_str(value.as_str().unwrap_or_default());
+                continue;
+            }
+            match (name.as_str(), value) {
+                ("tool_calls", Value::Array(calls)) => {
+                    for (position, call) in calls.into_iter().enumerate() {
+                        if let Value::Object(call) = call {
+                            let index = call.get("index").and_then(Value::as_u64).unwrap_or(position as u64);
+                            merge_tool_call(self.tool_calls.entry(index).or_default(), call);
+                        }
+                    }
+                }
+                ("role", role) => {
+                    self.rest.entry("role").or_insert(role);
+                }
+                (_, Value::Array(items)) => match self.rest.entry(name).or_insert_with(|| Value::Array(Vec::new())) {
+                    Value::Array(list) => list.extend(items),
+                    other => *other = Value::Array(items),
+                },
+                (_, value) => {
+                    self.rest.insert(name, value);
+                }
+            }
+        }
+    }
+
+    fn into_choice(self, index: u64) -> Value {
+        let mut message = self.rest;
+        message.entry("role").or_insert_with(|| "assistant".into());
+        let [content, refusal, reasoning] = self.texts;
+        let tool_calls: Vec<Value> = self.tool_calls.into_values().map(finish_tool_call).collect();
+        let content = match content.filter(|c| !c.is_empty()) {
+            Some(text) => Value::String(text),
+            None if !tool_calls.is_empty() => Value::Null,
+            None => Value::String(String::new()),
+        };
+        message.insert("content".into(), content);
+        message.insert("refusal".into(), refusal.map_or(Value::Null, Value::String));
+        if !tool_calls.is_empty() {
+            message.insert("tool_calls".into(), Value::Array(tool_calls));
+        }
+        // A signed reasoning block always comes with its text (as whole answers give it).
+        let reasoning = reasoning.or_else(|| message.contains_key("thinking_blocks").then(String::new));
+        if let Some(reasoning) = reasoning {
+            message.insert("reasoning_content".into(), reasoning.into());
+        }
+        let mut choice = self.extra;
+        choice.insert("index".into(), index.into());
+        choice.insert("message".into(), Value::Object(message));
+        choice.insert("logprobs".into(), self.logprobs.map_or(Value::Null, Value::Object));
+        choice.insert("finish_reason".into(), self.finish_reason.unwrap_or(Value::Null));
+        Value::Object(choice)
+    }
+}
+
+/// A placeholder rather than a value: null, an empty string, zero.
+fn is_blank(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_u64() == Some(0),
+        _ => false,
+    }
+}
+
+/// One tool call's delta into what is known of it so far.
+fn merge_tool_call(call: &mut Map<String, Value>, delta: Map<String, Value>) {
+    for (name, value) in delta {
+        match (name.as_str(), value) {
+            ("index", _) | (_, Value::Null) => {}
+            ("function", Value::Object(function)) => {
+                let known = call.entry("function").or_insert_with(|| Value::Object(Map::new()));
+                let Value::Object(known) = known else { continue };
+                for (field, part) in function {
+                    match (field.as_str(), part) {
+                        ("arguments", Value::String(piece)) => match known.get_mut("arguments") {
+                            Some(Value::String(arguments)) => arguments.push_str(&piece),
+                            _ => {
+                                known.insert(field, Value::String(piece));
+                            }
+                        },
+                        (_, Value::Null) => {}
+                        (_, part) => {
+                            known.entry(field).or_insert(part);
+                        }
+                    }
+                }
+            }
+            (_, value) => {
+                call.entry(name).or_insert(value);
+            }
+        }
+    }
+}
+
+fn finish_tool_call(mut call: Map<String, Value>) -> Value {
+    call.entry("type").or_insert_with(|| "function".into());
+    if let Some(Value::Object(function)) = call.get_mut("function") {
+        function.entry("arguments").or_insert_with(|| String::new().into());
+    }
+    Value::Object(call)
+}
+
+/// Appends the lists of `more` to those of `into` (logprobs' `content`, `refusal`).
+fn append_lists(into: &mut Map<String, Value>, more: Map<String, Value>) {
+    for (name, value) in more {
+        match (into.get_mut(&name), value) {
+            (Some(Value::Array(list)), Value::Array(items)) => list.extend(items),
+            (_, Value::Null) => {}
+            (_, value) => {
+                into.insert(name, value);
+            }
+        }
+    }
+}
+
+/// A completion with every tool call's `arguments` parsed, so that the same JSON
+/// written with other spacing (streamed pieces, re-encoded input) compares equal.
+#[cfg(test)]
+pub fn comparable(mut completion: Value) -> Value {
+    for choice in completion.get_mut("choices").and_then(Value::as_array_mut).into_iter().flatten() {
+        let calls = choice.pointer_mut("/message/tool_calls").and_then(Value::as_array_mut);
+        for call in calls.into_iter().flatten() {
+            if let Some(arguments) = call.pointer_mut("/function/arguments") {
+                if let Some(parsed) = arguments.as_str().and_then(|a| serde_json::from_str::<Value>(a).ok()) {
+                    *arguments = parsed;
+                }
+            }
+        }
+    }
+    completion
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn assemble(events: &[Value], n: u64) -> Result<Value, AssembleError> {
+        let mut assembler = Assembler::new(n);
+        for event in events {
+            assembler.push(&event.to_string())?;
+        }
+        assembler.push("[DONE]")?;
+        assembler.finish()
+    }
+
+    fn chunk(choices: Value) -> Value {
+        json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": choices})
+    }
+
+    #[test]
+    fn text_pieces_are_concatenated_and_the_last_finish_and_usage_kept() {
+        let events = [
+            chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}])),
+            chunk(json!([{"index": 0, "delta": {"content": "Hel"}, "finish_reason": null}])),
+            chunk(json!([{"index": 0, "delta": {"content": "lo", "reasoning_content": "r"}, "finish_reason": null}])),
+            chunk(json!([{"index": 0, "delta": {}, "finish_reason": "stop"}])),
+            json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}),
+        ];
+        let completion = assemble(&events, 1).unwrap();
+        assert_eq!(
+            completion,
+            json!({"id": "c1", "object": "chat.completion", "created": 7, "model": "m",
+                "choices": [{"index": 0, "logprobs": null, "finish_reason": "stop", "message":
+                    {"role": "assistant", "content": "Hello", "refusal": null, "reasoning_content": "r"}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}})
+        );
+    }
+
+    #[test]
+    fn tool_calls_merge_by_index_with_their_arguments_split_anywhere() {
+        let call = |index: u64, value: Value| {
+            chunk(json!([{"index": 0, "delta": {"tool_calls": [
+            {"index": index, "function": {"arguments": value}}]}}]))
+        };
+        let events = [
+            chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": null, "tool_calls": [
+                {"index": 0, "id": "call_a", "type": "function", "function": {"name": "f", "arguments": ""}}]}}])),
+            call(0, json!("{\"x\"")),
+            chunk(json!([{"index": 0, "delta": {"tool_calls": [
+                {"index": 1, "id": "call_b", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}}])),
+            call(0, json!(":1}")),
+            chunk(json!([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])),
+        ];
+        let completion = assemble(&events, 1).unwrap();
+        let message = &completion["choices"][0]["message"];
+        assert_eq!(message["content"], Value::Null);
+        assert_eq!(
+            message["tool_calls"],
+            json!([
+                {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}},
+                {"id": "call_b", "type": "function", "function": {"name": "g", "arguments": "{}"}}
+            ])
+        );
+        assert_eq!(completion["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn every_choice_of_n_is_kept_and_must_finish() {
+        let piece = |i: u64, text: &str, finish: Option<&str>| {
+            chunk(json!([{"index": i, "delta": {"content": text}, "finish_reason": finish}]))
+        };
+        let events =
+            [piece(1, "b", None), piece(0, "a", None), piece(0, "", Some("stop")), piece(1, "", Some("length"))];
+        let completion = assemble(&events, 2).unwrap();
+        let choices = completion["choices"].as_array().unwrap();
+        assert_eq!(
+            (choices[0]["message"]["content"].as_str(), choices[0]["finish_reason"].as_str()),
+            (Some("a"), Some("stop"))
+        );
+        assert_eq!(
+            (choices[1]["message"]["content"].as_str(), choices[1]["finish_reason"].as_str()),
+            (Some("b"), Some("length"))
+        );
+        assert_eq!(assemble(&events[..3], 2), Err(AssembleError::Incomplete), "choice 1 never finished");
+        assert_eq!(assemble(&events[1..3], 2), Err(AssembleError::Incomplete), "choice 1 never came");
+    }
+
+    #[test]
+    fn a_cut_stream_an_error_event_or_a_broken_event_is_no_answer() {
+        let content = chunk(json!([{"index": 0, "delta": {"content": "partial"}, "finish_reason": null}]));
+        assert_eq!(assemble(std::slice::from_ref(&content), 1), Err(AssembleError::Incomplete));
+        assert_eq!(assemble(&[], 1), Err(AssembleError::Incomplete));
+        let error = json!({"error": {"message": "overloaded", "type": "server_error", "code": "overloaded"}});
+        assert_eq!(assemble(&[content, error], 1), Err(AssembleError::Upstream("overloaded (overloaded)".into())));
+        let mut assembler = Assembler::new(1);
+        assert_eq!(assembler.push("{not json"), Err(AssembleError::Malformed));
+    }
+
+    #[test]
+    fn azures_blank_opening_chunk_and_stream_only_members_leave_no_trace() {
+        let events = [
+            json!({"id": "", "object": "", "created": 0, "model": "", "choices": [],
+                "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}),
+            json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m", "obfuscation": "x1",
+                "choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop",
+                    "content_filter_results": {"hate": {"filtered": false}}}]}),
+        ];
+        let completion = assemble(&events, 1).unwrap();
+        assert_eq!((completion["id"].as_str(), completion["model"].as_str()), (Some("c1"), Some("m")));
+        assert_eq!(completion["created"], 7);
+        assert!(completion.get("obfuscation").is_none());
+        assert_eq!(completion["prompt_filter_results"][0]["prompt_index"], 0);
+        assert_eq!(completion["choices"][0]["content_filter_results"]["hate"]["filtered"], false);
+    }
+
+    #[test]
+    fn list_members_are_appended_and_other_members_keep_their_last_value() {
+        let events = [
+            chunk(
+                json!([{"index": 0, "delta": {"reasoning_content": "a", "extra_content": {"google": {"thought_signature": "s1"}}}}]),
+            ),
+            chunk(
+                json!([{"index": 0, "delta": {"thinking_blocks": [{"type": "thinking", "thinking": "a", "signature": "sig"}]}}]),
+            ),
+            chunk(json!([{"index": 0, "delta": {"thinking_blocks": [{"type": "redacted_thinking", "data": "x"}]}}])),
+            chunk(
+                json!([{"index": 0, "delta": {"content": "ok", "extra_content": {"google": {"thought_signature": "s2"}}}, "finish_reason": "stop"}]),
+            ),
+        ];
+        let message = assemble(&events, 1).unwrap()["choices"][0]["message"].clone();
+        assert_eq!(message["thinking_blocks"].as_array().unwrap().len(), 2);
+        assert_eq!(message["extra_content"]["google"]["thought_signature"], "s2");
+        assert_eq!(message["reasoning_content"], "a");
+    }
+}
