@@ -27,8 +27,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "32" },
     "stream-share": { type: "string", default: "0.5" },
     // Streams the client walks away from after their first content (a disconnect).
-    // Off by default: with it, slots stay held (see README, "Known problem").
-    "abort-share": { type: "string", default: "0" },
+    "abort-share": { type: "string", default: "0.05" },
     seed: { type: "string", default: "1" },
     // With the local usage store (Queue + D1 simulators in the same workerd process).
     "usage-store": { type: "boolean", default: false },
@@ -121,7 +120,7 @@ function onLogLine(message) {
     } catch {}
     if (line?.request_id) logs.set(line.request_id, line);
     else {
-      const key = line?.event ? `${line.event}${line.detail ? `: ${String(line.detail).slice(0, 80)}` : ""}` : text.slice(0, 120);
+      const key = line?.event ? `${line.event}${line.detail ? `: ${String(line.detail).slice(0, 80)}` : ""}` : text.slice(0, 400);
       otherLines.set(key, (otherLines.get(key) ?? 0) + 1);
     }
   }

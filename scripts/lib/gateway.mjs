@@ -178,6 +178,7 @@ export async function startGateway({
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-26",
+    compatibilityFlags: ["enable_request_signal"],
     host,
     port,
     kvNamespaces: ["ROUTING"],

@@ -261,7 +261,7 @@ fn respond_with(
             let end = pump.end_signal();
             pump.bound(bounds.0, bounds.1);
             pump.set_usage_outbox(rc.usage.clone());
-            let response = super::client_stream::body(first, pump)
+            let response = super::client_stream::body(first, pump, rc.client_signal.clone())
                 .and_then(|body| {
                     let init = web_sys::ResponseInit::new();
                     init.set_status(200);

@@ -10,19 +10,28 @@ use super::stream::Pump;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 #[wasm_bindgen(inline_js = r#"
-export function pumpToClient(reader, handler, first, idleMs, leftMs) {
+export function pumpToClient(reader, handler, first, idleMs, leftMs, signal) {
   let last = Date.now();
   const endsAt = last + leftMs;
   let timer = 0;
   let timedOut = 0; // 1: idle, 2: past max_stream_ms
   let over = false;
+  let pulling = false;
+  let lastPull = last;
   const watch = () => {
     timer = 0;
     const now = Date.now();
+    if (!pulling && (now >= endsAt || now - lastPull >= idleMs)) {
+      // The client stopped reading (the runtime does not always cancel the body
+      // when a client leaves mid-stream): treated as gone.
+      leave();
+      return;
+    }
     if (now >= endsAt) timedOut = 2;
-    else if (now - last >= idleMs) timedOut = 1;
+    else if (pulling && now - last >= idleMs) timedOut = 1;
     else {
-      timer = setTimeout(watch, Math.max(1, Math.min(last + idleMs, endsAt) - now));
+      const from = pulling ? last : lastPull;
+      timer = setTimeout(watch, Math.max(1, Math.min(from + idleMs, endsAt) - now));
       return;
     }
     reader.cancel().catch(() => {});
@@ -30,7 +39,19 @@ export function pumpToClient(reader, handler, first, idleMs, leftMs) {
   const stop = () => {
     if (timer) clearTimeout(timer);
     timer = 0;
+    if (signal) signal.removeEventListener("abort", leave);
   };
+  // The client left: the runtime may never cancel the body (nor pull it again), so the
+  // request's own signal tells the pump to log, settle and cancel the provider call.
+  const leave = () => {
+    if (over) return;
+    over = true;
+    stop();
+    handler.cancel();
+    handler.free();
+    reader.cancel().catch(() => {});
+  };
+  if (signal) signal.addEventListener("abort", leave);
   return new ReadableStream(
     {
       start(controller) {
@@ -38,45 +59,53 @@ export function pumpToClient(reader, handler, first, idleMs, leftMs) {
         timer = setTimeout(watch, Math.max(1, Math.min(idleMs, leftMs)));
       },
       async pull(controller) {
-        for (;;) {
-          if (handler.done()) {
-            stop();
-            over = true;
-            const keeping = handler.close();
-            handler.free();
-            if (keeping) await keeping;
-            controller.close();
-            return;
-          }
-          let out;
-          try {
-            const read = await reader.read();
-            if (timedOut) out = handler.timeout(timedOut === 2);
-            else if (read.done) out = handler.end(false);
-            else {
-              last = Date.now();
-              out = handler.chunk(read.value);
-            }
-          } catch {
-            out = timedOut ? handler.timeout(timedOut === 2) : handler.end(true);
-          }
-          if (out.length) {
-            controller.enqueue(out);
-            if (!handler.done()) return;
-          }
+        pulling = true;
+        try {
+          await relay(controller);
+        } finally {
+          pulling = false;
+          lastPull = Date.now();
         }
       },
-      cancel() {
-        if (over) return;
-        over = true;
-        stop();
-        handler.cancel();
-        handler.free();
-        reader.cancel().catch(() => {});
-      },
+      cancel: leave,
     },
     { highWaterMark: 0 },
   );
+  async function relay(controller) {
+    for (;;) {
+      if (over) {
+        controller.error(new Error("the stream was abandoned"));
+        return;
+      }
+      if (handler.done()) {
+        stop();
+        over = true;
+        const keeping = handler.close();
+        handler.free();
+        if (keeping) await keeping;
+        controller.close();
+        return;
+      }
+      let out;
+      try {
+        const read = await reader.read();
+        if (over) return;
+        if (timedOut) out = handler.timeout(timedOut === 2);
+        else if (read.done) out = handler.end(false);
+        else {
+          last = Date.now();
+          out = handler.chunk(read.value);
+        }
+      } catch {
+        if (over) return;
+        out = timedOut ? handler.timeout(timedOut === 2) : handler.end(true);
+      }
+      if (out.length) {
+        controller.enqueue(out);
+        if (!handler.done()) return;
+      }
+    }
+  }
 }
 "#)]
 extern "C" {
@@ -87,6 +116,7 @@ extern "C" {
         first: &js_sys::Uint8Array,
         idle_ms: f64,
         left_ms: f64,
+        client_signal: Option<web_sys::AbortSignal>,
     ) -> web_sys::ReadableStream;
 }
 
@@ -135,9 +165,15 @@ impl StreamHandler {
 }
 
 /// The client's body: `first` (already read, with the first content), then the
-/// rest as the JS pump relays it. `None` when the reader cannot be handed over.
-pub fn body(first: Vec<u8>, mut pump: Box<Pump>) -> Option<web_sys::ReadableStream> {
+/// rest as the JS pump relays it; `client_signal` (the incoming request's) says when
+/// the client left. `None` when the reader cannot be handed over.
+pub fn body(
+    first: Vec<u8>,
+    mut pump: Box<Pump>,
+    client_signal: Option<web_sys::AbortSignal>,
+) -> Option<web_sys::ReadableStream> {
     let (reader, idle_ms, left_ms) = pump.hand_off()?;
     let first = js_sys::Uint8Array::from(first.as_slice());
-    Some(pump_to_client(&reader, StreamHandler { pump: Some(pump) }, &first, idle_ms as f64, left_ms as f64))
+    let handler = StreamHandler { pump: Some(pump) };
+    Some(pump_to_client(&reader, handler, &first, idle_ms as f64, left_ms as f64, client_signal))
 }

@@ -49,15 +49,33 @@ pub struct RequestContext {
     pub dialect: &'static dyn ClientDialect,
     /// The request's usage records, sent to the usage Queue after the answer.
     pub usage: usage::Outbox,
+    /// Aborts when the client disconnects (`enable_request_signal`): streams settle then.
+    pub client_signal: Option<web_sys::AbortSignal>,
+}
+
+/// A panic traps the wasm instance (the runtime then starts a fresh one): its
+/// message is logged first, or the trap says only "unreachable".
+#[event(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        worker::console_error!("panic: {info}");
+    }));
 }
 
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
     location::defer_cf(&req);
+    let client_signal = Some(req.signal());
     let req = Request::from(req);
     // Paths that are no dialect's answer errors in OpenAI's shape.
     let dialect = dialects::for_path(&req.path()).unwrap_or(&dialects::OpenAiChat);
-    let rc = RequestContext { id: new_request_id(), started_ms: now_ms(), dialect, usage: usage::Outbox::new() };
+    let rc = RequestContext {
+        id: new_request_id(),
+        started_ms: now_ms(),
+        dialect,
+        usage: usage::Outbox::new(),
+        client_signal,
+    };
     // Only browsers send `Origin`: server-side clients never pay for CORS.
     let origin = req.headers().get("origin").ok().flatten();
     let cors_origin = match &origin {
