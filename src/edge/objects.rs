@@ -6,7 +6,7 @@ use js_sys::{Function, Reflect};
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{Delay, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Stub};
+use worker::{Delay, Env, ObjectNamespace, Request, Stub};
 
 pub const RATE_LIMITER: &str = "RATE_LIMITER";
 pub const PROVIDER_HEALTH: &str = "PROVIDER_HEALTH";
@@ -65,18 +65,21 @@ pub async fn call_within<B: Serialize, R: DeserializeOwned>(
         None => None,
     };
     for attempt in 0..2 {
-        let mut init = RequestInit::new();
+        // web_sys's RequestInit, not worker's: its conversion carries the whole `cf`
+        // options object (image resizing and more) into the wasm for nothing.
+        let init = web_sys::RequestInit::new();
         match &text {
             Some(text) => {
-                let headers = Headers::new();
+                let headers = web_sys::Headers::new().ok()?;
                 headers.set("content-type", "application/json").ok()?;
-                init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(text)));
+                init.set_method("POST");
+                init.set_headers(&headers);
+                init.set_body(&JsValue::from_str(text));
             }
-            None => {
-                init.with_method(Method::Get);
-            }
+            None => init.set_method("GET"),
         }
-        let request = Request::new_with_init(&format!("https://object{path}"), &init).ok()?;
+        let request =
+            Request::from(web_sys::Request::new_with_str_and_init(&format!("https://object{path}"), &init).ok()?);
         let sending = Box::pin(stub.fetch_with_request(request));
         let deadline = Delay::from(Duration::from_millis(deadline_ms));
         match select(sending, deadline).await {
