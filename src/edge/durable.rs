@@ -38,7 +38,7 @@ fn bad_request(message: &str) -> Result<Response> {
 }
 
 async fn body<T: DeserializeOwned>(req: &mut Request) -> Option<T> {
-    req.json::<T>().await.ok()
+    super::objects::read_json::<T>(req).await.ok()
 }
 
 #[derive(Debug, Deserialize)]

@@ -100,6 +100,13 @@ pub async fn call_within<B: Serialize, R: DeserializeOwned>(
     None
 }
 
+/// A Durable Object's request body (JSON sent by `call`), read as text and parsed by
+/// serde_json: `Request::json` would parse in JS and convert through serde_wasm_bindgen,
+/// a second deserializer per type in the wasm (and numbers through f64).
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> worker::Result<T> {
+    Ok(serde_json::from_str(&req.text().await?)?)
+}
+
 /// Durable Object errors carry `retryable: true` when trying again may succeed.
 fn retryable(error: &worker::Error) -> bool {
     Reflect::get(&error.to_js_value(), &JsValue::from_str("retryable")).ok().and_then(|v| v.as_bool()) == Some(true)

@@ -75,7 +75,7 @@ impl DurableObject for ResponseStore {
             query_pairs(&req.inner().url()).into_iter().find(|(k, _)| k == "id").map(|(_, v)| v).unwrap_or_default();
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/put") => {
-                let turn: StoredResponse = req.json().await?;
+                let turn: StoredResponse = objects::read_json(&mut req).await?;
                 let body = serde_json::to_string(&turn).map_err(|e| worker::Error::RustError(e.to_string()))?;
                 sql.exec("DELETE FROM responses WHERE expires_at <= ?", vec![(now_ms() as i64).into()])?;
                 sql.exec(
@@ -87,7 +87,7 @@ impl DurableObject for ResponseStore {
             (Method::Get, "/get") => Response::from_json(&Self::read(&sql, &id)?),
             (Method::Get, "/chain") => Response::from_json(&Self::chain(&sql, &id)?.map(|t| stored::conversation(&t))),
             (Method::Post, "/delete") => {
-                let Id { id } = req.json().await?;
+                let Id { id } = objects::read_json(&mut req).await?;
                 let existed = Self::read(&sql, &id)?.is_some();
                 sql.exec("DELETE FROM responses WHERE id = ?", vec![id.into()])?;
                 Response::from_json(&existed)

@@ -40,7 +40,7 @@ impl DurableObject for KeyRegistry {
         if req.method() != Method::Post {
             return Response::from_json(&current);
         }
-        let Ok(op) = req.json::<Op>().await else {
+        let Ok(op) = crate::edge::objects::read_json::<Op>(&mut req).await else {
             return Response::error("bad operation", 400);
         };
         let mut next = current.clone();
