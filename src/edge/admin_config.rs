@@ -9,6 +9,7 @@ use crate::config::diff::{self, LimiterMove};
 use crate::config::history::{self, ChangeSource, RollbackRefusal, VersionMeta, KEEP_VERSIONS};
 use crate::config::{Config, ConfigIssue};
 use crate::error::GatewayError;
+use crate::usage::query::query_pairs;
 use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
@@ -62,7 +63,7 @@ fn accepts_reset(req: &Request) -> bool {
 }
 
 fn query(req: &Request, name: &str) -> Option<String> {
-    req.url().ok()?.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    query_pairs(&req.inner().url()).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 /// 400 `invalid_config` with every problem and its JSON pointer in `issues`.

@@ -7,6 +7,7 @@ use super::objects::Stub;
 use super::objects::{self, RESPONSE_STORE};
 use crate::config::KeyRecord;
 use crate::dialects::openai_responses::stored::{self, Conversation, StoredResponse};
+use crate::usage::query::query_pairs;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
 
@@ -71,7 +72,8 @@ impl DurableObject for ResponseStore {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let sql = self.sql()?;
-        let id = req.url()?.query_pairs().find(|(k, _)| k == "id").map(|(_, v)| v.into_owned()).unwrap_or_default();
+        let id =
+            query_pairs(&req.inner().url()).into_iter().find(|(k, _)| k == "id").map(|(_, v)| v).unwrap_or_default();
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/put") => {
                 let Some(turn) = super::durable::body::<StoredResponse>(&mut req).await else {

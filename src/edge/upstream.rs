@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+use worker::{AbortController, Delay, Fetch, Request};
 
 /// Aborts the upstream request when dropped unless disarmed: a client that goes
 /// away (its stream is dropped) cancels the provider call too.
@@ -102,15 +102,19 @@ pub async fn send(up: &UpstreamRequest, first_byte_ms: u64) -> Result<Sent, Atte
 
 /// A free health probe: true when the endpoint answers 2xx in time.
 pub async fn get_ok(url: &str, headers: &[(&'static str, String)], timeout_ms: u64) -> bool {
-    let h = Headers::new();
+    let Ok(h) = web_sys::Headers::new() else { return false };
     for (name, value) in headers {
         if h.set(name, value).is_err() {
             return false;
         }
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(h).with_redirect(RequestRedirect::Manual);
-    let Ok(request) = Request::new_with_init(url, &init) else { return false };
+    // web_sys's RequestInit, as in `send` (worker's would carry its `cf` options code along).
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&h);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    let Ok(request) = web_sys::Request::new_with_str_and_init(url, &init) else { return false };
+    let request = Request::from(request);
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(request);
