@@ -116,11 +116,10 @@ impl DurableObject for RateLimiter {
 /// `DEBUG_LIMITER_DELAY_MS`, honoured only where local http providers are (tests and
 /// `scripts/dev`), never in a deployment.
 fn debug_delay_ms(env: &Env) -> u32 {
-    let var = |name: &str| env.var(name).map(|v| v.to_string()).unwrap_or_default();
-    if !var("ALLOW_HTTP_PROVIDERS").trim().eq_ignore_ascii_case("true") {
+    if !super::config_store::environment(env).allow_http_providers {
         return 0;
     }
-    var("DEBUG_LIMITER_DELAY_MS").trim().parse().unwrap_or(0)
+    env.var("DEBUG_LIMITER_DELAY_MS").map(|v| v.to_string()).unwrap_or_default().trim().parse().unwrap_or(0)
 }
 
 /// The limiter's state is one SQLite row. The object answers from memory (it is

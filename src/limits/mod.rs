@@ -248,6 +248,20 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// An admission with nothing to report yet (the scopes' decisions are folded in).
+    fn allowed() -> Self {
+        Admission {
+            allowed: true,
+            denied_by: None,
+            denied_scope: None,
+            never: false,
+            requests: None,
+            tokens: None,
+            budget: None,
+            retry_after_ms: 0,
+        }
+    }
+
     /// A request that can never fit the tokens-per-minute limit.
     pub fn never_tokens(limit: u64) -> Self {
         Admission {
@@ -268,6 +282,11 @@ impl Admission {
         self.requests = tighter(self.requests, other.requests);
         self.tokens = tighter(self.tokens, other.tokens);
     }
+}
+
+/// A per-minute bucket's state without consuming anything, where the limit is set.
+fn peek_per_minute(gcra: &Gcra, limit: Option<u64>, now_ms: u64) -> Option<Decision> {
+    limit.map(|l| gcra.peek(Rate::per_minute(l), now_ms))
 }
 
 /// The decision with less room left (for headers, the one a client must respect).
@@ -349,16 +368,7 @@ impl LimiterState {
             }
             passed.push((scoped, check));
         }
-        let mut admission = Admission {
-            allowed: true,
-            denied_by: None,
-            denied_scope: None,
-            never: false,
-            requests: None,
-            tokens: None,
-            budget: None,
-            retry_after_ms: 0,
-        };
+        let mut admission = Admission::allowed();
         let mut reserved = BTreeMap::new();
         let mut costs = BTreeMap::new();
         for (scoped, check) in passed {
@@ -384,22 +394,12 @@ impl LimiterState {
 
     /// The answer to a retried admission: allowed, with the buckets as they are now.
     fn readmit(&self, admit: &Admit, now_ms: u64) -> Admission {
-        let mut admission = Admission {
-            allowed: true,
-            denied_by: None,
-            denied_scope: None,
-            never: false,
-            requests: None,
-            tokens: None,
-            budget: None,
-            retry_after_ms: 0,
-        };
+        let mut admission = Admission::allowed();
         for scoped in admit.scopes.iter().filter(|s| !s.is_empty()) {
             let buckets = self.buckets.get(&scoped.scope).copied().unwrap_or_default();
-            let peek = |gcra: &Gcra, limit: Option<u64>| limit.map(|l| gcra.peek(Rate::per_minute(l), now_ms));
-            admission.requests =
-                tighter(admission.requests, peek(&buckets.requests, scoped.limits.requests_per_minute));
-            admission.tokens = tighter(admission.tokens, peek(&buckets.tokens, scoped.limits.tokens_per_minute));
+            let (rpm, tpm) = (scoped.limits.requests_per_minute, scoped.limits.tokens_per_minute);
+            admission.requests = tighter(admission.requests, peek_per_minute(&buckets.requests, rpm, now_ms));
+            admission.tokens = tighter(admission.tokens, peek_per_minute(&buckets.tokens, tpm, now_ms));
         }
         admission
     }
@@ -461,7 +461,7 @@ impl LimiterState {
             Denial::Concurrency => 1_000,
             Denial::Budget => check.budget.map_or(0, |b| b.resets_at_ms.saturating_sub(now_ms)),
         };
-        let peek = |gcra: &Gcra, limit: Option<u64>| limit.map(|l| gcra.peek(Rate::per_minute(l), now_ms));
+        let peek = |gcra: &Gcra, limit: Option<u64>| peek_per_minute(gcra, limit, now_ms);
         Admission {
             allowed: false,
             denied_by: Some(denial),
