@@ -1,7 +1,8 @@
 // CPU profile of the gateway's hot path in workerd (through the V8 inspector):
 // runs sequential requests against the bench config and prints the functions with
 // the most self time. Run with:
-//   node --experimental-websocket scripts/profile.mjs [requests] [rows] [--stream] [--limited]
+//   node --experimental-websocket scripts/profile.mjs [requests] [rows] [--stream] [--events=N] [--limited]
+// --events=N makes each streamed answer N events long (as scripts/bench's stream cases).
 // --limited gives the key rate limits and a budget that never refuse (the limiter's cost).
 import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig } from "./lib/gateway.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
@@ -10,6 +11,7 @@ const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const STREAM = process.argv.includes("--stream");
 const LIMITED = process.argv.includes("--limited");
 const N = Number(args[0] ?? 3000);
+const EVENTS = Number(process.argv.find((a) => a.startsWith("--events="))?.slice(9) ?? 0);
 const PORT = 9231;
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const { mf, url } = await startGateway({ inspectorPort: PORT });
@@ -21,7 +23,10 @@ if (LIMITED) {
   config.models.bench.targets[0].price = { input_per_mtok: 1, output_per_mtok: 2 };
 }
 await putConfig(url, config);
-const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello" }], stream: STREAM });
+// The mock answers one event per word of "Hello from bench! You said: <prompt>" plus a role
+// and a finish event: 5 + words + 2 events.
+const prompt = EVENTS > 7 ? Array.from({ length: EVENTS - 7 }, (_, i) => `w${i}`).join(" ") : "Say hello";
+const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: prompt }], stream: STREAM });
 const one = async () => {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
