@@ -104,14 +104,14 @@ const STATE_KEY: &str = "state";
 pub struct AuthThrottle {
     state: State,
     failures: RefCell<Option<FailureState>>,
-    /// Test hook (binding `AUTH_THROTTLE_FAULT=hang`): the object never answers in
-    /// time, as an overloaded one would.
+    /// Test hook (`AUTH_THROTTLE_FAULT=hang`, see `config_store::test_hook`): the
+    /// object never answers in time, as an overloaded one would.
     hang: bool,
 }
 
 impl DurableObject for AuthThrottle {
     fn new(state: State, env: Env) -> Self {
-        let hang = env.var("AUTH_THROTTLE_FAULT").is_ok_and(|v| v.to_string() == "hang");
+        let hang = super::config_store::test_hook(&env, "AUTH_THROTTLE_FAULT").is_some_and(|v| v == "hang");
         Self { state, failures: RefCell::new(None), hang }
     }
 

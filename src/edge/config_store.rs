@@ -90,6 +90,12 @@ pub fn environment(env: &Env) -> Environment {
     Environment { allow_http_providers: var("ALLOW_HTTP_PROVIDERS").trim().eq_ignore_ascii_case("true") }
 }
 
+/// A test-only variable (a fault or a delay to inject), honoured only where local
+/// http providers are allowed (tests and `scripts/dev`), never in a deployment.
+pub fn test_hook(env: &Env, name: &str) -> Option<String> {
+    environment(env).allow_http_providers.then(|| env.var(name).ok().map(|v| v.to_string())).flatten()
+}
+
 pub fn kv(env: &Env) -> Result<worker::KvStore, GatewayError> {
     env.kv(KV_BINDING).map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace is not bound"))
 }

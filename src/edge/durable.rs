@@ -113,13 +113,9 @@ impl DurableObject for RateLimiter {
     }
 }
 
-/// `DEBUG_LIMITER_DELAY_MS`, honoured only where local http providers are (tests and
-/// `scripts/dev`), never in a deployment.
+/// `DEBUG_LIMITER_DELAY_MS` (a test hook: see `config_store::test_hook`).
 fn debug_delay_ms(env: &Env) -> u32 {
-    if !super::config_store::environment(env).allow_http_providers {
-        return 0;
-    }
-    env.var("DEBUG_LIMITER_DELAY_MS").map(|v| v.to_string()).unwrap_or_default().trim().parse().unwrap_or(0)
+    super::config_store::test_hook(env, "DEBUG_LIMITER_DELAY_MS").and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 /// The limiter's state is one SQLite row. The object answers from memory (it is

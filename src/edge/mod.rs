@@ -27,6 +27,7 @@ mod probe;
 mod respond;
 mod response_store;
 mod responses;
+mod settlement;
 mod stream;
 mod timer;
 mod tool_probe;

@@ -19,7 +19,7 @@ use worker::{Context, Env};
 
 pub const QUEUE_BINDING: &str = "USAGE_QUEUE";
 /// Records finished within this long of each other leave in one `sendBatch`.
-const COALESCE_MS: u64 = 25;
+const COALESCE_MS: u32 = 25;
 /// The Queue takes at most 100 messages per `sendBatch`.
 const MAX_BATCH: usize = 100;
 
@@ -112,7 +112,7 @@ pub fn dispatch(env: &Env, ctx: &Context, outbox: Outbox) {
         if !first {
             return;
         }
-        worker::Delay::from(std::time::Duration::from_millis(COALESCE_MS)).await;
+        super::timer::sleep_ms(COALESCE_MS).await;
         let bodies = PENDING.with(|p| {
             let mut p = p.borrow_mut();
             p.1 = false;
