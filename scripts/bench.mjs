@@ -5,6 +5,9 @@
 // Subjects, interleaved in every round (D F R G GL P, D F R G GL P, ...):
 //   D  direct: client -> mock
 //   F  JS floor: a four-line JS pass-through Worker (Miniflare/workerd)
+//   FJ JS relay floor (stream cases only): a JS Worker that reads each chunk of the upstream
+//      stream and enqueues it, what any relay that looks at events pays in workerd (F and R
+//      hand the body to the runtime, which pipes it without waking the isolate per chunk)
 //   R  Rust floor: an empty workers-rs pass-through (bench/rust-floor, same toolchain and profile)
 //   G  the gateway, key without limits
 //   GL the gateway, key with rate limits and a monthly budget far above what the run uses
@@ -237,6 +240,24 @@ const jsFloor = (upstream) =>
     return { url: (await mf.ready).toString().replace(/\/$/, ""), close: () => mf.dispose() };
   });
 
+// The least a Worker that sees each chunk can do: read it, enqueue it.
+const jsRelayFloor = (upstream) =>
+  startWorkerd(async () => {
+    const mf = new Miniflare({
+      modules: true,
+      script: `export default { async fetch(req, env) {
+        const u = new URL(req.url);
+        const up = await fetch(env.UP + u.pathname, { method: req.method, headers: req.headers, body: req.body });
+        const reader = up.body.getReader();
+        const body = new ReadableStream({ async pull(c) { const r = await reader.read(); if (r.done) c.close(); else c.enqueue(r.value); } }, { highWaterMark: 0 });
+        return new Response(body, { status: up.status, headers: up.headers });
+      } };`,
+      bindings: { UP: upstream },
+      compatibilityDate: COMPAT,
+    });
+    return { url: (await mf.ready).toString().replace(/\/$/, ""), close: () => mf.dispose() };
+  });
+
 const rustFloor = (upstream) =>
   startWorkerd(async () => {
     const script = path.join(ROOT, "bench/rust-floor/build/index.js");
@@ -303,6 +324,7 @@ function casesFor(subject) {
     json: { ...chat, body: chatBody(), expect: "Hello from bench" },
   };
   for (const events of STREAM_EVENTS) cases[`stream${events}`] = { ...chat, body: streamBody(events), expect: "data:", stream: true };
+  if (subject.streamsOnly) delete cases.json;
   if (subject.anthropic) cases.anthropic = { url: `${subject.url}/v1/messages`, headers: subject.anthropic, body: anthropicBody, expect: "Hello from bench" };
   if (subject.gateway) {
     cases.failover = {
@@ -379,7 +401,8 @@ const addSubject = async (key, name, start, extra) => {
     const t0 = performance.now();
     const started = await start();
     const subject = { key, name, chatPath: "/v1/chat/completions", headers: {}, ...started, ...extra };
-    const first = await load.call("probe", casesFor(subject).json, { timeoutMs: 45_000 });
+    const cases = casesFor(subject);
+    const first = await load.call("probe", cases.json ?? cases.stream20, { timeoutMs: 45_000 });
     subject.cold = first.ok ? { first_answer_ms: performance.now() - t0, first_request_ms: first.total_ms } : { error: first.error };
     subjects.push(subject);
   } catch (err) {
@@ -388,6 +411,7 @@ const addSubject = async (key, name, start, extra) => {
   }
 };
 await addSubject("F", "JS floor (empty JS pass-through Worker)", () => jsFloor(mockInfo.url));
+await addSubject("FJ", "JS relay floor (reads and enqueues each chunk; streams only)", () => jsRelayFloor(mockInfo.url), { streamsOnly: true });
 await addSubject("R", "Rust floor (empty workers-rs pass-through)", () => rustFloor(mockInfo.url));
 const gatewayAuth = (key) => ({
   gateway: true,
@@ -555,10 +579,13 @@ const ratios = {
   "stream µs/event (200 events): limited": ratio((i) => perEvent(i, "GL"), { target: 15, better: "lower", unit: "µs" }),
   "stream µs/event (200 events): JS floor": ratio((i) => perEvent(i, "F"), { better: "lower", unit: "µs" }),
   "stream µs/event (200 events): Rust floor": ratio((i) => perEvent(i, "R"), { better: "lower", unit: "µs" }),
+  "stream µs/event (200 events): JS relay floor": ratio((i) => perEvent(i, "FJ"), { better: "lower", unit: "µs" }),
   "stream CPU µs/event (marginal 20→200): unlimited": ratio((i) => cpuPerEvent(i, "G"), { target: 15, better: "lower", unit: "µs" }),
   "stream CPU µs/event (marginal 20→200): limited": ratio((i) => cpuPerEvent(i, "GL"), { target: 15, better: "lower", unit: "µs" }),
   "stream CPU µs/event (marginal 20→200): JS floor": ratio((i) => cpuPerEvent(i, "F"), { better: "lower", unit: "µs" }),
   "stream CPU µs/event (marginal 20→200): Rust floor": ratio((i) => cpuPerEvent(i, "R"), { better: "lower", unit: "µs" }),
+  "stream CPU µs/event (marginal 20→200): JS relay floor": ratio((i) => cpuPerEvent(i, "FJ"), { better: "lower", unit: "µs" }),
+  "stream CPU µs/event, unlimited − JS relay floor": ratio((i) => cpuPerEvent(i, "G") - cpuPerEvent(i, "FJ"), { better: "lower", unit: "µs" }),
   "stream first byte, unlimited − Rust floor (ms)": ratio((i) => ttfbAdded(i, "G") - ttfbAdded(i, "R"), { target: 0.3, better: "lower", unit: "ms" }),
   "Rust floor − JS floor, added p50 (ms)": ratio((i) => addedP50(i, "R") - addedP50(i, "F"), { better: "lower", unit: "ms" }),
   "Rust floor / JS floor, req/s at c=64": ratio((i) => rps(i, "R") / rps(i, "F"), { better: "higher", unit: "%" }),
