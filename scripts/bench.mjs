@@ -255,7 +255,7 @@ const rustFloor = (upstream) =>
 const gateway = (mockBaseUrl) =>
   startWorkerd(async () => {
     // Production shape: the usage store (Queue + D1) on, request logs off (benchConfig).
-    const { mf, url } = await startGateway({ usageBatchTimeoutMs: 1000, assets: false });
+    const { mf, url } = await startGateway({ usageBatchTimeoutMs: 1000 });
     await putConfig(url, benchSuiteConfig(mockBaseUrl, { failoverStatus: OPT.failoverStatus }));
     return { url, close: () => mf.dispose() };
   });

@@ -14,7 +14,7 @@ const N = Number(args[0] ?? 3000);
 const EVENTS = Number(process.argv.find((a) => a.startsWith("--events="))?.slice(9) ?? 0);
 const PORT = 9231;
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
-const { mf, url } = await startGateway({ inspectorPort: PORT, assets: false });
+const { mf, url } = await startGateway({ inspectorPort: PORT });
 const config = benchConfig(mock.baseUrl);
 if (LIMITED) {
   const key = Object.values(config.keys)[0];

@@ -156,7 +156,7 @@ const config = {
   teams: { soakers: { limits: { max_concurrent: 28 } } },
 };
 
-const { mf, url } = await startGateway({ onLogLine, usage: USAGE_STORE, assets: false });
+const { mf, url } = await startGateway({ onLogLine, usage: USAGE_STORE });
 await putConfig(url, config);
 
 /** Usage records the queue consumer has written to D1 so far. */

@@ -1,11 +1,10 @@
 // Runs the built Worker (build/index.js + wasm) in workerd through Miniflare with the
 // same bindings as wrangler.toml: KV `ROUTING`, Durable Objects RATE_LIMITER, PROVIDER_HEALTH,
 // RESPONSE_STORE, AUTH_THROTTLE and KEY_REGISTRY (SQLite-backed), the usage Queue (producer and
-// consumer), the D1 database `USAGE` with its migrations applied by `wrangler d1 migrations
-// apply`, the static assets `ASSETS` (the dashboard page), secrets as plain bindings, plus the
-// development var ALLOW_HTTP_PROVIDERS = "true" (mock providers speak http://; never set in
-// production). Used by scripts/dev, the bench and the end-to-end tests, so all run the same
-// shape (the speed runs without the assets layer: see `assets` below).
+// consumer) and the D1 database `USAGE` with its migrations applied by `wrangler d1 migrations
+// apply`, secrets as plain bindings, plus the development var ALLOW_HTTP_PROVIDERS = "true" (mock
+// providers speak http://; never set in production). Used by scripts/dev, the bench and the
+// end-to-end tests, so all run exactly the same shape.
 import { Miniflare } from "miniflare";
 import { readFileSync, existsSync, readdirSync, mkdtempSync, cpSync, renameSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -153,11 +152,6 @@ export async function startGateway({
   usage = true,
   // Queue consumer batching: 1 s (or 100 records), as in dev; production: 5 s (wrangler.toml).
   usageBatchTimeoutMs = 1000,
-  // The dashboard's static assets. Miniflare puts two local Workers (its asset proxy and
-  // router) in front of the gateway whenever assets are on, ~0.4 ms a request here; on
-  // Cloudflare, run_worker_first sends requests to the Worker directly. Speed runs
-  // (scripts/bench, profile, soak) turn them off: they measure the gateway, not that hop.
-  assets = true,
 } = {}) {
   const stateDir = persistDir ?? (persist ? path.join(ROOT, ".wrangler/state") : null);
   const script = path.join(ROOT, "build/index.js");
@@ -187,17 +181,6 @@ export async function startGateway({
     compatibilityFlags: ["enable_request_signal"],
     host,
     port,
-    ...(assets
-      ? {
-          // wrangler.toml's [assets]: the dashboard page, behind the Worker (run_worker_first).
-          assets: {
-            directory: path.join(ROOT, "dashboard/dist"),
-            binding: "ASSETS",
-            routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
-            assetConfig: { html_handling: "none" },
-          },
-        }
-      : {}),
     kvNamespaces: ["ROUTING"],
     durableObjects: {
       RATE_LIMITER: { className: "RateLimiter", useSQLite: true },

@@ -2,19 +2,13 @@
 //! bundled by `scripts/build-dashboard.mjs` at build time; no CDN). It opens with
 //! the admin token as a bearer or in the `gw_admin` cookie its sign-in page sets;
 //! the page then calls the admin API with the token as a bearer.
-//!
-//! The page is a Workers Static Asset (binding `ASSETS`, `dashboard/dist/`), not
-//! part of the wasm, where it cost ~27 KB of the gzip size. `run_worker_first`
-//! sends every request here first, so the asset is only ever served after this
-//! check, never at its own path.
 
 use super::{admin, respond};
 use crate::auth;
 use crate::error::GatewayError;
 use worker::{Env, Headers, Request, Response};
 
-/// The page's address in the `ASSETS` binding (the host is not looked at).
-const PAGE_ASSET: &str = "https://assets.invalid/dashboard.html";
+const PAGE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/dashboard/dist/dashboard.html"));
 
 const SIGN_IN: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Edge AI gateway: sign in</title>
 <style>body{font:14px system-ui,sans-serif;display:grid;place-items:center;height:90vh;background:#f5f6f8}
@@ -33,17 +27,17 @@ fn cookie_token(req: &Request) -> Option<String> {
     Some(crate::usage::query::percent_decode(value))
 }
 
-fn html(status: u16, body: Vec<u8>) -> Response {
+fn html(status: u16, body: &str) -> Response {
     let headers = Headers::new();
     let _ = headers.set("cache-control", "no-store");
     let _ = headers.set(
         "content-security-policy",
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
     );
-    respond::bytes(status, "text/html; charset=utf-8", body, headers)
+    respond::bytes(status, "text/html; charset=utf-8", body.as_bytes().to_vec(), headers)
 }
 
-pub async fn handle(req: &Request, env: &Env) -> Result<Response, GatewayError> {
+pub fn handle(req: &Request, env: &Env) -> Result<Response, GatewayError> {
     let by_bearer = admin::authorize(req, env);
     if let Err(error) = &by_bearer {
         if error.status == 403 {
@@ -53,18 +47,8 @@ pub async fn handle(req: &Request, env: &Env) -> Result<Response, GatewayError> 
     let expected = env.secret("ADMIN_TOKEN").map(|s| s.to_string()).unwrap_or_default();
     let by_cookie = cookie_token(req).is_some_and(|t| !expected.is_empty() && auth::secrets_equal(&t, &expected));
     if by_bearer.is_ok() || by_cookie {
-        Ok(html(200, page(env).await?))
+        Ok(html(200, PAGE))
     } else {
-        Ok(html(401, SIGN_IN.as_bytes().to_vec()))
+        Ok(html(401, SIGN_IN))
     }
-}
-
-async fn page(env: &Env) -> Result<Vec<u8>, GatewayError> {
-    let missing = |detail: String| GatewayError::internal(format!("the dashboard page is not deployed: {detail}"));
-    let assets = env.assets("ASSETS").map_err(|e| missing(e.to_string()))?;
-    let mut res = assets.fetch(PAGE_ASSET, None).await.map_err(|e| missing(e.to_string()))?;
-    if res.status_code() != 200 {
-        return Err(missing(format!("ASSETS answered {}", res.status_code())));
-    }
-    res.bytes().await.map_err(|e| missing(e.to_string()))
 }

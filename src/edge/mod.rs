@@ -160,7 +160,7 @@ async fn route(
         ("/v1/usage", Method::Get) => usage::api::own_usage(req, env, ctx).await,
         ("/admin/monitor", Method::Get) => usage::monitor::handle(req, env, ctx).await,
         (p, _) if p == "/admin/keys" || p.starts_with("/admin/keys/") => keys::admin::handle(req, env, ctx).await,
-        ("/admin" | "/admin/", Method::Get) => dashboard::handle(&req, env).await,
+        ("/admin" | "/admin/", Method::Get) => dashboard::handle(&req, env),
         ("/admin/usage" | "/admin/usage/requests" | "/v1/usage" | "/admin/monitor", m) => {
             Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET"))
         }
