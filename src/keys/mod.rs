@@ -38,12 +38,53 @@ pub struct ManagedKey {
 
 /// A change to the registry, as the admin API asks the object to apply it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(tag = "op", rename_all = "snake_case", try_from = "OpWire")]
 pub enum Op {
     Create { key: ManagedKey },
     Update { id: String, record: KeyRecord, expires_at_ms: Option<u64>, disabled: bool },
     Rotate { id: String, hash: String, grace_ms: u64 },
     Delete { id: String },
+}
+
+/// Every field of every [`Op`], read flat: serde's internally tagged derive would
+/// buffer the object into `Content` and instantiate the key record's deserializer
+/// a second time for it. The JSON is the derive's own (`Serialize` writes it).
+#[derive(Deserialize)]
+struct OpWire {
+    op: String,
+    key: Option<ManagedKey>,
+    id: Option<String>,
+    record: Option<KeyRecord>,
+    expires_at_ms: Option<u64>,
+    disabled: Option<bool>,
+    hash: Option<String>,
+    grace_ms: Option<u64>,
+}
+
+impl TryFrom<OpWire> for Op {
+    type Error = String;
+
+    fn try_from(wire: OpWire) -> Result<Self, String> {
+        fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
+            value.ok_or_else(|| format!("missing field `{field}`"))
+        }
+        Ok(match wire.op.as_str() {
+            "create" => Op::Create { key: required(wire.key, "key")? },
+            "update" => Op::Update {
+                id: required(wire.id, "id")?,
+                record: required(wire.record, "record")?,
+                expires_at_ms: wire.expires_at_ms,
+                disabled: required(wire.disabled, "disabled")?,
+            },
+            "rotate" => Op::Rotate {
+                id: required(wire.id, "id")?,
+                hash: required(wire.hash, "hash")?,
+                grace_ms: required(wire.grace_ms, "grace_ms")?,
+            },
+            "delete" => Op::Delete { id: required(wire.id, "id")? },
+            other => return Err(format!("unknown op `{other}`, expected create, update, rotate or delete")),
+        })
+    }
 }
 
 fn not_found(id: &str) -> GatewayError {
