@@ -105,3 +105,11 @@ fn ops_read_back_the_json_they_are_sent_as() {
         assert!(serde_json::from_value::<Op>(refused.clone()).is_err(), "{refused}");
     }
 }
+
+#[test]
+fn an_invalid_record_is_explained_without_a_position() {
+    let error = record_from(None, json!({"name": "x", "models": "all"}).as_object().unwrap().clone()).unwrap_err();
+    assert_eq!(error.status, 400);
+    assert!(error.message.starts_with("The key is invalid: invalid type: string \"all\""), "{}", error.message);
+    assert!(!error.message.contains(" at line "), "{}", error.message);
+}
