@@ -2,8 +2,8 @@
 //! checks below catch references and values serde cannot judge.
 
 use super::{Config, Environment, SCHEMA_VERSION};
+use crate::json_path;
 use crate::limits::Limits;
-use serde_path_to_error::Segment;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -31,22 +31,11 @@ fn token(s: &str) -> String {
 }
 
 pub(super) fn parse_and_validate(text: &str, env: &Environment) -> Result<Config, Vec<ConfigIssue>> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let parsed: Result<Config, _> = serde_path_to_error::deserialize(&mut de);
-    let config = match parsed {
+    let config: Config = match serde_json::from_str(text) {
         Ok(config) => config,
         Err(err) => {
-            let pointer: String = err
-                .path()
-                .iter()
-                .filter_map(|seg| match seg {
-                    Segment::Seq { index } => Some(format!("/{index}")),
-                    Segment::Map { key } => Some(format!("/{}", token(key))),
-                    Segment::Enum { variant } => Some(format!("/{}", token(variant))),
-                    Segment::Unknown => None,
-                })
-                .collect();
-            return Err(vec![issue(pointer, strip_position(&err.inner().to_string()))]);
+            let pointer = json_path::pointer(&json_path::of_error(text.as_bytes(), &err));
+            return Err(vec![issue(pointer, strip_position(&err.to_string()))]);
         }
     };
     let issues = semantic_issues(&config, env);

@@ -12,6 +12,7 @@ pub mod probe;
 pub mod quota;
 pub mod tool_calls;
 pub mod tool_probe;
+mod wire;
 
 use crate::config::BreakerPolicy;
 use crate::routing::EndpointHealth;
@@ -32,7 +33,7 @@ pub const EWMA_TAU_MS: f64 = 10_000.0;
 
 /// What one attempt taught us about an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "wire::OutcomeWire")]
 pub enum Outcome {
     Success {
         /// Time to the first byte of content (or the whole answer when not streamed).
@@ -128,7 +129,7 @@ struct Bucket {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(tag = "state", rename_all = "snake_case", try_from = "wire::CircuitWire")]
 pub enum Circuit {
     #[default]
     Closed,

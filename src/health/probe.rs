@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 /// The health object's answer to "may I send the probe?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "probe", rename_all = "snake_case")]
+#[serde(tag = "probe", rename_all = "snake_case", try_from = "super::wire::ProbeClaimWire")]
 pub enum ProbeClaim {
     /// The circuit is closed: no probe is needed, anyone may send.
     NotNeeded,

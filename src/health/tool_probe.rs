@@ -36,7 +36,9 @@ pub fn request(model: &str) -> ChatRequest {
         "max_tokens": 64,
         "temperature": 0,
     });
-    serde_json::from_value(body).unwrap_or_else(|_| ChatRequest {
+    // Read from bytes like a client's body: from a Value would instantiate the chat
+    // request's deserializer a second time (wasm size).
+    serde_json::from_slice(body.to_string().as_bytes()).unwrap_or_else(|_| ChatRequest {
         model: model.to_string(),
         messages: Vec::new(),
         stream: None,

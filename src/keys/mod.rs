@@ -38,12 +38,53 @@ pub struct ManagedKey {
 
 /// A change to the registry, as the admin API asks the object to apply it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(tag = "op", rename_all = "snake_case", try_from = "OpWire")]
 pub enum Op {
     Create { key: ManagedKey },
     Update { id: String, record: KeyRecord, expires_at_ms: Option<u64>, disabled: bool },
     Rotate { id: String, hash: String, grace_ms: u64 },
     Delete { id: String },
+}
+
+/// Every field of every [`Op`], read flat: serde's internally tagged derive would
+/// buffer the object into `Content` and instantiate the key record's deserializer
+/// a second time for it. The JSON is the derive's own (`Serialize` writes it).
+#[derive(Deserialize)]
+struct OpWire {
+    op: String,
+    key: Option<ManagedKey>,
+    id: Option<String>,
+    record: Option<KeyRecord>,
+    expires_at_ms: Option<u64>,
+    disabled: Option<bool>,
+    hash: Option<String>,
+    grace_ms: Option<u64>,
+}
+
+impl TryFrom<OpWire> for Op {
+    type Error = String;
+
+    fn try_from(wire: OpWire) -> Result<Self, String> {
+        fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
+            value.ok_or_else(|| format!("missing field `{field}`"))
+        }
+        Ok(match wire.op.as_str() {
+            "create" => Op::Create { key: required(wire.key, "key")? },
+            "update" => Op::Update {
+                id: required(wire.id, "id")?,
+                record: required(wire.record, "record")?,
+                expires_at_ms: wire.expires_at_ms,
+                disabled: required(wire.disabled, "disabled")?,
+            },
+            "rotate" => Op::Rotate {
+                id: required(wire.id, "id")?,
+                hash: required(wire.hash, "hash")?,
+                grace_ms: required(wire.grace_ms, "grace_ms")?,
+            },
+            "delete" => Op::Delete { id: required(wire.id, "id")? },
+            other => return Err(format!("unknown op `{other}`, expected create, update, rotate or delete")),
+        })
+    }
 }
 
 fn not_found(id: &str) -> GatewayError {
@@ -184,8 +225,15 @@ pub fn record_from(base: Option<&KeyRecord>, body: Map<String, Value>) -> Result
             merged.insert(field, value);
         }
     }
-    serde_json::from_value(Value::Object(merged))
-        .map_err(|e| GatewayError::invalid_request("invalid_value", format!("The key is invalid: {e}")))
+    // Read back from text, as the config document's keys are: from a Value would
+    // instantiate the key record's whole deserializer a second time (wasm size).
+    let text = Value::Object(merged).to_string();
+    serde_json::from_str(&text).map_err(|e| {
+        let message = e.to_string();
+        // The position is in this re-serialized text, not the client's body.
+        let message = message.rfind(" at line ").map_or(message.as_str(), |at| &message[..at]);
+        GatewayError::invalid_request("invalid_value", format!("The key is invalid: {message}"))
+    })
 }
 
 /// A managed key as `GET /admin/keys` shows it: never a hash.

@@ -81,3 +81,35 @@ fn keys_are_checked_like_the_documents_own() {
     let merged = config.with_keys(vec![("b".repeat(64), ok)]);
     assert_eq!(merged.key_by_hash(&"b".repeat(64)).map(|k| k.name.as_str()), Some("new"));
 }
+
+#[test]
+fn ops_read_back_the_json_they_are_sent_as() {
+    let record = KeyRecord { name: "bot".into(), models: vec!["*".into()], ..Default::default() };
+    for op in [
+        Op::Create { key: key("k1", "bot", "h1") },
+        Op::Update { id: "k1".into(), record: record.clone(), expires_at_ms: Some(2_000), disabled: false },
+        Op::Update { id: "k1".into(), record, expires_at_ms: None, disabled: true },
+        Op::Rotate { id: "k1".into(), hash: "h1b".into(), grace_ms: 1_000 },
+        Op::Delete { id: "k1".into() },
+    ] {
+        let sent = serde_json::to_string(&op).unwrap();
+        assert_eq!(serde_json::from_str::<Op>(&sent).unwrap(), op, "{sent}");
+    }
+    for refused in [
+        json!({"op": "remove", "id": "k1"}),
+        json!({"id": "k1"}),
+        json!({"op": "delete"}),
+        json!({"op": "rotate", "id": "k1", "hash": "h"}),
+        json!({"op": "delete", "id": 5}),
+    ] {
+        assert!(serde_json::from_value::<Op>(refused.clone()).is_err(), "{refused}");
+    }
+}
+
+#[test]
+fn an_invalid_record_is_explained_without_a_position() {
+    let error = record_from(None, json!({"name": "x", "models": "all"}).as_object().unwrap().clone()).unwrap_err();
+    assert_eq!(error.status, 400);
+    assert!(error.message.starts_with("The key is invalid: invalid type: string \"all\""), "{}", error.message);
+    assert!(!error.message.contains(" at line "), "{}", error.message);
+}

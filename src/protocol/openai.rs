@@ -4,6 +4,7 @@
 //! is kept as-is so it reaches an OpenAI-compatible provider unchanged.
 
 use crate::error::GatewayError;
+use crate::json_path;
 
 mod shape;
 use serde::{Deserialize, Serialize};
@@ -97,13 +98,11 @@ impl ChatRequest {
     /// Parses and validates a client's body, with OpenAI-style 400s for every mistake.
     pub fn parse(body: &[u8]) -> Result<ChatRequest, GatewayError> {
         check_depth(body)?;
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let request: ChatRequest = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
+        let request: ChatRequest = serde_json::from_slice(body).map_err(|inner| {
             if inner.is_syntax() || inner.is_eof() {
                 return GatewayError::invalid_json(&inner);
             }
+            let path = json_path::dotted(&json_path::of_error(body, &inner));
             let text = inner.to_string();
             let text = text.split(" at line ").next().unwrap_or(&text).to_string();
             if let Some(field) = text.strip_prefix("missing field `").and_then(|t| t.strip_suffix('`')) {
