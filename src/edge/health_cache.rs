@@ -76,6 +76,7 @@ pub fn snapshot() -> HealthSnapshot {
             }
             // This isolate's own count is the freshest; the object's covers every isolate.
             entry.tool_call_accuracy = entry.tool_call_accuracy.or(local.tool_call_accuracy);
+            entry.tokens_per_second = entry.tokens_per_second.or(local.tokens_per_second);
         }
         merged
     })

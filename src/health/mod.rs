@@ -312,6 +312,7 @@ impl Breaker {
             note,
             quota: self.quota.left(now_ms),
             tool_call_accuracy: self.stats.tool_call_validity(),
+            tokens_per_second: self.stats.ewma_tokens_per_second,
         }
     }
 
