@@ -84,7 +84,7 @@ pub fn snapshot() -> HealthSnapshot {
 
 pub fn record(provider_id: &str, outcome: Outcome, policy: &BreakerPolicy) {
     let now = now_ms();
-    let jitter = random_unit();
+    let jitter = if outcome.uses_jitter() { random_unit() } else { 0.0 };
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let c = &mut *c;

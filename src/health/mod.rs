@@ -56,6 +56,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether recording it reads the jitter (a breaker opening, a cooldown): other
+    /// outcomes need no random number.
+    pub fn uses_jitter(&self) -> bool {
+        matches!(self, Outcome::Failure | Outcome::RateLimited { .. })
+    }
+
     /// Other isolates should hear of it at once (failures, 429s, a window run dry).
     pub fn is_bad_news(&self) -> bool {
         match self {
