@@ -231,11 +231,23 @@ fn respond_with(
     ctx: &Context,
     bounds: (u64, u64),
 ) -> Served {
-    let headers = Headers::new();
-    let _ = headers.set("x-gateway-provider", candidate.provider_id);
-    let _ = headers.set("x-gateway-region", candidate.region);
-    let _ = headers.set("x-gateway-model", candidate.model);
-    let _ = headers.set("x-gateway-attempts", &line.attempts.len().to_string());
+    let attempts = line.attempts.len().to_string();
+    let gateway_headers = [
+        ("x-gateway-provider", candidate.provider_id),
+        ("x-gateway-region", candidate.region),
+        ("x-gateway-model", candidate.model),
+        ("x-gateway-attempts", attempts.as_str()),
+    ];
+    let headers = match super::js_headers::from_pairs(gateway_headers) {
+        Some(batched) => Headers(batched),
+        None => {
+            let headers = Headers::new();
+            for (name, value) in gateway_headers {
+                let _ = headers.set(name, value);
+            }
+            headers
+        }
+    };
     match answer {
         ChatAnswer::Whole { body, usage, kept, tool_calls_valid } => {
             if let (Some((keep, regions)), Some(answer)) = (keep, kept) {

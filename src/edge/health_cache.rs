@@ -76,6 +76,7 @@ pub fn snapshot() -> HealthSnapshot {
             }
             // This isolate's own count is the freshest; the object's covers every isolate.
             entry.tool_call_accuracy = entry.tool_call_accuracy.or(local.tool_call_accuracy);
+            entry.tokens_per_second = entry.tokens_per_second.or(local.tokens_per_second);
         }
         merged
     })
@@ -83,7 +84,7 @@ pub fn snapshot() -> HealthSnapshot {
 
 pub fn record(provider_id: &str, outcome: Outcome, policy: &BreakerPolicy) {
     let now = now_ms();
-    let jitter = random_unit();
+    let jitter = if outcome.uses_jitter() { random_unit() } else { 0.0 };
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let c = &mut *c;

@@ -16,6 +16,7 @@ mod embeddings;
 mod end_signal;
 mod explain;
 mod health_cache;
+mod js_headers;
 mod keys;
 mod limiter;
 mod location;
@@ -194,7 +195,8 @@ async fn models(req: &Request, env: &Env, ctx: &Context) -> std::result::Result<
 }
 
 pub fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
+    // `Date.now()`: one call, where `worker::Date::now()` makes a Date object and reads it.
+    js_sys::Date::now() as u64
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

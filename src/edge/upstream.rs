@@ -5,6 +5,7 @@
 use crate::providers::AttemptFailure;
 use crate::providers::UpstreamRequest;
 use futures_util::future::{select, Either};
+use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -36,6 +37,9 @@ impl Drop for AbortOnDrop {
 pub struct Sent {
     response: web_sys::Response,
     pub abort: AbortOnDrop,
+    /// The headers, read in one call when the first is asked for (an answer's quota,
+    /// retry and content-type headers are several lookups).
+    headers: OnceCell<Vec<(String, String)>>,
 }
 
 impl Sent {
@@ -44,7 +48,8 @@ impl Sent {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.response.headers().get(name).ok().flatten()
+        let headers = self.headers.get_or_init(|| super::js_headers::all(&self.response.headers()));
+        headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, value)| value.clone())
     }
 
     /// The body's reader (for streamed answers).
@@ -75,10 +80,17 @@ impl Sent {
 /// Sends one attempt: straight to the runtime's `fetch`, raced against the
 /// first-byte deadline.
 pub async fn send(up: &UpstreamRequest, first_byte_ms: u64) -> Result<Sent, AttemptFailure> {
-    let headers = web_sys::Headers::new().map_err(|_| AttemptFailure::Connect)?;
-    for (name, value) in &up.headers {
-        headers.set(name, value).map_err(|_| AttemptFailure::Connect)?;
-    }
+    let batched = super::js_headers::from_pairs(up.headers.iter().map(|(name, value)| (*name, value.as_str())));
+    let headers = match batched {
+        Some(headers) => headers,
+        None => {
+            let headers = web_sys::Headers::new().map_err(|_| AttemptFailure::Connect)?;
+            for (name, value) in &up.headers {
+                headers.set(name, value).map_err(|_| AttemptFailure::Connect)?;
+            }
+            headers
+        }
+    };
     let controller = web_sys::AbortController::new().map_err(|_| AttemptFailure::Connect)?;
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
@@ -92,7 +104,7 @@ pub async fn send(up: &UpstreamRequest, first_byte_ms: u64) -> Result<Sent, Atte
     let deadline = Delay::from(Duration::from_millis(first_byte_ms));
     match select(sending, deadline).await {
         Either::Left((Ok(response), _)) => match response.dyn_into::<web_sys::Response>() {
-            Ok(response) => Ok(Sent { response, abort }),
+            Ok(response) => Ok(Sent { response, abort, headers: OnceCell::new() }),
             Err(_) => Err(AttemptFailure::Connect),
         },
         Either::Left((Err(_), _)) => Err(AttemptFailure::Connect),

@@ -57,6 +57,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether recording it reads the jitter (a breaker opening, a cooldown): other
+    /// outcomes need no random number.
+    pub fn uses_jitter(&self) -> bool {
+        matches!(self, Outcome::Failure | Outcome::RateLimited { .. })
+    }
+
     /// Other isolates should hear of it at once (failures, 429s, a window run dry).
     pub fn is_bad_news(&self) -> bool {
         match self {
@@ -313,6 +319,7 @@ impl Breaker {
             note,
             quota: self.quota.left(now_ms),
             tool_call_accuracy: self.stats.tool_call_validity(),
+            tokens_per_second: self.stats.ewma_tokens_per_second,
         }
     }
 

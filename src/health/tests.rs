@@ -228,3 +228,26 @@ fn learned_quota_is_statistics_only_and_shows_until_its_reset() {
     let json = serde_json::to_string(&Outcome::Quota(reading)).unwrap();
     assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), Outcome::Quota(reading));
 }
+
+#[test]
+fn only_openings_and_cooldowns_read_the_jitter() {
+    let outcomes = [
+        Outcome::Success { latency_ms: 40 },
+        Outcome::Finished { duration_ms: 900, output_tokens: Some(90), tool_calls_valid: Some(true) },
+        Outcome::AuthFailure,
+        Outcome::Failure,
+        Outcome::RateLimited { retry_after_ms: None },
+    ];
+    for outcome in outcomes {
+        // Five failures in a row open the circuit: the next outcome then shows any jitter.
+        let record = |jitter: f64| {
+            let mut breaker = Breaker::default();
+            for at in 0..5 {
+                breaker.record(Outcome::Failure, 1_000 + at, 0.5);
+            }
+            breaker.record(outcome, 400_000, jitter);
+            breaker
+        };
+        assert_eq!(record(0.0) != record(1.0), outcome.uses_jitter(), "{outcome:?}");
+    }
+}

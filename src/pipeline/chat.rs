@@ -9,6 +9,7 @@ use crate::health::{tool_calls, Outcome};
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
 use crate::providers::{self, AttemptFailure, NativeBody, WholeAnswer};
 use crate::relay::Relay;
+use crate::routing::Pace;
 use serde_json::Value;
 
 /// What a stream needs watched while it is relayed.
@@ -56,7 +57,8 @@ pub struct ChatAttempt<'a> {
     /// The longest silence inside a body being read.
     pub idle_ms: u64,
     /// A first-byte timeout of the last attempt shows the endpoint is not alive: it was
-    /// asked for a stream the client did not ask for, whose headers come at once.
+    /// asked for a stream the client did not ask for, whose headers come at once, or
+    /// its learned pace said the whole answer comes well within the deadline.
     timeout_shows_liveness: bool,
 }
 
@@ -92,20 +94,24 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             .and_then(|n| adapter.native_request(&ctx, n));
         let is_native = native.is_some();
         let mut streamed_upstream = false;
+        let mut answers_fast = false;
         let request = match native {
             Some(built) => built,
             None => {
                 // The client's `max_tokens` fitted to this target's ceiling, for this attempt only.
                 let asked = fit_max_tokens(&mut self.call.request, ceiling);
-                // A JSON answer that may take long is asked for as a stream (assembled
-                // below), so the first-byte deadline measures the provider's liveness
-                // and not the answer's length. A provider that cannot stream this
-                // request (Gemini with n > 1) gets it as it is.
-                let streamed = request_traits(&self.call.request)
-                    .slow_first_byte_expected
+                // A JSON answer that may outlast the first-byte deadline is asked for as
+                // a stream (assembled below), so the deadline measures the provider's
+                // liveness and not the answer's length. A provider that cannot stream
+                // this request (Gemini with n > 1) gets it as it is.
+                let outlasts =
+                    may_outlast_first_byte(&self.call.request, ceiling, candidate.pace, target.first_byte_ms);
+                let streamed = outlasts
                     .then(|| as_stream(&mut self.call.request, |r| adapter.chat_request(&ctx, r, ceiling)))
                     .and_then(Result::ok);
                 streamed_upstream = streamed.is_some();
+                // Predicted to answer well within the deadline, its silence is the endpoint's too.
+                answers_fast = !outlasts;
                 let built = match streamed {
                     Some(built) => Ok(built),
                     None => adapter.chat_request(&ctx, &mut self.call.request, ceiling),
@@ -115,7 +121,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             }
         }
         .map_err(AttemptFailure::Unservable)?;
-        self.timeout_shows_liveness = streamed_upstream;
+        self.timeout_shows_liveness = streamed_upstream || answers_fast;
 
         let started = ports.now_ms();
         let request_left = target.request_left_ms.saturating_sub(started.saturating_sub(ctx.now_ms));
@@ -203,6 +209,41 @@ fn as_stream<T>(request: &mut ChatRequest, build: impl FnOnce(&mut ChatRequest) 
 
 /// A non-streamed answer this short starts fast enough for its first byte to show liveness.
 const SHORT_ANSWER_TOKENS: u64 = 512;
+/// How long an answer may be when neither the request nor the target bounds it (OpenAI-kind
+/// models then write until their own limit: high, to err towards streaming).
+const UNBOUNDED_ANSWER_TOKENS: u64 = 16_384;
+/// Time to the first token when the endpoint's was not learned yet.
+const DEFAULT_FIRST_TOKEN_MS: f64 = 1_000.0;
+/// A JSON answer is asked for as JSON only when its predicted length fits this many
+/// times within the first-byte deadline (speeds vary between answers and with load).
+const PACE_SAFETY_MARGIN: f64 = 2.0;
+
+/// Whether a non-streamed answer may take longer than the first-byte deadline to
+/// arrive (a provider sends its headers only when the whole answer is ready), judged
+/// from its output bound (`max_tokens`, else the target's `max_output_tokens`, else
+/// [`UNBOUNDED_ANSWER_TOKENS`]) and the endpoint's learned pace. Short answers never
+/// do; without a learned speed any other may.
+pub fn may_outlast_first_byte(request: &ChatRequest, ceiling: Option<u64>, pace: Pace, first_byte_ms: u64) -> bool {
+    if request.is_stream() {
+        return false;
+    }
+    let asked = asked_max_tokens(request);
+    if asked.is_some_and(|n| n <= SHORT_ANSWER_TOKENS) {
+        return false;
+    }
+    let Some(tokens_per_second) = pace.tokens_per_second.filter(|t| t.is_finite() && *t > 0.0) else {
+        return true;
+    };
+    let bound = asked.into_iter().chain(ceiling).min().unwrap_or(UNBOUNDED_ANSWER_TOKENS);
+    let first_token_ms = pace.first_token_ms.filter(|ms| ms.is_finite()).unwrap_or(DEFAULT_FIRST_TOKEN_MS);
+    let predicted_ms = first_token_ms + bound as f64 * 1000.0 / tokens_per_second;
+    predicted_ms * PACE_SAFETY_MARGIN > first_byte_ms as f64
+}
+
+/// The smallest output limit the request sets, if any.
+fn asked_max_tokens(request: &ChatRequest) -> Option<u64> {
+    MAX_TOKEN_FIELDS.iter().filter_map(|f| request.extra.get(*f).and_then(Value::as_u64)).min()
+}
 
 /// What a chat request may cause itself: external resources it names, and whether
 /// its first byte can be expected fast.
@@ -214,8 +255,8 @@ pub fn request_traits(request: &ChatRequest) -> RequestTraits {
     };
     let names_external_resources =
         request.messages.iter().filter_map(|m| m.rest.get("content").and_then(Value::as_array)).flatten().any(external);
-    let asked = MAX_TOKEN_FIELDS.iter().filter_map(|f| request.extra.get(*f).and_then(Value::as_u64)).min();
-    let slow_first_byte_expected = !request.is_stream() && asked.is_none_or(|n| n > SHORT_ANSWER_TOKENS);
+    let slow_first_byte_expected =
+        !request.is_stream() && asked_max_tokens(request).is_none_or(|n| n > SHORT_ANSWER_TOKENS);
     RequestTraits { names_external_resources, slow_first_byte_expected }
 }
 

@@ -47,9 +47,18 @@ fn config(settings: Value) -> Config {
 }
 
 fn plan<'c>(config: &'c Config, model: &str, allowed: &AllowedRegions) -> Plan<'c> {
+    plan_with_health(config, model, allowed, &Default::default())
+}
+
+/// A plan made with what the isolate learned of the endpoints' health.
+fn plan_with_health<'c>(
+    config: &'c Config,
+    model: &str,
+    allowed: &AllowedRegions,
+    health: &routing::HealthSnapshot,
+) -> Plan<'c> {
     let key = config.keys.values().next().unwrap();
     let header = |_: &str| None;
-    let health = Default::default();
     let input = RouteInput {
         config,
         key,
@@ -59,7 +68,7 @@ fn plan<'c>(config: &'c Config, model: &str, allowed: &AllowedRegions) -> Plan<'
         header: &header,
         metadata: None,
         allowed,
-        health: &health,
+        health,
         session: None,
         previous: None,
         seed: 1,
@@ -630,6 +639,8 @@ fn a_budget_reserves_at_the_dearest_candidate_the_plan_may_fail_over_to() {
 
 /// Context-window failover and learned quota.
 mod capacity;
+/// JSON or a stream upstream, from the endpoint's learned pace.
+mod pace;
 
 #[test]
 fn max_tokens_above_a_targets_ceiling_is_fitted_to_it_not_refused() {

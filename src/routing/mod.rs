@@ -34,6 +34,28 @@ pub struct EndpointHealth {
     /// Recent share of answers whose tool calls were valid (the `tool_accuracy` strategy).
     #[serde(default)]
     pub tool_call_accuracy: Option<f64>,
+    /// Smoothed output tokens per second of whole answers (time to first token included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_second: Option<f64>,
+}
+
+/// How fast an endpoint has been answering, as its health learned it: how the
+/// attempt asks for a JSON answer depends on it (see `pipeline::chat`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pace {
+    /// Smoothed output tokens per second of whole answers.
+    pub tokens_per_second: Option<f64>,
+    /// Smoothed time to first token (or to a whole answer), in ms.
+    pub first_token_ms: Option<f64>,
+}
+
+impl Pace {
+    fn of(health: Option<&EndpointHealth>) -> Self {
+        health.map_or_else(Self::default, |h| Self {
+            tokens_per_second: h.tokens_per_second,
+            first_token_ms: h.ewma_latency_ms,
+        })
+    }
 }
 
 /// Health by provider id; endpoints missing from it count as healthy and unmeasured.
@@ -83,6 +105,8 @@ pub struct Candidate<'a> {
     /// Moved behind the candidates with room: why (its learned quota is short).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved_back: Option<String>,
+    #[serde(skip)]
+    pub pace: Pace,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -220,6 +244,7 @@ pub fn plan<'a>(input: &RouteInput<'a, '_>) -> Result<Plan<'a>, GatewayError> {
                     why: String::new(),
                     quota: None,
                     moved_back: None,
+                    pace: Pace::of(input.health.get(provider_id.as_str())),
                 };
                 let seen = candidates.iter().chain(group.iter()).any(|c: &Candidate| {
                     c.provider_id == candidate.provider_id && c.upstream_model == candidate.upstream_model
@@ -535,6 +560,7 @@ fn restore_if_all_unhealthy<'a>(
             why: "every candidate is unhealthy: one forced attempt".into(),
             quota: None,
             moved_back: None,
+            pace: Pace::of(input.health.get(provider_id.as_str())),
         });
         d.detail = format!("{} (tried anyway as the last resort)", d.detail);
     }

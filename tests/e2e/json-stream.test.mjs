@@ -1,6 +1,7 @@
 // Long JSON answers: the gateway asks the provider for a stream even when the client
 // wants JSON, and assembles the JSON itself, so the first-byte deadline measures the
-// provider's liveness and not the answer's length.
+// provider's liveness and not the answer's length. Only answers that could outlast the
+// deadline (by their token bound and the endpoint's learned speed) are asked that way.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
@@ -114,6 +115,31 @@ test("short answers (max_tokens <= 512) stay on the provider's JSON path", async
   assert.equal(res.status, 200, JSON.stringify(json));
   assert.equal(stack.mocks.gpt.calls[0].body.stream, undefined);
   assert.equal(json.system_fingerprint, "fp_mock", "the provider's own bytes");
+});
+
+test("an endpoint learned to be fast gets a request without max_tokens as plain JSON", async () => {
+  // Answers of 2,000 tokens in a few ms: the learned speed puts even an unbounded answer
+  // (16,384 tokens) well within the first-byte deadline.
+  const many = Array.from({ length: 2000 }, (_, i) => `t${i}`).join(" ");
+  stack.mocks.gpt.fault({ kind: "ok", content: many, times: 5 });
+  for (let i = 0; i < 5; i++) {
+    const { res } = await post(stack.url, "/v1/chat/completions", chatBody("gpt", { max_tokens: 100 }));
+    assert.equal(res.status, 200);
+  }
+  const { res, json } = await post(stack.url, "/v1/chat/completions", chatBody("gpt"));
+  assert.equal(res.status, 200, JSON.stringify(json));
+  const sent = stack.mocks.gpt.calls.at(-1).body;
+  assert.equal(sent.stream, undefined, "the provider's JSON path: its answer cannot outlast the deadline");
+  assert.equal(json.system_fingerprint, "fp_mock", "the provider's own bytes");
+  assert.equal(json.choices[0].message.content, "Hello from gpt! You said: Hi there");
+});
+
+test("an endpoint learned to be slow still streams a request without max_tokens", async () => {
+  stack.mocks.gpt.fault(LONG); // 40 tokens in about 2.5 s
+  assert.equal((await post(stack.url, "/v1/chat/completions", chatBody("gpt"))).res.status, 200);
+  const { res } = await post(stack.url, "/v1/chat/completions", chatBody("gpt"));
+  assert.equal(res.status, 200);
+  assert.deepEqual(stack.mocks.gpt.calls.map((c) => c.body.stream), [true, true]);
 });
 
 test("assembling costs nothing noticeable: the gateway adds as little to a streamed-and-assembled answer as to a JSON one", async () => {

@@ -1,7 +1,8 @@
 //! Usage records off the answer's path: each request's records go into its
-//! [`Outbox`]; when every holder (the request, a stream's pump) is done, one
-//! `wait_until` task sends them to the `USAGE_QUEUE` Queue. The consumer
-//! (`consumer.rs`) writes them to D1 `USAGE`; `api.rs` answers the query routes.
+//! [`Outbox`]; when every holder (the request, a stream's pump) is done, they join
+//! the isolate's next send to the `USAGE_QUEUE` Queue (one `wait_until` task per
+//! burst). The consumer (`consumer.rs`) writes them to D1 `USAGE`; `api.rs` answers
+//! the query routes.
 
 pub mod api;
 mod consumer;
@@ -88,40 +89,57 @@ impl Future for Drained {
 /// after the answer (streams: when they end). Without the binding, nothing is sent.
 pub fn dispatch(env: &Env, ctx: &Context, outbox: Outbox) {
     let state = outbox.0.clone();
-    let idle = {
+    let (alone, idle) = {
         let s = state.borrow();
-        s.holders == 1 && s.records.is_empty()
+        (s.holders == 1, s.records.is_empty())
     };
     drop(outbox);
-    if idle {
+    if alone && idle {
         return;
     }
     let Ok(queue) = env.queue(QUEUE_BINDING) else { return };
+    if alone {
+        // Nothing else holds it (a whole answer): its records are final now, and
+        // need no task of their own to wait for them.
+        let records = std::mem::take(&mut state.borrow_mut().records);
+        if queue_for_sending(&records) {
+            ctx.wait_until(send_pending(queue));
+        }
+        return;
+    }
     ctx.wait_until(async move {
         let records = Drained(state).await;
-        if records.is_empty() {
-            return;
-        }
-        // The first request to add records schedules the send and waits a moment for
-        // others; theirs go with it (one Queue call for a burst, not one per request).
-        let first = PENDING.with(|p| {
-            let mut p = p.borrow_mut();
-            p.0.extend(records.iter().filter_map(|r| serde_json::to_string(r).ok()));
-            !std::mem::replace(&mut p.1, true)
-        });
-        if !first {
-            return;
-        }
-        super::timer::sleep_ms(COALESCE_MS).await;
-        let bodies = PENDING.with(|p| {
-            let mut p = p.borrow_mut();
-            p.1 = false;
-            std::mem::take(&mut p.0)
-        });
-        for chunk in bodies.chunks(MAX_BATCH) {
-            if let Err(error) = queue.send_batch(chunk.to_vec()).await {
-                super::log::warn("usage_queue_send_failed", &error.to_string());
-            }
+        if queue_for_sending(&records) {
+            send_pending(queue).await;
         }
     });
+}
+
+/// Adds serialized records to the isolate's next send; true for the first since the
+/// last send, which then sends them all.
+fn queue_for_sending(records: &[UsageRecord]) -> bool {
+    if records.is_empty() {
+        return false;
+    }
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.0.extend(records.iter().filter_map(|r| serde_json::to_string(r).ok()));
+        !std::mem::replace(&mut p.1, true)
+    })
+}
+
+/// Waits a moment for other requests' records, so that theirs go with these (one
+/// Queue call for a burst, not one per request), and sends them.
+async fn send_pending(queue: worker::Queue) {
+    super::timer::sleep_ms(COALESCE_MS).await;
+    let bodies = PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.1 = false;
+        std::mem::take(&mut p.0)
+    });
+    for chunk in bodies.chunks(MAX_BATCH) {
+        if let Err(error) = queue.send_batch(chunk.to_vec()).await {
+            super::log::warn("usage_queue_send_failed", &error.to_string());
+        }
+    }
 }

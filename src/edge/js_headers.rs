@@ -1,0 +1,50 @@
+//! Headers across the wasm boundary in one call each way: a `get` or `set` per
+//! header is a crossing with its own string conversions, and an answer reads or
+//! writes several.
+
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+
+#[wasm_bindgen(inline_js = r#"
+export function headerLines(headers) {
+  let lines = "";
+  for (const [name, value] of headers) lines += name + "\n" + value + "\n";
+  return lines;
+}
+export function headersFrom(lines) {
+  const headers = new Headers();
+  const parts = lines.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) headers.set(parts[i], parts[i + 1]);
+  return headers;
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = headerLines)]
+    fn header_lines(headers: &web_sys::Headers) -> String;
+    #[wasm_bindgen(js_name = headersFrom, catch)]
+    fn headers_from_lines(lines: &str) -> Result<web_sys::Headers, JsValue>;
+}
+
+/// Every header (names lowercase, repeated ones combined as `get` gives them).
+pub fn all(headers: &web_sys::Headers) -> Vec<(String, String)> {
+    let lines = header_lines(headers);
+    let mut lines = lines.split('\n');
+    std::iter::from_fn(|| Some((lines.next()?.to_string(), lines.next()?.to_string()))).collect()
+}
+
+/// New headers with these values, in one call when every value can go in a line (a
+/// line break or a character the runtime refuses is never batched); `None` when
+/// that call failed, for the caller to set them one by one and see which.
+pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<web_sys::Headers> {
+    let mut lines = String::new();
+    for (name, value) in pairs {
+        if !value.bytes().all(|b| b.is_ascii() && !matches!(b, b'\n' | b'\r' | 0)) {
+            return None;
+        }
+        lines.push_str(name);
+        lines.push('\n');
+        lines.push_str(value);
+        lines.push('\n');
+    }
+    headers_from_lines(&lines).ok()
+}
