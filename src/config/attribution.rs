@@ -1,7 +1,7 @@
 //! Bounds on usage attribution (project, agent, tags), shared by the key
 //! records' validation and the per-request parsing in `usage::attribution`.
 
-use super::validate::ConfigIssue;
+use super::issue::ConfigIssue;
 use super::KeyRecord;
 
 /// Longest project or agent name, and tag value.

@@ -9,6 +9,7 @@ mod breaker;
 pub mod diff;
 mod environment;
 pub mod history;
+mod issue;
 mod provider;
 mod validate;
 
@@ -17,8 +18,8 @@ use std::collections::BTreeMap;
 
 pub use breaker::BreakerPolicy;
 pub use environment::Environment;
+pub use issue::ConfigIssue;
 pub use provider::{bedrock_region, Provider, ProviderKind};
-pub use validate::ConfigIssue;
 
 /// The only schema version this gateway reads.
 pub const SCHEMA_VERSION: u32 = 1;

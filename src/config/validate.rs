@@ -1,25 +1,11 @@
 //! Validation: serde catches shape errors (with their path), then the semantic
 //! checks below catch references and values serde cannot judge.
 
+use super::issue::ConfigIssue;
 use super::{Config, Environment, SCHEMA_VERSION};
 use crate::json_path;
 use crate::limits::Limits;
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// One problem in a config document, located by a JSON pointer (RFC 6901).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ConfigIssue {
-    pub pointer: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
-        write!(f, "{pointer}: {}", self.message)
-    }
-}
 
 fn issue(pointer: String, message: impl Into<String>) -> ConfigIssue {
     ConfigIssue { pointer, message: message.into() }

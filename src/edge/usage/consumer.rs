@@ -28,8 +28,8 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
         batch.retry_all();
         return Ok(());
     };
-    let fault = env.var("USAGE_FAULT").map(|v| v.to_string()).unwrap_or_default();
-    if fault == "fail_first_batch_midway" && !FAULT_USED.with(|used| used.replace(true)) {
+    let fault = crate::edge::config_store::test_hook(&env, "USAGE_FAULT");
+    if fault.as_deref() == Some("fail_first_batch_midway") && !FAULT_USED.with(|used| used.replace(true)) {
         let half: Vec<_> = records[..records.len() / 2].iter().map(store::insert).collect();
         let _ = run(&db, half).await;
         log::warn("usage_fault_injected", "half the batch inserted, then failed");
