@@ -21,6 +21,7 @@ pub mod providers;
 pub mod relay;
 pub mod routing;
 pub mod sse;
+pub mod tagged;
 pub mod usage;
 
 #[cfg(target_arch = "wasm32")]

@@ -238,16 +238,7 @@ fn respond_with(
         ("x-gateway-model", candidate.model),
         ("x-gateway-attempts", attempts.as_str()),
     ];
-    let headers = match super::js_headers::from_pairs(gateway_headers) {
-        Some(batched) => Headers(batched),
-        None => {
-            let headers = Headers::new();
-            for (name, value) in gateway_headers {
-                let _ = headers.set(name, value);
-            }
-            headers
-        }
-    };
+    let headers = super::js_headers::build(&gateway_headers).map_or_else(Headers::new, |(built, _)| Headers(built));
     match answer {
         ChatAnswer::Whole { body, usage, kept, tool_calls_valid } => {
             if let (Some((keep, regions)), Some(answer)) = (keep, kept) {

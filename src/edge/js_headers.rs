@@ -32,12 +32,23 @@ pub fn all(headers: &web_sys::Headers) -> Vec<(String, String)> {
     std::iter::from_fn(|| Some((lines.next()?.to_string(), lines.next()?.to_string()))).collect()
 }
 
-/// New headers with these values, in one call when every value can go in a line (a
-/// line break or a character the runtime refuses is never batched); `None` when
-/// that call failed, for the caller to set them one by one and see which.
-pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<web_sys::Headers> {
+/// New headers with these values: in one call when every value can go in a line,
+/// else one by one, leaving out a value the runtime refuses. The flag says whether
+/// every value was set; `None` when no headers could be made.
+pub fn build(pairs: &[(&str, &str)]) -> Option<(web_sys::Headers, bool)> {
+    if let Some(batched) = from_pairs(pairs) {
+        return Some((batched, true));
+    }
+    let headers = web_sys::Headers::new().ok()?;
+    let all_set = pairs.iter().fold(true, |all, (name, value)| headers.set(name, value).is_ok() && all);
+    Some((headers, all_set))
+}
+
+/// The batched call, when every value can go in a line (a line break or a character
+/// the runtime refuses is never batched); `None` when it cannot or failed.
+fn from_pairs(pairs: &[(&str, &str)]) -> Option<web_sys::Headers> {
     let mut lines = String::new();
-    for (name, value) in pairs {
+    for &(name, value) in pairs {
         if !value.bytes().all(|b| b.is_ascii() && !matches!(b, b'\n' | b'\r' | 0)) {
             return None;
         }

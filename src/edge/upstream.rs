@@ -80,16 +80,10 @@ impl Sent {
 /// Sends one attempt: straight to the runtime's `fetch`, raced against the
 /// first-byte deadline.
 pub async fn send(up: &UpstreamRequest, first_byte_ms: u64) -> Result<Sent, AttemptFailure> {
-    let batched = super::js_headers::from_pairs(up.headers.iter().map(|(name, value)| (*name, value.as_str())));
-    let headers = match batched {
-        Some(headers) => headers,
-        None => {
-            let headers = web_sys::Headers::new().map_err(|_| AttemptFailure::Connect)?;
-            for (name, value) in &up.headers {
-                headers.set(name, value).map_err(|_| AttemptFailure::Connect)?;
-            }
-            headers
-        }
+    let pairs: Vec<(&str, &str)> = up.headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let headers = match super::js_headers::build(&pairs) {
+        Some((headers, true)) => headers,
+        _ => return Err(AttemptFailure::Connect),
     };
     let controller = web_sys::AbortController::new().map_err(|_| AttemptFailure::Connect)?;
     let init = web_sys::RequestInit::new();

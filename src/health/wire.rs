@@ -8,16 +8,9 @@
 use super::probe::ProbeClaim;
 use super::{Circuit, Outcome};
 use crate::providers::quota::{QuotaReading, Window};
+use crate::tagged::{required, unknown};
 use serde::Deserialize;
 use serde_json::Value;
-
-fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
-    value.ok_or_else(|| format!("missing field `{field}`"))
-}
-
-fn unknown(tag: &str, value: &str, expected: &str) -> String {
-    format!("unknown {tag} `{value}`, expected {expected}")
-}
 
 /// Every field of every [`Outcome`] variant (`output_tokens` is a count when
 /// finished and a window in a quota reading).

@@ -7,6 +7,7 @@
 
 use crate::config::{attribution, Config, KeyRecord};
 use crate::error::GatewayError;
+use crate::tagged::{required, unknown};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -65,9 +66,6 @@ impl TryFrom<OpWire> for Op {
     type Error = String;
 
     fn try_from(wire: OpWire) -> Result<Self, String> {
-        fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
-            value.ok_or_else(|| format!("missing field `{field}`"))
-        }
         Ok(match wire.op.as_str() {
             "create" => Op::Create { key: required(wire.key, "key")? },
             "update" => Op::Update {
@@ -82,7 +80,7 @@ impl TryFrom<OpWire> for Op {
                 grace_ms: required(wire.grace_ms, "grace_ms")?,
             },
             "delete" => Op::Delete { id: required(wire.id, "id")? },
-            other => return Err(format!("unknown op `{other}`, expected create, update, rotate or delete")),
+            other => return Err(unknown("op", other, "create, update, rotate or delete")),
         })
     }
 }
