@@ -114,6 +114,7 @@ pub async fn serve(
         }
         Combined::Admitted { admission, settlements: admitted, degraded } => {
             line.limiter_degraded |= degraded;
+            line.admitted_from_allotment = admitted.iter().any(limiter::Settlement::is_allotted);
             settlements = admitted.into();
             admission
         }

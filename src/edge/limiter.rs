@@ -4,9 +4,10 @@
 //! capacity limiter. They are called in parallel (one round trip) and settled
 //! with the real usage after the answer.
 
+use super::allotments;
 use super::objects::{self, RATE_LIMITER};
 pub use super::settlement::{cancel_all, Settlement, Settlements};
-use super::settlement::{object_key, take_pending};
+use super::settlement::{give_back_later, object_key, take_pending};
 use crate::config::{Config, KeyRecord};
 use crate::error::GatewayError;
 use crate::limits::{openai_duration, Admission, Admit, Decision, Denial, Scoped};
@@ -55,12 +56,33 @@ pub struct Ask<'a> {
     pub deadline_ms: u64,
 }
 
+/// Asks the limiter `name` for room: from this isolate's allotment for it when one
+/// covers the request (no round trip), else from the object, which may allot
+/// more to a key that is hot here (see `limits::allotment`).
 pub async fn reserve(env: &Env, name: &str, jurisdiction: Option<&str>, scopes: Vec<Scoped>, ask: Ask<'_>) -> Reserved {
     if scopes.is_empty() {
         return Reserved::NotLimited;
     }
-    let Some(stub) = objects::stub(env, RATE_LIMITER, name, jurisdiction, None) else { return Reserved::Unreachable };
     let object = object_key(name, jurisdiction);
+    let now = super::now_ms();
+    let (local, lapsed, wanted) = allotments::with(&object, &scopes, |held| {
+        held.note_request(now);
+        let lapsed = held.expire(now);
+        let local = held.take(ask.tokens, ask.micro_usd, now);
+        let wanted = if local.is_none() { held.ask(now) } else { 0 };
+        (local, lapsed, wanted)
+    });
+    if let Some(unused) = lapsed {
+        give_back_later(&object, &scopes, unused);
+    }
+    let from_slot = |object: String, scopes: Vec<Scoped>, admission: Admission, slot| {
+        let id = ask.reservation_id.to_string();
+        Reserved::Admitted(admission, Settlement::from_slot(env, (name, jurisdiction), object, scopes, id, slot))
+    };
+    if let Some((admission, slot)) = local {
+        return from_slot(object, scopes, admission, slot);
+    }
+    let Some(stub) = objects::stub(env, RATE_LIMITER, name, jurisdiction, None) else { return Reserved::Unreachable };
     let admit = Admit {
         scopes,
         reservation_id: ask.reservation_id.to_string(),
@@ -68,12 +90,38 @@ pub async fn reserve(env: &Env, name: &str, jurisdiction: Option<&str>, scopes: 
         estimated_micro_usd: ask.micro_usd,
         lease_ms: ask.lease_ms,
         settle_first: take_pending(&object),
+        allot: wanted,
     };
-    match objects::call_within::<_, Admission>(&stub, "/admit", Some(&admit), ask.deadline_ms).await {
-        Some(a) if a.allowed => {
-            Reserved::Admitted(a, Settlement::new(stub, object, admit.scopes, admit.reservation_id))
+    // An allotment, or a slot's settlement carried along, must not be applied twice.
+    let retry = wanted == 0 && admit.settle_first.iter().all(|s| s.slot.is_none());
+    let answer = objects::call_once_or_retry::<_, Admission>(&stub, "/admit", Some(&admit), ask.deadline_ms, retry);
+    let answer = answer.await;
+    if wanted > 0 && answer.as_ref().is_none_or(|a| a.allotted.is_none()) {
+        allotments::with(&object, &admit.scopes, |held| held.answered());
+    }
+    match answer {
+        Some(mut a) if a.allowed => {
+            let lapses_ms = a.allotted.and_then(|_| {
+                let (replaced, lapses_ms) = allotments::with(&object, &admit.scopes, |held| {
+                    (held.install(&mut a, ask.tokens, ask.micro_usd, now), held.expires_ms())
+                });
+                if let Some(unused) = replaced {
+                    give_back_later(&object, &admit.scopes, unused);
+                }
+                lapses_ms
+            });
+            let settlement = Settlement::new(stub, object, admit.scopes, admit.reservation_id);
+            Reserved::Admitted(a, settlement.with_allotment(lapses_ms))
         }
-        Some(a) => Reserved::Denied(a),
+        Some(a) => {
+            // Another request may have brought an allotment meanwhile: this isolate
+            // holds room the object counted as taken.
+            let local = allotments::with(&object, &admit.scopes, |held| held.take(ask.tokens, ask.micro_usd, now));
+            match local {
+                Some((admission, slot)) => from_slot(object, admit.scopes, admission, slot),
+                None => Reserved::Denied(a),
+            }
+        }
         None => Reserved::Unreachable,
     }
 }

@@ -52,6 +52,10 @@ pub struct RequestLine {
     /// The rate limiter could not be reached and limits were not enforced.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub limiter_degraded: bool,
+    /// The key's (or team's) limits admitted the request from this isolate's
+    /// allotment, without a call to the limiter.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub admitted_from_allotment: bool,
     /// Candidates moved behind the others because their learned quota was short.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quota_moved_back: Vec<String>,
@@ -105,6 +109,7 @@ impl RequestLine {
             upstream_ms: 0,
             enabled: true,
             limiter_degraded: false,
+            admitted_from_allotment: false,
             quota_moved_back: Vec::new(),
             record: UsageRecord::default(),
             usage: None,

@@ -4,6 +4,7 @@
 mod admin;
 mod admin_config;
 mod affinity;
+mod allotments;
 mod auth_throttle;
 mod body;
 mod chat;

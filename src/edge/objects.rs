@@ -64,7 +64,7 @@ pub fn stub(
 
 /// The longest a Durable Object call may take unless its caller says otherwise: a
 /// slow object must not stall the requests that need it (callers fail open or closed).
-const CALL_DEADLINE_MS: u64 = 3_000;
+pub const CALL_DEADLINE_MS: u64 = 3_000;
 
 /// POSTs (or GETs, with no body) JSON to an object and reads JSON back, within the
 /// default deadline (see [`call_within`]).
@@ -80,6 +80,18 @@ pub async fn call_within<B: Serialize, R: DeserializeOwned>(
     path: &str,
     body: Option<&B>,
     deadline_ms: u64,
+) -> Option<R> {
+    call_once_or_retry(stub, path, body, deadline_ms, true).await
+}
+
+/// A call retried (once, when the runtime marks the failure retryable) only if
+/// `retry`: a call that is not idempotent must not be applied twice.
+pub async fn call_once_or_retry<B: Serialize, R: DeserializeOwned>(
+    stub: &Stub,
+    path: &str,
+    body: Option<&B>,
+    deadline_ms: u64,
+    retry: bool,
 ) -> Option<R> {
     let text = match body {
         Some(body) => Some(JsValue::from_str(&serde_json::to_string(body).ok()?)),
@@ -119,7 +131,7 @@ pub async fn call_within<B: Serialize, R: DeserializeOwned>(
         if signal.aborted() {
             return deadline_passed(path);
         }
-        if !(attempt == 0 && retryable(&error)) {
+        if !(retry && attempt == 0 && retryable(&error)) {
             return None;
         }
     }

@@ -1,10 +1,13 @@
 //! Settling limiter reservations off the answer's path, coalesced per limiter
-//! object (see `Pending`).
+//! object (see `Pending`), and giving back what an allotment left unused.
 
 use super::objects::{self, Stub};
+use super::{allotments, objects::RATE_LIMITER};
+use crate::limits::allotment::Slot;
 use crate::limits::{Scoped, Settle, Used};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use worker::Env;
 
 /// Settlements waiting to be sent, per limiter object, in this isolate. The next
 /// admission to the same object carries them (one round trip per request instead
@@ -34,18 +37,93 @@ pub fn take_pending(object: &str) -> Vec<Settle> {
     PENDING.with(|p| p.borrow_mut().get_mut(object).map(|e| std::mem::take(&mut e.settles)).unwrap_or_default())
 }
 
+/// Queues a settlement for the next admission or flush to carry; `true` when
+/// the caller must flush (no flush was armed).
+fn queue(object: &str, settle: Settle) -> bool {
+    PENDING.with(|p| {
+        let mut pending = p.borrow_mut();
+        let entry = pending.entry(object.to_string()).or_default();
+        entry.settles.push(settle);
+        !std::mem::replace(&mut entry.flush_armed, true)
+    })
+}
+
+/// Queues what an allotment left unused, for the next admission or flush of this
+/// object to carry (the caller is about to make one, or holds a settlement).
+pub fn give_back_later(object: &str, scopes: &[Scoped], unused: Slot) {
+    PENDING.with(|p| p.borrow_mut().entry(object.to_string()).or_default().settles.push(give_back(scopes, unused)));
+}
+
+fn give_back(scopes: &[Scoped], unused: Slot) -> Settle {
+    Settle {
+        reservation_id: "allotment".into(),
+        used: Used::NOTHING,
+        scopes: scopes.to_vec(),
+        cancel: true,
+        served_model: None,
+        slot: Some(unused),
+    }
+}
+
+/// How a settlement reaches its object: the stub of the admission call, or (for
+/// a request admitted from an allotment, which made no call) one made when needed.
+enum Reach {
+    Stub(Stub),
+    Named { env: Env, name: String, jurisdiction: Option<String> },
+}
+
+impl Reach {
+    fn stub(&self) -> Option<Stub> {
+        match self {
+            Reach::Stub(stub) => Some(stub.clone()),
+            Reach::Named { env, name, jurisdiction } => {
+                objects::stub(env, RATE_LIMITER, name, jurisdiction.as_deref(), None)
+            }
+        }
+    }
+}
+
 /// Settles a reservation after the answer (from `wait_until`, or at stream end).
 pub struct Settlement {
-    stub: Stub,
+    reach: Reach,
     object: String,
     scopes: Vec<Scoped>,
     reservation_id: String,
+    /// Admitted from an allotment: what the slot reserved.
+    slot: Option<Slot>,
+    /// This request brought an allotment: its unused rest is given back when it lapses.
+    allotment_lapses_ms: Option<u64>,
 }
 
 impl Settlement {
     /// A reservation held at `object` (see [`object_key`]), settled through `stub`.
     pub fn new(stub: Stub, object: String, scopes: Vec<Scoped>, reservation_id: String) -> Self {
-        Settlement { stub, object, scopes, reservation_id }
+        Settlement { reach: Reach::Stub(stub), object, scopes, reservation_id, slot: None, allotment_lapses_ms: None }
+    }
+
+    /// A request admitted from this isolate's allotment for the object `name`.
+    pub fn from_slot(
+        env: &Env,
+        (name, jurisdiction): (&str, Option<&str>),
+        object: String,
+        scopes: Vec<Scoped>,
+        reservation_id: String,
+        slot: Slot,
+    ) -> Self {
+        let reach =
+            Reach::Named { env: env.clone(), name: name.to_string(), jurisdiction: jurisdiction.map(str::to_string) };
+        Settlement { reach, object, scopes, reservation_id, slot: Some(slot), allotment_lapses_ms: None }
+    }
+
+    /// This request's admission brought an allotment that lapses at `lapses_ms`.
+    pub fn with_allotment(mut self, lapses_ms: Option<u64>) -> Self {
+        self.allotment_lapses_ms = lapses_ms;
+        self
+    }
+
+    /// Admitted from this isolate's allotment (no call to the object).
+    pub fn is_allotted(&self) -> bool {
+        self.slot.is_some()
     }
 
     pub async fn run(self, used: Used) {
@@ -63,28 +141,50 @@ impl Settlement {
     }
 
     async fn send(self, used: Used, cancel: bool, served_model: Option<&str>) {
-        let Settlement { stub, object, scopes, reservation_id } = self;
-        let settle = Settle { reservation_id, used, scopes, cancel, served_model: served_model.map(str::to_string) };
-        let flusher = PENDING.with(|p| {
-            let mut pending = p.borrow_mut();
-            let entry = pending.entry(object.clone()).or_default();
-            entry.settles.push(settle);
-            !std::mem::replace(&mut entry.flush_armed, true)
-        });
-        if !flusher {
-            return;
+        let Settlement { reach, object, scopes, reservation_id, slot, allotment_lapses_ms } = self;
+        let settle = Settle {
+            reservation_id,
+            used,
+            scopes: scopes.clone(),
+            cancel,
+            served_model: served_model.map(str::to_string),
+            slot,
+        };
+        if queue(&object, settle) {
+            flush(&reach, &object, COALESCE_MS).await;
         }
-        super::timer::sleep_ms(COALESCE_MS).await;
-        let batch = PENDING.with(|p| {
-            let mut pending = p.borrow_mut();
-            let entry = pending.get_mut(&object)?;
-            entry.flush_armed = false;
-            Some(std::mem::take(&mut entry.settles))
-        });
-        if let Some(settles) = batch.filter(|settles| !settles.is_empty()) {
-            let _: Option<serde_json::Value> = objects::call(&stub, "/settle", Some(&settles)).await;
+        // The request that brought an allotment gives back its unused rest when it
+        // lapses, in case no later request of this isolate does it first.
+        if let Some(lapses_ms) = allotment_lapses_ms {
+            let wait = lapses_ms.saturating_sub(super::now_ms()).saturating_add(1);
+            super::timer::sleep_ms(u32::try_from(wait).unwrap_or(u32::MAX)).await;
+            let unused = allotments::with(&object, &scopes, |held| held.expire(super::now_ms()));
+            if let Some(unused) = unused {
+                if queue(&object, give_back(&scopes, unused)) {
+                    flush(&reach, &object, 0).await;
+                }
+            }
         }
     }
+}
+
+/// Sends what is queued for `object` after `delay_ms`, in one batch.
+async fn flush(reach: &Reach, object: &str, delay_ms: u32) {
+    if delay_ms > 0 {
+        super::timer::sleep_ms(delay_ms).await;
+    }
+    let batch = PENDING.with(|p| {
+        let mut pending = p.borrow_mut();
+        let entry = pending.get_mut(object)?;
+        entry.flush_armed = false;
+        Some(std::mem::take(&mut entry.settles))
+    });
+    let Some(settles) = batch.filter(|settles| !settles.is_empty()) else { return };
+    let Some(stub) = reach.stub() else { return };
+    // A slot's settlement has no record to make it idempotent: never sent twice.
+    let retry = settles.iter().all(|s| s.slot.is_none());
+    let _: Option<serde_json::Value> =
+        objects::call_once_or_retry(&stub, "/settle", Some(&settles), objects::CALL_DEADLINE_MS, retry).await;
 }
 
 pub async fn cancel_all(settlements: Vec<Settlement>) {

@@ -6,6 +6,7 @@
 //! GCRA in integer form (no rounding drift, so "L of N concurrent" is exactly L):
 //! time is scaled by the limit, the emission interval is then the period itself.
 
+pub mod allotment;
 pub mod budget;
 
 use serde::{Deserialize, Serialize};
@@ -180,6 +181,10 @@ pub struct Admit {
     /// round trip instead of two; see `edge::limiter`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settle_first: Vec<Settle>,
+    /// Admissions beyond this one the isolate asks to hold and admit from itself
+    /// (an allotment: see `allotment`); 0 asks for none.
+    #[serde(default, skip_serializing_if = "allotment::is_zero")]
+    pub allot: u32,
 }
 
 /// A request's end: what it used, for which scopes, and which model served it.
@@ -195,6 +200,10 @@ pub struct Settle {
     /// The public model that served: other models' scopes are given back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served_model: Option<String>,
+    /// Admitted from an isolate's allotment: the object holds no reservation, the
+    /// settlement says what was reserved (`reservation_id` is then only a label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<allotment::Slot>,
 }
 
 /// What a request really used, when it is known (`None` keeps the reservation).
@@ -245,6 +254,9 @@ pub struct Admission {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetStatus>,
     pub retry_after_ms: u64,
+    /// Admissions granted beyond this one, for the isolate to admit from itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allotted: Option<allotment::Allotment>,
 }
 
 impl Admission {
@@ -259,6 +271,7 @@ impl Admission {
             tokens: None,
             budget: None,
             retry_after_ms: 0,
+            allotted: None,
         }
     }
 
@@ -273,6 +286,7 @@ impl Admission {
             tokens: Some(Decision { allowed: false, never: true, limit, remaining: 0, reset_ms: 0, retry_after_ms: 0 }),
             budget: None,
             retry_after_ms: 0,
+            allotted: None,
         }
     }
 
@@ -368,7 +382,11 @@ impl LimiterState {
             }
             passed.push((scoped, check));
         }
+        let allotted = self.allot(admit, &mut passed, now_ms);
         let mut admission = Admission::allowed();
+        if allotted > 0 {
+            admission.allotted = Some(allotment::Allotment { slots: allotted, month: budget::month_index(now_ms) });
+        }
         let mut reserved = BTreeMap::new();
         let mut costs = BTreeMap::new();
         for (scoped, check) in passed {
@@ -406,12 +424,16 @@ impl LimiterState {
 
     /// One settlement, whichever kind: `true` when it changed anything.
     pub fn apply(&mut self, settle: &Settle, now_ms: u64) -> bool {
-        match (&settle.served_model, settle.cancel) {
-            (Some(served), false) => {
-                self.settle_served(&settle.reservation_id, settle.used, &settle.scopes, Some(served), now_ms)
-            }
-            _ => self.settle(&settle.reservation_id, settle.used, &settle.scopes, settle.cancel, now_ms),
-        }
+        let (reservation, count) = match &settle.slot {
+            Some(slot) => (slot.reservation(&settle.scopes), u64::from(slot.count.max(1))),
+            None => match self.reservations.remove(&settle.reservation_id) {
+                Some(reservation) => (reservation, 1),
+                None => return false,
+            },
+        };
+        let served = settle.served_model.as_deref().filter(|_| !settle.cancel);
+        self.settle_reserved(reservation, count, settle.used, &settle.scopes, settle.cancel, served, now_ms);
+        true
     }
 
     fn check_scope(&self, scoped: &Scoped, admit: &Admit, now_ms: u64) -> ScopeCheck {
@@ -475,6 +497,7 @@ impl LimiterState {
             tokens: peek(&current.tokens, limits.tokens_per_minute),
             budget: check.budget,
             retry_after_ms,
+            allotted: None,
         }
     }
 
@@ -486,7 +509,65 @@ impl LimiterState {
         let Some(reservation) = self.reservations.remove(reservation_id) else {
             return false;
         };
+        self.settle_reserved(reservation, 1, used, scopes, cancel, None, now_ms);
+        true
+    }
+
+    /// Settles for the model that served the request: the scopes of the other
+    /// models it might have failed over to (reserved so their limits were checked)
+    /// get their request cell and tokens back, so only the served model is charged.
+    pub fn settle_served(
+        &mut self,
+        reservation_id: &str,
+        used: Used,
+        scopes: &[Scoped],
+        served_model: Option<&str>,
+        now_ms: u64,
+    ) -> bool {
+        let Some(reservation) = self.reservations.remove(reservation_id) else {
+            return false;
+        };
+        self.settle_reserved(reservation, 1, used, scopes, false, served_model, now_ms);
+        true
+    }
+
+    /// Settles `count` requests that each reserved `reservation` (more than one
+    /// only for an allotment's unused slots, given back with `cancel`).
+    #[allow(clippy::too_many_arguments)]
+    fn settle_reserved(
+        &mut self,
+        mut reservation: Reservation,
+        count: u64,
+        used: Used,
+        scopes: &[Scoped],
+        cancel: bool,
+        served_model: Option<&str>,
+        now_ms: u64,
+    ) {
+        if let Some(served) = served_model {
+            let others: Vec<String> = reservation
+                .scopes
+                .keys()
+                .filter(|scope| scope_model(scope).is_some_and(|model| model != served))
+                .cloned()
+                .collect();
+            for scope in others {
+                let reserved = reservation.scopes.remove(&scope).unwrap_or(0) * count;
+                let (Some(scoped), Some(buckets)) =
+                    (scopes.iter().find(|s| s.scope == scope), self.buckets.get_mut(&scope))
+                else {
+                    continue;
+                };
+                if let Some(limit) = scoped.limits.tokens_per_minute {
+                    buckets.tokens.refund(Rate::per_minute(limit), now_ms, reserved);
+                }
+                if let Some(limit) = scoped.limits.requests_per_minute {
+                    buckets.requests.refund(Rate::per_minute(limit), now_ms, count);
+                }
+            }
+        }
         for (scope, reserved) in reservation.scopes {
+            let reserved = reserved * count;
             let (Some(scoped), Some(buckets)) =
                 (scopes.iter().find(|s| s.scope == scope), self.buckets.get_mut(&scope))
             else {
@@ -502,54 +583,17 @@ impl LimiterState {
                 }
             }
             if let (true, Some(limit)) = (cancel, limits.requests_per_minute) {
-                buckets.requests.refund(Rate::per_minute(limit), now_ms, 1);
+                buckets.requests.refund(Rate::per_minute(limit), now_ms, count);
             }
         }
         // The real cost replaces the estimate, in the month it was reserved in.
         if let Some(actual) = used.micro_usd {
             for (scope, reserved) in reservation.costs {
                 if let Some(spend) = self.spend.get_mut(&scope).filter(|s| s.month == reservation.month) {
-                    spend.micro_usd = spend.micro_usd.saturating_sub(reserved).saturating_add(actual);
+                    spend.micro_usd = spend.micro_usd.saturating_sub(reserved * count).saturating_add(actual);
                 }
             }
         }
-        true
-    }
-
-    /// Settles for the model that served the request: the scopes of the other
-    /// models it might have failed over to (reserved so their limits were checked)
-    /// get their request cell and tokens back, so only the served model is charged.
-    pub fn settle_served(
-        &mut self,
-        reservation_id: &str,
-        used: Used,
-        scopes: &[Scoped],
-        served_model: Option<&str>,
-        now_ms: u64,
-    ) -> bool {
-        if let (Some(served), Some(reservation)) = (served_model, self.reservations.get_mut(reservation_id)) {
-            let others: Vec<(String, u64)> = reservation
-                .scopes
-                .iter()
-                .filter(|(scope, _)| scope_model(scope).is_some_and(|model| model != served))
-                .map(|(scope, reserved)| (scope.clone(), *reserved))
-                .collect();
-            for (scope, reserved) in others {
-                reservation.scopes.remove(&scope);
-                let (Some(scoped), Some(buckets)) =
-                    (scopes.iter().find(|s| s.scope == scope), self.buckets.get_mut(&scope))
-                else {
-                    continue;
-                };
-                if let Some(limit) = scoped.limits.tokens_per_minute {
-                    buckets.tokens.refund(Rate::per_minute(limit), now_ms, reserved);
-                }
-                if let Some(limit) = scoped.limits.requests_per_minute {
-                    buckets.requests.refund(Rate::per_minute(limit), now_ms, 1);
-                }
-            }
-        }
-        self.settle(reservation_id, used, scopes, false, now_ms)
     }
 
     /// Leases whose holder vanished (isolate killed) expire; their tokens stay charged.

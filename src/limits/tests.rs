@@ -81,6 +81,7 @@ fn admit(id: &str, tokens: u64, limits: Limits) -> Admit {
         estimated_micro_usd: 0,
         lease_ms: 60_000,
         settle_first: Vec::new(),
+        allot: 0,
     }
 }
 
@@ -164,6 +165,7 @@ fn settlements_carried_by_an_admission_free_their_slots_first() {
         scopes: vec![Scoped::whole(limits)],
         cancel: false,
         served_model: None,
+        slot: None,
     }];
     assert!(s.admit(&next, T0).allowed, "a's slot and unused tokens came back before b was checked");
     assert_eq!(s.in_flight(), 1);
@@ -186,6 +188,7 @@ fn scoped_admit(id: &str, tokens: u64, scopes: &[Scoped]) -> Admit {
         estimated_micro_usd: 0,
         lease_ms: 60_000,
         settle_first: Vec::new(),
+        allot: 0,
     }
 }
 
@@ -252,6 +255,7 @@ fn tighten_keeps_the_decision_with_less_room() {
         tokens: None,
         budget: None,
         retry_after_ms: 0,
+        allotted: None,
     };
     let team = Admission { requests: Some(decision(20, 3)), tokens: Some(decision(1_000, 500)), ..key.clone() };
     key.tighten(&team);
@@ -267,6 +271,7 @@ fn costly(id: &str, micro_usd: u64, scopes: &[Scoped]) -> Admit {
         estimated_micro_usd: micro_usd,
         lease_ms: 60_000,
         settle_first: Vec::new(),
+        allot: 0,
     }
 }
 

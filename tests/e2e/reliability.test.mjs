@@ -20,6 +20,7 @@ const KEYS = {
   tiny: "gw_test_in_tiny_team",
   budget: "gw_test_one_dollar",
   rpm3: "gw_test_rpm3",
+  hot: "gw_test_hot_key",
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -51,6 +52,11 @@ function makeConfig(mocks) {
       embed: { targets: [{ provider: "b", model: "text-embedding-3-small", price: { input_per_mtok: 0.02, output_per_mtok: 0 } }] },
       // $0.10 per output token, prompts free: a request with max_tokens 2 is estimated at exactly $0.20.
       priced: { targets: [{ provider: "b", model: "gpt-4o-mini", price: { input_per_mtok: 0, output_per_mtok: 100000 } }] },
+      // The same price, for a burst (its own first-byte deadline, like solo).
+      "priced-burst": {
+        targets: [{ provider: "b", model: "gpt-4o-mini", price: { input_per_mtok: 0, output_per_mtok: 100000 } }],
+        timeouts: { first_byte_ms: 15000 },
+      },
     },
     keys: {
       [DEV_KEY_HASH]: { name: "e2e", models: ["*"] },
@@ -68,6 +74,7 @@ function makeConfig(mocks) {
       [sha256(KEYS.tiny)]: { name: "in-tiny", models: ["*"], team: "tiny", limits: { requests_per_minute: 2 } },
       [sha256(KEYS.budget)]: { name: "one-dollar", models: ["*"], monthly_budget_usd: 1 },
       [sha256(KEYS.rpm3)]: { name: "rpm3", models: ["*"], limits: { requests_per_minute: 3 } },
+      [sha256(KEYS.hot)]: { name: "hot", models: ["*"], limits: { requests_per_minute: 400 }, monthly_budget_usd: 1000 },
     },
     teams: {
       squad: { limits: { requests_per_minute: 5 } },
@@ -262,6 +269,46 @@ test("a monthly budget: concurrent requests reserve their estimated cost, the re
   assert.ok(limits.teams.squad, "teams are listed too");
   const denied = await fetch(`${stack.url}/admin/limits`, { headers: { authorization: "Bearer wrong" } });
   assert.equal(denied.status, 401);
+});
+
+test("a hot key is admitted from the isolate's allotment: headers count down, a burst stays exact, unused slots come back", async () => {
+  const limitsNow = async () => {
+    const res = await fetch(`${stack.url}/admin/limits`, { headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}` } });
+    return (await res.json()).keys.hot.now;
+  };
+  // $0.10 an answer (one token), $0.20 reserved per request: the budget never binds here.
+  stack.mocks.b.fault({ kind: "ok", content: "one" });
+  const send = () => post(stack.url, "/v1/chat/completions", chatBody("priced-burst", { max_tokens: 2 }), { key: KEYS.hot });
+  const started = Date.now();
+  const sequential = [];
+  for (let i = 0; i < 40; i++) sequential.push(await send());
+  assert.deepEqual(sequential.map((r) => r.res.status), Array(40).fill(200));
+  const lines = await Promise.all(sequential.map((r) => stack.logLine(r.res.headers.get("x-request-id"))));
+  const allotted = lines.filter((l) => l.admitted_from_allotment).length;
+  assert.ok(allotted >= 20, `most requests of a hot key make no limiter call (${allotted} of 40)`);
+  // Each request sees one fewer left (GCRA refills one every 150 ms at 400 rpm).
+  const refills = () => Math.ceil((Date.now() - started) / 150);
+  sequential.forEach((r, i) => {
+    const remaining = Number(r.res.headers.get("x-ratelimit-remaining-requests"));
+    assert.ok(remaining <= 399 - i + refills() && remaining >= 399 - i - 1, `request ${i}: ${remaining}`);
+  });
+
+  // A burst beyond the limit: exactly what is left passes, allotments or not.
+  const burst = await Promise.all(Array.from({ length: 450 }, send));
+  const ok = burst.filter((r) => r.res.status === 200).length;
+  assert.deepEqual([...new Set(burst.map((r) => r.res.status))].sort(), [200, 429]);
+  assert.ok(ok + 40 >= 400 && ok + 40 <= 400 + refills(), `${ok + 40} admitted in ${Date.now() - started} ms`);
+
+  // Unused slots are given back when their allotment lapses (1 s), and every
+  // slot's settlement replaced its estimate with the real cost.
+  for (let i = 0; i < 100; i++) {
+    const now = await limitsNow();
+    if (now.in_flight === 0 && Math.abs(now.spent_usd_this_month.all - (ok + 40) * 0.1) < 1e-6) break;
+    await sleep(50);
+  }
+  const now = await limitsNow();
+  assert.equal(now.in_flight, 0);
+  assert.ok(Math.abs(now.spent_usd_this_month.all - (ok + 40) * 0.1) < 1e-6, `${JSON.stringify(now)} for ${ok + 40} answers`);
 });
 
 test("when the team refuses, the key's reservation is given back", async () => {
