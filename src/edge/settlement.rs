@@ -28,6 +28,10 @@ thread_local! {
 /// Short enough that another isolate sees a finished request's slot and refund
 /// almost at once; long enough to meet the next request of a busy key.
 const COALESCE_MS: u32 = 2;
+/// A hot key's settlements (where allotments are in use): nothing waits on them
+/// (such a key has no concurrency limit; a token refund arriving later only
+/// errs on the safe side), so one call carries many.
+const HOT_COALESCE_MS: u32 = 50;
 
 pub fn object_key(name: &str, jurisdiction: Option<&str>) -> String {
     format!("{}/{name}", jurisdiction.unwrap_or(""))
@@ -151,7 +155,8 @@ impl Settlement {
             slot,
         };
         if queue(&object, settle) {
-            flush(&reach, &object, COALESCE_MS).await;
+            let hot = slot.is_some() || allotment_lapses_ms.is_some();
+            flush(&reach, &object, if hot { HOT_COALESCE_MS } else { COALESCE_MS }).await;
         }
         // The request that brought an allotment gives back its unused rest when it
         // lapses, in case no later request of this isolate does it first.
