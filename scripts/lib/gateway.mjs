@@ -152,9 +152,11 @@ export async function startGateway({
   usage = true,
   // Queue consumer batching: 1 s (or 100 records), as in dev; production: 5 s (wrangler.toml).
   usageBatchTimeoutMs = 1000,
+  // Another build's index.js (A/B measurements of two builds side by side).
+  scriptPath = path.join(ROOT, "build/index.js"),
 } = {}) {
   const stateDir = persistDir ?? (persist ? path.join(ROOT, ".wrangler/state") : null);
-  const script = path.join(ROOT, "build/index.js");
+  const script = scriptPath;
   if (!existsSync(script)) throw new Error("build/index.js is missing: run scripts/build first");
   const usageBindings = usage
     ? {

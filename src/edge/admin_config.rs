@@ -50,7 +50,8 @@ pub async fn route(mut req: Request, env: &Env, path: &str) -> Result<Response, 
 }
 
 async fn read_document(req: &mut Request) -> Result<String, GatewayError> {
-    let body = body::read_limited(req, MAX_CONFIG_BYTES).await?;
+    let headers = super::js_headers::ClientHeaders::of(req);
+    let body = body::read_limited(req, MAX_CONFIG_BYTES, &headers).await?;
     String::from_utf8(body).map_err(|_| GatewayError::invalid_json("the body is not UTF-8"))
 }
 
@@ -195,7 +196,8 @@ async fn version(env: &Env, n: u64) -> Result<Response, GatewayError> {
 /// `POST /admin/config/rollback` (optionally `{"version": n}` or `?version=n`):
 /// stores an earlier version again, as a new version, after the same checks as a PUT.
 async fn rollback(req: &mut Request, env: &Env) -> Result<Response, GatewayError> {
-    let body = body::read_limited(req, 4096).await?;
+    let headers = super::js_headers::ClientHeaders::of(req);
+    let body = body::read_limited(req, 4096, &headers).await?;
     let named = match query(req, "version") {
         Some(v) => Some(v.parse::<u64>().map_err(|_| not_kept(&v))?),
         None if body.iter().all(u8::is_ascii_whitespace) => None,

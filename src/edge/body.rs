@@ -1,5 +1,6 @@
 //! Reading a client's request body without ever buffering more than the limit.
 
+use super::js_headers::ClientHeaders;
 use crate::error::GatewayError;
 use futures_util::StreamExt;
 use worker::Request;
@@ -9,12 +10,12 @@ use worker::Request;
 /// while it is still sending; beyond that the connection is simply answered.
 const DRAIN_FACTOR: usize = 4;
 
-pub async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, GatewayError> {
-    let content_type = req.headers().get("content-type").ok().flatten();
+pub async fn read_limited(req: &mut Request, limit: usize, headers: &ClientHeaders) -> Result<Vec<u8>, GatewayError> {
+    let content_type = headers.get("content-type");
     if !crate::protocol::accepts_content_type(content_type.as_deref()) {
         return Err(GatewayError::unsupported_content_type());
     }
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = headers.get("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     let drain_cap = limit.saturating_mul(DRAIN_FACTOR) as u64;
     if declared.is_some_and(|n| n > drain_cap) {
         return Err(GatewayError::body_too_large(limit));

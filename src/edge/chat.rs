@@ -22,9 +22,9 @@ use worker::{Context, Env, Headers, Request, Response};
 
 pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Result<Response, GatewayError> {
     let config = config_store::current(env, ctx).await?;
-    let key = authenticate(&req, &config)?;
-    let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let key = authenticate(&rc.headers, &config)?;
+    let body = body::read_limited(&mut req, config.settings.max_body_bytes, &rc.headers).await?;
+    let header = |name: &str| rc.headers.get(name);
     let call = rc.dialect.parse(&body, &header)?;
     drop(body);
     serve(&req, env, ctx, rc, &config, key, call, Stateful::default()).await
@@ -52,14 +52,14 @@ pub async fn serve(
     stateful: Stateful,
 ) -> Result<Response, GatewayError> {
     let config = config.clone();
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let header = |name: &str| rc.headers.get(name);
     let who = crate::usage::attribution::resolve(&header, Some(&call.request.extra), key)?;
-    let mut routing = read_routing(req, &config, key, &mut call.request)?;
+    let mut routing = read_routing(req, &rc.headers, &config, key, &mut call.request)?;
     if let Some(regions) = &stateful.conversation_regions {
         routing.allowed = routing.allowed.within_conversation(regions)?;
     }
     let health = health_cache::snapshot();
-    let plan = plan_route(req, &config, key, &call.request, &routing, &health)?;
+    let plan = plan_route(&rc.headers, &config, key, &call.request, &routing, &health)?;
 
     let mut line = RequestLine::new(rc, key, &call.request.model, call.request.is_stream(), &routing.allowed);
     line.enabled = config.settings.request_log;

@@ -21,10 +21,10 @@ pub async fn handle(
     rc: &super::RequestContext,
 ) -> Result<Response, GatewayError> {
     let config = config_store::current(env, ctx).await?;
-    let key = authenticate(&req, &config)?;
-    let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
+    let key = authenticate(&rc.headers, &config)?;
+    let body = body::read_limited(&mut req, config.settings.max_body_bytes, &rc.headers).await?;
     let request = EmbeddingsRequest::parse(&body)?;
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let header = |name: &str| rc.headers.get(name);
     let who = crate::usage::attribution::resolve(&header, Some(&request.extra), key)?;
     let mut record = crate::usage::UsageRecord::start(&rc.id, rc.started_ms, "embeddings", key, who);
     record.model = request.model.clone();

@@ -1,5 +1,6 @@
 //! `POST /v1/route/explain`: the plan for a chat request, without sending it.
 
+use super::js_headers::ClientHeaders;
 use super::plan::{plan_route, read_routing};
 use super::{authenticate, body, config_store, health_cache, respond};
 use crate::config::{Config, KeyRecord};
@@ -13,7 +14,8 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
     // The key itself, or the admin: as the key named in `x-gateway-explain-as`, or as
     // an unrestricted key when none is named.
     let admin_view: KeyRecord;
-    let key = match authenticate(&req, &config) {
+    let headers = ClientHeaders::of(&req);
+    let key = match authenticate(&headers, &config) {
         Ok(key) => key,
         Err(error) => {
             if super::admin::authorize(&req, env).is_err() {
@@ -41,11 +43,11 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
             &admin_view
         }
     };
-    let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
+    let body = body::read_limited(&mut req, config.settings.max_body_bytes, &headers).await?;
     let mut request = ChatRequest::parse(&body)?;
-    let routing = read_routing(&req, &config, key, &mut request)?;
+    let routing = read_routing(&req, &headers, &config, key, &mut request)?;
     let health = health_cache::snapshot();
-    let plan = plan_route(&req, &config, key, &request, &routing, &health)?;
+    let plan = plan_route(&headers, &config, key, &request, &routing, &health)?;
     let mut answer = serde_json::to_value(&plan).map_err(|e| GatewayError::internal(e.to_string()))?;
     answer["location"] = serde_json::to_value(super::location::client_location(&req)).unwrap_or_default();
     answer["allowed_regions"] = serde_json::to_value(&routing.allowed).unwrap_or_default();

@@ -25,6 +25,22 @@ extern "C" {
     fn headers_from_lines(lines: &str) -> Result<web_sys::Headers, JsValue>;
 }
 
+/// The client's request headers, read in one call when the request arrives: a
+/// handler looks up several (authentication, the body's type and length, routing
+/// and attribution headers), each a crossing with its own string conversions.
+pub struct ClientHeaders(Vec<(String, String)>);
+
+impl ClientHeaders {
+    pub fn of(req: &worker::Request) -> Self {
+        Self(all(&req.headers().0))
+    }
+
+    /// As `Headers.get` answers: names match whatever their case.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, value)| value.clone())
+    }
+}
+
 /// Every header (names lowercase, repeated ones combined as `get` gives them).
 pub fn all(headers: &web_sys::Headers) -> Vec<(String, String)> {
     let lines = header_lines(headers);

@@ -54,6 +54,8 @@ pub struct RequestContext {
     pub usage: usage::Outbox,
     /// Aborts when the client disconnects (`enable_request_signal`): streams settle then.
     pub client_signal: Option<web_sys::AbortSignal>,
+    /// The client's headers, read in one call.
+    pub headers: js_headers::ClientHeaders,
 }
 
 /// A panic traps the wasm instance (the runtime then starts a fresh one): its
@@ -78,15 +80,16 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
         dialect,
         usage: usage::Outbox::new(),
         client_signal,
+        headers: js_headers::ClientHeaders::of(&req),
     };
     // Only browsers send `Origin`: server-side clients never pay for CORS.
-    let origin = req.headers().get("origin").ok().flatten();
+    let origin = rc.headers.get("origin");
     let cors_origin = match &origin {
         Some(origin) => allowed_origin(&env, &ctx, origin).await,
         None => None,
     };
     if let (Some(allowed), Method::Options) = (&cors_origin, req.method()) {
-        let requested = req.headers().get("access-control-request-headers").ok().flatten();
+        let requested = rc.headers.get("access-control-request-headers");
         return Ok(preflight(allowed, requested.as_deref()));
     }
     // The caller's headers (a handle, no copy) for failed-authentication throttling.
@@ -176,10 +179,12 @@ async fn route(
 }
 
 /// Authenticates the gateway key against the current config.
-pub fn authenticate<'a>(req: &Request, config: &'a Config) -> std::result::Result<&'a KeyRecord, GatewayError> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
-    let authorization = header("authorization");
-    let x_api_key = header("x-api-key");
+pub fn authenticate<'a>(
+    headers: &js_headers::ClientHeaders,
+    config: &'a Config,
+) -> std::result::Result<&'a KeyRecord, GatewayError> {
+    let authorization = headers.get("authorization");
+    let x_api_key = headers.get("x-api-key");
     let presented = auth::presented_key(authorization.as_deref(), x_api_key.as_deref())
         .ok_or_else(GatewayError::invalid_api_key)?;
     config.key_by_hash(&auth::sha256_hex(presented)).ok_or_else(GatewayError::invalid_api_key)
@@ -187,7 +192,7 @@ pub fn authenticate<'a>(req: &Request, config: &'a Config) -> std::result::Resul
 
 async fn models(req: &Request, env: &Env, ctx: &Context) -> std::result::Result<Response, GatewayError> {
     let config: Rc<Config> = config_store::current(env, ctx).await?;
-    let key = authenticate(req, &config)?;
+    let key = authenticate(&js_headers::ClientHeaders::of(req), &config)?;
     let data: Vec<serde_json::Value> = config
         .models_for(key)
         .map(|id| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "edge-ai-gateway"}))

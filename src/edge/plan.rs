@@ -1,6 +1,7 @@
 //! Reading what routing needs from the HTTP request (location, residency
 //! headers, session, affinity), once, and asking the pure router for a plan.
 
+use super::js_headers::ClientHeaders;
 use super::{affinity, location, random_u64};
 use crate::config::{Config, KeyRecord};
 use crate::error::GatewayError;
@@ -23,11 +24,12 @@ pub struct Routing {
 
 pub fn read_routing(
     req: &Request,
+    headers: &ClientHeaders,
     config: &Config,
     key: &KeyRecord,
     request: &mut ChatRequest,
 ) -> Result<Routing, GatewayError> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let header = |name: &str| headers.get(name);
     let location = location::for_residency(req, config);
     let narrowing = header("x-gateway-region").map(|h| residency::parse_narrowing(&h)).transpose()?;
     let allowed = residency::allowed(config, key, narrowing, &location)?;
@@ -38,14 +40,14 @@ pub fn read_routing(
 }
 
 pub fn plan_route<'c>(
-    req: &Request,
+    headers: &ClientHeaders,
     config: &'c Config,
     key: &KeyRecord,
     request: &ChatRequest,
     routing: &Routing,
     health: &routing::HealthSnapshot,
 ) -> Result<Plan<'c>, GatewayError> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let header = |name: &str| headers.get(name);
     // Only a continuing conversation sticks: a first turn is the strategy's to place.
     let continues = request.messages.iter().any(|m| m.role == "assistant");
     let previous = routing.conversation.as_deref().filter(|_| continues).and_then(affinity::previous);

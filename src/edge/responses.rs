@@ -21,8 +21,8 @@ fn store_unavailable() -> GatewayError {
 
 pub async fn create(mut req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Result<Response, GatewayError> {
     let config = config_store::current(env, ctx).await?;
-    let key = authenticate(&req, &config)?;
-    let body = body::read_limited(&mut req, config.settings.max_body_bytes).await?;
+    let key = authenticate(&rc.headers, &config)?;
+    let body = body::read_limited(&mut req, config.settings.max_body_bytes, &rc.headers).await?;
     let request = ResponsesRequest::parse(&body)?;
     let (previous, conversation) = match request.previous_response_id() {
         Some(id) => {
@@ -82,7 +82,7 @@ fn keeper(env: Env, key: crate::config::KeyRecord, mut turn: StoredResponse) -> 
 /// `GET` or `DELETE /v1/responses/{id}`, and `GET /v1/responses/{id}/input_items`.
 pub async fn by_id(req: Request, env: &Env, ctx: &Context, path: &str) -> Result<Response, GatewayError> {
     let config = config_store::current(env, ctx).await?;
-    let key = authenticate(&req, &config)?;
+    let key = authenticate(&super::js_headers::ClientHeaders::of(&req), &config)?;
     let rest = path.trim_start_matches("/v1/responses/");
     let (id, input_items) = match rest.strip_suffix("/input_items") {
         Some(id) => (id, true),

@@ -1,7 +1,13 @@
 //! Sending one attempt to a provider, with a first-byte deadline that does not
 //! cut a body that is already streaming (the fetch is raced against a timer and
 //! aborted only if the timer wins).
+//!
+//! The races run in JS (inline below): one call starts the fetch and its timer,
+//! and one promise settles with the answer or what went wrong. Racing a `JsFuture`
+//! against a `worker::Delay` in Rust cost a wasm closure per timer, a crossing for
+//! each of `setTimeout`/`clearTimeout`, and one per `RequestInit` field.
 
+use crate::pipeline::WholeBody;
 use crate::providers::AttemptFailure;
 use crate::providers::UpstreamRequest;
 use futures_util::future::{select, Either};
@@ -10,9 +16,144 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use worker::{AbortController, Delay, Fetch, Request};
+
+#[wasm_bindgen(inline_js = r#"
+const wholes = new WeakMap();
+export function sendWithin(url, headers, body, controller, ms, wholeAtLeastMs, wholeUntilMs, wholeType) {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    let bodyEndsAt = -1; // reading a whole body until then
+    let response;
+    const fire = () => {
+      if (bodyEndsAt < 0) {
+        controller.abort();
+        reject(0);
+        return;
+      }
+      const left = bodyEndsAt - Date.now();
+      if (left > 0) timer = setTimeout(fire, left);
+      else {
+        wholes.set(response, 0);
+        resolve(response);
+      }
+    };
+    let timer = setTimeout(fire, ms);
+    // `body` is a view of wasm memory: the request gets its own copy.
+    const init = { method: "POST", headers, body: body.slice(), redirect: "manual", signal: controller.signal };
+    fetch(url, init).then(
+      (answer) => {
+        response = answer;
+        const type = wholeAtLeastMs < 0 ? "" : (answer.headers.get("content-type") ?? "").toLowerCase();
+        if (wholeAtLeastMs < 0 || answer.status < 200 || answer.status > 299 || !type.startsWith(wholeType)) {
+          clearTimeout(timer);
+          resolve(answer);
+          return;
+        }
+        // A 2xx answer read whole: its body within the longer of wholeAtLeastMs and
+        // what is left of wholeUntilMs (pipeline::WholeBody). The timer already armed
+        // is re-armed for the rest only if it fires first, or now if the body's
+        // deadline comes before it.
+        const now = Date.now();
+        bodyEndsAt = now + Math.max(wholeAtLeastMs, wholeUntilMs - (now - start), 1);
+        if (bodyEndsAt < start + ms) {
+          clearTimeout(timer);
+          timer = setTimeout(fire, bodyEndsAt - now);
+        }
+        answer.arrayBuffer().then(
+          (buffer) => {
+            clearTimeout(timer);
+            wholes.set(answer, new Uint8Array(buffer));
+            resolve(answer);
+          },
+          () => {
+            clearTimeout(timer);
+            wholes.set(answer, 1);
+            resolve(answer);
+          },
+        );
+      },
+      () => {
+        clearTimeout(timer);
+        reject(1);
+      },
+    );
+  });
+}
+export function takeWhole(response) {
+  const whole = wholes.get(response);
+  if (typeof whole === "number") return undefined;
+  wholes.delete(response);
+  return whole;
+}
+export function wholeFailure(response) {
+  const whole = wholes.get(response);
+  wholes.delete(response);
+  return typeof whole === "number" ? whole : -1;
+}
+export function bytesWithin(response, ms) {
+  let promise;
+  try {
+    promise = response.arrayBuffer();
+  } catch {
+    return Promise.reject(1);
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(0), ms);
+    promise.then(
+      (buffer) => {
+        clearTimeout(timer);
+        resolve(new Uint8Array(buffer));
+      },
+      () => {
+        clearTimeout(timer);
+        reject(1);
+      },
+    );
+  });
+}
+"#)]
+extern "C" {
+    /// Resolves with the `Response`; rejects with `0` when `ms` passed first (the
+    /// call is then aborted), `1` when the fetch failed. With `whole_at_least_ms`
+    /// (≥ 0), a 2xx answer of `whole_type` is read whole before it resolves
+    /// (`pipeline::WholeBody`'s deadline; see `takeWhole`).
+    #[wasm_bindgen(js_name = sendWithin)]
+    #[allow(clippy::too_many_arguments)]
+    fn send_within(
+        url: &str,
+        headers: &web_sys::Headers,
+        body: &[u8],
+        controller: &web_sys::AbortController,
+        ms: f64,
+        whole_at_least_ms: f64,
+        whole_until_ms: f64,
+        whole_type: &str,
+    ) -> js_sys::Promise;
+    /// The body `sendWithin` read whole, if it did and could.
+    #[wasm_bindgen(js_name = takeWhole)]
+    fn take_whole(response: &web_sys::Response) -> Option<js_sys::Uint8Array>;
+    /// Why `sendWithin` has no whole body: `0` out of time, `1` cut, `-1` none read.
+    #[wasm_bindgen(js_name = wholeFailure)]
+    fn whole_failure(response: &web_sys::Response) -> f64;
+    /// Resolves with the whole body (`Uint8Array`); rejects with `0` when `ms`
+    /// passed first, `1` when it could not be read.
+    #[wasm_bindgen(js_name = bytesWithin)]
+    fn bytes_within(response: &web_sys::Response, ms: f64) -> js_sys::Promise;
+}
+
+/// What a JS race's rejection code means.
+fn failure(code: Option<f64>, otherwise: AttemptFailure) -> AttemptFailure {
+    match code {
+        Some(0.0) => AttemptFailure::Timeout,
+        _ => otherwise,
+    }
+}
+
+const CUT: AttemptFailure = AttemptFailure::InvalidResponse("the body was cut off");
 
 /// Aborts the upstream request when dropped unless disarmed: a client that goes
 /// away (its stream is dropped) cancels the provider call too.
@@ -40,6 +181,8 @@ pub struct Sent {
     /// The headers, read in one call when the first is asked for (an answer's quota,
     /// retry and content-type headers are several lookups).
     headers: OnceCell<Vec<(String, String)>>,
+    /// The body, when it was read with the headers.
+    whole: Option<Result<js_sys::Uint8Array, AttemptFailure>>,
 }
 
 impl Sent {
@@ -61,48 +204,52 @@ impl Sent {
 
     /// Reads the whole (non-streamed or error) body within `ms`, in one call: a
     /// whole answer has nothing left to cancel afterwards.
+    /// A body already read with the headers (`send_whole`) is taken as it came.
     pub async fn read_body(&mut self, ms: u64) -> Result<Vec<u8>, AttemptFailure> {
-        let cut = || AttemptFailure::InvalidResponse("the body was cut off");
-        let promise = self.response.array_buffer().map_err(|_| cut())?;
-        let reading = JsFuture::from(promise);
-        let raced = select(reading, Delay::from(Duration::from_millis(ms))).await;
-        match raced {
-            Either::Left((Ok(buffer), _)) => {
-                self.abort.disarm();
-                Ok(js_sys::Uint8Array::new(&buffer).to_vec())
-            }
-            Either::Left((Err(_), _)) => Err(cut()),
-            Either::Right(_) => Err(AttemptFailure::Timeout),
-        }
+        let bytes = match self.whole.take() {
+            Some(whole) => whole?,
+            None => match JsFuture::from(bytes_within(&self.response, ms as f64)).await {
+                Ok(bytes) => bytes.unchecked_into(),
+                Err(code) => return Err(failure(code.as_f64(), CUT)),
+            },
+        };
+        self.abort.disarm();
+        Ok(bytes.to_vec())
     }
 }
 
 /// Sends one attempt: straight to the runtime's `fetch`, raced against the
-/// first-byte deadline.
-pub async fn send(up: &UpstreamRequest, first_byte_ms: u64) -> Result<Sent, AttemptFailure> {
+/// first-byte deadline. With `whole`, a 2xx answer's body is read in the same wait
+/// (see `pipeline::WholeBody`): one promise and one timer, not two.
+pub async fn send(up: &UpstreamRequest, first_byte_ms: u64, whole: Option<WholeBody>) -> Result<Sent, AttemptFailure> {
     let pairs: Vec<(&str, &str)> = up.headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
     let headers = match super::js_headers::build(&pairs) {
         Some((headers, true)) => headers,
         _ => return Err(AttemptFailure::Connect),
     };
     let controller = web_sys::AbortController::new().map_err(|_| AttemptFailure::Connect)?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    init.set_body(&js_sys::Uint8Array::from(up.body.as_slice()));
-    init.set_signal(Some(&controller.signal()));
+    let (at_least_ms, until_ms, whole_type) = match whole {
+        Some(w) => (w.at_least_ms as f64, w.until_ms as f64, w.content_type.unwrap_or_default()),
+        None => (-1.0, 0.0, ""),
+    };
+    let sending =
+        send_within(&up.url, &headers, &up.body, &controller, first_byte_ms as f64, at_least_ms, until_ms, whole_type);
+    // Dropped before the answer came (the request itself was dropped), it cancels the fetch.
     let abort = AbortOnDrop(Some(controller));
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let sending = JsFuture::from(global.fetch_with_str_and_init(&up.url, &init));
-    let deadline = Delay::from(Duration::from_millis(first_byte_ms));
-    match select(sending, deadline).await {
-        Either::Left((Ok(response), _)) => match response.dyn_into::<web_sys::Response>() {
-            Ok(response) => Ok(Sent { response, abort, headers: OnceCell::new() }),
-            Err(_) => Err(AttemptFailure::Connect),
-        },
-        Either::Left((Err(_), _)) => Err(AttemptFailure::Connect),
-        Either::Right(_) => Err(AttemptFailure::Timeout), // dropping `abort` cancels the fetch
+    match JsFuture::from(sending).await {
+        Ok(response) => {
+            let response: web_sys::Response = response.unchecked_into();
+            let whole = whole.and_then(|_| match take_whole(&response) {
+                Some(bytes) => Some(Ok(bytes)),
+                None => match whole_failure(&response) {
+                    code if code < 0.0 => None,
+                    code => Some(Err(failure(Some(code), CUT))),
+                },
+            });
+            Ok(Sent { response, abort, headers: OnceCell::new(), whole })
+        }
+        // The JS timer won (and aborted the fetch), or the fetch failed.
+        Err(code) => Err(failure(code.as_f64(), AttemptFailure::Connect)),
     }
 }
 

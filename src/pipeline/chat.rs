@@ -3,7 +3,7 @@
 //! the [`StreamPort`] (the edge's pump) and committed before they count as answered.
 
 use super::outcome::{failure_of, learn_quota};
-use super::{Operation, Ports, Reply, RequestTraits, Target, Upstream};
+use super::{Operation, Ports, Reply, RequestTraits, Target, Upstream, WholeBody};
 use crate::dialects::{self, ClientCall, ClientDialect, Shape};
 use crate::health::{tool_calls, Outcome};
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
@@ -125,7 +125,16 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
 
         let started = ports.now_ms();
         let request_left = target.request_left_ms.saturating_sub(started.saturating_sub(ctx.now_ms));
-        let mut reply = ports.send(&request, target.first_byte_ms).await?;
+        // A whole answer is read right after its headers (see below): a JSON one within
+        // the idle timeout, one asked as a stream by the gateway within the request's deadline.
+        let json_whole = WholeBody { at_least_ms: self.idle_ms, until_ms: target.first_byte_ms, content_type: None };
+        let stream_whole =
+            WholeBody { at_least_ms: 1, until_ms: request_left, content_type: Some(adapter.stream_content_type()) };
+        let mut reply = match (request.stream, streamed_upstream) {
+            (false, _) => ports.send_whole(&request, target.first_byte_ms, json_whole).await?,
+            (true, true) => ports.send_whole(&request, target.first_byte_ms, stream_whole).await?,
+            (true, false) => ports.send(&request, target.first_byte_ms).await?,
+        };
         let quota = learn_quota(ports, candidate.provider_id, adapter, &reply, ports.now_ms());
         if !(200..300).contains(&reply.status()) {
             return Err(failure_of(adapter, &mut reply, &quota, target.first_byte_ms.min(5_000)).await);
@@ -165,7 +174,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             // Liveness is proven: the rest of the stream may take as long as the
             // request's deadline allows. One read of the whole body, one pass of the
             // translator, no per-event crossing into the runtime.
-            let within = request_left.saturating_sub(ports.now_ms().saturating_sub(started)).max(1);
+            let within = stream_whole.within_ms(ports.now_ms().saturating_sub(started));
             let body = reply.body(within).await.inspect_err(|failure| {
                 // Out of request time while the answer streams: its length, not the endpoint's liveness.
                 self.timeout_shows_liveness &= *failure != AttemptFailure::Timeout;
@@ -182,7 +191,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             }
             // The whole body is the "first byte" of a non-streamed answer, but it may
             // take as long as the model needs: bound it by the idle timeout instead.
-            let raw = reply.body(self.idle_ms.max(left)).await?;
+            let raw = reply.body(json_whole.within_ms(ports.now_ms().saturating_sub(started))).await?;
             let answer = adapter.chat_response(&ctx, &raw)?;
             (raw, answer)
         };

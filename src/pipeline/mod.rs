@@ -85,6 +85,38 @@ pub trait Reply {
 pub trait Upstream {
     type Reply: Reply;
     async fn send(&self, request: &UpstreamRequest, first_byte_ms: u64) -> Result<Self::Reply, AttemptFailure>;
+
+    /// Sends a request whose 2xx answer (of `whole`'s content type) will be read whole,
+    /// within `whole`'s deadline: a port may read that body with the headers (one
+    /// wait, not two); the reply's `body` then gives what was read, whatever it is asked.
+    async fn send_whole(
+        &self,
+        request: &UpstreamRequest,
+        first_byte_ms: u64,
+        whole: WholeBody,
+    ) -> Result<Self::Reply, AttemptFailure> {
+        let _ = whole;
+        self.send(request, first_byte_ms).await
+    }
+}
+
+/// A 2xx answer whose body is read whole once its headers came, and how long that
+/// may take: the longer of `at_least_ms` and what is left of `until_ms` since the
+/// request was sent (at least 1 ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WholeBody {
+    pub at_least_ms: u64,
+    pub until_ms: u64,
+    /// Only an answer of this content type (a lowercase prefix) is read so; another
+    /// is left for the operation to look at. `None`: any.
+    pub content_type: Option<&'static str>,
+}
+
+impl WholeBody {
+    /// The body's deadline when the headers came `elapsed_ms` after the request was sent.
+    pub fn within_ms(self, elapsed_ms: u64) -> u64 {
+        self.at_least_ms.max(self.until_ms.saturating_sub(elapsed_ms).max(1))
+    }
 }
 
 /// Everything the attempt loop needs from the runtime.

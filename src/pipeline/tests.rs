@@ -872,3 +872,11 @@ fn a_request_a_kind_cannot_stream_keeps_the_json_path() {
     let _ = run_call(&fake, &config, &plan, &everywhere(&config), &dialects::OpenAiChat, &mut call, None);
     assert!(fake.sent_urls.borrow()[1].ends_with(":streamGenerateContent?alt=sse"), "{:?}", fake.sent_urls.borrow());
 }
+
+#[test]
+fn a_whole_body_may_take_the_longer_of_its_floor_and_the_first_byte_time_left() {
+    let whole = |at_least_ms, until_ms| WholeBody { at_least_ms, until_ms, content_type: None };
+    assert_eq!(whole(30_000, 60_000).within_ms(10_000), 50_000);
+    assert_eq!(whole(30_000, 10_000).within_ms(2_000), 30_000);
+    assert_eq!(whole(0, 100).within_ms(500), 1, "never zero");
+}

@@ -67,8 +67,34 @@ fn int(v: u64) -> SqlValue {
 pub fn insert(r: &UsageRecord) -> Statement {
     let placeholders = vec!["?"; INSERT_COLUMNS.len()].join(", ");
     let sql = format!("INSERT OR IGNORE INTO usage_requests ({}) VALUES ({placeholders})", INSERT_COLUMNS.join(", "));
+    Statement::new(sql, row(r))
+}
+
+/// The raw rows of many records in one statement (one bind: the rows as a JSON array
+/// of arrays, read back with `json_each`), each as [`insert`] would: a consumer's
+/// batch is one statement to prepare, bind and run, not one per record.
+pub fn insert_all(records: &[UsageRecord]) -> Statement {
+    let columns = (0..INSERT_COLUMNS.len()).map(|i| format!("json_extract(value, '$[{i}]')")).collect::<Vec<_>>();
+    let sql = format!(
+        "INSERT OR IGNORE INTO usage_requests ({}) SELECT {} FROM json_each(?)",
+        INSERT_COLUMNS.join(", "),
+        columns.join(", ")
+    );
+    let json = |v: SqlValue| match v {
+        SqlValue::Null => serde_json::Value::Null,
+        SqlValue::Int(n) => n.into(),
+        SqlValue::Real(x) => serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into),
+        SqlValue::Text(s) => s.into(),
+    };
+    let rows: Vec<serde_json::Value> =
+        records.iter().map(|r| row(r).into_iter().map(json).collect::<Vec<_>>().into()).collect();
+    Statement::new(sql, vec![SqlValue::Text(serde_json::Value::from(rows).to_string())])
+}
+
+/// A record's values, in `INSERT_COLUMNS`' order.
+fn row(r: &UsageRecord) -> Vec<SqlValue> {
     let tags = if r.tags.is_empty() { None } else { serde_json::to_string(&r.tags).ok() };
-    let binds = vec![
+    vec![
         SqlValue::Text(r.request_id.clone()),
         int(r.ts_ms),
         SqlValue::Text(r.kind.clone()),
@@ -95,8 +121,7 @@ pub fn insert(r: &UsageRecord) -> Statement {
         int(r.reasoning_tokens),
         SqlValue::Real(if r.cost_usd.is_finite() { r.cost_usd } else { 0.0 }),
         r.tool_calls_valid.map_or(SqlValue::Null, |v| int(u64::from(v))),
-    ];
-    Statement::new(sql, binds)
+    ]
 }
 
 /// The status class as SQL (same rule as `record::status_class`).
@@ -163,6 +188,31 @@ mod tests {
         assert_eq!(s.binds[0], SqlValue::Text("req_1".into()));
         assert_eq!(s.binds[7], SqlValue::Null, "no tags: NULL");
         assert!(s.binds.len() < 100, "D1 binds at most 100 values per statement");
+    }
+
+    #[test]
+    fn many_inserts_are_one_statement_with_the_rows_as_one_json_bind() {
+        let first = UsageRecord { request_id: "req_1".into(), ttft_ms: Some(5), cost_usd: 0.25, ..Default::default() };
+        let second = UsageRecord {
+            request_id: "req_2".into(),
+            tags: [("team".to_string(), "a".to_string())].into(),
+            ..Default::default()
+        };
+        let s = insert_all(&[first.clone(), second.clone()]);
+        assert!(s.sql.starts_with("INSERT OR IGNORE INTO usage_requests") && s.sql.ends_with("FROM json_each(?)"));
+        assert_eq!(s.sql.matches("json_extract").count(), INSERT_COLUMNS.len());
+        let [SqlValue::Text(rows)] = &s.binds[..] else { panic!("{:?}", s.binds) };
+        let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(rows).unwrap();
+        let expect = |r: &UsageRecord| {
+            insert(r).binds.into_iter().map(|v| match v {
+                SqlValue::Null => serde_json::Value::Null,
+                SqlValue::Int(n) => n.into(),
+                SqlValue::Real(x) => x.into(),
+                SqlValue::Text(t) => t.into(),
+            })
+        };
+        assert_eq!(rows, vec![expect(&first).collect::<Vec<_>>(), expect(&second).collect::<Vec<_>>()]);
+        assert_eq!(rows[1][7], serde_json::json!("{\"team\":\"a\"}"), "tags as their JSON text");
     }
 
     #[test]

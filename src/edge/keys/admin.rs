@@ -35,7 +35,8 @@ async fn apply(env: &Env, op: &Op) -> Result<Registry, GatewayError> {
 }
 
 async fn json_body(req: &mut Request) -> Result<Map<String, Value>, GatewayError> {
-    let bytes = body::read_limited(req, MAX_BODY).await?;
+    let headers = crate::edge::js_headers::ClientHeaders::of(req);
+    let bytes = body::read_limited(req, MAX_BODY, &headers).await?;
     if bytes.is_empty() {
         return Ok(Map::new());
     }

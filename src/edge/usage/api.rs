@@ -28,7 +28,7 @@ pub async fn admin_usage(req: Request, env: &Env, ctx: &Context, raw: bool) -> R
 /// `GET /v1/usage`: the same aggregate, limited to the caller's key.
 pub async fn own_usage(req: Request, env: &Env, ctx: &Context) -> Result<Response, GatewayError> {
     let config = config_store::current(env, ctx).await?;
-    let key = authenticate(&req, &config)?;
+    let key = authenticate(&crate::edge::js_headers::ClientHeaders::of(&req), &config)?;
     let mut q = query::parse(&pairs(&req)?, now_ms())?;
     match key.team.as_deref().filter(|_| key.team_admin) {
         Some(team) => query::restrict(&mut q, "team", team),

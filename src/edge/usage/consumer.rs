@@ -30,13 +30,13 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
     };
     let fault = crate::edge::config_store::test_hook(&env, "USAGE_FAULT");
     if fault.as_deref() == Some("fail_first_batch_midway") && !FAULT_USED.with(|used| used.replace(true)) {
-        let half: Vec<_> = records[..records.len() / 2].iter().map(store::insert).collect();
-        let _ = run(&db, half).await;
+        let _ = run(&db, vec![store::insert_all(&records[..records.len() / 2])]).await;
         log::warn("usage_fault_injected", "half the batch inserted, then failed");
         batch.retry_all();
         return Ok(());
     }
-    let mut statements: Vec<store::Statement> = records.iter().map(store::insert).collect();
+    // Every row in one statement, then the rollups, in one batch (one transaction).
+    let mut statements = vec![store::insert_all(&records)];
     statements.extend(store::rollup());
     match run(&db, statements).await {
         Ok(()) => batch.ack_all(),

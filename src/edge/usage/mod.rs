@@ -16,7 +16,22 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 use worker::{Context, Env};
+
+#[wasm_bindgen(inline_js = r#"
+export function sendLines(queue, lines) {
+  return queue.sendBatch(lines.split("\n").map((body) => ({ body, contentType: "json" })));
+}
+"#)]
+extern "C" {
+    /// `sendBatch` of these records (one JSON text a line, sent as `Queue::send_batch`
+    /// sends a string), in one call: the worker crate builds each message in a call
+    /// per field.
+    #[wasm_bindgen(js_name = sendLines, catch)]
+    fn send_lines(queue: &JsValue, lines: &str) -> Result<js_sys::Promise, JsValue>;
+}
 
 pub const QUEUE_BINDING: &str = "USAGE_QUEUE";
 /// Records finished within this long of each other leave in one `sendBatch`.
@@ -138,8 +153,14 @@ async fn send_pending(queue: worker::Queue) {
         std::mem::take(&mut p.0)
     });
     for chunk in bodies.chunks(MAX_BATCH) {
-        if let Err(error) = queue.send_batch(chunk.to_vec()).await {
-            super::log::warn("usage_queue_send_failed", &error.to_string());
+        // Serialized JSON has no raw line break: one record a line.
+        let sent = send_lines(queue.as_ref(), &chunk.join("\n")).map(wasm_bindgen_futures::JsFuture::from);
+        let sent = match sent {
+            Ok(sending) => sending.await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = sent {
+            super::log::warn("usage_queue_send_failed", &worker::Error::from(error).to_string());
         }
     }
 }

@@ -1,25 +1,26 @@
 //! Relaying an upstream stream to the client as it arrives: the pure [`Relay`]
-//! translates and watches; this adds the I/O — reads until the first content with
-//! a deadline (failover is still possible then), the final error event when the
-//! provider breaks mid-way, and the request's log line. After the first content
-//! the JS pump of `client_stream` reads and calls [`Pump::on_chunk`] and friends
-//! synchronously, one call per chunk.
+//! translates and watches; this adds the I/O. `first_content` reads until the first
+//! content within a deadline (failover is still possible then); after it the JS
+//! pump of `client_stream` reads and calls [`Pump::on_chunk`] and friends
+//! synchronously, one call per chunk. Here: the pump's state, what each call does,
+//! the final error event when the provider breaks mid-way, and how the stream ends
+//! (health outcome, the request's log line, the settlement's signal).
+
+mod first_content;
 
 use super::end_signal::EndSignal;
 use super::health_cache;
 use super::log::RequestLine;
-use super::timer::Timer;
-use super::upstream::{AbortOnDrop, BodyReader, Chunk};
+use super::upstream::{AbortOnDrop, BodyReader};
 use super::{log, now_ms};
 use crate::config::{BreakerPolicy, Price};
 use crate::error::scrub;
-use crate::gateway::AttemptFailure;
 use crate::health::{tool_calls, Outcome};
 use crate::limits::Used;
 use crate::protocol::stream::StreamEnd;
 use crate::providers::StreamFault;
 use crate::relay::Relay;
-use futures_util::future::{select, Either};
+use first_content::IdleTimer;
 
 /// Stores what a dialect kept of a completed answer (a stored response).
 pub type Keep = Box<dyn FnOnce(Kept) -> futures_util::future::LocalBoxFuture<'static, ()>>;
@@ -63,18 +64,6 @@ pub struct Pump {
     outbox: Option<super::usage::Outbox>,
 }
 
-struct IdleTimer {
-    timer: Timer,
-    fires_at_ms: u64,
-}
-
-enum Read {
-    Chunk(Vec<u8>),
-    End,
-    Broken,
-    Idle,
-}
-
 impl Pump {
     pub fn new(body: BodyReader, abort: AbortOnDrop, relay: Relay, idle_ms: u64) -> Self {
         Self {
@@ -105,63 +94,6 @@ impl Pump {
     fn used(&self) -> Used {
         let usage = self.relay.usage_or_estimate(self.prompt_estimate);
         Used { tokens: Some(usage.total_tokens), micro_usd: self.price.map(|price| price.usage_cost_micro_usd(&usage)) }
-    }
-
-    /// The next chunk, or `Idle` when none arrives within `ms`.
-    async fn read(&mut self, ms: u64) -> Read {
-        let deadline = now_ms().saturating_add(ms);
-        loop {
-            // A timer armed by an earlier read is kept while it fires no later than
-            // this deadline; when it fires early, the rest is waited for below.
-            let timer = match self.timer.take() {
-                Some(timer) if timer.fires_at_ms <= deadline => timer,
-                _ => {
-                    let wait = deadline.saturating_sub(now_ms()).max(1);
-                    IdleTimer { timer: Timer::after_ms(wait), fires_at_ms: now_ms() + wait }
-                }
-            };
-            let timer = self.timer.insert(timer);
-            let Some(body) = self.body.as_mut() else { return Read::Broken };
-            match select(body.next(), &mut timer.timer).await {
-                Either::Left((Chunk::Bytes(chunk), _)) => return Read::Chunk(chunk),
-                Either::Left((Chunk::Broken, _)) => return Read::Broken,
-                Either::Left((Chunk::End, _)) => return Read::End,
-                Either::Right(_) => {
-                    self.timer = None;
-                    if now_ms() >= deadline {
-                        return Read::Idle;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Reads until the first real content (or the end), within the first-byte
-    /// deadline. Until then nothing has reached the client, so any failure here
-    /// lets the caller try the next provider.
-    pub async fn until_committed(&mut self, deadline_ms: u64) -> Result<Vec<u8>, AttemptFailure> {
-        let until = now_ms() + deadline_ms;
-        let mut out = Vec::new();
-        while !self.relay.committed() {
-            let left = until.saturating_sub(now_ms());
-            if left == 0 {
-                return Err(AttemptFailure::Timeout);
-            }
-            match self.read(left).await {
-                Read::Chunk(chunk) => self.relay.feed(&chunk, &mut out).map_err(fault_before_content)?,
-                Read::Idle => return Err(AttemptFailure::Timeout),
-                Read::Broken => return Err(AttemptFailure::InvalidResponse("the stream broke before any content")),
-                Read::End => {
-                    let end = self.relay.end(&mut out).map_err(fault_before_content)?;
-                    if !self.relay.committed() {
-                        return Err(AttemptFailure::InvalidResponse("the stream ended before any content"));
-                    }
-                    self.finish_with(end, &mut out);
-                }
-            }
-        }
-        self.first_content_ms = Some(now_ms());
-        Ok(out)
     }
 
     /// The request's log line, completed and written when the stream ends.
@@ -324,16 +256,6 @@ impl Pump {
                 outbox.push(line.usage_record());
             }
         }
-    }
-}
-
-fn fault_before_content(fault: StreamFault) -> AttemptFailure {
-    match fault {
-        StreamFault::Upstream(message) if message.starts_with("content_filter: ") => {
-            crate::providers::refusal_or_invalid(&message)
-        }
-        StreamFault::Upstream(message) => AttemptFailure::StreamError(message),
-        StreamFault::Malformed(_) => AttemptFailure::InvalidResponse("the stream could not be read"),
     }
 }
 
