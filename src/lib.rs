@@ -15,6 +15,7 @@ pub mod health;
 pub mod json_path;
 pub mod keys;
 pub mod limits;
+pub mod order;
 pub mod pipeline;
 pub mod protocol;
 pub mod providers;

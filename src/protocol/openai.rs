@@ -30,6 +30,18 @@ pub struct Message {
     pub rest: Map<String, Value>,
 }
 
+impl Message {
+    /// A message built in code from another dialect's fields.
+    pub fn new(role: &str, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Message {
+        // Inserted one by one: collecting into a map sorts, one more sort instantiation.
+        let mut rest = Map::new();
+        for (name, value) in fields {
+            rest.insert(name.to_string(), value);
+        }
+        Message { role: role.to_string(), rest }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct StreamOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -45,7 +45,7 @@ impl ToolCallCollector {
                 (index.parse().unwrap_or(usize::MAX), ToolCall { name: text("name"), arguments: text("arguments") })
             })
             .collect();
-        calls.sort_by_key(|(i, _)| *i);
+        crate::order::sort_by_key(&mut calls, |(i, _)| *i);
         calls.into_iter().map(|(_, c)| c).collect()
     }
 }

@@ -92,10 +92,7 @@ fn openai_content(parts: Vec<Value>) -> Value {
 }
 
 fn message(role: &str, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Message {
-    Message {
-        role: role.to_string(),
-        rest: fields.into_iter().map(|(name, value)| (name.to_string(), value)).collect(),
-    }
+    Message::new(role, fields)
 }
 
 /// An Anthropic request (as `parse_request` accepted it) in the canonical form, for

@@ -29,7 +29,7 @@ pub fn input_items(body: &Map<String, Value>) -> Result<Vec<Value>, GatewayError
 }
 
 fn message(role: &str, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Message {
-    Message { role: role.to_string(), rest: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+    Message::new(role, fields)
 }
 
 /// One content part of an input message as a chat content part.
