@@ -13,6 +13,7 @@ pub mod error;
 pub mod gateway;
 pub mod health;
 pub mod json_path;
+pub mod json_value;
 pub mod keys;
 pub mod limits;
 pub mod order;

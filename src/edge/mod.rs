@@ -168,7 +168,7 @@ async fn route(
         }
         ("/admin/config", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or PUT")),
         ("/" | "/healthz", Method::Get) => {
-            respond::json(200, &serde_json::json!({"status": "ok", "service": "edge-ai-gateway"}))
+            respond::json(200, &crate::json!({"status": "ok", "service": "edge-ai-gateway"}))
         }
         (_, m) => Err(GatewayError::route_not_found(m.as_ref(), &path)),
     }
@@ -189,9 +189,9 @@ async fn models(req: &Request, env: &Env, ctx: &Context) -> std::result::Result<
     let key = authenticate(req, &config)?;
     let data: Vec<serde_json::Value> = config
         .models_for(key)
-        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "edge-ai-gateway"}))
+        .map(|id| crate::json!({"id": id, "object": "model", "created": 0, "owned_by": "edge-ai-gateway"}))
         .collect();
-    respond::json(200, &serde_json::json!({"object": "list", "data": data}))
+    respond::json(200, &crate::json!({"object": "list", "data": data}))
 }
 
 pub fn now_ms() -> u64 {

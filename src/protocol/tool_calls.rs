@@ -27,8 +27,7 @@ impl ToolCallCollector {
             return;
         }
         self.bytes += added;
-        let entry =
-            self.calls.entry(index.to_string()).or_insert_with(|| serde_json::json!({"name": "", "arguments": ""}));
+        let entry = self.calls.entry(index.to_string()).or_insert_with(|| crate::json!({"name": "", "arguments": ""}));
         for (field, piece) in [("name", name), ("arguments", arguments)] {
             if let (Some(piece), Some(Value::String(current))) = (piece, entry.get_mut(field)) {
                 current.push_str(piece);

@@ -3,8 +3,9 @@
 //! chat messages; tools, tool choice, text format and limits map one to one.
 
 use crate::error::GatewayError;
+use crate::json;
 use crate::protocol::openai::{ChatRequest, Message, StreamOptions};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 fn invalid(param: &str, message: impl Into<String>) -> GatewayError {
     GatewayError::invalid_request("invalid_value", message).with_param(param.to_string())
