@@ -85,7 +85,7 @@ macro_rules! into_value_by_from {
 }
 
 // `Value::from(f64)` is null for NaN and infinities, as serializing one is.
-into_value_by_from!(bool, u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64);
+into_value_by_from!(bool, u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f64);
 
 #[macro_export]
 #[doc(hidden)]
