@@ -4,6 +4,7 @@
 //! Region-specific endpoints make this the main way to serve Anthropic and other
 //! models from EU regions.
 
+mod crc32;
 pub mod eventstream;
 pub mod sigv4;
 
