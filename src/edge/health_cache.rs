@@ -221,7 +221,7 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
     }
     let env = env.clone();
     let config = config.clone();
-    ctx.wait_until(async move {
+    crate::edge::in_background(ctx, async move {
         let reported: Vec<String> = reports.iter().map(|(id, _)| id.clone()).collect();
         let sends = reports.into_iter().map(|(id, batch)| {
             let stub = stub(&env, &config, &id);

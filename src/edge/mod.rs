@@ -194,6 +194,13 @@ async fn models(req: &Request, env: &Env, ctx: &Context) -> std::result::Result<
     respond::json(200, &crate::json!({"object": "list", "data": data}))
 }
 
+/// `ctx.wait_until` through one boxed future type: every future type handed to it
+/// directly gets its own copy of worker's and wasm-bindgen's spawning glue.
+pub fn in_background(ctx: &Context, task: impl std::future::Future<Output = ()> + 'static) {
+    let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = Box::pin(task);
+    ctx.wait_until(task);
+}
+
 pub fn now_ms() -> u64 {
     // `Date.now()`: one call, where `worker::Date::now()` makes a Date object and reads it.
     js_sys::Date::now() as u64
