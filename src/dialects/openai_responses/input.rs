@@ -83,15 +83,20 @@ struct Reasoning {
 /// Input items into chat messages, in order. Function calls join the assistant
 /// message before them (parallel calls are one assistant turn).
 pub fn messages(items: &[Value]) -> Result<Vec<Message>, GatewayError> {
-    // Provider signatures of tool calls ride in reasoning items, wherever they are.
-    let call_extras: std::collections::HashMap<String, Value> = items
+    // Provider signatures of tool calls ride in reasoning items, wherever they are. Kept
+    // in a JSON map (the map type the wasm has anyway), a later one replacing an earlier.
+    let mut call_extras = Map::new();
+    let blocks = items
         .iter()
         .filter(|item| item.get("type").and_then(Value::as_str) == Some("reasoning"))
         .filter_map(|item| item.get("encrypted_content").and_then(Value::as_str))
         .flat_map(super::output::decode_reasoning)
-        .filter(|block| block["type"] == "gateway_call_extra")
-        .filter_map(|block| Some((block.get("call_id")?.as_str()?.to_string(), block.get("extra_content")?.clone())))
-        .collect();
+        .filter(|block| block["type"] == "gateway_call_extra");
+    for block in blocks {
+        if let (Some(id), Some(extra)) = (block.get("call_id").and_then(Value::as_str), block.get("extra_content")) {
+            call_extras.insert(id.to_string(), extra.clone());
+        }
+    }
     let mut out: Vec<Message> = Vec::new();
     let mut reasoning = Reasoning::default();
     // The assistant message that function calls may still join.
