@@ -40,15 +40,13 @@ impl GatewayError {
         code: impl Into<Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
-        Self {
-            status,
-            kind: kind.into(),
-            code: code.into(),
-            message: message.into(),
-            param: None,
-            retry_after_s: None,
-            final_answer: false,
-        }
+        Self::from_parts(status, kind.into(), code.into(), message.into())
+    }
+
+    /// Not inlined: errors are built at a few hundred places, each would get a copy.
+    #[inline(never)]
+    fn from_parts(status: u16, kind: Cow<'static, str>, code: Cow<'static, str>, message: String) -> Self {
+        Self { status, kind, code, message, param: None, retry_after_s: None, final_answer: false }
     }
 
     /// Marks an error no retry can fix (SDKs obey `x-should-retry: false`).
@@ -57,8 +55,13 @@ impl GatewayError {
         self
     }
 
-    pub fn with_param(mut self, param: impl Into<Cow<'static, str>>) -> Self {
-        self.param = Some(param.into());
+    pub fn with_param(self, param: impl Into<Cow<'static, str>>) -> Self {
+        self.with_param_text(param.into())
+    }
+
+    #[inline(never)]
+    fn with_param_text(mut self, param: Cow<'static, str>) -> Self {
+        self.param = Some(param);
         self
     }
 
@@ -85,7 +88,7 @@ impl GatewayError {
     }
 
     pub fn invalid_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(400, "invalid_request_error", code, message)
+        Self::from_parts(400, Cow::Borrowed("invalid_request_error"), Cow::Borrowed(code), message.into())
     }
 
     pub fn invalid_json(detail: impl std::fmt::Display) -> Self {

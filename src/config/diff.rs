@@ -82,14 +82,14 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         .map(|(name, _)| name.clone())
         .chain(old_settings.keys().filter(|name| !new_settings.contains_key(*name)).cloned())
         .collect();
-    changed_settings.sort();
+    crate::order::sort(&mut changed_settings);
     changed_settings.dedup();
     ConfigDiff {
         providers: Changes::between(&refs(&old.providers), &refs(&new.providers)),
         models: Changes::between(&refs(&old.models), &refs(&new.models)),
         keys: Changes::between(
-            &old_keys.iter().map(|(n, k)| (n.clone(), k)).collect(),
-            &new_keys.iter().map(|(n, k)| (n.clone(), k)).collect(),
+            &by_name(old_keys.iter().map(|(n, k)| (n.clone(), k))),
+            &by_name(new_keys.iter().map(|(n, k)| (n.clone(), k))),
         ),
         teams: Changes::between(&refs(&old.teams), &refs(&new.teams)),
         settings: changed_settings,
@@ -103,7 +103,17 @@ fn named_keys(config: &Config) -> Vec<(String, HashedKey<'_>)> {
 }
 
 fn refs<V>(map: &BTreeMap<String, V>) -> BTreeMap<String, &V> {
-    map.iter().map(|(k, v)| (k.clone(), v)).collect()
+    by_name(map.iter().map(|(k, v)| (k.clone(), v)))
+}
+
+/// Inserted one by one: collecting into a `BTreeMap` sorts first, one sort
+/// instantiation per iterator type.
+fn by_name<V>(entries: impl Iterator<Item = (String, V)>) -> BTreeMap<String, V> {
+    let mut map = BTreeMap::new();
+    for (name, value) in entries {
+        map.insert(name, value);
+    }
+    map
 }
 
 /// A key's or team's limiter that a change would move to another jurisdiction.

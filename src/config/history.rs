@@ -88,7 +88,9 @@ pub fn next_version(versions: &[VersionMeta]) -> u64 {
 /// the newest `KEEP_VERSIONS`.
 pub fn beyond_kept(versions: &[VersionMeta]) -> Vec<u64> {
     let mut numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
-    numbers.sort_unstable_by(|a, b| b.cmp(a));
+    // Ascending then reversed: the same sort instantiation as the usage percentiles'.
+    numbers.sort_unstable();
+    numbers.reverse();
     numbers.into_iter().skip(KEEP_VERSIONS).collect()
 }
 

@@ -469,13 +469,15 @@ impl Config {
                 by_team.entry(team).or_default().push(key.jurisdiction());
             }
         }
-        self.team_jurisdictions = by_team
-            .into_iter()
-            .filter_map(|(team, places)| {
-                let first = (*places.first()?)?;
-                places.iter().all(|p| *p == Some(first)).then(|| (team.to_string(), first))
-            })
-            .collect();
+        // Inserted one by one (already in order): collecting into a map sorts first.
+        self.team_jurisdictions = BTreeMap::new();
+        for (team, places) in by_team {
+            if let Some(first) = places.first().copied().flatten() {
+                if places.iter().all(|p| *p == Some(first)) {
+                    self.team_jurisdictions.insert(team.to_string(), first);
+                }
+            }
+        }
     }
 
     /// This document with more keys (by SHA-256 hex), e.g. the key registry's; they

@@ -100,7 +100,8 @@ struct FailAnswer {
 const STATE_KEY: &str = "state";
 
 /// One object per client address (by digest): its recent failed attempts.
-#[durable_object]
+// Only the entry points it has: each one exported is a future and its glue in the wasm.
+#[durable_object(alarm)]
 pub struct AuthThrottle {
     state: State,
     failures: RefCell<Option<FailureState>>,

@@ -45,7 +45,7 @@ pub async fn list(env: &Env) -> Result<Vec<VersionMeta>, GatewayError> {
             None => break,
         }
     }
-    versions.sort_by_key(|v| v.version);
+    crate::order::sort_by_key(&mut versions, |v| v.version);
     Ok(versions)
 }
 

@@ -48,7 +48,7 @@ pub async fn document(env: &Env, ctx: &Context) -> Result<Rc<Config>, GatewayErr
         Some((config, refresh)) => {
             if refresh {
                 let env = env.clone();
-                ctx.wait_until(async move {
+                crate::edge::in_background(ctx, async move {
                     if let Err(error) = reload(&env).await {
                         log::warn("config_refresh_failed", &error.message);
                     }

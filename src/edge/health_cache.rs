@@ -13,8 +13,8 @@ use crate::config::{BreakerPolicy, Config};
 use crate::gateway::RetryBudget;
 use crate::health::probe::{BeforeAttempt, ProbeClaim, ProbeClaims};
 use crate::health::{Breaker, Outcome};
+use crate::join::join_all;
 use crate::routing::HealthSnapshot;
-use futures_util::future::join_all;
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -221,7 +221,7 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
     }
     let env = env.clone();
     let config = config.clone();
-    ctx.wait_until(async move {
+    crate::edge::in_background(ctx, async move {
         let reported: Vec<String> = reports.iter().map(|(id, _)| id.clone()).collect();
         let sends = reports.into_iter().map(|(id, batch)| {
             let stub = stub(&env, &config, &id);

@@ -11,7 +11,7 @@ pub fn emit(line: &impl Serialize) {
 }
 
 pub fn warn(event: &str, detail: &str) {
-    emit(&serde_json::json!({"level": "warn", "event": event, "detail": detail}));
+    emit(&crate::json!({"level": "warn", "event": event, "detail": detail}));
 }
 
 pub use crate::pipeline::AttemptRecord as Attempt;

@@ -172,7 +172,7 @@ async fn route(
         }
         ("/admin/config", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "GET or PUT")),
         ("/" | "/healthz", Method::Get) => {
-            respond::json(200, &serde_json::json!({"status": "ok", "service": "edge-ai-gateway"}))
+            respond::json(200, &crate::json!({"status": "ok", "service": "edge-ai-gateway"}))
         }
         (_, m) => Err(GatewayError::route_not_found(m.as_ref(), &path)),
     }
@@ -195,9 +195,16 @@ async fn models(req: &Request, env: &Env, ctx: &Context) -> std::result::Result<
     let key = authenticate(&js_headers::ClientHeaders::of(req), &config)?;
     let data: Vec<serde_json::Value> = config
         .models_for(key)
-        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "edge-ai-gateway"}))
+        .map(|id| crate::json!({"id": id, "object": "model", "created": 0, "owned_by": "edge-ai-gateway"}))
         .collect();
-    respond::json(200, &serde_json::json!({"object": "list", "data": data}))
+    respond::json(200, &crate::json!({"object": "list", "data": data}))
+}
+
+/// `ctx.wait_until` through one boxed future type: every future type handed to it
+/// directly gets its own copy of worker's and wasm-bindgen's spawning glue.
+pub fn in_background(ctx: &Context, task: impl std::future::Future<Output = ()> + 'static) {
+    let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = Box::pin(task);
+    ctx.wait_until(task);
 }
 
 pub fn now_ms() -> u64 {

@@ -85,7 +85,7 @@ impl CapacityPort for EdgePorts<'_> {
     }
 
     fn release(&self, hold: Settlement) {
-        self.ctx.wait_until(hold.cancel());
+        crate::edge::in_background(self.ctx, hold.cancel());
     }
 }
 

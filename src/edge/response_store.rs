@@ -14,7 +14,8 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 /// The longest chain walked when reading a conversation back.
 const MAX_TURNS: usize = 10_000;
 
-#[durable_object]
+// Only the entry points it has: each one exported is a future and its glue in the wasm.
+#[durable_object(fetch)]
 pub struct ResponseStore {
     state: State,
 }

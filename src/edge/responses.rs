@@ -9,7 +9,8 @@ use super::{authenticate, body, config_store, respond, response_store, RequestCo
 use crate::dialects::openai_responses::stored::{self, StoredResponse};
 use crate::dialects::openai_responses::ResponsesRequest;
 use crate::error::GatewayError;
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 use worker::{Context, Env, Method, Request, Response};
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;

@@ -8,10 +8,10 @@ use super::objects::{self, PROVIDER_HEALTH};
 use super::{now_ms, random_u64, random_unit, upstream};
 use crate::config::{Config, KeyRecord};
 use crate::health::{tool_probe, Outcome};
+use crate::join::join_all;
 use crate::protocol::openai::Usage;
 use crate::providers::{self, AttemptContext, AttemptFailure, WholeAnswer};
 use crate::usage::{Attribution, UsageRecord};
-use futures_util::future::join_all;
 use serde_json::Value;
 use worker::Env;
 

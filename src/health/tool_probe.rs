@@ -5,8 +5,9 @@
 
 use super::tool_calls;
 use crate::config::Config;
+use crate::json;
 use crate::protocol::openai::ChatRequest;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Its answers are held to this tool's schema (`location` required).
 pub fn tools() -> Value {

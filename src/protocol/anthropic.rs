@@ -3,7 +3,8 @@
 //! Anthropic adapter reads Anthropic answers with it; the `/v1/messages` dialect
 //! endpoint writes canonical answers back out with it.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 /// The `anthropic-version` header sent upstream when the client gave none.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";

@@ -4,7 +4,8 @@
 //! They build `serde_json::Value`s, whose maps are sorted: members always come out
 //! in key order, the exact bytes clients have always received.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 /// A non-streamed answer, as a `chat.completion` body.
 #[derive(Debug, Clone)]
@@ -53,10 +54,10 @@ impl StreamChunks {
     /// answer also carries its `finish_reason`.
     pub fn delta(&self, delta: Value, finish_reason: Option<&str>) -> String {
         json!({
-            "id": self.id,
+            "id": &self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
-            "model": self.model,
+            "model": &self.model,
             "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
         })
         .to_string()
@@ -65,10 +66,10 @@ impl StreamChunks {
     /// The usage chunk that closes a stream: no choices, only usage.
     pub fn usage(&self, usage: Value) -> String {
         json!({
-            "id": self.id,
+            "id": &self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
-            "model": self.model,
+            "model": &self.model,
             "choices": [],
             "usage": usage,
         })

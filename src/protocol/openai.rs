@@ -6,35 +6,43 @@
 use crate::error::GatewayError;
 use crate::json_path;
 
+mod passthrough;
 mod shape;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Serde: written out in `passthrough.rs` (as `#[serde(flatten)]` would read and write it).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<Message>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     /// Every other field (temperature, tools, response_format, ...), passed through.
-    #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub role: String,
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+impl Message {
+    /// A message built in code from another dialect's fields.
+    pub fn new(role: &str, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Message {
+        // Inserted one by one: collecting into a map sorts, one more sort instantiation.
+        let mut rest = Map::new();
+        for (name, value) in fields {
+            rest.insert(name.to_string(), value);
+        }
+        Message { role: role.to_string(), rest }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct StreamOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
-    #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
@@ -206,12 +214,11 @@ impl ChatRequest {
 }
 
 /// `POST /v1/embeddings`, OpenAI's shape; fields other than `model` and `input` pass through.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EmbeddingsRequest {
     pub model: String,
     /// A string, a list of strings, or token arrays.
     pub input: Value,
-    #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 

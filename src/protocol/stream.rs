@@ -135,7 +135,7 @@ impl StreamObserver {
 
 /// The in-band error event that ends a stream which cannot be completed.
 pub fn stream_error_event(code: &str, message: &str) -> Vec<u8> {
-    let body = serde_json::json!({"error": {"message": message, "type": "server_error", "param": null, "code": code}});
+    let body = crate::json!({"error": {"message": message, "type": "server_error", "param": null, "code": code}});
     let mut out = Vec::new();
     crate::sse::encode(None, &body.to_string(), &mut out);
     out

@@ -27,8 +27,7 @@ impl ToolCallCollector {
             return;
         }
         self.bytes += added;
-        let entry =
-            self.calls.entry(index.to_string()).or_insert_with(|| serde_json::json!({"name": "", "arguments": ""}));
+        let entry = self.calls.entry(index.to_string()).or_insert_with(|| crate::json!({"name": "", "arguments": ""}));
         for (field, piece) in [("name", name), ("arguments", arguments)] {
             if let (Some(piece), Some(Value::String(current))) = (piece, entry.get_mut(field)) {
                 current.push_str(piece);
@@ -45,7 +44,7 @@ impl ToolCallCollector {
                 (index.parse().unwrap_or(usize::MAX), ToolCall { name: text("name"), arguments: text("arguments") })
             })
             .collect();
-        calls.sort_by_key(|(i, _)| *i);
+        crate::order::sort_by_key(&mut calls, |(i, _)| *i);
         calls.into_iter().map(|(_, c)| c).collect()
     }
 }

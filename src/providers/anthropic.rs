@@ -12,11 +12,12 @@ use super::common::{
 };
 use super::{AttemptContext, UpstreamRequest};
 use crate::error::GatewayError;
+use crate::json;
 use crate::protocol::anthropic::{canonical_usage, finish_reason, ANTHROPIC_VERSION};
 use crate::protocol::chunk::{completion_choice, Completion};
 use crate::protocol::openai::ChatRequest;
 use crate::protocol::USER_AGENT;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Used when neither the client nor the target's capabilities give a max_tokens.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;

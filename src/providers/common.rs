@@ -2,7 +2,8 @@
 //! way, whatever the provider calls them.
 
 use crate::error::GatewayError;
-use serde_json::{json, Map, Value};
+use crate::json;
+use serde_json::{Map, Value};
 
 pub fn unsupported(param: &'static str, message: impl Into<String>) -> GatewayError {
     GatewayError::invalid_request("unsupported_parameter", message).with_param(param)

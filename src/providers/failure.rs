@@ -53,7 +53,7 @@ fn code_of(error: &ErrorProbe) -> Option<String> {
 
 /// `Retry-After` as delta-seconds, clamped to an hour so one header cannot park an endpoint for a day.
 pub fn parse_retry_after(value: &str) -> Option<u64> {
-    let seconds: f64 = value.trim().parse().ok()?;
+    let seconds = super::decimal::parse_f64(value.trim())?;
     if !seconds.is_finite() || seconds < 0.0 {
         return None;
     }

@@ -10,6 +10,7 @@
 pub mod anthropic;
 pub mod bedrock;
 mod common;
+mod decimal;
 pub mod failure;
 pub mod gemini;
 pub mod openai;

@@ -113,7 +113,7 @@ pub fn anthropic(header: Headers, now_ms: u64) -> QuotaReading {
 }
 
 fn parse_number(value: &str) -> Option<f64> {
-    let n: f64 = value.trim().parse().ok()?;
+    let n = super::decimal::parse_f64(value.trim())?;
     (n.is_finite() && n >= 0.0).then_some(n)
 }
 
@@ -136,7 +136,7 @@ pub fn parse_duration_ms(value: &str) -> Option<u64> {
     let mut rest = text;
     while !rest.is_empty() {
         let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let number: f64 = rest.get(..number_len)?.parse().ok()?;
+        let number = super::decimal::parse_f64(rest.get(..number_len)?)?;
         rest = rest.get(number_len..)?;
         let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let per_unit_ms = match rest.get(..unit_len)? {
@@ -181,7 +181,7 @@ pub fn parse_rfc3339_ms(value: &str) -> Option<u64> {
         if len == 0 {
             return None;
         }
-        millis = format!("0.{}", fraction.get(..len)?).parse::<f64>().ok()? * 1000.0;
+        millis = super::decimal::parse_f64(&format!("0.{}", fraction.get(..len)?))? * 1000.0;
         rest = fraction.get(len..)?;
     }
     let offset_minutes = match rest {

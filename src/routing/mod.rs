@@ -474,13 +474,11 @@ impl Candidate<'_> {
 }
 
 fn by_cost(group: &[Candidate<'_>], needs: &RequestNeeds) -> Vec<usize> {
-    let mut indexes: Vec<usize> = (0..group.len()).collect();
     // Stable: equal or unknown costs keep their configured order; unknown goes last.
-    indexes.sort_by(|&a, &b| {
+    crate::order::stable_indexes(group.len(), &mut |a, b| {
         let cost = |i: usize| group.get(i).and_then(|c| estimated_cost_usd(needs, c.price)).unwrap_or(f64::INFINITY);
         cost(a).total_cmp(&cost(b))
-    });
-    indexes
+    })
 }
 
 /// The client's `provider.order` / `sort` / `allow_fallbacks`, applied last.
@@ -492,8 +490,7 @@ fn apply_preference_order(candidates: &mut Vec<Candidate<'_>>, input: &RouteInpu
             reorder(candidates, &permutation, "sorted by price");
         }
         Some("latency") => {
-            let mut permutation: Vec<usize> = (0..candidates.len()).collect();
-            permutation.sort_by(|&a, &b| {
+            let permutation = crate::order::stable_indexes(candidates.len(), &mut |a, b| {
                 let ms = |i: usize| candidates.get(i).and_then(|c| latency(input, c)).unwrap_or(0.0);
                 ms(a).total_cmp(&ms(b))
             });
@@ -503,7 +500,7 @@ fn apply_preference_order(candidates: &mut Vec<Candidate<'_>>, input: &RouteInpu
     }
     if !prefs.order.is_empty() {
         let rank = |c: &Candidate| prefs.order.iter().position(|p| p == c.provider_id).unwrap_or(usize::MAX);
-        candidates.sort_by_key(|c| rank(c));
+        crate::order::sort_by_key(candidates, |c| rank(c));
         if prefs.allow_fallbacks == Some(false) {
             candidates.retain(|c| rank(c) != usize::MAX);
         }

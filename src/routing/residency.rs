@@ -44,11 +44,11 @@ impl AllowedRegions {
     /// Narrowed to the regions a stored conversation is held to: a conversation
     /// started under a residency policy never continues outside it.
     pub fn within_conversation(mut self, regions: &[String]) -> Result<Self, GatewayError> {
-        let kept: BTreeSet<String> = if self.is_restricted() {
+        let kept = set_of(if self.is_restricted() {
             self.regions.iter().filter(|r| regions.contains(r)).cloned().collect()
         } else {
-            regions.iter().cloned().collect()
-        };
+            regions.to_vec()
+        });
         if kept.is_empty() {
             return Err(GatewayError::new(
                 403,
@@ -166,11 +166,25 @@ pub fn allowed(
 }
 
 fn tags_satisfying(config: &Config, constraints: &[Constraint]) -> BTreeSet<String> {
-    config
-        .providers
-        .values()
-        .map(|p| p.region.as_str())
-        .filter(|region| constraints.iter().all(|c| c.policies.iter().any(|p| satisfies(&config.residency, p, region))))
-        .map(str::to_string)
-        .collect()
+    set_of(
+        config
+            .providers
+            .values()
+            .map(|p| p.region.as_str())
+            .filter(|region| {
+                constraints.iter().all(|c| c.policies.iter().any(|p| satisfies(&config.residency, p, region)))
+            })
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// Inserted one by one: collecting into a `BTreeSet` sorts first, one sort
+/// instantiation per iterator type.
+fn set_of(regions: Vec<String>) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    for region in regions {
+        set.insert(region);
+    }
+    set
 }

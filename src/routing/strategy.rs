@@ -59,8 +59,7 @@ pub fn weighted_order(weights: &[u64], rng: &mut Rng) -> Vec<usize> {
 /// new endpoints get measured.
 pub fn p2c_order(scores: &[Option<f64>], rng: &mut Rng) -> Vec<usize> {
     let score = |i: usize| scores.get(i).copied().flatten().unwrap_or(0.0);
-    let mut rest: Vec<usize> = (0..scores.len()).collect();
-    rest.sort_by(|&a, &b| score(a).total_cmp(&score(b)));
+    let mut rest = crate::order::stable_indexes(scores.len(), &mut |a, b| score(a).total_cmp(&score(b)));
     if scores.len() < 2 {
         return rest;
     }
@@ -78,9 +77,7 @@ pub fn p2c_order(scores: &[Option<f64>], rng: &mut Rng) -> Vec<usize> {
 /// unmeasured endpoint counts as accurate, so it gets measured.
 pub fn by_accuracy(accuracies: &[Option<f64>]) -> Vec<usize> {
     let score = |i: usize| accuracies.get(i).copied().flatten().unwrap_or(1.0);
-    let mut order: Vec<usize> = (0..accuracies.len()).collect();
-    order.sort_by(|&a, &b| score(b).total_cmp(&score(a)));
-    order
+    crate::order::stable_indexes(accuracies.len(), &mut |a, b| score(b).total_cmp(&score(a)))
 }
 
 /// Why a candidate sits where `tool_accuracy` put it (explain output).

@@ -5,7 +5,8 @@
 //! required fields).
 
 use super::report::{percentile, Row};
-use serde_json::{json, Map, Value};
+use crate::json;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 #[derive(Default)]
@@ -58,7 +59,7 @@ pub fn by_endpoint(rows: &[Row]) -> BTreeMap<String, Vec<Map<String, Value>>> {
             "requests": s.requests,
             "errors": errors,
             "error_rate": share(errors, s.requests),
-            "errors_by_class": s.errors,
+            "errors_by_class": serde_json::to_value(&s.errors).unwrap_or_default(),
             "latency_ms_p50": percentile(&mut s.latencies, 50),
             "latency_ms_p95": percentile(&mut s.latencies, 95),
             "ttft_ms_p50": percentile(&mut s.ttfts, 50),

@@ -3,11 +3,12 @@
 //! shape. (An Anthropic target gets the client's own body instead: native relay.)
 
 use crate::error::GatewayError;
+use crate::json;
 use crate::protocol::anthropic::{anthropic_usage, stop_reason};
 use crate::protocol::openai::{ChatRequest, Message, StreamOptions};
 use crate::relay::ClientEncoder;
 use crate::sse;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 fn invalid(param: &str, message: impl Into<String>) -> GatewayError {
     GatewayError::invalid_request("invalid_request_error", message).with_param(param.to_string())
@@ -92,10 +93,7 @@ fn openai_content(parts: Vec<Value>) -> Value {
 }
 
 fn message(role: &str, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Message {
-    Message {
-        role: role.to_string(),
-        rest: fields.into_iter().map(|(name, value)| (name.to_string(), value)).collect(),
-    }
+    Message::new(role, fields)
 }
 
 /// An Anthropic request (as `parse_request` accepted it) in the canonical form, for
@@ -153,7 +151,7 @@ fn assistant_message(blocks: &[Value]) -> Message {
     let calls: Vec<Value> = blocks
         .iter()
         .filter(|b| b["type"] == "tool_use")
-        .map(|b| json!({"id": b["id"], "type": "function", "function": {"name": b["name"], "arguments": b["input"].to_string()}}))
+        .map(|b| json!({"id": &b["id"], "type": "function", "function": {"name": &b["name"], "arguments": b["input"].to_string()}}))
         .collect();
     let thinking: Vec<Value> =
         blocks.iter().filter(|b| b["type"] == "thinking" || b["type"] == "redacted_thinking").cloned().collect();
@@ -187,7 +185,7 @@ fn canonical_parameters(request: &Map<String, Value>) -> Map<String, Value> {
         let tools: Vec<Value> = tools
             .iter()
             .map(|t| {
-                let mut function = json!({"name": t["name"], "parameters": t.get("input_schema").cloned().unwrap_or(json!({"type": "object"}))});
+                let mut function = json!({"name": &t["name"], "parameters": t.get("input_schema").cloned().unwrap_or(json!({"type": "object"}))});
                 if let Some(d) = t.get("description") {
                     function["description"] = d.clone();
                 }
@@ -200,7 +198,7 @@ fn canonical_parameters(request: &Map<String, Value>) -> Map<String, Value> {
         let canonical_choice = match choice.get("type").and_then(Value::as_str) {
             Some("any") => json!("required"),
             Some("none") => json!("none"),
-            Some("tool") => json!({"type": "function", "function": {"name": choice["name"]}}),
+            Some("tool") => json!({"type": "function", "function": {"name": &choice["name"]}}),
             _ => json!("auto"),
         };
         extra.insert("tool_choice".into(), canonical_choice);
@@ -225,7 +223,7 @@ pub fn from_canonical_response(completion: &Value, public_model: &str, message_i
         let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
         let input = serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({}));
         content.push(
-            json!({"type": "tool_use", "id": call["id"], "name": call.pointer("/function/name"), "input": input}),
+            json!({"type": "tool_use", "id": &call["id"], "name": call.pointer("/function/name"), "input": input}),
         );
     }
     json!({
@@ -283,7 +281,7 @@ impl AnthropicEncoder {
     fn start(&mut self, out: &mut Vec<u8>) {
         if !self.started {
             self.started = true;
-            let message = json!({"id": self.message_id, "type": "message", "role": "assistant", "content": [], "model": self.model,
+            let message = json!({"id": &self.message_id, "type": "message", "role": "assistant", "content": [], "model": &self.model,
                 "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 0, "output_tokens": 0}});
             Self::emit("message_start", json!({"type": "message_start", "message": message}), out);
         }
@@ -416,7 +414,7 @@ pub fn error_type(status: u16) -> &'static str {
 
 /// Anthropic's error body: `{"type":"error","error":{"type","message"},"request_id"}`.
 pub fn error_body(error: &GatewayError, request_id: &str) -> String {
-    json!({"type": "error", "error": {"type": error_type(error.status), "message": error.message}, "request_id": request_id})
+    json!({"type": "error", "error": {"type": error_type(error.status), "message": &error.message}, "request_id": request_id})
         .to_string()
 }
 

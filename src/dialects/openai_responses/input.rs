@@ -3,8 +3,9 @@
 //! chat messages; tools, tool choice, text format and limits map one to one.
 
 use crate::error::GatewayError;
+use crate::json;
 use crate::protocol::openai::{ChatRequest, Message, StreamOptions};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 fn invalid(param: &str, message: impl Into<String>) -> GatewayError {
     GatewayError::invalid_request("invalid_value", message).with_param(param.to_string())
@@ -29,7 +30,7 @@ pub fn input_items(body: &Map<String, Value>) -> Result<Vec<Value>, GatewayError
 }
 
 fn message(role: &str, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Message {
-    Message { role: role.to_string(), rest: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+    Message::new(role, fields)
 }
 
 /// One content part of an input message as a chat content part.
@@ -82,15 +83,20 @@ struct Reasoning {
 /// Input items into chat messages, in order. Function calls join the assistant
 /// message before them (parallel calls are one assistant turn).
 pub fn messages(items: &[Value]) -> Result<Vec<Message>, GatewayError> {
-    // Provider signatures of tool calls ride in reasoning items, wherever they are.
-    let call_extras: std::collections::HashMap<String, Value> = items
+    // Provider signatures of tool calls ride in reasoning items, wherever they are. Kept
+    // in a JSON map (the map type the wasm has anyway), a later one replacing an earlier.
+    let mut call_extras = Map::new();
+    let blocks = items
         .iter()
         .filter(|item| item.get("type").and_then(Value::as_str) == Some("reasoning"))
         .filter_map(|item| item.get("encrypted_content").and_then(Value::as_str))
         .flat_map(super::output::decode_reasoning)
-        .filter(|block| block["type"] == "gateway_call_extra")
-        .filter_map(|block| Some((block.get("call_id")?.as_str()?.to_string(), block.get("extra_content")?.clone())))
-        .collect();
+        .filter(|block| block["type"] == "gateway_call_extra");
+    for block in blocks {
+        if let (Some(id), Some(extra)) = (block.get("call_id").and_then(Value::as_str), block.get("extra_content")) {
+            call_extras.insert(id.to_string(), extra.clone());
+        }
+    }
     let mut out: Vec<Message> = Vec::new();
     let mut reasoning = Reasoning::default();
     // The assistant message that function calls may still join.

@@ -1,7 +1,8 @@
 //! Canonical answers as Responses objects: output items (reasoning, message,
 //! function calls), usage, status, and the request's settings echoed back.
 
-use serde_json::{json, Map, Value};
+use crate::json;
+use serde_json::{Map, Value};
 
 /// Marks reasoning the gateway carries for a provider (its signed thinking
 /// blocks) inside `encrypted_content`, so a later turn can send it back as is.

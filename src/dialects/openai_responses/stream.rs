@@ -4,9 +4,10 @@
 //! A failure after the start ends with `error` and `response.failed`.
 
 use super::output::{self, Frame};
+use crate::json;
 use crate::relay::ClientEncoder;
 use crate::sse;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 struct OpenText {
     output_index: usize,
@@ -99,10 +100,10 @@ impl ResponsesEncoder {
         if self.reasoning.is_none() {
             let output_index = self.take_index();
             let item_id = self.frame().reasoning_id();
-            let item = json!({"type": "reasoning", "id": item_id, "summary": []});
+            let item = json!({"type": "reasoning", "id": &item_id, "summary": []});
             self.emit("response.output_item.added", json!({"output_index": output_index, "item": item}), out);
             let part = json!({"type": "summary_text", "text": ""});
-            let added = json!({"item_id": item_id, "output_index": output_index, "summary_index": 0, "part": part});
+            let added = json!({"item_id": &item_id, "output_index": output_index, "summary_index": 0, "part": part});
             self.emit("response.reasoning_summary_part.added", added, out);
             self.reasoning = Some(OpenText { output_index, text: String::new() });
         }
@@ -110,7 +111,7 @@ impl ResponsesEncoder {
         open.text.push_str(delta);
         let output_index = open.output_index;
         let item_id = self.frame().reasoning_id();
-        let event = json!({"item_id": item_id, "output_index": output_index, "summary_index": 0, "delta": delta});
+        let event = json!({"item_id": &item_id, "output_index": output_index, "summary_index": 0, "delta": delta});
         self.emit("response.reasoning_summary_text.delta", event, out);
     }
 
@@ -119,10 +120,10 @@ impl ResponsesEncoder {
         let item_id = self.frame().reasoning_id();
         let (index, text) = (open.output_index, open.text);
         if !text.is_empty() {
-            let done = json!({"item_id": item_id, "output_index": index, "summary_index": 0, "text": text});
+            let done = json!({"item_id": &item_id, "output_index": index, "summary_index": 0, "text": &text});
             self.emit("response.reasoning_summary_text.done", done, out);
-            let part = json!({"type": "summary_text", "text": text});
-            let done = json!({"item_id": item_id, "output_index": index, "summary_index": 0, "part": part});
+            let part = json!({"type": "summary_text", "text": &text});
+            let done = json!({"item_id": &item_id, "output_index": index, "summary_index": 0, "part": part});
             self.emit("response.reasoning_summary_part.done", done, out);
         }
         let blocks = std::mem::take(&mut self.blocks);
@@ -136,10 +137,10 @@ impl ResponsesEncoder {
             let output_index = self.take_index();
             let item_id = self.frame().message_id();
             let item =
-                json!({"type": "message", "id": item_id, "status": "in_progress", "role": "assistant", "content": []});
+                json!({"type": "message", "id": &item_id, "status": "in_progress", "role": "assistant", "content": []});
             self.emit("response.output_item.added", json!({"output_index": output_index, "item": item}), out);
             let part = json!({"type": "output_text", "text": "", "annotations": []});
-            let added = json!({"item_id": item_id, "output_index": output_index, "content_index": 0, "part": part});
+            let added = json!({"item_id": &item_id, "output_index": output_index, "content_index": 0, "part": part});
             self.emit("response.content_part.added", added, out);
             self.message = Some(OpenText { output_index, text: String::new() });
         }
@@ -147,7 +148,7 @@ impl ResponsesEncoder {
         open.text.push_str(delta);
         let output_index = open.output_index;
         let item_id = self.frame().message_id();
-        let event = json!({"item_id": item_id, "output_index": output_index, "content_index": 0, "delta": delta, "logprobs": []});
+        let event = json!({"item_id": &item_id, "output_index": output_index, "content_index": 0, "delta": delta, "logprobs": []});
         self.emit("response.output_text.delta", event, out);
     }
 
@@ -155,10 +156,11 @@ impl ResponsesEncoder {
         let Some(open) = self.message.take() else { return };
         let item_id = self.frame().message_id();
         let (index, text) = (open.output_index, open.text);
-        let done = json!({"item_id": item_id, "output_index": index, "content_index": 0, "text": text, "logprobs": []});
+        let done =
+            json!({"item_id": &item_id, "output_index": index, "content_index": 0, "text": &text, "logprobs": []});
         self.emit("response.output_text.done", done, out);
-        let part = json!({"type": "output_text", "text": text, "annotations": []});
-        let done = json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": part});
+        let part = json!({"type": "output_text", "text": &text, "annotations": []});
+        let done = json!({"item_id": &item_id, "output_index": index, "content_index": 0, "part": part});
         self.emit("response.content_part.done", done, out);
         let item = output::message_item(&self.frame(), &text, None, "completed");
         self.finish_item(index, item, out);
@@ -194,14 +196,14 @@ impl ResponsesEncoder {
         self.calls[position].arguments.push_str(piece);
         let output_index = self.calls[position].output_index;
         let item_id = self.frame().call_item_id(position);
-        let event = json!({"item_id": item_id, "output_index": output_index, "delta": piece});
+        let event = json!({"item_id": &item_id, "output_index": output_index, "delta": piece});
         self.emit("response.function_call_arguments.delta", event, out);
     }
 
     fn close_calls(&mut self, out: &mut Vec<u8>) {
         for (position, call) in std::mem::take(&mut self.calls).into_iter().enumerate() {
             let item_id = self.frame().call_item_id(position);
-            let done = json!({"item_id": item_id, "output_index": call.output_index, "arguments": call.arguments, "name": call.name});
+            let done = json!({"item_id": &item_id, "output_index": call.output_index, "arguments": &call.arguments, "name": &call.name});
             self.emit("response.function_call_arguments.done", done, out);
             let item =
                 output::call_item(&self.frame(), position, &call.call_id, &call.name, &call.arguments, "completed");
@@ -272,7 +274,7 @@ impl ResponsesEncoder {
             let output_index = self.take_index();
             let blocks = std::mem::take(&mut self.carried);
             let item = output::reasoning_item(&self.frame(), "", &blocks);
-            let added = json!({"type": "reasoning", "id": item["id"], "summary": []});
+            let added = json!({"type": "reasoning", "id": &item["id"], "summary": []});
             self.emit("response.output_item.added", json!({"output_index": output_index, "item": added}), out);
             self.finish_item(output_index, item, out);
         }

@@ -7,8 +7,9 @@ use super::registry::Applied;
 use crate::auth;
 use crate::edge::{admin, body, config_store, now_ms, objects, respond};
 use crate::error::GatewayError;
+use crate::json;
 use crate::keys::{self, ManagedKey, Op, Registry};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use worker::{Context, Env, Method, Request, Response};
 
 const MAX_BODY: usize = 64 * 1024;

@@ -76,7 +76,7 @@ pub async fn with_managed_keys(env: &Env, ctx: &Context, base: Rc<Config>) -> Rc
     };
     if refresh {
         let env = env.clone();
-        ctx.wait_until(async move {
+        crate::edge::in_background(ctx, async move {
             if let Some(fresh) = fetch(&env).await {
                 install(fresh);
             }

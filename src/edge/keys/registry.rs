@@ -18,7 +18,8 @@ pub struct Applied {
     pub error: Option<(u16, String, String)>,
 }
 
-#[durable_object]
+// Only the entry points it has: each one exported is a future and its glue in the wasm.
+#[durable_object(fetch)]
 pub struct KeyRegistry {
     state: State,
     registry: RefCell<Option<Registry>>,

@@ -5,9 +5,10 @@
 use super::d1;
 use crate::edge::{admin, authenticate, config_store, now_ms, respond};
 use crate::error::GatewayError;
+use crate::json;
 use crate::usage::query::{self, UsageQuery};
 use crate::usage::report::{self, Row};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use worker::{Context, Env, Headers, Request, Response};
 
 fn pairs(req: &Request) -> Result<Vec<(String, String)>, GatewayError> {

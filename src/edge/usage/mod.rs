@@ -118,11 +118,11 @@ pub fn dispatch(env: &Env, ctx: &Context, outbox: Outbox) {
         // need no task of their own to wait for them.
         let records = std::mem::take(&mut state.borrow_mut().records);
         if queue_for_sending(&records) {
-            ctx.wait_until(send_pending(queue));
+            crate::edge::in_background(ctx, send_pending(queue));
         }
         return;
     }
-    ctx.wait_until(async move {
+    crate::edge::in_background(ctx, async move {
         let records = Drained(state).await;
         if queue_for_sending(&records) {
             send_pending(queue).await;

@@ -1,12 +1,13 @@
 //! Anthropic's SSE event stream as canonical chunks (and, for native relaying,
 //! the events themselves kept as they came).
 
+use crate::json;
 use crate::protocol::anthropic::{canonical_usage, finish_reason};
 use crate::protocol::chunk::StreamChunks;
 use crate::providers::common::JSON_TOOL;
 use crate::providers::{AttemptContext, StreamFault, StreamTranslator};
 use crate::sse::{SseDecoder, SseEvent};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 enum Block {
     Text,

@@ -78,7 +78,7 @@ impl Decoder {
                 return Ok(());
             }
             let prelude_crc = be_u32(&self.buffer, 8).unwrap_or_default();
-            if crc32fast::hash(self.buffer.get(..8).unwrap_or_default()) != prelude_crc {
+            if super::crc32::hash(self.buffer.get(..8).unwrap_or_default()) != prelude_crc {
                 return Err(FrameError::PreludeChecksum);
             }
             if self.buffer.len() < total {
@@ -94,7 +94,7 @@ fn parse_frame(frame: &[u8]) -> Result<Message, FrameError> {
     let total = frame.len();
     let headers_len = be_u32(frame, 4).ok_or(FrameError::Malformed("no headers length"))? as usize;
     let message_crc = be_u32(frame, total - 4).ok_or(FrameError::Malformed("no message checksum"))?;
-    if crc32fast::hash(frame.get(..total - 4).unwrap_or_default()) != message_crc {
+    if super::crc32::hash(frame.get(..total - 4).unwrap_or_default()) != message_crc {
         return Err(FrameError::MessageChecksum);
     }
     let headers_end = PRELUDE
@@ -170,10 +170,10 @@ pub fn encode(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(&(total as u32).to_be_bytes());
     out.extend_from_slice(&(h.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32fast::hash(&out).to_be_bytes());
+    out.extend_from_slice(&super::crc32::hash(&out).to_be_bytes());
     out.extend_from_slice(&h);
     out.extend_from_slice(payload);
-    out.extend_from_slice(&crc32fast::hash(&out).to_be_bytes());
+    out.extend_from_slice(&super::crc32::hash(&out).to_be_bytes());
     out
 }
 

@@ -4,6 +4,7 @@
 //! Region-specific endpoints make this the main way to serve Anthropic and other
 //! models from EU regions.
 
+mod crc32;
 pub mod eventstream;
 pub mod sigv4;
 
@@ -13,10 +14,11 @@ use super::common::{
 use super::openai::percent_encode;
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
 use crate::error::GatewayError;
+use crate::json;
 use crate::protocol::chunk::{completion_choice, Completion, StreamChunks};
 use crate::protocol::openai::ChatRequest;
 use crate::protocol::USER_AGENT;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 fn content_blocks(content: &Value) -> Result<Vec<Value>, GatewayError> {
     match content {
@@ -70,7 +72,7 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
                 let mut blocks = Vec::new();
                 for t in message.rest.get("thinking_blocks").and_then(Value::as_array).into_iter().flatten() {
                     if t.get("type").and_then(Value::as_str) == Some("thinking") {
-                        blocks.push(json!({"reasoningContent": {"reasoningText": {"text": t["thinking"], "signature": t["signature"]}}}));
+                        blocks.push(json!({"reasoningContent": {"reasoningText": {"text": &t["thinking"], "signature": &t["signature"]}}}));
                     } else if let Some(data) = t.get("data") {
                         blocks.push(json!({"reasoningContent": {"redactedContent": data}}));
                     }
@@ -78,7 +80,7 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
                 blocks.extend(content_blocks(&content)?);
                 for call in message.rest.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
                     let input = tool_arguments(call)?;
-                    blocks.push(json!({"toolUse": {"toolUseId": call["id"], "name": call.pointer("/function/name"), "input": input}}));
+                    blocks.push(json!({"toolUse": {"toolUseId": &call["id"], "name": call.pointer("/function/name"), "input": input}}));
                 }
                 push_turn(&mut messages, "assistant", "content", blocks);
             }
@@ -114,7 +116,7 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
         .flatten()
         .filter_map(|t| t.get("function"))
         .map(|f| {
-            json!({"toolSpec": {"name": f["name"], "description": f.get("description").cloned().unwrap_or_else(|| json!("")),
+            json!({"toolSpec": {"name": &f["name"], "description": f.get("description").cloned().unwrap_or_else(|| json!("")),
                 "inputSchema": {"json": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"}))}}})
         })
         .collect();
@@ -221,8 +223,8 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
             json_answer = true;
             text.push_str(&tool.get("input").map_or_else(|| "{}".into(), Value::to_string));
         } else if let Some(tool) = block.get("toolUse") {
-            calls.push(json!({"id": tool["toolUseId"], "type": "function",
-                "function": {"name": tool["name"], "arguments": tool.get("input").map_or_else(|| "{}".into(), Value::to_string)}}));
+            calls.push(json!({"id": &tool["toolUseId"], "type": "function",
+                "function": {"name": &tool["name"], "arguments": tool.get("input").map_or_else(|| "{}".into(), Value::to_string)}}));
         } else if let Some(r) = block.pointer("/reasoningContent/reasoningText") {
             let t = r.get("text").and_then(Value::as_str).unwrap_or_default();
             reasoning.push_str(t);
@@ -308,8 +310,8 @@ impl BedrockStream {
                     let tool_index = self.tools.len();
                     self.tools.push((index, tool_index));
                     out.push(self.chunks.delta(
-                        json!({"tool_calls": [{"index": tool_index, "id": tool["toolUseId"], "type": "function",
-                            "function": {"name": tool["name"], "arguments": ""}}]}),
+                        json!({"tool_calls": [{"index": tool_index, "id": &tool["toolUseId"], "type": "function",
+                            "function": {"name": &tool["name"], "arguments": ""}}]}),
                         None,
                     ));
                 }

@@ -118,7 +118,7 @@ pub fn sign_post(
     if let Some(token) = credentials.session_token {
         headers.push(("x-amz-security-token".to_string(), token.to_string()));
     }
-    headers.sort();
+    crate::order::sort(&mut headers);
     let canonical =
         Canonical { method: "POST", uri: &canonical_uri, query: "", headers: &headers, payload_hash: &payload_hash };
     let (authorization, _) = signature(&canonical, credentials, &Scope { amz_date: &date, region, service });

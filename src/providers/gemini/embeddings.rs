@@ -5,8 +5,9 @@
 
 use super::{bare_model_name, headers, method_url};
 use crate::error::GatewayError;
+use crate::json;
 use crate::providers::{AttemptContext, UpstreamRequest};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Builds the `batchEmbedContents` request for `input` (a string or an array of
 /// strings; token arrays are refused, Gemini embeds text). `dimensions` becomes
@@ -22,7 +23,7 @@ pub fn embeddings_request(
         .iter()
         .map(|text| {
             let mut request = json!({
-                "model": model,
+                "model": &model,
                 "content": { "parts": [{ "text": text }] },
             });
             if let Some(dimensions) = dimensions {

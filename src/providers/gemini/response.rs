@@ -1,9 +1,10 @@
 //! Gemini `GenerateContentResponse` → OpenAI `chat.completion`, plus the pieces the
 //! stream translator shares: part reading, tool-call ids, finish reasons, usage.
 
+use crate::json;
 use crate::protocol::chunk::{completion_choice, Completion};
 use crate::providers::AttemptContext;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Turns a non-streamed Gemini success body into an OpenAI `chat.completion`.
 /// A prompt Gemini blocked (no candidates, `promptFeedback.blockReason`) is an

@@ -11,10 +11,11 @@ use super::response::{
     block_reason, blocked_prompt_message, candidates, completion_id, describe_error, finish_reason, google_extra,
     part_kind, response_id, thought_signature, tool_call, usage, PartKind, ToolCallIds,
 };
+use crate::json;
 use crate::protocol::chunk::StreamChunks;
 use crate::providers::{AttemptContext, StreamFault, StreamTranslator};
 use crate::sse::{SseDecoder, SseEvent};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Longest SSE line accepted. Gemini sends each response as one `data:` line, and
 /// thought signatures and inline media can make one larger than the usual 1 MiB.

@@ -2,10 +2,11 @@
 
 use super::{invalid, present};
 use crate::error::GatewayError;
+use crate::json;
 use crate::protocol::openai::ChatRequest;
 use crate::providers::gemini::{bare_model_name, schema};
 use crate::providers::AttemptContext;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 pub(super) fn generation_config(ctx: &AttemptContext, req: &ChatRequest) -> Result<Map<String, Value>, GatewayError> {
     let mut config = Map::new();

@@ -2,7 +2,8 @@
 
 use super::invalid;
 use crate::error::GatewayError;
-use serde_json::{json, Map, Value};
+use crate::json;
+use serde_json::{Map, Value};
 
 /// One OpenAI content part as a Gemini part (`None` for an empty text).
 /// `cache_control` markers are dropped: Gemini caches implicitly.

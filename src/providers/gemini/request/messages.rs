@@ -4,8 +4,9 @@
 use super::invalid;
 use super::media::{content_part, part_text, text_part};
 use crate::error::GatewayError;
+use crate::json;
 use crate::protocol::openai::Message;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Google's documented stand-in for a thought signature the history does not have
 /// (a conversation begun on another model, or a client that dropped it). Gemini 3
@@ -69,7 +70,7 @@ impl Conversation {
     }
 
     pub(super) fn system_instruction(&self) -> Option<Value> {
-        (!self.system.is_empty()).then(|| json!({ "parts": self.system }))
+        (!self.system.is_empty()).then(|| json!({ "parts": &self.system }))
     }
 }
 

@@ -7,11 +7,12 @@ mod tools;
 
 use super::{headers, method_url};
 use crate::error::GatewayError;
+use crate::json;
 use crate::protocol::openai::ChatRequest;
 use crate::providers::{AttemptContext, UpstreamRequest};
 use generation::{generation_config, uses_thinking_levels};
 use messages::Conversation;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tools::{function_declarations, tool_config};
 
 #[cfg(test)]

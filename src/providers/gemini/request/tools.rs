@@ -2,9 +2,10 @@
 
 use super::{invalid, present};
 use crate::error::GatewayError;
+use crate::json;
 use crate::protocol::openai::ChatRequest;
 use crate::providers::gemini::schema;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 pub(super) fn function_declarations(req: &ChatRequest) -> Result<Vec<Value>, GatewayError> {
     let mut declarations = Vec::new();
