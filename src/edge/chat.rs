@@ -158,7 +158,7 @@ pub async fn serve(
                         micro_usd: usage.zip(line.price).map(|(u, p)| p.usage_cost_micro_usd(&u)),
                     };
                     if !settlements.is_empty() {
-                        ctx.wait_until(settlements.run_served(used, served_model));
+                        super::in_background(ctx, settlements.run_served(used, served_model));
                     }
                     log::request(&line.finish(rc, 200, "complete"));
                     response
@@ -167,7 +167,9 @@ pub async fn serve(
                     // Settled with what the stream used when it ends, or when the client
                     // leaves: inside `wait_until`, which outlives the client.
                     if !settlements.is_empty() {
-                        ctx.wait_until(async move { settlements.run_served(end.wait().await, served_model).await });
+                        super::in_background(ctx, async move {
+                            settlements.run_served(end.wait().await, served_model).await
+                        });
                     }
                     response
                 }
@@ -176,7 +178,7 @@ pub async fn serve(
         Err(error) => {
             // Nothing was generated: give the reservations back.
             if !settlements.is_empty() {
-                ctx.wait_until(settlements.run(Used::NOTHING));
+                super::in_background(ctx, settlements.run(Used::NOTHING));
             }
             log::request(&line.finish(rc, error.status, "error"));
             respond::error_in(rc.dialect, &error, &rc.id)
@@ -198,7 +200,7 @@ fn cancel_reservations(ctx: &Context, mut to_cancel: Vec<limiter::Settlement>, f
     if let Reserved::Admitted(_, settlement) = first_capacity {
         to_cancel.push(settlement);
     }
-    ctx.wait_until(limiter::cancel_all(to_cancel));
+    super::in_background(ctx, limiter::cancel_all(to_cancel));
 }
 
 fn limited_response(
@@ -243,7 +245,7 @@ fn respond_with(
     match answer {
         ChatAnswer::Whole { body, usage, kept, tool_calls_valid } => {
             if let (Some((keep, regions)), Some(answer)) = (keep, kept) {
-                ctx.wait_until(keep(Kept { answer, regions }));
+                super::in_background(ctx, keep(Kept { answer, regions }));
             }
             line.account(usage);
             line.record.tool_calls_valid = tool_calls_valid;

@@ -45,7 +45,7 @@ pub async fn body<T: DeserializeOwned>(req: &mut Request) -> Option<T> {
 }
 
 /// One object per limit key: exact request and token limits.
-#[durable_object]
+#[durable_object(fetch)]
 pub struct RateLimiter {
     state: State,
     limiter: Rc<RefCell<Option<LimiterState>>>,
@@ -174,7 +174,7 @@ pub struct Report {
 
 /// One object per provider endpoint: the authoritative circuit breaker and
 /// latency statistics, fed off the hot path.
-#[durable_object]
+#[durable_object(fetch)]
 pub struct ProviderHealth {
     state: State,
     breaker: RefCell<Option<Breaker>>,

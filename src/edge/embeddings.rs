@@ -60,13 +60,13 @@ pub async fn handle(
     let (admission, mut settlements) =
         match limiter::reserve_for_key(env, &config, key, &plan.models(), ask, false).await {
             Combined::Denied { admission, by, to_cancel } => {
-                ctx.wait_until(limiter::cancel_all(to_cancel));
+                super::in_background(ctx, limiter::cancel_all(to_cancel));
                 let response = respond::error(&limiter::denial_error(&admission, &by, estimate));
                 limiter::headers(&admission, response.headers());
                 return Ok(response);
             }
             Combined::Unavailable { to_cancel } => {
-                ctx.wait_until(limiter::cancel_all(to_cancel));
+                super::in_background(ctx, limiter::cancel_all(to_cancel));
                 return Err(limiter::unavailable_error());
             }
             Combined::Admitted { admission, settlements, .. } => (admission, limiter::Settlements::from(settlements)),
@@ -86,7 +86,7 @@ pub async fn handle(
     let (answer, candidate) = match result {
         Ok(served) => served,
         Err(error) => {
-            ctx.wait_until(settlements.run(Used::NOTHING));
+            super::in_background(ctx, settlements.run(Used::NOTHING));
             record.attempts = trail.attempts.len() as u32;
             record.finish(error.status, "error", super::now_ms().saturating_sub(rc.started_ms));
             rc.usage.push(record);
@@ -105,7 +105,7 @@ pub async fn handle(
     let tokens = answer.tokens.unwrap_or(estimate);
     let used = Used { tokens: Some(tokens), micro_usd: candidate.price.map(|price| price.cost_micro_usd(tokens, 0)) };
     if !settlements.is_empty() {
-        ctx.wait_until(settlements.run_served(used, candidate.model.to_string()));
+        super::in_background(ctx, settlements.run_served(used, candidate.model.to_string()));
     }
     if config.settings.request_log {
         let cost_usd = answer.tokens.zip(candidate.price).map(|(t, price)| price.cost_usd(t, 0));

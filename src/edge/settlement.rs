@@ -193,7 +193,7 @@ async fn flush(reach: &Reach, object: &str, delay_ms: u32) {
 }
 
 pub async fn cancel_all(settlements: Vec<Settlement>) {
-    futures_util::future::join_all(settlements.into_iter().map(Settlement::cancel)).await;
+    crate::join::join_all(settlements.into_iter().map(Settlement::cancel)).await;
 }
 
 /// Every reservation one request holds (its key's, and each endpoint's it used).
@@ -217,11 +217,11 @@ impl Settlements {
     }
 
     pub async fn run(self, used: Used) {
-        futures_util::future::join_all(self.0.into_iter().map(|s| s.run(used))).await;
+        crate::join::join_all(self.0.into_iter().map(|s| s.run(used))).await;
     }
 
     /// Settled with what was used, charged to the public model that served.
     pub async fn run_served(self, used: Used, served_model: String) {
-        futures_util::future::join_all(self.0.into_iter().map(|s| s.run_served(used, &served_model))).await;
+        crate::join::join_all(self.0.into_iter().map(|s| s.run_served(used, &served_model))).await;
     }
 }
