@@ -65,22 +65,16 @@ pub async fn reserve(env: &Env, name: &str, jurisdiction: Option<&str>, scopes: 
     }
     let object = object_key(name, jurisdiction);
     let now = super::now_ms();
-    let (local, lapsed, wanted) = allotments::with(&object, &scopes, |held| {
-        held.note_request(now);
-        let lapsed = held.expire(now);
-        let local = held.take(ask.tokens, ask.micro_usd, now);
-        let wanted = if local.is_none() { held.ask(now) } else { 0 };
-        (local, lapsed, wanted)
-    });
-    if let Some(unused) = lapsed {
+    let before = allotments::with(&object, &scopes, |held| held.before_call(ask.tokens, ask.micro_usd, now));
+    if let Some(unused) = before.lapsed {
         give_back_later(&object, &scopes, unused);
     }
-    let from_slot = |object: String, scopes: Vec<Scoped>, admission: Admission, slot| {
+    let from_slot = |object: String, scopes: Vec<Scoped>, (admission, slot): (Admission, _)| {
         let id = ask.reservation_id.to_string();
         Reserved::Admitted(admission, Settlement::from_slot(env, (name, jurisdiction), object, scopes, id, slot))
     };
-    if let Some((admission, slot)) = local {
-        return from_slot(object, scopes, admission, slot);
+    if let Some(admitted) = before.admitted {
+        return from_slot(object, scopes, admitted);
     }
     let Some(stub) = objects::stub(env, RATE_LIMITER, name, jurisdiction, None) else { return Reserved::Unreachable };
     let admit = Admit {
@@ -90,39 +84,24 @@ pub async fn reserve(env: &Env, name: &str, jurisdiction: Option<&str>, scopes: 
         estimated_micro_usd: ask.micro_usd,
         lease_ms: ask.lease_ms,
         settle_first: take_pending(&object),
-        allot: wanted,
+        allot: before.ask,
     };
-    // An allotment, or a slot's settlement carried along, must not be applied twice.
-    let retry = wanted == 0 && admit.settle_first.iter().all(|s| s.slot.is_none());
-    let answer = objects::call_once_or_retry::<_, Admission>(&stub, "/admit", Some(&admit), ask.deadline_ms, retry);
-    let answer = answer.await;
-    if wanted > 0 && answer.as_ref().is_none_or(|a| a.allotted.is_none()) {
-        allotments::with(&object, &admit.scopes, |held| held.answered());
+    let answer = objects::call_once_or_retry(&stub, "/admit", Some(&admit), ask.deadline_ms, admit.is_idempotent());
+    let mut answer: Option<Admission> = answer.await;
+    let after = allotments::with(&object, &admit.scopes, |held| {
+        held.after_call(answer.as_mut(), admit.allot, ask.tokens, ask.micro_usd, now)
+    });
+    if let Some(unused) = after.replaced {
+        give_back_later(&object, &admit.scopes, unused);
     }
-    match answer {
-        Some(mut a) if a.allowed => {
-            let lapses_ms = a.allotted.and_then(|_| {
-                let (replaced, lapses_ms) = allotments::with(&object, &admit.scopes, |held| {
-                    (held.install(&mut a, ask.tokens, ask.micro_usd, now), held.expires_ms())
-                });
-                if let Some(unused) = replaced {
-                    give_back_later(&object, &admit.scopes, unused);
-                }
-                lapses_ms
-            });
+    match (answer, after.admitted_instead) {
+        (Some(a), _) if a.allowed => {
             let settlement = Settlement::new(stub, object, admit.scopes, admit.reservation_id);
-            Reserved::Admitted(a, settlement.with_allotment(lapses_ms))
+            Reserved::Admitted(a, settlement.with_allotment(after.lapses_ms))
         }
-        Some(a) => {
-            // Another request may have brought an allotment meanwhile: this isolate
-            // holds room the object counted as taken.
-            let local = allotments::with(&object, &admit.scopes, |held| held.take(ask.tokens, ask.micro_usd, now));
-            match local {
-                Some((admission, slot)) => from_slot(object, admit.scopes, admission, slot),
-                None => Reserved::Denied(a),
-            }
-        }
-        None => Reserved::Unreachable,
+        (Some(_), Some(admitted)) => from_slot(object, admit.scopes, admitted),
+        (Some(a), None) => Reserved::Denied(a),
+        (None, _) => Reserved::Unreachable,
     }
 }
 

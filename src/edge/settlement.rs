@@ -55,18 +55,8 @@ fn queue(object: &str, settle: Settle) -> bool {
 /// Queues what an allotment left unused, for the next admission or flush of this
 /// object to carry (the caller is about to make one, or holds a settlement).
 pub fn give_back_later(object: &str, scopes: &[Scoped], unused: Slot) {
-    PENDING.with(|p| p.borrow_mut().entry(object.to_string()).or_default().settles.push(give_back(scopes, unused)));
-}
-
-fn give_back(scopes: &[Scoped], unused: Slot) -> Settle {
-    Settle {
-        reservation_id: "allotment".into(),
-        used: Used::NOTHING,
-        scopes: scopes.to_vec(),
-        cancel: true,
-        served_model: None,
-        slot: Some(unused),
-    }
+    let settle = Settle::given_back(scopes, unused);
+    PENDING.with(|p| p.borrow_mut().entry(object.to_string()).or_default().settles.push(settle));
 }
 
 /// How a settlement reaches its object: the stub of the admission call, or (for
@@ -165,7 +155,7 @@ impl Settlement {
             super::timer::sleep_ms(u32::try_from(wait).unwrap_or(u32::MAX)).await;
             let unused = allotments::with(&object, &scopes, |held| held.expire(super::now_ms()));
             if let Some(unused) = unused {
-                if queue(&object, give_back(&scopes, unused)) {
+                if queue(&object, Settle::given_back(&scopes, unused)) {
                     flush(&reach, &object, 0).await;
                 }
             }
@@ -186,8 +176,7 @@ async fn flush(reach: &Reach, object: &str, delay_ms: u32) {
     });
     let Some(settles) = batch.filter(|settles| !settles.is_empty()) else { return };
     let Some(stub) = reach.stub() else { return };
-    // A slot's settlement has no record to make it idempotent: never sent twice.
-    let retry = settles.iter().all(|s| s.slot.is_none());
+    let retry = settles.iter().all(Settle::is_idempotent);
     let _: Option<serde_json::Value> =
         objects::call_once_or_retry(&stub, "/settle", Some(&settles), objects::CALL_DEADLINE_MS, retry).await;
 }

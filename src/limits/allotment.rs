@@ -12,7 +12,7 @@
 //!   record of it ([`Slot`]); unused slots are given back as a cancelled settlement.
 //! - An allotment lasts `LIFETIME_MS`: an isolate that went quiet gives it back then.
 
-use super::{Admission, Admit, LimiterState, Rate, Reservation, ScopeCheck, Scoped};
+use super::{reserved_tokens, Admission, Admit, LimiterState, Rate, Reservation, ScopeCheck, Scoped, Settle, Used};
 use serde::{Deserialize, Serialize};
 
 /// An allotment takes at most this fraction of what is left of any limit.
@@ -59,14 +59,39 @@ impl Slot {
     pub(super) fn reservation(&self, scopes: &[Scoped]) -> Reservation {
         let live = scopes.iter().filter(|s| !s.is_empty());
         Reservation {
-            scopes: live
-                .clone()
-                .map(|s| (s.scope.clone(), s.limits.tokens_per_minute.map_or(0, |l| self.tokens.min(l.max(1)).max(1))))
-                .collect(),
+            scopes: live.clone().map(|s| (s.scope.clone(), reserved_tokens(&s.limits, self.tokens))).collect(),
             costs: live.filter(|s| s.budget_micro_usd.is_some()).map(|s| (s.scope.clone(), self.micro_usd)).collect(),
             month: self.month,
             expires_ms: 0,
         }
+    }
+}
+
+impl Settle {
+    /// Gives back `unused` slots of an allotment for `scopes`.
+    pub fn given_back(scopes: &[Scoped], unused: Slot) -> Settle {
+        Settle {
+            reservation_id: "allotment".into(),
+            used: Used::NOTHING,
+            scopes: scopes.to_vec(),
+            cancel: true,
+            served_model: None,
+            slot: Some(unused),
+        }
+    }
+
+    /// Safe to send twice: a reservation's settlement is applied once (by its id);
+    /// a slot's has no record to make it so.
+    pub fn is_idempotent(&self) -> bool {
+        self.slot.is_none()
+    }
+}
+
+impl Admit {
+    /// Safe to send twice: a retried admission is recognised by its id, but an
+    /// allotment it asked for, or a slot's settlement it carries, would count twice.
+    pub fn is_idempotent(&self) -> bool {
+        self.allot == 0 && self.settle_first.iter().all(Settle::is_idempotent)
     }
 }
 
@@ -132,6 +157,29 @@ fn with_held(admission: &mut Admission, slots: u32, slot: &Slot) {
     }
 }
 
+/// What an isolate can do for a request before calling the limiter object.
+#[derive(Debug)]
+pub struct BeforeCall {
+    /// Admitted from the allotment: no call is needed.
+    pub admitted: Option<(Admission, Slot)>,
+    /// What a lapsed allotment left unused, to give back.
+    pub lapsed: Option<Slot>,
+    /// Admissions to ask for with the call (0: none).
+    pub ask: u32,
+}
+
+/// What the object's answer (or its absence) means for what the isolate holds.
+#[derive(Debug, Default)]
+pub struct AfterCall {
+    /// Refused, but an allotment that came meanwhile covers the request (the
+    /// object counted that room as taken).
+    pub admitted_instead: Option<(Admission, Slot)>,
+    /// What the allotment this answer replaced left unused, to give back.
+    pub replaced: Option<Slot>,
+    /// The answer brought an allotment, which lapses then.
+    pub lapses_ms: Option<u64>,
+}
+
 /// What an isolate holds for one limiter object and one set of scopes.
 #[derive(Debug, Clone, Default)]
 pub struct Held {
@@ -155,6 +203,42 @@ struct Allotted {
 }
 
 impl Held {
+    /// One request to the object: counted, a lapsed allotment given back, admitted
+    /// from the current one if it covers the request, or else how many to ask for.
+    pub fn before_call(&mut self, tokens: u64, micro_usd: u64, now_ms: u64) -> BeforeCall {
+        self.note_request(now_ms);
+        let lapsed = self.expire(now_ms);
+        let admitted = self.take(tokens, micro_usd, now_ms);
+        let ask = if admitted.is_none() { self.ask(now_ms) } else { 0 };
+        BeforeCall { admitted, lapsed, ask }
+    }
+
+    /// The object's answer to a call that asked for `asked` more admissions: an
+    /// allotment it brought is held (`answer`'s headers then count it as left); a
+    /// refusal is admitted from an allotment another request brought meanwhile.
+    pub fn after_call(
+        &mut self,
+        answer: Option<&mut Admission>,
+        asked: u32,
+        tokens: u64,
+        micro_usd: u64,
+        now_ms: u64,
+    ) -> AfterCall {
+        let mut after = AfterCall::default();
+        match answer {
+            Some(admission) if admission.allowed && admission.allotted.is_some() => {
+                after.replaced = self.install(admission, tokens, micro_usd, now_ms);
+                after.lapses_ms = self.expires_ms();
+            }
+            Some(refusal) if !refusal.allowed => after.admitted_instead = self.take(tokens, micro_usd, now_ms),
+            _ => {}
+        }
+        if asked > 0 {
+            self.answered();
+        }
+        after
+    }
+
     /// Counts one request to the object (how hot the key is in this isolate).
     pub fn note_request(&mut self, now_ms: u64) {
         let elapsed = now_ms.saturating_sub(self.window_start_ms);
@@ -207,6 +291,7 @@ impl Held {
     /// from the slots count down from what the object had left before.
     pub fn install(&mut self, admission: &mut Admission, tokens: u64, micro_usd: u64, now_ms: u64) -> Option<Slot> {
         let allotment = admission.allotted.take()?;
+        self.asking_since_ms = None;
         let previous = self.give_back();
         let slot = Slot { tokens, micro_usd, month: allotment.month, count: 1 };
         self.allotment = Some(Allotted {
@@ -234,7 +319,6 @@ impl Held {
     }
 
     fn give_back(&mut self) -> Option<Slot> {
-        self.asking_since_ms = None;
         let held = self.allotment.take()?;
         (held.slots_left > 0).then_some(Slot { count: held.slots_left, ..held.slot })
     }
@@ -370,6 +454,31 @@ mod tests {
         held.note_request(T0 + 10_000);
         held.answered();
         assert_eq!(held.ask(T0 + 10_000), 0);
+    }
+
+    #[test]
+    fn one_ask_at_a_time_even_when_an_allotment_lapses_meanwhile() {
+        let mut held = Held::default();
+        let mut s = LimiterState::default();
+        let hot = (0..4).map(|i| held.before_call(1, 0, T0 + i)).last().unwrap();
+        assert_eq!(hot.ask, 8);
+        let mut granted = s.admit(&ask("a", &rpm(10_000), 1, 0, hot.ask), T0 + 4);
+        let after = held.after_call(Some(&mut granted), hot.ask, 1, 0, T0 + 4);
+        assert_eq!(after.lapses_ms, Some(T0 + 4 + LIFETIME_MS));
+        for i in 0..8 {
+            assert!(held.before_call(1, 0, T0 + 5 + i).admitted.is_some());
+        }
+        // Used up: the next request asks; one that comes after the allotment lapsed
+        // gives back nothing and does not ask again while that ask is on its way.
+        let asking = held.before_call(1, 0, T0 + 20);
+        assert!(asking.admitted.is_none() && asking.ask > 0);
+        let later = held.before_call(1, 0, T0 + 4 + LIFETIME_MS);
+        assert_eq!((later.lapsed, later.ask), (None, 0));
+        // The ask is refused and nothing is held: a refusal, and the ask is answered.
+        let mut refused = s.admit(&ask("b", &rpm(1), 1, 0, 0), T0 + 21);
+        refused.allowed = false;
+        assert!(held.after_call(Some(&mut refused), asking.ask, 1, 0, T0 + 21).admitted_instead.is_none());
+        assert!(held.before_call(1, 0, T0 + 22).ask > 0, "answered: the next may ask");
     }
 
     #[test]

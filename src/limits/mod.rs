@@ -311,6 +311,12 @@ fn tighter(a: Option<Decision>, b: Option<Decision>) -> Option<Decision> {
     }
 }
 
+/// The tokens a request reserves in a scope: its estimate, never more than the
+/// whole bucket for a request that did not ask for it (0 where no TPM limit).
+fn reserved_tokens(limits: &Limits, estimate: u64) -> u64 {
+    limits.tokens_per_minute.map_or(0, |l| estimate.min(l.max(1)).max(1))
+}
+
 /// The request and token buckets of one scope.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Buckets {
@@ -441,8 +447,7 @@ impl LimiterState {
         let limits = scoped.limits;
         let mut buckets = self.buckets.get(&scoped.scope).copied().unwrap_or_default();
         let rpm = limits.requests_per_minute.map(|l| buckets.requests.check(Rate::per_minute(l), now_ms, 1));
-        // Never reserve more than the whole bucket for a request that did not ask for it.
-        let reserved_tokens = limits.tokens_per_minute.map_or(0, |l| estimated_tokens.min(l.max(1)).max(1));
+        let reserved_tokens = reserved_tokens(&limits, estimated_tokens);
         let tpm = limits.tokens_per_minute.map(|l| buckets.tokens.check(Rate::per_minute(l), now_ms, reserved_tokens));
         let live = self.reservations.values().filter(|r| r.scopes.contains_key(&scoped.scope)).count() as u64;
         // Spending this month, with this request's estimate reserved (so concurrent
