@@ -7,14 +7,12 @@
 //! against a `worker::Delay` in Rust cost a wasm closure per timer, a crossing for
 //! each of `setTimeout`/`clearTimeout`, and one per `RequestInit` field.
 
+pub use super::upstream_body::{BodyReader, Chunk};
 use crate::pipeline::WholeBody;
 use crate::providers::AttemptFailure;
 use crate::providers::UpstreamRequest;
 use futures_util::future::{select, Either};
 use std::cell::OnceCell;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
@@ -199,7 +197,7 @@ impl Sent {
     pub fn reader(&self) -> Option<BodyReader> {
         let body = self.response.body()?;
         let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        Some(BodyReader { reader, pending: None })
+        Some(BodyReader::new(reader))
     }
 
     /// Reads the whole (non-streamed or error) body within `ms`, in one call: a
@@ -279,55 +277,6 @@ pub async fn get_ok(url: &str, headers: &[(&'static str, String)], timeout_ms: u
         Either::Right(_) => {
             controller.abort();
             false
-        }
-    }
-}
-
-/// A streamed body read chunk by chunk with the runtime's own reader. A read that
-/// is still pending when its caller gives up (a timer won) is kept for the next
-/// call, so no chunk is lost. After the first content the reader is handed to the
-/// JS pump (`client_stream`).
-pub struct BodyReader {
-    reader: web_sys::ReadableStreamDefaultReader,
-    pending: Option<JsFuture>,
-}
-
-pub enum Chunk {
-    Bytes(Vec<u8>),
-    End,
-    Broken,
-}
-
-impl BodyReader {
-    pub fn next(&mut self) -> NextChunk<'_> {
-        NextChunk(self)
-    }
-
-    /// The reader, for the JS pump; `None` while a read is still pending.
-    pub fn into_reader(self) -> Option<web_sys::ReadableStreamDefaultReader> {
-        self.pending.is_none().then_some(self.reader)
-    }
-}
-
-pub struct NextChunk<'a>(&'a mut BodyReader);
-
-impl Future for NextChunk<'_> {
-    type Output = Chunk;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Chunk> {
-        let body = &mut *self.0;
-        let reader = &body.reader;
-        let pending = body.pending.get_or_insert_with(|| JsFuture::from(reader.read()));
-        let Poll::Ready(result) = Pin::new(pending).poll(cx) else { return Poll::Pending };
-        body.pending = None;
-        let Ok(result) = result else { return Poll::Ready(Chunk::Broken) };
-        let field = |name: &str| js_sys::Reflect::get(&result, &wasm_bindgen::JsValue::from_str(name)).ok();
-        if field("done").and_then(|d| d.as_bool()) == Some(true) {
-            return Poll::Ready(Chunk::End);
-        }
-        match field("value").and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok()) {
-            Some(bytes) => Poll::Ready(Chunk::Bytes(bytes.to_vec())),
-            None => Poll::Ready(Chunk::Broken),
         }
     }
 }
