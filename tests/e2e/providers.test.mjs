@@ -90,7 +90,11 @@ describe("Gemini", () => {
           backup: provider(mocks.backup.baseUrl, "us"),
         },
         models: {
-          "gemini-flash": { targets: [{ provider: "gemini", model: "gemini-2.5-flash" }] },
+          // A 1 s first-byte deadline: an answer without max_tokens (16,384 tokens at most) is
+          // never predicted to fit it at the mock's pace, so it is asked for as a stream whether
+          // or not this isolate has learned that pace yet (the health snapshot refreshes in the
+          // background: without this the test depended on when).
+          "gemini-flash": { targets: [{ provider: "gemini", model: "gemini-2.5-flash" }], timeouts: { first_byte_ms: 1000 } },
           "gemini-then-backup": { targets: [{ provider: "gemini", model: "gemini-2.5-flash" }, { provider: "backup", model: "gpt-4o-mini" }] },
           "gemini-embedding": { targets: [{ provider: "gemini", model: "gemini-embedding-001" }] },
         },
