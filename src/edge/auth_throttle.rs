@@ -15,8 +15,7 @@ use crate::error::GatewayError;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Duration;
-use worker::{durable_object, Context, Delay, DurableObject, Env, Headers, Method, Request, Response, Result, State};
+use worker::{durable_object, Context, DurableObject, Env, Headers, Method, Request, Response, Result, State};
 
 pub const AUTH_THROTTLE: &str = "AUTH_THROTTLE";
 /// At most this many blocked addresses are remembered per isolate.
@@ -121,7 +120,7 @@ impl DurableObject for AuthThrottle {
             return Response::error("not found", 404);
         }
         if self.hang {
-            Delay::from(Duration::from_secs(30)).await;
+            super::timer::sleep_ms(30_000).await;
         }
         let storage = self.state.storage();
         if self.failures.borrow().is_none() {

@@ -14,8 +14,7 @@ use crate::pipeline::{Capacity, CapacityPort, Clock, HealthView, Reply, Secrets,
 use crate::providers::{AttemptFailure, UpstreamRequest};
 use crate::relay::Relay;
 use crate::routing::Candidate;
-use std::time::Duration;
-use worker::{Context, Delay, Env};
+use worker::{Context, Env};
 
 pub struct EdgePorts<'a> {
     pub env: &'a Env,
@@ -36,7 +35,7 @@ impl Clock for EdgePorts<'_> {
     }
 
     async fn sleep(&self, ms: u64) {
-        Delay::from(Duration::from_millis(ms)).await;
+        super::timer::sleep_ms(u32::try_from(ms).unwrap_or(u32::MAX)).await;
     }
 }
 

@@ -11,13 +11,10 @@ pub use super::upstream_body::{BodyReader, Chunk};
 use crate::pipeline::WholeBody;
 use crate::providers::AttemptFailure;
 use crate::providers::UpstreamRequest;
-use futures_util::future::{select, Either};
 use std::cell::OnceCell;
-use std::time::Duration;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use worker::{AbortController, Delay, Fetch, Request};
 
 #[wasm_bindgen(inline_js = r#"
 const wholes = new WeakMap();
@@ -92,6 +89,16 @@ export function wholeFailure(response) {
   wholes.delete(response);
   return typeof whole === "number" ? whole : -1;
 }
+export function probeWithin(url, headers, ms) {
+  const signal = AbortSignal.timeout(ms);
+  return fetch(url, { method: "GET", headers, redirect: "manual", signal }).then(
+    (answer) => {
+      answer.body?.cancel().catch(() => {});
+      return answer.status >= 200 && answer.status < 300;
+    },
+    () => false,
+  );
+}
 export function bytesWithin(response, ms) {
   let promise;
   try {
@@ -139,6 +146,10 @@ extern "C" {
     fn whole_failure(response: &web_sys::Response) -> f64;
     /// Resolves with the whole body (`Uint8Array`); rejects with `0` when `ms`
     /// passed first, `1` when it could not be read.
+    /// Resolves with whether a GET of `url` answered 2xx within `ms` (its body is
+    /// not read); never rejects.
+    #[wasm_bindgen(js_name = probeWithin)]
+    fn probe_within(url: &str, headers: &web_sys::Headers, ms: f64) -> js_sys::Promise;
     #[wasm_bindgen(js_name = bytesWithin)]
     fn bytes_within(response: &web_sys::Response, ms: f64) -> js_sys::Promise;
 }
@@ -253,30 +264,7 @@ pub async fn send(up: &UpstreamRequest, first_byte_ms: u64, whole: Option<WholeB
 
 /// A free health probe: true when the endpoint answers 2xx in time.
 pub async fn get_ok(url: &str, headers: &[(&'static str, String)], timeout_ms: u64) -> bool {
-    let Ok(h) = web_sys::Headers::new() else { return false };
-    for (name, value) in headers {
-        if h.set(name, value).is_err() {
-            return false;
-        }
-    }
-    // web_sys's RequestInit, as in `send` (worker's would carry its `cf` options code along).
-    let init = web_sys::RequestInit::new();
-    init.set_method("GET");
-    init.set_headers(&h);
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    let Ok(request) = web_sys::Request::new_with_str_and_init(url, &init) else { return false };
-    let request = Request::from(request);
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let sending = Box::pin(fetch.send_with_signal(&signal));
-    let raced = select(sending, Delay::from(Duration::from_millis(timeout_ms))).await;
-    match raced {
-        Either::Left((Ok(response), _)) => (200..300).contains(&response.status_code()),
-        Either::Left((Err(_), _)) => false,
-        Either::Right(_) => {
-            controller.abort();
-            false
-        }
-    }
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let Some((headers, true)) = super::js_headers::build(&pairs) else { return false };
+    JsFuture::from(probe_within(url, &headers, timeout_ms as f64)).await.ok().and_then(|ok| ok.as_bool()) == Some(true)
 }
