@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn body_has_openai_shape() {
         let err = GatewayError::model_not_found("gpt-9");
-        let v: serde_json::Value = serde_json::from_str(&err.to_json()).unwrap();
+        let v: serde_json::Value = crate::json_value::from_str(&err.to_json()).unwrap();
         assert_eq!(v["error"]["type"], "invalid_request_error");
         assert_eq!(v["error"]["code"], "model_not_found");
         assert_eq!(v["error"]["param"], "model");

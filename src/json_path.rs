@@ -217,7 +217,7 @@ mod tests {
     }
 
     fn path_of(text: &str) -> String {
-        let error = serde_json::from_str::<Body>(text).expect_err(text);
+        let error = crate::json_value::from_str::<Body>(text).expect_err(text);
         dotted(&of_error(text.as_bytes(), &error))
     }
 

@@ -215,7 +215,7 @@ mod tests {
         r.fail("upstream_stream_interrupted", "upstream stream ended unexpectedly", &mut out);
         let text = String::from_utf8(out).unwrap();
         let last = text.trim_end().rsplit("data: ").next().unwrap();
-        let error: serde_json::Value = serde_json::from_str(last).unwrap();
+        let error: serde_json::Value = crate::json_value::from_str(last).unwrap();
         assert_eq!(error["error"]["code"], "upstream_stream_interrupted", "{text}");
         assert!(!text.contains("[DONE]"));
     }

@@ -15,7 +15,7 @@ fn issues_of(doc: &str) -> Vec<String> {
 }
 
 fn with_default(edit: impl FnOnce(&mut serde_json::Value)) -> String {
-    let mut v: serde_json::Value = serde_json::from_str(DEFAULT).unwrap();
+    let mut v: serde_json::Value = crate::json_value::from_str(DEFAULT).unwrap();
     edit(&mut v);
     v.to_string()
 }

@@ -17,7 +17,7 @@ fn token(s: &str) -> String {
 }
 
 pub(super) fn parse_and_validate(text: &str, env: &Environment) -> Result<Config, Vec<ConfigIssue>> {
-    let config: Config = match serde_json::from_str(text) {
+    let config: Config = match crate::json_value::from_str(text) {
         Ok(config) => config,
         Err(err) => {
             let pointer = json_path::pointer(&json_path::of_error(text.as_bytes(), &err));

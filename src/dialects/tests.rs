@@ -58,8 +58,8 @@ fn anthropic_answers_and_errors_take_anthropics_shape() {
     assert_eq!(native, b"as sent");
 
     let error = GatewayError::invalid_request("invalid_value", "bad");
-    let body: serde_json::Value = serde_json::from_str(&AnthropicMessages.error_body(&error, "req_1")).unwrap();
+    let body: serde_json::Value = crate::json_value::from_str(&AnthropicMessages.error_body(&error, "req_1")).unwrap();
     assert_eq!((body["type"].as_str(), body["error"]["type"].as_str()), (Some("error"), Some("invalid_request_error")));
-    let body: serde_json::Value = serde_json::from_str(&OpenAiChat.error_body(&error, "req_1")).unwrap();
+    let body: serde_json::Value = crate::json_value::from_str(&OpenAiChat.error_body(&error, "req_1")).unwrap();
     assert_eq!(body["error"]["code"], "invalid_value");
 }

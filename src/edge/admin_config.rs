@@ -73,7 +73,7 @@ fn invalid(issues: &[ConfigIssue], outcome: &str) -> Result<Response, GatewayErr
     let s = if issues.len() == 1 { "" } else { "s" };
     let message = format!("The config document is invalid ({} problem{s}); {outcome}. First: {first}", issues.len());
     let error = GatewayError::invalid_request("invalid_config", message);
-    let mut body: serde_json::Value = serde_json::from_str(&error.to_json()).unwrap_or_default();
+    let mut body: serde_json::Value = crate::json_value::from_str(&error.to_json()).unwrap_or_default();
     body["issues"] = serde_json::to_value(issues).unwrap_or_default();
     respond::json(400, &body)
 }

@@ -125,7 +125,7 @@ impl DurableObject for AuthThrottle {
         let storage = self.state.storage();
         if self.failures.borrow().is_none() {
             let stored: Option<String> = storage.get(STATE_KEY).await?;
-            let loaded = stored.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+            let loaded = stored.and_then(|text| crate::json_value::from_str(&text).ok()).unwrap_or_default();
             self.failures.borrow_mut().get_or_insert(loaded);
         }
         let now = now_ms();

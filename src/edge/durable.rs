@@ -23,7 +23,7 @@ async fn load<T: DeserializeOwned + Default>(storage: &Storage, cell: &RefCell<O
         return Ok(());
     }
     let stored: Option<String> = storage.get(STATE_KEY).await?;
-    let value = stored.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+    let value = stored.and_then(|text| crate::json_value::from_str(&text).ok()).unwrap_or_default();
     // Another event may have loaded it while we waited: keep theirs.
     cell.borrow_mut().get_or_insert(value);
     Ok(())
@@ -41,7 +41,7 @@ fn bad_request(message: &str) -> Result<Response> {
 
 /// Read as text and parsed in Rust: `Request::json` goes through a JS object tree.
 pub async fn body<T: DeserializeOwned>(req: &mut Request) -> Option<T> {
-    serde_json::from_str(&req.text().await.ok()?).ok()
+    crate::json_value::from_str(&req.text().await.ok()?).ok()
 }
 
 /// One object per limit key: exact request and token limits.
@@ -142,7 +142,7 @@ impl RateLimiter {
             Some(row) => Some(row.v),
             None => storage.get::<String>(STATE_KEY).await?,
         };
-        Ok(text.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default())
+        Ok(text.and_then(|text| crate::json_value::from_str(&text).ok()).unwrap_or_default())
     }
 
     fn save(&self, storage: &Storage) -> Result<()> {

@@ -52,7 +52,7 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
     answer["location"] = serde_json::to_value(super::location::client_location(&req)).unwrap_or_default();
     answer["allowed_regions"] = serde_json::to_value(&routing.allowed).unwrap_or_default();
     if plan.candidates.is_empty() {
-        answer["error"] = serde_json::from_str(&plan.no_candidates_error().to_json()).unwrap_or_default();
+        answer["error"] = crate::json_value::from_str(&plan.no_candidates_error().to_json()).unwrap_or_default();
     }
     respond::json(200, &answer)
 }

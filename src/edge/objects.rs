@@ -121,7 +121,7 @@ pub async fn call_once_or_retry<B: Serialize, R: DeserializeOwned>(
                 }
                 let text = JsFuture::from(response.text().ok()?).await;
                 return match text {
-                    Ok(text) => serde_json::from_str(&text.as_string()?).ok(),
+                    Ok(text) => crate::json_value::from_str(&text.as_string()?).ok(),
                     Err(_) if signal.aborted() => deadline_passed(path),
                     Err(_) => None,
                 };

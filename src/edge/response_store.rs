@@ -47,7 +47,7 @@ impl ResponseStore {
                 vec![id.into(), (now_ms() as i64).into()],
             )?
             .to_array()?;
-        Ok(rows.first().and_then(|row| serde_json::from_str(&row.body).ok()))
+        Ok(rows.first().and_then(|row| crate::json_value::from_str(&row.body).ok()))
     }
 
     fn chain(sql: &SqlStorage, id: &str) -> Result<Option<Vec<StoredResponse>>> {

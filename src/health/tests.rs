@@ -152,7 +152,7 @@ fn state_round_trips_through_json_for_persistence() {
     fail(&mut b, 5, T0);
     b.record(Outcome::RateLimited { retry_after_ms: Some(10) }, T0, 0.0);
     let text = serde_json::to_string(&b).unwrap();
-    let back: Breaker = serde_json::from_str(&text).unwrap();
+    let back: Breaker = crate::json_value::from_str(&text).unwrap();
     assert_eq!(back, b);
 }
 
@@ -222,11 +222,11 @@ fn learned_quota_is_statistics_only_and_shows_until_its_reset() {
     let roomy = QuotaReading { requests: Some(Window { remaining: 9, reset_at_ms: None }), ..reading };
     assert!(!Outcome::Quota(roomy).is_bad_news());
     // Old stored state (without quota) still loads.
-    let old: Breaker = serde_json::from_str(r#"{"circuit":{"state":"closed"},"buckets":[{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0}],"consecutive_failures":0,"open_count":0,"last_decay_ms":0,"cooldown_until_ms":0,"last_cooldown_ms":0,"ewma_latency_ms":null,"last_sample_ms":0,"total_successes":0,"total_failures":0,"total_rate_limited":0}"#).unwrap();
+    let old: Breaker = crate::json_value::from_str(r#"{"circuit":{"state":"closed"},"buckets":[{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0},{"start_ms":0,"successes":0,"failures":0}],"consecutive_failures":0,"open_count":0,"last_decay_ms":0,"cooldown_until_ms":0,"last_cooldown_ms":0,"ewma_latency_ms":null,"last_sample_ms":0,"total_successes":0,"total_failures":0,"total_rate_limited":0}"#).unwrap();
     assert_eq!(old.quota, quota::Quota::default());
     // And a report with a quota reading round-trips as JSON (the batches to the health object).
     let json = serde_json::to_string(&Outcome::Quota(reading)).unwrap();
-    assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), Outcome::Quota(reading));
+    assert_eq!(crate::json_value::from_str::<Outcome>(&json).unwrap(), Outcome::Quota(reading));
 }
 
 #[test]

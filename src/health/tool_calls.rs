@@ -25,7 +25,7 @@ pub fn all_valid(tools: Option<&Value>, calls: &[ToolCall]) -> Option<bool> {
 
 fn fits(arguments: &str, schema: Option<&Value>) -> bool {
     let Ok(Value::Object(args)) =
-        serde_json::from_str::<Value>(if arguments.trim().is_empty() { "{}" } else { arguments })
+        crate::json_value::from_str::<Value>(if arguments.trim().is_empty() { "{}" } else { arguments })
     else {
         return false;
     };

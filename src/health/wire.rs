@@ -117,7 +117,7 @@ mod tests {
 
     fn round_trips<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: T) {
         let json = serde_json::to_string(&value).unwrap();
-        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value, "{json}");
+        assert_eq!(crate::json_value::from_str::<T>(&json).unwrap(), value, "{json}");
     }
 
     #[test]
@@ -159,12 +159,13 @@ mod tests {
 
     #[test]
     fn the_derives_json_still_reads() {
-        let read = |json: &str| serde_json::from_str::<Outcome>(json);
+        let read = |json: &str| crate::json_value::from_str::<Outcome>(json);
         assert_eq!(read(r#"{"kind":"rate_limited"}"#).unwrap(), Outcome::RateLimited { retry_after_ms: None });
         assert_eq!(read(r#"{"latency_ms":4,"kind":"success","extra":1}"#).unwrap(), Outcome::Success { latency_ms: 4 });
         assert_eq!(read(r#"{"kind":"quota"}"#).unwrap(), Outcome::Quota(QuotaReading::default()));
         assert_eq!(
-            serde_json::from_str::<Circuit>(r#"{"state":"half_open","probe_lease_until_ms":1,"successes":0}"#).unwrap(),
+            crate::json_value::from_str::<Circuit>(r#"{"state":"half_open","probe_lease_until_ms":1,"successes":0}"#)
+                .unwrap(),
             Circuit::HalfOpen { probe_lease_until_ms: 1, successes: 0 }
         );
     }
@@ -179,10 +180,10 @@ mod tests {
             r#"{"kind":"finished","duration_ms":1,"output_tokens":"9"}"#,
             r#"{"kind":"quota","output_tokens":5}"#,
         ] {
-            assert!(serde_json::from_str::<Outcome>(json).is_err(), "{json}");
+            assert!(crate::json_value::from_str::<Outcome>(json).is_err(), "{json}");
         }
-        assert!(serde_json::from_str::<Circuit>(r#"{"state":"open"}"#).is_err());
-        assert!(serde_json::from_str::<Circuit>(r#"{"state":"ajar","until_ms":1}"#).is_err());
-        assert!(serde_json::from_str::<ProbeClaim>(r#"{"probe":"granted"}"#).is_err());
+        assert!(crate::json_value::from_str::<Circuit>(r#"{"state":"open"}"#).is_err());
+        assert!(crate::json_value::from_str::<Circuit>(r#"{"state":"ajar","until_ms":1}"#).is_err());
+        assert!(crate::json_value::from_str::<ProbeClaim>(r#"{"probe":"granted"}"#).is_err());
     }
 }

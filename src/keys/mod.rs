@@ -226,7 +226,7 @@ pub fn record_from(base: Option<&KeyRecord>, body: Map<String, Value>) -> Result
     // Read back from text, as the config document's keys are: from a Value would
     // instantiate the key record's whole deserializer a second time (wasm size).
     let text = Value::Object(merged).to_string();
-    serde_json::from_str(&text).map_err(|e| {
+    crate::json_value::from_str(&text).map_err(|e| {
         let message = e.to_string();
         // The position is in this re-serialized text, not the client's body.
         let message = message.rfind(" at line ").map_or(message.as_str(), |at| &message[..at]);

@@ -64,7 +64,7 @@ impl Assembler {
         if data.trim() == "[DONE]" {
             return Ok(());
         }
-        let Ok(Value::Object(mut chunk)) = serde_json::from_str::<Value>(data) else {
+        let Ok(Value::Object(mut chunk)) = crate::json_value::from_str::<Value>(data) else {
             return Err(AssembleError::Malformed);
         };
         if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
@@ -259,7 +259,7 @@ pub fn comparable(mut completion: Value) -> Value {
         let calls = choice.pointer_mut("/message/tool_calls").and_then(Value::as_array_mut);
         for call in calls.into_iter().flatten() {
             if let Some(arguments) = call.pointer_mut("/function/arguments") {
-                if let Some(parsed) = arguments.as_str().and_then(|a| serde_json::from_str::<Value>(a).ok()) {
+                if let Some(parsed) = arguments.as_str().and_then(|a| crate::json_value::from_str::<Value>(a).ok()) {
                     *arguments = parsed;
                 }
             }

@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn chunks_parse_as_what_the_stream_observer_reads() {
         let probe: crate::protocol::openai::ChunkProbe =
-            serde_json::from_str(&chunks().delta(json!({"content": "Hi"}), Some("length"))).unwrap();
+            crate::json_value::from_str(&chunks().delta(json!({"content": "Hi"}), Some("length"))).unwrap();
         let choice = &probe.choices.unwrap()[0];
         assert_eq!(choice.finish_reason.as_deref(), Some("length"));
         assert_eq!(choice.delta.as_ref().unwrap().content.as_deref(), Some("Hi"));

@@ -64,7 +64,7 @@ impl StreamObserver {
             self.committed = true;
             return EventVerdict::Forward;
         }
-        let chunk: ChunkProbe = match serde_json::from_str(data) {
+        let chunk: ChunkProbe = match crate::json_value::from_str(data) {
             Ok(chunk) => chunk,
             Err(_) => return EventVerdict::Malformed,
         };

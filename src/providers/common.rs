@@ -37,7 +37,7 @@ pub fn push_turn(turns: &mut Vec<Value>, role: &str, field: &str, blocks: Vec<Va
 /// A tool call's `function.arguments` string as JSON (empty means `{}`).
 pub fn tool_arguments(call: &Value) -> Result<Value, GatewayError> {
     let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
-    serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
+    crate::json_value::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
         .map_err(|_| unsupported("messages", "A tool call's arguments are not valid JSON."))
 }
 

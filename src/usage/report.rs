@@ -197,7 +197,7 @@ fn csv_cell(value: &Value) -> String {
 pub fn public_record(mut row: Map<String, Value>) -> Map<String, Value> {
     row.remove("rolled_up");
     if let Some(tags) = row.get("tags").and_then(Value::as_str) {
-        let parsed = serde_json::from_str::<Value>(tags).unwrap_or(Value::Null);
+        let parsed = crate::json_value::from_str::<Value>(tags).unwrap_or(Value::Null);
         row.insert("tags".into(), parsed);
     }
     for flag in ["stream", "tool_calls_valid"] {

@@ -202,7 +202,7 @@ mod tests {
         assert!(s.sql.starts_with("INSERT OR IGNORE INTO usage_requests") && s.sql.ends_with("FROM json_each(?)"));
         assert_eq!(s.sql.matches("json_extract").count(), INSERT_COLUMNS.len());
         let [SqlValue::Text(rows)] = &s.binds[..] else { panic!("{:?}", s.binds) };
-        let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(rows).unwrap();
+        let rows: Vec<Vec<serde_json::Value>> = crate::json_value::from_str(rows).unwrap();
         let expect = |r: &UsageRecord| {
             insert(r).binds.into_iter().map(|v| match v {
                 SqlValue::Null => serde_json::Value::Null,

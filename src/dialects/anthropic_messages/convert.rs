@@ -221,7 +221,7 @@ pub fn from_canonical_response(completion: &Value, public_model: &str, message_i
     }
     for call in message.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
         let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
-        let input = serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({}));
+        let input = crate::json_value::from_str::<Value>(arguments).unwrap_or_else(|_| json!({}));
         content.push(
             json!({"type": "tool_use", "id": &call["id"], "name": call.pointer("/function/name"), "input": input}),
         );
@@ -339,7 +339,7 @@ impl ClientEncoder for AnthropicEncoder {
         if payload.trim() == "[DONE]" {
             return self.end(out);
         }
-        let Ok(chunk) = serde_json::from_str::<Value>(payload) else { return };
+        let Ok(chunk) = crate::json_value::from_str::<Value>(payload) else { return };
         self.start(out);
         if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
             self.usage = Some(usage.clone());

@@ -27,7 +27,7 @@ pub fn message_extra_block(extra: &Value) -> Value {
 pub fn decode_reasoning(encrypted: &str) -> Vec<Value> {
     encrypted
         .strip_prefix(REASONING_PREFIX)
-        .and_then(|json| serde_json::from_str::<Vec<Value>>(json).ok())
+        .and_then(|json| crate::json_value::from_str::<Vec<Value>>(json).ok())
         .unwrap_or_default()
 }
 

@@ -298,7 +298,7 @@ impl ClientEncoder for ResponsesEncoder {
             self.complete(out);
             return;
         }
-        if let Ok(chunk) = serde_json::from_str::<Value>(payload) {
+        if let Ok(chunk) = crate::json_value::from_str::<Value>(payload) {
             self.chunk(&chunk, out);
         }
     }

@@ -200,7 +200,7 @@ fn events(out: &[u8]) -> Vec<Value> {
         .unwrap()
         .split("\n\n")
         .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(|data| serde_json::from_str(data).unwrap())
+        .map(|data| crate::json_value::from_str(data).unwrap())
         .collect()
 }
 

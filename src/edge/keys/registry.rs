@@ -34,7 +34,7 @@ impl DurableObject for KeyRegistry {
         let storage = self.state.storage();
         if self.registry.borrow().is_none() {
             let stored: Option<String> = storage.get(STATE_KEY).await?;
-            let loaded = stored.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+            let loaded = stored.and_then(|text| crate::json_value::from_str(&text).ok()).unwrap_or_default();
             self.registry.borrow_mut().get_or_insert(loaded);
         }
         let current = self.registry.borrow().clone().unwrap_or_default();

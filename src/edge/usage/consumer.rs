@@ -18,7 +18,7 @@ thread_local! {
 async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let mut records = Vec::new();
     for message in batch.raw_iter() {
-        match message.body().as_string().and_then(|text| serde_json::from_str::<UsageRecord>(&text).ok()) {
+        match message.body().as_string().and_then(|text| crate::json_value::from_str::<UsageRecord>(&text).ok()) {
             Some(record) => records.push(record),
             None => log::warn("usage_message_unreadable", "dropped"),
         }

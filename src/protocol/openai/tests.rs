@@ -141,28 +141,28 @@ fn deep_nesting_is_refused_before_parsing() {
 
 #[test]
 fn stream_chunk_probe_reads_documented_chunks() {
-    let first: ChunkProbe = serde_json::from_str(r#"{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini","system_fingerprint":"fp_44709d6fcb","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#).unwrap();
+    let first: ChunkProbe = crate::json_value::from_str(r#"{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini","system_fingerprint":"fp_44709d6fcb","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#).unwrap();
     let delta = first.choices.unwrap().remove(0).delta.unwrap();
     assert_eq!(delta.content.as_deref(), Some(""));
-    let usage: ChunkProbe = serde_json::from_str(r#"{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":0}}}"#).unwrap();
+    let usage: ChunkProbe = crate::json_value::from_str(r#"{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":0}}}"#).unwrap();
     assert_eq!(usage.usage.unwrap().total_tokens, 21);
 }
 
 #[test]
 fn completion_probe_reads_documented_response() {
     let body = r#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,"model":"gpt-4.1-2025-04-14","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I assist you today?","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default"}"#;
-    let probe: CompletionProbe = serde_json::from_str(body).unwrap();
+    let probe: CompletionProbe = crate::json_value::from_str(body).unwrap();
     assert_eq!(probe.choices.len(), 1);
     let usage = probe.usage.unwrap();
     assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (19, 10, 29));
     assert_eq!(usage.cached_tokens(), 0);
     // A null details object (some OpenAI-compatible servers) is no details, not an unreadable usage.
-    let null_details: Usage = serde_json::from_str(
+    let null_details: Usage = crate::json_value::from_str(
         r#"{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6,"prompt_tokens_details":null}"#,
     )
     .unwrap();
     assert_eq!(null_details.cached_tokens(), 0);
-    let cached: Usage = serde_json::from_str(r#"{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920}}"#).unwrap();
+    let cached: Usage = crate::json_value::from_str(r#"{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920}}"#).unwrap();
     assert_eq!(cached.cached_tokens(), 1920);
 }
 

@@ -67,7 +67,7 @@ impl AnthropicStream {
     }
 
     fn on_event(&mut self, event: &SseEvent, out: &mut Vec<String>) -> Result<(), StreamFault> {
-        let Ok(data) = serde_json::from_str::<Value>(&event.data) else { return Ok(()) };
+        let Ok(data) = crate::json_value::from_str::<Value>(&event.data) else { return Ok(()) };
         let kind = data.get("type").and_then(Value::as_str).or(event.event.as_deref()).unwrap_or_default();
         let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
         match kind {

@@ -156,7 +156,7 @@ fn tool_use_and_thinking_response() {
     assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(message["tool_calls"][0]["id"], "toolu_01A09q90qw90lq917835lq9");
     let args: Value =
-        serde_json::from_str(message["tool_calls"][0]["function"]["arguments"].as_str().unwrap()).unwrap();
+        crate::json_value::from_str(message["tool_calls"][0]["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(args, json!({"location": "San Francisco, CA", "unit": "celsius"}));
     assert_eq!(message["reasoning_content"], "Let me check.");
     assert_eq!(message["thinking_blocks"][0]["signature"], "EqQBCgIYAhIM");
@@ -201,7 +201,8 @@ fn translate(pieces: &[&[u8]]) -> Vec<String> {
 #[test]
 fn stream_translates_to_canonical_chunks() {
     let out = translate(&[STREAM.as_bytes()]);
-    let chunks: Vec<Value> = out.iter().filter(|c| *c != "[DONE]").map(|c| serde_json::from_str(c).unwrap()).collect();
+    let chunks: Vec<Value> =
+        out.iter().filter(|c| *c != "[DONE]").map(|c| crate::json_value::from_str(c).unwrap()).collect();
     let deltas: Vec<&Value> = chunks.iter().filter_map(|c| c.pointer("/choices/0/delta")).collect();
     assert_eq!(deltas[0], &json!({"role": "assistant", "content": ""}));
     assert_eq!(deltas[1], &json!({"reasoning_content": "Hmm."}));
@@ -279,7 +280,7 @@ fn json_output_travels_as_a_forced_tool_and_returns_as_content() {
     let chunks: Vec<Value> = translate(&[stream.as_bytes()])
         .iter()
         .filter(|c| *c != "[DONE]")
-        .map(|c| serde_json::from_str(c).unwrap())
+        .map(|c| crate::json_value::from_str(c).unwrap())
         .collect();
     let text: String =
         chunks.iter().filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str)).collect();

@@ -147,7 +147,8 @@ fn translate(pieces: &[&[u8]]) -> Vec<String> {
 fn converse_stream_translates_and_is_split_invariant() {
     let bytes = stream_bytes();
     let out = translate(&[&bytes]);
-    let chunks: Vec<Value> = out.iter().filter(|c| *c != "[DONE]").map(|c| serde_json::from_str(c).unwrap()).collect();
+    let chunks: Vec<Value> =
+        out.iter().filter(|c| *c != "[DONE]").map(|c| crate::json_value::from_str(c).unwrap()).collect();
     assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "Hello"}));
     assert_eq!(
         chunks[3]["choices"][0]["delta"]["tool_calls"][0],

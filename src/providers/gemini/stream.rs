@@ -125,7 +125,7 @@ impl GeminiStreamTranslator {
         if data.is_empty() || data == "[DONE]" {
             return Ok(());
         }
-        let response: Value = serde_json::from_str(data)
+        let response: Value = crate::json_value::from_str(data)
             .map_err(|e| StreamFault::Malformed(format!("a Gemini stream event is not JSON: {e}")))?;
         if !response.is_object() {
             return Err(StreamFault::Malformed("a Gemini stream event is not a JSON object".into()));

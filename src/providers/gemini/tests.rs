@@ -981,7 +981,13 @@ fn chunks(stream: &str, include_usage: bool) -> Vec<Value> {
     translate(&[stream.as_bytes()], include_usage)
         .expect("stream translates")
         .iter()
-        .map(|c| if c == "[DONE]" { Value::String(c.clone()) } else { serde_json::from_str(c).expect("chunk is JSON") })
+        .map(|c| {
+            if c == "[DONE]" {
+                Value::String(c.clone())
+            } else {
+                crate::json_value::from_str(c).expect("chunk is JSON")
+            }
+        })
         .collect()
 }
 
@@ -1325,7 +1331,7 @@ fn stream_as_response(stream: &str) -> Value {
     let events: Vec<Value> = stream
         .split("\n\n")
         .filter_map(|e| e.trim().strip_prefix("data: "))
-        .map(|d| serde_json::from_str(d).unwrap())
+        .map(|d| crate::json_value::from_str(d).unwrap())
         .collect();
     let mut whole = events.last().unwrap().clone();
     let parts: Vec<Value> = events

@@ -112,7 +112,7 @@ fn events(chunks: &[&str]) -> Vec<(String, Value)> {
     let mut decoder = crate::sse::SseDecoder::default();
     let mut decoded = Vec::new();
     decoder.feed(&out, &mut decoded).unwrap();
-    decoded.into_iter().map(|e| (e.event.unwrap_or_default(), serde_json::from_str(&e.data).unwrap())).collect()
+    decoded.into_iter().map(|e| (e.event.unwrap_or_default(), crate::json_value::from_str(&e.data).unwrap())).collect()
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn canonical_chunks_become_anthropic_events_in_order() {
 
 #[test]
 fn errors_in_anthropic_shape() {
-    let body: Value = serde_json::from_str(&error_body(&GatewayError::model_not_found("x"), "req_1")).unwrap();
+    let body: Value = crate::json_value::from_str(&error_body(&GatewayError::model_not_found("x"), "req_1")).unwrap();
     assert_eq!(
         body,
         json!({"type": "error", "error": {"type": "not_found_error", "message": "The model `x` does not exist or you do not have access to it."}, "request_id": "req_1"})

@@ -198,7 +198,7 @@ fn call_arguments(arguments: Option<&Value>, param: &str) -> Result<Value, Gatew
     match arguments {
         None | Some(Value::Null) => Ok(json!({})),
         Some(Value::String(text)) if text.trim().is_empty() => Ok(json!({})),
-        Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+        Some(Value::String(text)) => match crate::json_value::from_str::<Value>(text) {
             Ok(object @ Value::Object(_)) => Ok(object),
             _ => Err(bad()),
         },
@@ -262,7 +262,7 @@ fn function_response(message: &Message, i: usize) -> Result<Value, GatewayError>
             text
         }
     };
-    match serde_json::from_str::<Value>(&text) {
+    match crate::json_value::from_str::<Value>(&text) {
         Ok(object @ Value::Object(_)) => Ok(object),
         _ => Ok(json!({ "content": text })),
     }
