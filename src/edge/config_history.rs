@@ -3,11 +3,11 @@
 //! version in its own metadata. Numbers, names and pruning are decided in
 //! `config::history`; this only reads and writes.
 
-use super::config_store::{self, CONFIG_KEY};
-use super::log;
+use super::config_store::CONFIG_KEY;
+use super::{kv, log};
 use crate::config::history::{self, CurrentMeta, VersionMeta, HISTORY_PREFIX};
 use crate::error::GatewayError;
-use worker::{Env, KvStore};
+use worker::Env;
 
 fn read_failed() -> GatewayError {
     GatewayError::config_unavailable("the config versions could not be read from KV")
@@ -24,15 +24,11 @@ fn write_failed() -> GatewayError {
 
 /// Every kept version, oldest first.
 pub async fn list(env: &Env) -> Result<Vec<VersionMeta>, GatewayError> {
-    let kv = config_store::kv(env)?;
+    let namespace = kv::namespace(env)?;
     let mut versions = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut request = kv.list().prefix(HISTORY_PREFIX.to_string());
-        if let Some(cursor) = cursor.take() {
-            request = request.cursor(cursor);
-        }
-        let page = request.execute().await.map_err(|_| read_failed())?;
+        let page = kv::list_page(&namespace, HISTORY_PREFIX, cursor.take()).await.map_err(|()| read_failed())?;
         for key in page.keys {
             let meta = key.metadata.and_then(|m| serde_json::from_value::<VersionMeta>(m).ok());
             match meta {
@@ -51,18 +47,18 @@ pub async fn list(env: &Env) -> Result<Vec<VersionMeta>, GatewayError> {
 
 /// The document stored as version `n`.
 pub async fn read(env: &Env, version: u64) -> Result<Option<String>, GatewayError> {
-    config_store::kv(env)?.get(&history::history_key(version)).text().await.map_err(|_| read_failed())
+    kv::get_text(&kv::namespace(env)?, &history::history_key(version)).await.map_err(|()| read_failed())
 }
 
 /// Stores `text` as version `meta.version` and makes it the current document.
 /// The current document is written last: if any write fails, the config in force
 /// is unchanged (a version written before the failure is removed again).
 pub async fn commit(env: &Env, text: &str, meta: &VersionMeta, kept: &[VersionMeta]) -> Result<(), GatewayError> {
-    let kv = config_store::kv(env)?;
+    let namespace = kv::namespace(env)?;
     let key = history::history_key(meta.version);
-    put(&kv, &key, text, meta).await?;
-    if let Err(error) = put(&kv, CONFIG_KEY, text, &CurrentMeta { version: meta.version }).await {
-        if kv.delete(&key).await.is_err() {
+    put(env, &key, text, meta).await?;
+    if let Err(error) = put(env, CONFIG_KEY, text, &CurrentMeta { version: meta.version }).await {
+        if kv::delete(&namespace, &key).await.is_err() {
             log::warn("config_version_orphaned", &key);
         }
         return Err(error);
@@ -70,7 +66,7 @@ pub async fn commit(env: &Env, text: &str, meta: &VersionMeta, kept: &[VersionMe
     let mut all = kept.to_vec();
     all.push(meta.clone());
     for old in history::beyond_kept(&all) {
-        if kv.delete(&history::history_key(old)).await.is_err() {
+        if kv::delete(&namespace, &history::history_key(old)).await.is_err() {
             log::warn("config_version_prune_failed", &old.to_string());
         }
     }
@@ -79,15 +75,11 @@ pub async fn commit(env: &Env, text: &str, meta: &VersionMeta, kept: &[VersionMe
 
 /// Records a document stored before versions were kept, so the first change can be undone.
 pub async fn record_initial(env: &Env, text: &str, meta: &VersionMeta) -> Result<(), GatewayError> {
-    put(&config_store::kv(env)?, &history::history_key(meta.version), text, meta).await
+    put(env, &history::history_key(meta.version), text, meta).await
 }
 
-async fn put<M: serde::Serialize>(kv: &KvStore, key: &str, text: &str, meta: &M) -> Result<(), GatewayError> {
-    kv.put(key, text)
-        .map_err(|_| write_failed())?
-        .metadata(meta)
-        .map_err(|_| write_failed())?
-        .execute()
-        .await
-        .map_err(|_| write_failed())
+async fn put<M: serde::Serialize>(env: &Env, key: &str, text: &str, meta: &M) -> Result<(), GatewayError> {
+    let namespace = kv::namespace(env)?;
+    let meta = serde_json::to_string(meta).map_err(|_| write_failed())?;
+    kv::put_with_metadata(&namespace, key, text, &meta).await.map_err(|()| write_failed())
 }

@@ -96,26 +96,23 @@ pub fn test_hook(env: &Env, name: &str) -> Option<String> {
     environment(env).allow_http_providers.then(|| env.var(name).ok().map(|v| v.to_string())).flatten()
 }
 
-pub fn kv(env: &Env) -> Result<worker::KvStore, GatewayError> {
-    env.kv(KV_BINDING).map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace is not bound"))
+pub fn not_bound() -> GatewayError {
+    GatewayError::config_unavailable("the ROUTING KV namespace is not bound")
+}
+
+fn unreadable() -> GatewayError {
+    GatewayError::config_unavailable("the ROUTING KV namespace could not be read")
 }
 
 pub async fn read_raw(env: &Env) -> Result<Option<String>, GatewayError> {
-    kv(env)?
-        .get(CONFIG_KEY)
-        .text()
-        .await
-        .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace could not be read"))
+    super::kv::get_text(&super::kv::namespace(env)?, CONFIG_KEY).await.map_err(|()| unreadable())
 }
 
 /// The stored document and which version it is (none before versions were kept).
 pub async fn read_current(env: &Env) -> Result<(Option<String>, Option<CurrentMeta>), GatewayError> {
-    let (text, meta) = kv(env)?
-        .get(CONFIG_KEY)
-        .text_with_metadata::<serde_json::Value>()
-        .await
-        .map_err(|_| GatewayError::config_unavailable("the ROUTING KV namespace could not be read"))?;
-    Ok((text, meta.and_then(|m| serde_json::from_value(m).ok())))
+    let namespace = super::kv::namespace(env)?;
+    let (text, meta) = super::kv::get_with_metadata(&namespace, CONFIG_KEY).await.map_err(|()| unreadable())?;
+    Ok((text, meta.and_then(|m| serde_json::from_str(&m).ok())))
 }
 
 /// Makes `config` this isolate's current config (after a KV read or an admin write).

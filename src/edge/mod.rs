@@ -19,6 +19,7 @@ mod explain;
 mod health_cache;
 mod js_headers;
 mod keys;
+mod kv;
 mod limiter;
 mod location;
 mod log;

@@ -5,11 +5,15 @@ use crate::usage::store::{SqlValue, Statement};
 use serde::Serialize;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 #[wasm_bindgen(inline_js = r#"
 export function prepareBound(db, sql, binds) {
   return db.prepare(sql).bind(...JSON.parse(binds));
+}
+export async function allRows(statement) {
+  return JSON.stringify((await statement.all()).results ?? []);
 }
 "#)]
 extern "C" {
@@ -17,6 +21,10 @@ extern "C" {
     /// value by value costs a call (and a string conversion) per column.
     #[wasm_bindgen(js_name = prepareBound, catch)]
     fn prepare_bound(db: &JsValue, sql: &str, binds: &str) -> Result<JsValue, JsValue>;
+    /// A query's rows as one JSON array, read by serde_json (no second deserializer for
+    /// JS values in the wasm).
+    #[wasm_bindgen(js_name = allRows)]
+    fn all_rows(statement: &JsValue) -> js_sys::Promise;
 }
 
 pub const BINDING: &str = "USAGE";
@@ -82,6 +90,7 @@ pub async fn rows(db: &D1Database, statement: &Statement) -> Result<Vec<serde_js
         super::super::log::warn("usage_query_failed", &e.to_string());
         GatewayError::new(503, "server_error", "usage_store_unavailable", "The usage store could not be read.")
     };
-    let result = prepare(db, statement).map_err(failed)?.all().await.map_err(failed)?;
-    result.results::<serde_json::Value>().map_err(failed)
+    let prepared = prepare(db, statement).map_err(failed)?;
+    let text = JsFuture::from(all_rows(prepared.inner())).await.map_err(|e| failed(e.into()))?;
+    serde_json::from_str(&text.as_string().unwrap_or_default()).map_err(|e| failed(worker::Error::SerdeJsonError(e)))
 }
