@@ -13,7 +13,9 @@ use crate::limits::{Admit, LimiterState, Settle};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State, Storage};
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlCursor, SqlStorageValue, State, Storage,
+};
 
 const STATE_KEY: &str = "state";
 
@@ -127,9 +129,16 @@ const WRITE_BEHIND_MS: u32 = 10;
 /// The limiter's state is one SQLite row.
 const LIMITER_TABLE: &str = "CREATE TABLE IF NOT EXISTS limiter (k TEXT PRIMARY KEY, v TEXT NOT NULL)";
 
-#[derive(Deserialize)]
-struct Row {
-    v: String,
+/// The first row's one text column (`None` without a row). The objects' SQL reads select
+/// one text column: read as the cursor's raw values, not deserialized (serde_wasm_bindgen).
+pub(super) fn first_text(cursor: SqlCursor) -> Result<Option<String>> {
+    let Some(row) = cursor.raw().next() else {
+        return Ok(None);
+    };
+    match row?.into_iter().next() {
+        Some(SqlStorageValue::String(text)) => Ok(Some(text)),
+        _ => Err(worker::Error::RustError("a stored row has no text column".into())),
+    }
 }
 
 impl RateLimiter {
@@ -137,9 +146,8 @@ impl RateLimiter {
     async fn load(&self, storage: &Storage) -> Result<LimiterState> {
         let sql = storage.sql();
         sql.exec(LIMITER_TABLE, None)?;
-        let rows: Vec<Row> = sql.exec("SELECT v FROM limiter WHERE k = 'state'", None)?.to_array()?;
-        let text = match rows.into_iter().next() {
-            Some(row) => Some(row.v),
+        let text = match first_text(sql.exec("SELECT v FROM limiter WHERE k = 'state'", None)?)? {
+            Some(text) => Some(text),
             None => storage.get::<String>(STATE_KEY).await?,
         };
         Ok(text.and_then(|text| crate::json_value::from_str(&text).ok()).unwrap_or_default())

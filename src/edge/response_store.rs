@@ -20,11 +20,6 @@ pub struct ResponseStore {
     state: State,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    body: String,
-}
-
 #[derive(Serialize, Deserialize)]
 struct Id {
     id: String,
@@ -41,13 +36,11 @@ impl ResponseStore {
     }
 
     fn read(sql: &SqlStorage, id: &str) -> Result<Option<StoredResponse>> {
-        let rows: Vec<Row> = sql
-            .exec(
-                "SELECT body FROM responses WHERE id = ? AND expires_at > ?",
-                vec![id.into(), (now_ms() as i64).into()],
-            )?
-            .to_array()?;
-        Ok(rows.first().and_then(|row| crate::json_value::from_str(&row.body).ok()))
+        let body = super::durable::first_text(sql.exec(
+            "SELECT body FROM responses WHERE id = ? AND expires_at > ?",
+            vec![id.into(), (now_ms() as i64).into()],
+        )?)?;
+        Ok(body.and_then(|body| serde_json::from_str(&body).ok()))
     }
 
     fn chain(sql: &SqlStorage, id: &str) -> Result<Option<Vec<StoredResponse>>> {
