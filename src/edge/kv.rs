@@ -20,7 +20,9 @@ export async function getWithMetadata(kv, key) {
   return [value, metadata == null ? null : JSON.stringify(metadata)];
 }
 export async function listPage(kv, prefix, cursor) {
-  return JSON.stringify(await kv.list(cursor == null ? { prefix } : { prefix, cursor }));
+  const page = await kv.list(cursor == null ? { prefix } : { prefix, cursor });
+  const keys = page.keys.map((k) => ({ name: k.name, metadata: k.metadata == null ? null : JSON.stringify(k.metadata) }));
+  return JSON.stringify({ keys, list_complete: page.list_complete, cursor: page.cursor });
 }
 export async function putWithMetadata(kv, key, value, metadata) {
   await kv.put(key, value, { metadata: JSON.parse(metadata) });
@@ -36,7 +38,7 @@ extern "C" {
     /// `[value, metadata as JSON]`, each null when absent.
     #[wasm_bindgen(js_name = getWithMetadata)]
     fn get_with_metadata_js(kv: &JsValue, key: &str) -> js_sys::Promise;
-    /// One page of `list({prefix, cursor})` as JSON.
+    /// One page of `list({prefix, cursor})` as JSON, each key's metadata as JSON text.
     #[wasm_bindgen(js_name = listPage)]
     fn list_page_js(kv: &JsValue, prefix: &str, cursor: Option<String>) -> js_sys::Promise;
     #[wasm_bindgen(js_name = putWithMetadata)]
@@ -56,7 +58,8 @@ pub struct ListPage {
 #[derive(Deserialize)]
 pub struct ListedKey {
     pub name: String,
-    pub metadata: Option<serde_json::Value>,
+    /// The metadata as JSON text.
+    pub metadata: Option<String>,
 }
 
 /// The ROUTING namespace's JS object.
