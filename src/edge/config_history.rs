@@ -30,7 +30,7 @@ pub async fn list(env: &Env) -> Result<Vec<VersionMeta>, GatewayError> {
     loop {
         let page = kv::list_page(&namespace, HISTORY_PREFIX, cursor.take()).await.map_err(|()| read_failed())?;
         for key in page.keys {
-            let meta = key.metadata.and_then(|m| serde_json::from_str::<VersionMeta>(&m).ok());
+            let meta = key.metadata.and_then(|m| crate::json_value::from_str::<VersionMeta>(&m).ok());
             match meta {
                 Some(meta) if history::version_of_key(&key.name) == Some(meta.version) => versions.push(meta),
                 _ => log::warn("config_version_unreadable", &key.name),

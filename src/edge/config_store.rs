@@ -112,7 +112,7 @@ pub async fn read_raw(env: &Env) -> Result<Option<String>, GatewayError> {
 pub async fn read_current(env: &Env) -> Result<(Option<String>, Option<CurrentMeta>), GatewayError> {
     let namespace = super::kv::namespace(env)?;
     let (text, meta) = super::kv::get_with_metadata(&namespace, CONFIG_KEY).await.map_err(|()| unreadable())?;
-    Ok((text, meta.and_then(|m| serde_json::from_str(&m).ok())))
+    Ok((text, meta.and_then(|m| crate::json_value::from_str(&m).ok())))
 }
 
 /// Makes `config` this isolate's current config (after a KV read or an admin write).

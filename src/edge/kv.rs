@@ -83,7 +83,7 @@ pub async fn get_with_metadata(kv: &JsValue, key: &str) -> Result<(Option<String
 
 pub async fn list_page(kv: &JsValue, prefix: &str, cursor: Option<String>) -> Result<ListPage, ()> {
     let text = JsFuture::from(list_page_js(kv, prefix, cursor)).await.map_err(drop)?.as_string().ok_or(())?;
-    serde_json::from_str(&text).map_err(drop)
+    crate::json_value::from_str(&text).map_err(drop)
 }
 
 pub async fn put_with_metadata(kv: &JsValue, key: &str, value: &str, metadata: &str) -> Result<(), ()> {

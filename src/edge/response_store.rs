@@ -40,7 +40,7 @@ impl ResponseStore {
             "SELECT body FROM responses WHERE id = ? AND expires_at > ?",
             vec![id.into(), (now_ms() as i64).into()],
         )?)?;
-        Ok(body.and_then(|body| serde_json::from_str(&body).ok()))
+        Ok(body.and_then(|body| crate::json_value::from_str(&body).ok()))
     }
 
     fn chain(sql: &SqlStorage, id: &str) -> Result<Option<Vec<StoredResponse>>> {

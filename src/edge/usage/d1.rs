@@ -92,5 +92,6 @@ pub async fn rows(db: &D1Database, statement: &Statement) -> Result<Vec<serde_js
     };
     let prepared = prepare(db, statement).map_err(failed)?;
     let text = JsFuture::from(all_rows(prepared.inner())).await.map_err(|e| failed(e.into()))?;
-    serde_json::from_str(&text.as_string().unwrap_or_default()).map_err(|e| failed(worker::Error::SerdeJsonError(e)))
+    crate::json_value::from_str(&text.as_string().unwrap_or_default())
+        .map_err(|e| failed(worker::Error::SerdeJsonError(e)))
 }
