@@ -70,6 +70,10 @@ pub fn insert(r: &UsageRecord) -> Statement {
     Statement::new(sql, row(r))
 }
 
+/// Records per [`insert_all`] statement: its one bind (the rows' JSON) stays well under
+/// D1's 2 MB for a value, whatever a consumer batch of packed messages holds.
+pub const ROWS_PER_INSERT: usize = 500;
+
 /// The raw rows of many records in one statement (one bind: the rows as a JSON array
 /// of arrays, read back with `json_each`), each as [`insert`] would: a consumer's
 /// batch is one statement to prepare, bind and run, not one per record.

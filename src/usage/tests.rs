@@ -229,3 +229,22 @@ fn query_strings_decode_by_hand() {
     );
     assert!(query::query_pairs("https://gw/admin/usage").is_empty());
 }
+
+#[test]
+fn records_travel_many_to_a_message_and_come_back_whole() {
+    use crate::usage::record::{pack_lines, unpack_lines};
+    use crate::usage::UsageRecord;
+    let record = |id: &str| UsageRecord { request_id: id.into(), model: "m\nx".into(), ..UsageRecord::default() };
+    let lines: Vec<String> = ["a", "b", "c"].iter().map(|id| serde_json::to_string(&record(id)).unwrap()).collect();
+    let one = lines[0].len();
+    // Two fit in a message, the third starts the next.
+    let messages = pack_lines(&lines, one * 2 + 1);
+    assert_eq!(messages.len(), 2);
+    let back: Vec<UsageRecord> = messages.iter().flat_map(|m| unpack_lines(m)).map(Result::unwrap).collect();
+    assert_eq!(back, vec![record("a"), record("b"), record("c")], "newlines inside values stay escaped");
+    // A record longer than the budget still goes, alone.
+    assert_eq!(pack_lines(&lines, 10).len(), 3);
+    // A message from an earlier deploy (one record) reads the same; junk lines are errors.
+    assert_eq!(unpack_lines(&lines[1]).map(Result::unwrap).collect::<Vec<_>>(), vec![record("b")]);
+    assert_eq!(unpack_lines("{not json}\n").filter(Result::is_err).count(), 1);
+}

@@ -4,7 +4,7 @@
 
 use super::d1;
 use crate::edge::log;
-use crate::usage::{store, UsageRecord};
+use crate::usage::{record, store};
 use std::cell::Cell;
 use worker::{event, Context, Env, MessageBatch};
 
@@ -18,9 +18,15 @@ thread_local! {
 async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let mut records = Vec::new();
     for message in batch.raw_iter() {
-        match message.body().as_string().and_then(|text| crate::json_value::from_str::<UsageRecord>(&text).ok()) {
-            Some(record) => records.push(record),
-            None => log::warn("usage_message_unreadable", "dropped"),
+        let Some(text) = message.body().as_string() else {
+            log::warn("usage_message_unreadable", "dropped");
+            continue;
+        };
+        for record in record::unpack_lines(&text) {
+            match record {
+                Ok(record) => records.push(record),
+                Err(()) => log::warn("usage_message_unreadable", "dropped"),
+            }
         }
     }
     let Ok(db) = d1::database(&env) else {
@@ -35,8 +41,8 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
         batch.retry_all();
         return Ok(());
     }
-    // Every row in one statement, then the rollups, in one batch (one transaction).
-    let mut statements = vec![store::insert_all(&records)];
+    // The rows in a few statements, then the rollups, in one batch (one transaction).
+    let mut statements: Vec<store::Statement> = records.chunks(store::ROWS_PER_INSERT).map(store::insert_all).collect();
     statements.extend(store::rollup());
     match run(&db, statements).await {
         Ok(()) => batch.ack_all(),

@@ -21,23 +21,24 @@ use wasm_bindgen::JsValue;
 use worker::{Context, Env};
 
 #[wasm_bindgen(inline_js = r#"
-export function sendLines(queue, lines) {
-  return queue.sendBatch(lines.split("\n").map((body) => ({ body, contentType: "json" })));
+export function sendMessages(queue, messages) {
+  return queue.sendBatch(messages.split("\0").map((body) => ({ body, contentType: "text" })));
 }
 "#)]
 extern "C" {
-    /// `sendBatch` of these records (one JSON text a line, sent as `Queue::send_batch`
-    /// sends a string), in one call: the worker crate builds each message in a call
-    /// per field.
-    #[wasm_bindgen(js_name = sendLines, catch)]
-    fn send_lines(queue: &JsValue, lines: &str) -> Result<js_sys::Promise, JsValue>;
+    /// `sendBatch` of these messages (separated by NUL, which serialized JSON never
+    /// holds), in one call: the worker crate builds each message in a call per field.
+    #[wasm_bindgen(js_name = sendMessages, catch)]
+    fn send_messages(queue: &JsValue, messages: &str) -> Result<js_sys::Promise, JsValue>;
 }
 
 pub const QUEUE_BINDING: &str = "USAGE_QUEUE";
 /// Records finished within this long of each other leave in one `sendBatch`.
 const COALESCE_MS: u32 = 25;
-/// The Queue takes at most 100 messages per `sendBatch`.
-const MAX_BATCH: usize = 100;
+/// A Queue message holds at most 128 KB: records are packed into messages up to this.
+const MESSAGE_BYTES: usize = 96 * 1024;
+/// A `sendBatch` takes at most 100 messages and 256 KB: this many messages a call.
+const MESSAGES_PER_SEND: usize = 2;
 
 thread_local! {
     /// Serialized records waiting for this isolate's next send, and whether one is due.
@@ -152,9 +153,9 @@ async fn send_pending(queue: worker::Queue) {
         p.1 = false;
         std::mem::take(&mut p.0)
     });
-    for chunk in bodies.chunks(MAX_BATCH) {
-        // Serialized JSON has no raw line break: one record a line.
-        let sent = send_lines(queue.as_ref(), &chunk.join("\n")).map(wasm_bindgen_futures::JsFuture::from);
+    let messages = crate::usage::record::pack_lines(&bodies, MESSAGE_BYTES);
+    for chunk in messages.chunks(MESSAGES_PER_SEND) {
+        let sent = send_messages(queue.as_ref(), &chunk.join("\0")).map(wasm_bindgen_futures::JsFuture::from);
         let sent = match sent {
             Ok(sending) => sending.await,
             Err(error) => Err(error),
