@@ -99,6 +99,34 @@ pub fn status_class(status: u16, outcome: &str) -> String {
     format!("{}xx", status / 100)
 }
 
+/// Serialized records packed into Queue messages: one record a line, as many lines a
+/// message as fit in `max_bytes` (a record longer than that alone in its message).
+/// A message per record cost a Queue write, read and delete each; a consumer
+/// splits a message's lines back into records, and reads a message of one record
+/// (as isolates of earlier deploys send) the same way.
+pub fn pack_lines(records: &[String], max_bytes: usize) -> Vec<String> {
+    let mut messages: Vec<String> = Vec::new();
+    for record in records {
+        match messages.last_mut() {
+            Some(message) if !message.is_empty() && message.len() + 1 + record.len() <= max_bytes => {
+                message.push('\n');
+                message.push_str(record);
+            }
+            _ => messages.push(record.clone()),
+        }
+    }
+    messages
+}
+
+/// The records of one Queue message ([`pack_lines`]); lines that are not records are
+/// returned as errors, for the consumer to log.
+pub fn unpack_lines(message: &str) -> impl Iterator<Item = Result<UsageRecord, ()>> + '_ {
+    message
+        .split('\n')
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| crate::json_value::from_str(line).map_err(drop))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,32 +165,4 @@ mod tests {
         assert!(!is_error(200, "client_gone"));
         assert!(is_error(200, "idle_timeout"));
     }
-}
-
-/// Serialized records packed into Queue messages: one record a line, as many lines a
-/// message as fit in `max_bytes` (a record longer than that alone in its message).
-/// A message per record cost a Queue write, read and delete each; a consumer
-/// splits a message's lines back into records, and reads a message of one record
-/// (as isolates of earlier deploys send) the same way.
-pub fn pack_lines(records: &[String], max_bytes: usize) -> Vec<String> {
-    let mut messages: Vec<String> = Vec::new();
-    for record in records {
-        match messages.last_mut() {
-            Some(message) if !message.is_empty() && message.len() + 1 + record.len() <= max_bytes => {
-                message.push('\n');
-                message.push_str(record);
-            }
-            _ => messages.push(record.clone()),
-        }
-    }
-    messages
-}
-
-/// The records of one Queue message ([`pack_lines`]); lines that are not records are
-/// returned as errors, for the consumer to log.
-pub fn unpack_lines(message: &str) -> impl Iterator<Item = Result<UsageRecord, ()>> + '_ {
-    message
-        .split('\n')
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| crate::json_value::from_str(line).map_err(drop))
 }
