@@ -1,0 +1,210 @@
+// Two builds of the gateway compared side by side in one run: what one change costs or saves.
+// scripts/bench compares the gateway with floors and a peer; this compares the gateway with
+// itself. Each build runs in its own Miniflare (its own workerd) with its own mock provider.
+//
+//   node scripts/ab.mjs save DIR            copy the current build (build/index.js, .wasm) to DIR
+//   node scripts/ab.mjs A_DIR B_DIR [options]
+//
+// The directories must be inside the repository (Miniflare's root), e.g. .bench/ab/before and
+// .bench/ab/after (.bench/ is ignored by git).
+//
+// Options:
+//   --together        load both builds at the same time (each at --c): other load on the
+//                     machine then hits both alike. Without it they take turns (A B, B A, ...).
+//   --c=32            concurrent requests per build          --seconds=3  per case and round
+//   --rounds=6        rounds (medians and min–max over them)
+//   --bodies=json,stream   json: max_tokens 100 (asked as JSON); sa: no max_tokens (JSON or a
+//                     stream assembled, by the learned-speed rule); sa1m: max_tokens 1,000,000
+//                     (always a stream assembled); stream: a client stream
+//   --lat=N           instead of load: c=1 latency, N requests per build per round, the builds
+//                     alternating request by request (for streams: time to the first chunk)
+//   --bind-a=NAME:VALUE[;NAME:VALUE]  --bind-b=...   extra Worker vars for one build
+//   --no-usage-b      build B without the usage store (Queue and D1)
+//
+// CPU per request is the build's workerd process time (user + system, from /proc) over the
+// requests it answered: it counts Miniflare's simulators (Queue, D1, Durable Objects) too. An
+// A/A run (the same directory twice, --together) gives ratios of 1.00 ± ~0.05.
+import { copyFileSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startGateway, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY } from "./lib/gateway.mjs";
+import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const option = (name, fallback) => {
+  const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return arg ? arg.slice(name.length + 3) : fallback;
+};
+const flag = (name) => process.argv.includes(`--${name}`);
+
+const inside = (dir) => !path.relative(ROOT, path.resolve(dir)).startsWith("..");
+if (positional.slice(positional[0] === "save" ? 1 : 0).some((dir) => !inside(dir))) {
+  console.error(`the build directories must be inside ${ROOT} (e.g. .bench/ab/before)`);
+  process.exit(2);
+}
+if (positional[0] === "save") {
+  const dir = path.resolve(positional[1] ?? "");
+  mkdirSync(dir, { recursive: true });
+  for (const file of ["index.js", "index_bg.wasm"]) copyFileSync(path.join(ROOT, "build", file), path.join(dir, file));
+  console.log(`saved build/ to ${dir}`);
+  process.exit(0);
+}
+if (positional.length !== 2) {
+  console.error("usage: node scripts/ab.mjs save DIR | node scripts/ab.mjs A_DIR B_DIR [--together] [--c=32] ...");
+  process.exit(2);
+}
+
+// As scripts/lib/bench-mock.mjs: a 0 ms timeout is a setImmediate in this process, so the
+// mock's stream events go out back to back (each its own write) instead of ~1 ms apart.
+const realSetTimeout = globalThis.setTimeout;
+globalThis.setTimeout = (fn, ms, ...rest) => {
+  if (ms) return realSetTimeout(fn, ms, ...rest);
+  const immediate = setImmediate(fn, ...rest);
+  immediate.unref = () => immediate;
+  return immediate;
+};
+
+const CONCURRENCY = Number(option("c", 32));
+const SECONDS = Number(option("seconds", 3));
+const ROUNDS = Number(option("rounds", 6));
+const BODIES = option("bodies", "json,stream").split(",").filter(Boolean);
+const LATENCY_REQUESTS = Number(option("lat", 0));
+
+/** The workerd processes this node process started (Miniflare's children). */
+function workerdChildren() {
+  return readdirSync("/proc")
+    .filter((pid) => /^\d+$/.test(pid))
+    .filter((pid) => {
+      try {
+        const parent = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[1];
+        return parent === String(process.pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("workerd");
+      } catch {
+        return false;
+      }
+    });
+}
+
+function cpuMs(subject) {
+  let ticks = 0;
+  for (const pid of subject.pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process is gone: it adds nothing more.
+    }
+  }
+  return ticks * 10;
+}
+
+const subjects = [];
+for (const [label, dir] of [["A", positional[0]], ["B", positional[1]]]) {
+  const before = new Set(workerdChildren());
+  const mock = await startMockProvider({ name: "bench", gapMs: 0 });
+  const vars = option(`bind-${label.toLowerCase()}`, "");
+  const bindings = vars ? Object.fromEntries(vars.split(";").map((pair) => pair.split(":"))) : {};
+  const usage = !(label === "B" && flag("no-usage-b"));
+  const { mf, url } = await startGateway({ scriptPath: path.resolve(dir, "index.js"), usage, bindings });
+  const pids = workerdChildren().filter((pid) => !before.has(pid));
+  await putConfig(url, benchSuiteConfig(mock.baseUrl));
+  subjects.push({ label, mock, mf, url, pids });
+}
+
+const body = (kind) =>
+  JSON.stringify({
+    model: "bench",
+    messages: [{ role: "user", content: "Say hello" }],
+    ...(kind === "json" ? { max_tokens: 100 } : {}),
+    ...(kind === "sa1m" ? { max_tokens: 1_000_000 } : {}),
+    ...(kind === "stream" ? { stream: true } : {}),
+  });
+const post = (subject, text) =>
+  fetch(`${subject.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${DEV_GATEWAY_KEY}` },
+    body: text,
+  });
+
+/** ms to the whole answer, or for a stream to its first chunk (the rest is still read). */
+async function timed(subject, text, toFirstChunk) {
+  const started = performance.now();
+  const res = await post(subject, text);
+  if (!toFirstChunk) {
+    await res.arrayBuffer();
+    return performance.now() - started;
+  }
+  const reader = res.body.getReader();
+  await reader.read();
+  const elapsed = performance.now() - started;
+  while (!(await reader.read()).done);
+  return elapsed;
+}
+
+async function load(subject, kind) {
+  const text = body(kind);
+  const until = Date.now() + SECONDS * 1000;
+  const cpuBefore = cpuMs(subject);
+  let answered = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (Date.now() < until) {
+        const res = await post(subject, text);
+        await res.arrayBuffer();
+        res.status === 200 ? answered++ : failed++;
+      }
+    }),
+  );
+  return { rps: answered / SECONDS, cpuUs: ((cpuMs(subject) - cpuBefore) * 1000) / Math.max(1, answered), failed };
+}
+
+// Warm-up: every body, both builds (the isolates learn the mock's pace).
+for (const subject of subjects) for (const kind of BODIES) for (let i = 0; i < 300; i++) await (await post(subject, body(kind))).arrayBuffer();
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const spread = (xs, digits) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+const results = {};
+for (let round = 0; round < ROUNDS; round++) {
+  const order = round % 2 ? [...subjects].reverse() : subjects;
+  for (const kind of BODIES) {
+    const row = (results[kind] ??= { A: [], B: [] });
+    if (LATENCY_REQUESTS) {
+      const samples = { A: [], B: [] };
+      for (let i = 0; i < LATENCY_REQUESTS; i++) {
+        for (const subject of order) samples[subject.label].push(await timed(subject, body(kind), kind === "stream"));
+      }
+      for (const subject of subjects) row[subject.label].push({ p50: median(samples[subject.label]) });
+      console.log(`round ${round} ${kind}: p50 A ${median(samples.A).toFixed(3)} ms, B ${median(samples.B).toFixed(3)} ms`);
+      continue;
+    }
+    const measured = flag("together")
+      ? await Promise.all(order.map((subject) => load(subject, kind)))
+      : await order.reduce(async (done, subject) => [...(await done), await load(subject, kind)], Promise.resolve([]));
+    order.forEach((subject, i) => {
+      const m = measured[i];
+      row[subject.label].push(m);
+      const failures = m.failed ? `, ${m.failed} not 200` : "";
+      console.log(`round ${round} ${kind} ${subject.label}: ${m.rps.toFixed(0)} req/s, ${m.cpuUs.toFixed(0)} µs CPU/request${failures}`);
+    });
+  }
+}
+
+console.log(`--- medians over ${ROUNDS} rounds (min–max)${flag("together") ? ", loaded together" : ""}`);
+for (const [kind, row] of Object.entries(results)) {
+  if (LATENCY_REQUESTS) {
+    const a = row.A.map((x) => x.p50);
+    const b = row.B.map((x) => x.p50);
+    const delta = b.map((x, i) => x - a[i]);
+    console.log(`${kind} c=1 p50: A ${spread(a, 3)} ms, B ${spread(b, 3)} ms, B−A ${spread(delta, 3)} ms`);
+  } else {
+    const ratio = row.B.map((b, i) => b.cpuUs / row.A[i].cpuUs);
+    const describe = (xs) => `${spread(xs.map((x) => x.rps), 0)} req/s, ${spread(xs.map((x) => x.cpuUs), 0)} µs`;
+    console.log(`${kind} c=${CONCURRENCY}: A ${describe(row.A)} | B ${describe(row.B)} | B/A CPU ${spread(ratio, 3)}`);
+  }
+}
+for (const subject of subjects) {
+  await subject.mf.dispose();
+  await subject.mock.close();
+}
+process.exit(0);
