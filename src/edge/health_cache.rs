@@ -32,6 +32,10 @@ struct Cache {
     /// The health objects' breakers as last read, with when; judged at read time.
     remote: HashMap<String, (Breaker, u64)>,
     pending: HashMap<String, Vec<Report>>,
+    /// How many reports `pending` holds, and whether one is bad news: kept as they
+    /// are recorded, so a request does not walk the pending reports.
+    pending_len: usize,
+    pending_bad_news: bool,
     budgets: HashMap<String, RetryBudget>,
     /// Half-open probes this isolate is claiming or sending.
     probes: ProbeClaims,
@@ -45,7 +49,16 @@ struct Cache {
 /// Reports are batched per isolate: sent at most once a second, unless one of
 /// them is bad news (other isolates should hear of a failing endpoint at once).
 const FLUSH_MS: u64 = 1_000;
-const FLUSH_AT_PENDING: usize = 64;
+/// Bounds a batch's size only: `FLUSH_MS` bounds the delay, and bad news goes at once.
+const FLUSH_AT_PENDING: usize = 1_024;
+
+impl Cache {
+    /// After pending reports were taken or put back outside `record` and a flush.
+    fn recount_pending(&mut self) {
+        self.pending_len = self.pending.values().map(Vec::len).sum();
+        self.pending_bad_news = self.pending.values().flatten().any(|r| r.outcome.is_bad_news());
+    }
+}
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
@@ -88,8 +101,19 @@ pub fn record(provider_id: &str, outcome: Outcome, policy: &BreakerPolicy) {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let c = &mut *c;
-        c.local.entry(provider_id.to_string()).or_default().record_with(policy, outcome, now, jitter);
-        c.pending.entry(provider_id.to_string()).or_default().push(Report { outcome, jitter, policy: *policy });
+        match c.local.get_mut(provider_id) {
+            Some(breaker) => breaker.record_with(policy, outcome, now, jitter),
+            None => c.local.entry(provider_id.to_string()).or_default().record_with(policy, outcome, now, jitter),
+        }
+        let report = Report { outcome, jitter, policy: *policy };
+        match c.pending.get_mut(provider_id) {
+            Some(reports) => reports.push(report),
+            None => {
+                c.pending.insert(provider_id.to_string(), vec![report]);
+            }
+        }
+        c.pending_len += 1;
+        c.pending_bad_news |= outcome.is_bad_news();
         if c.probes.outcome(provider_id, &outcome) {
             // Our probe ended: the object's lease as we know it ends too (the object
             // itself hears of it with the next flush, sent at once).
@@ -123,6 +147,9 @@ pub async fn claim_probe(env: &Env, provider_id: &str, location_hint: Option<&st
             BeforeAttempt::Ask => c.pending.remove(provider_id).unwrap_or_default(),
             _ => Vec::new(),
         };
+        if !reports.is_empty() {
+            c.recount_pending();
+        }
         (step, reports)
     });
     match step {
@@ -152,6 +179,7 @@ pub async fn claim_probe(env: &Env, provider_id: &str, location_hint: Option<&st
                 None
             }
         };
+        c.recount_pending();
         c.probes.answered(provider_id, claim, now)
     })
 }
@@ -199,12 +227,13 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
     let now = now_ms();
     let (reports, refresh) = CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let pending: usize = c.pending.values().map(Vec::len).sum();
-        let bad_news = c.pending.values().flatten().any(|r| r.outcome.is_bad_news()) || c.probe_ended;
-        let due = now.saturating_sub(c.last_flush_ms) >= FLUSH_MS || pending >= FLUSH_AT_PENDING || bad_news;
+        let bad_news = c.pending_bad_news || c.probe_ended;
+        let due = now.saturating_sub(c.last_flush_ms) >= FLUSH_MS || c.pending_len >= FLUSH_AT_PENDING || bad_news;
         let reports: Vec<(String, Vec<Report>)> = if due {
             c.last_flush_ms = now;
             c.probe_ended = false;
+            c.pending_len = 0;
+            c.pending_bad_news = false;
             c.pending.drain().collect()
         } else {
             Vec::new()
