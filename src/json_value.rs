@@ -322,7 +322,7 @@ macro_rules! json {
     };
 }
 
-/// `crate::json_value::from_str` through the slice reader: each type's `Deserialize` is then
+/// `serde_json::from_str`, but through the slice reader: each type's `Deserialize` is then
 /// compiled once for the crate, where parsing some texts from `&str` and others from
 /// `&[u8]` compiled every impl reached from both twice.
 pub fn from_str<'a, T: serde::Deserialize<'a>>(text: &'a str) -> serde_json::Result<T> {

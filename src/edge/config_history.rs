@@ -7,6 +7,7 @@ use super::config_store::CONFIG_KEY;
 use super::{kv, log};
 use crate::config::history::{self, CurrentMeta, VersionMeta, HISTORY_PREFIX};
 use crate::error::GatewayError;
+use wasm_bindgen::JsValue;
 use worker::Env;
 
 fn read_failed() -> GatewayError {
@@ -56,8 +57,8 @@ pub async fn read(env: &Env, version: u64) -> Result<Option<String>, GatewayErro
 pub async fn commit(env: &Env, text: &str, meta: &VersionMeta, kept: &[VersionMeta]) -> Result<(), GatewayError> {
     let namespace = kv::namespace(env)?;
     let key = history::history_key(meta.version);
-    put(env, &key, text, meta).await?;
-    if let Err(error) = put(env, CONFIG_KEY, text, &CurrentMeta { version: meta.version }).await {
+    put(&namespace, &key, text, meta).await?;
+    if let Err(error) = put(&namespace, CONFIG_KEY, text, &CurrentMeta { version: meta.version }).await {
         if kv::delete(&namespace, &key).await.is_err() {
             log::warn("config_version_orphaned", &key);
         }
@@ -75,11 +76,10 @@ pub async fn commit(env: &Env, text: &str, meta: &VersionMeta, kept: &[VersionMe
 
 /// Records a document stored before versions were kept, so the first change can be undone.
 pub async fn record_initial(env: &Env, text: &str, meta: &VersionMeta) -> Result<(), GatewayError> {
-    put(env, &history::history_key(meta.version), text, meta).await
+    put(&kv::namespace(env)?, &history::history_key(meta.version), text, meta).await
 }
 
-async fn put<M: serde::Serialize>(env: &Env, key: &str, text: &str, meta: &M) -> Result<(), GatewayError> {
-    let namespace = kv::namespace(env)?;
+async fn put<M: serde::Serialize>(namespace: &JsValue, key: &str, text: &str, meta: &M) -> Result<(), GatewayError> {
     let meta = serde_json::to_string(meta).map_err(|_| write_failed())?;
-    kv::put_with_metadata(&namespace, key, text, &meta).await.map_err(|()| write_failed())
+    kv::put_with_metadata(namespace, key, text, &meta).await.map_err(|()| write_failed())
 }

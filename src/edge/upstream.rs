@@ -144,12 +144,12 @@ extern "C" {
     /// Why `sendWithin` has no whole body: `0` out of time, `1` cut, `-1` none read.
     #[wasm_bindgen(js_name = wholeFailure)]
     fn whole_failure(response: &web_sys::Response) -> f64;
-    /// Resolves with the whole body (`Uint8Array`); rejects with `0` when `ms`
-    /// passed first, `1` when it could not be read.
     /// Resolves with whether a GET of `url` answered 2xx within `ms` (its body is
     /// not read); never rejects.
     #[wasm_bindgen(js_name = probeWithin)]
     fn probe_within(url: &str, headers: &web_sys::Headers, ms: f64) -> js_sys::Promise;
+    /// Resolves with the whole body (`Uint8Array`); rejects with `0` when `ms`
+    /// passed first, `1` when it could not be read.
     #[wasm_bindgen(js_name = bytesWithin)]
     fn bytes_within(response: &web_sys::Response, ms: f64) -> js_sys::Promise;
 }
