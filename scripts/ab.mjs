@@ -28,6 +28,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startGateway, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY } from "./lib/gateway.mjs";
+import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -55,15 +56,8 @@ if (positional.length !== 2) {
   process.exit(2);
 }
 
-// As scripts/lib/bench-mock.mjs: a 0 ms timeout is a setImmediate in this process, so the
-// mock's stream events go out back to back (each its own write) instead of ~1 ms apart.
-const realSetTimeout = globalThis.setTimeout;
-globalThis.setTimeout = (fn, ms, ...rest) => {
-  if (ms) return realSetTimeout(fn, ms, ...rest);
-  const immediate = setImmediate(fn, ...rest);
-  immediate.unref = () => immediate;
-  return immediate;
-};
+// As in the bench's mock process: the mock's stream events go out back to back.
+immediateZeroTimeouts();
 
 const CONCURRENCY = Number(option("c", 32));
 const SECONDS = Number(option("seconds", 3));

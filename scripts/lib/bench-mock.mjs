@@ -5,20 +5,12 @@
 // that every measured request failed over exactly once). The calls the mock records are
 // counted and dropped every 200 ms, so a long run holds no growing list.
 //
-// Stream events go out back to back: the mock waits `sleep(gapMs)` between events, and a 0 ms
-// Node timer is really ~1 ms, which would pace a 200-event stream at 200+ ms and hide what a
-// subject spends per event. In this process (and only here) a 0 ms timeout is a setImmediate:
-// each event is still its own write (its own chunk on the wire), only without the wait.
+// Stream events go out back to back: in this process a 0 ms timeout is a setImmediate
+// (immediate-timeouts.mjs).
 import { startMockProvider } from "../../tests/e2e/mock-providers.mjs";
+import { immediateZeroTimeouts } from "./immediate-timeouts.mjs";
 
-const timeout = globalThis.setTimeout;
-globalThis.setTimeout = (fn, ms, ...rest) => {
-  if (ms) return timeout(fn, ms, ...rest);
-  // The mock unrefs its sleeps; an unref'd immediate would wait for other I/O to wake the loop.
-  const immediate = setImmediate(fn, ...rest);
-  immediate.unref = () => immediate;
-  return immediate;
-};
+immediateZeroTimeouts();
 
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 let counts = {};
