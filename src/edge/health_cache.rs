@@ -8,6 +8,7 @@
 
 use super::durable::Report;
 use super::objects::{self, PROVIDER_HEALTH};
+use super::pending_reports::PendingReports;
 use super::{now_ms, random_unit};
 use crate::config::{BreakerPolicy, Config};
 use crate::gateway::RetryBudget;
@@ -31,11 +32,7 @@ struct Cache {
     local: HashMap<String, Breaker>,
     /// The health objects' breakers as last read, with when; judged at read time.
     remote: HashMap<String, (Breaker, u64)>,
-    pending: HashMap<String, Vec<Report>>,
-    /// How many reports `pending` holds, and whether one is bad news: kept as they
-    /// are recorded, so a request does not walk the pending reports.
-    pending_len: usize,
-    pending_bad_news: bool,
+    pending: PendingReports,
     budgets: HashMap<String, RetryBudget>,
     /// Half-open probes this isolate is claiming or sending.
     probes: ProbeClaims,
@@ -51,14 +48,6 @@ struct Cache {
 const FLUSH_MS: u64 = 1_000;
 /// Bounds a batch's size only: `FLUSH_MS` bounds the delay, and bad news goes at once.
 const FLUSH_AT_PENDING: usize = 1_024;
-
-impl Cache {
-    /// After pending reports were taken or put back outside `record` and a flush.
-    fn recount_pending(&mut self) {
-        self.pending_len = self.pending.values().map(Vec::len).sum();
-        self.pending_bad_news = self.pending.values().flatten().any(|r| r.outcome.is_bad_news());
-    }
-}
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
@@ -105,15 +94,7 @@ pub fn record(provider_id: &str, outcome: Outcome, policy: &BreakerPolicy) {
             Some(breaker) => breaker.record_with(policy, outcome, now, jitter),
             None => c.local.entry(provider_id.to_string()).or_default().record_with(policy, outcome, now, jitter),
         }
-        let report = Report { outcome, jitter, policy: *policy };
-        match c.pending.get_mut(provider_id) {
-            Some(reports) => reports.push(report),
-            None => {
-                c.pending.insert(provider_id.to_string(), vec![report]);
-            }
-        }
-        c.pending_len += 1;
-        c.pending_bad_news |= outcome.is_bad_news();
+        c.pending.push(provider_id, Report { outcome, jitter, policy: *policy });
         if c.probes.outcome(provider_id, &outcome) {
             // Our probe ended: the object's lease as we know it ends too (the object
             // itself hears of it with the next flush, sent at once).
@@ -144,12 +125,9 @@ pub async fn claim_probe(env: &Env, provider_id: &str, location_hint: Option<&st
         let remote = c.remote.get(provider_id).filter(|(_, at)| now.saturating_sub(*at) < REMOTE_STALE_MS);
         let step = c.probes.before_attempt(provider_id, c.local.get(provider_id), remote.map(|(b, _)| b), now);
         let reports = match step {
-            BeforeAttempt::Ask => c.pending.remove(provider_id).unwrap_or_default(),
+            BeforeAttempt::Ask => c.pending.take(provider_id),
             _ => Vec::new(),
         };
-        if !reports.is_empty() {
-            c.recount_pending();
-        }
         (step, reports)
     });
     match step {
@@ -173,13 +151,10 @@ pub async fn claim_probe(env: &Env, provider_id: &str, location_hint: Option<&st
             }
             None => {
                 // Not delivered (as far as we know): they go with the next flush.
-                let mut unsent = reports;
-                unsent.extend(c.pending.remove(provider_id).unwrap_or_default());
-                c.pending.insert(provider_id.to_string(), unsent);
+                c.pending.put_back(provider_id, reports);
                 None
             }
         };
-        c.recount_pending();
         c.probes.answered(provider_id, claim, now)
     })
 }
@@ -227,14 +202,12 @@ pub fn after_request(env: &Env, ctx: &Context, config: &Rc<Config>) {
     let now = now_ms();
     let (reports, refresh) = CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let bad_news = c.pending_bad_news || c.probe_ended;
-        let due = now.saturating_sub(c.last_flush_ms) >= FLUSH_MS || c.pending_len >= FLUSH_AT_PENDING || bad_news;
+        let bad_news = c.pending.has_bad_news() || c.probe_ended;
+        let due = now.saturating_sub(c.last_flush_ms) >= FLUSH_MS || c.pending.len() >= FLUSH_AT_PENDING || bad_news;
         let reports: Vec<(String, Vec<Report>)> = if due {
             c.last_flush_ms = now;
             c.probe_ended = false;
-            c.pending_len = 0;
-            c.pending_bad_news = false;
-            c.pending.drain().collect()
+            c.pending.drain()
         } else {
             Vec::new()
         };

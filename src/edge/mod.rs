@@ -24,6 +24,7 @@ mod limiter;
 mod location;
 mod log;
 mod objects;
+mod pending_reports;
 mod plan;
 mod ports;
 mod probe;
