@@ -20,6 +20,9 @@
 //                     alternating request by request (for streams: time to the first chunk)
 //   --bind-a=NAME:VALUE[;NAME:VALUE]  --bind-b=...   extra Worker vars for one build
 //   --no-usage-b      build B without the usage store (Queue and D1)
+//   --key-a=limited   --key-b=limited   send one build's requests with scripts/bench's key with
+//                     rate limits and a budget (default: the unlimited key); the same directory
+//                     twice with --key-b=limited measures what a limited key costs
 //
 // CPU per request is the build's workerd process time (user + system, from /proc) over the
 // requests it answered: it counts Miniflare's simulators (Queue, D1, Durable Objects) too. An
@@ -27,7 +30,7 @@
 import { copyFileSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startGateway, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY } from "./lib/gateway.mjs";
+import { startGateway, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY } from "./lib/gateway.mjs";
 import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
@@ -102,7 +105,8 @@ for (const [label, dir] of [["A", positional[0]], ["B", positional[1]]]) {
   const { mf, url } = await startGateway({ scriptPath: path.resolve(dir, "index.js"), usage, bindings });
   const pids = workerdChildren().filter((pid) => !before.has(pid));
   await putConfig(url, benchSuiteConfig(mock.baseUrl));
-  subjects.push({ label, mock, mf, url, pids });
+  const key = option(`key-${label.toLowerCase()}`, "") === "limited" ? BENCH_LIMITED_KEY : DEV_GATEWAY_KEY;
+  subjects.push({ label, mock, mf, url, pids, key });
 }
 
 const body = (kind) =>
@@ -116,7 +120,7 @@ const body = (kind) =>
 const post = (subject, text) =>
   fetch(`${subject.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${DEV_GATEWAY_KEY}` },
+    headers: { "content-type": "application/json", authorization: `Bearer ${subject.key}` },
     body: text,
   });
 

@@ -135,11 +135,18 @@ pub async fn serve(
         settlements.push(hold);
     }
     health_cache::after_request(env, ctx, &config);
-    let overhead = line.overhead_ms(rc).to_string();
-    let mut fitted = None;
-    let mut response = match result {
+    // The gateway's own headers on any answer: set with the answer's others in one call.
+    let mut extra_headers = vec![("x-gateway-overhead-ms", line.overhead_ms(rc).to_string())];
+    if let Some(a) = &admission {
+        extra_headers.extend(limiter::header_pairs(a));
+    }
+    match result {
         Ok((answer, candidate)) => {
-            fitted = fitted_max_tokens(plan.needs.max_output_tokens, candidate.capabilities.max_output_tokens);
+            let fitted = fitted_max_tokens(plan.needs.max_output_tokens, candidate.capabilities.max_output_tokens);
+            if let Some(fitted) = fitted {
+                // The client asked for more output than the target can give: it got the target's ceiling.
+                extra_headers.push(("x-gateway-max-tokens-fitted", fitted.to_string()));
+            }
             if let Some(conversation) = routing.conversation.as_deref() {
                 affinity::remember(conversation, candidate.endpoint_id());
             }
@@ -151,15 +158,13 @@ pub async fn serve(
             // A stream's prompt estimate (to charge a cut stream) and its latest end.
             let ends_by = rc.started_ms + settings.request_timeout_ms + settings.max_stream_ms;
             let bounds = (plan.needs.prompt_tokens, ends_by);
-            match respond_with(answer, candidate, &mut line, rc, keep, ctx, bounds) {
+            Ok(match respond_with(answer, candidate, &mut line, rc, keep, ctx, bounds, extra_headers) {
                 Served::Whole(response, usage) => {
                     let used = Used {
                         tokens: Some(usage.map_or(estimate, |u| u.total_tokens)),
                         micro_usd: usage.zip(line.price).map(|(u, p)| p.usage_cost_micro_usd(&u)),
                     };
-                    if !settlements.is_empty() {
-                        super::in_background(ctx, settlements.run_served(used, served_model));
-                    }
+                    settlements.settle_now(ctx, used, Some(&served_model));
                     log::request(&line.finish(rc, 200, "complete"));
                     response
                 }
@@ -173,26 +178,19 @@ pub async fn serve(
                     }
                     response
                 }
-            }
+            })
         }
         Err(error) => {
             // Nothing was generated: give the reservations back.
-            if !settlements.is_empty() {
-                super::in_background(ctx, settlements.run(Used::NOTHING));
-            }
+            settlements.settle_now(ctx, Used::NOTHING, None);
             log::request(&line.finish(rc, error.status, "error"));
-            respond::error_in(rc.dialect, &error, &rc.id)
+            let response = respond::error_in(rc.dialect, &error, &rc.id);
+            for (name, value) in &extra_headers {
+                let _ = response.headers().set(name, value);
+            }
+            Ok(response)
         }
-    };
-    let _ = response.headers_mut().set("x-gateway-overhead-ms", &overhead);
-    if let Some(fitted) = fitted {
-        // The client asked for more output than the target can give: it got the target's ceiling.
-        let _ = response.headers_mut().set("x-gateway-max-tokens-fitted", &fitted.to_string());
     }
-    if let Some(a) = &admission {
-        limiter::headers(a, response.headers());
-    }
-    Ok(response)
 }
 
 /// The request was refused before it ran: give back what the other limiters reserved.
@@ -223,8 +221,9 @@ enum Served {
     Stream(Response, EndSignal),
 }
 
-/// The client's response for an answer: the gateway's headers, and the body
-/// whole or as a stream that relays the rest as it arrives.
+/// The client's response for an answer: the gateway's headers (with `extra`), and
+/// the body whole or as a stream that relays the rest as it arrives.
+#[allow(clippy::too_many_arguments)]
 fn respond_with(
     answer: ChatAnswer<Box<Pump>>,
     candidate: &Candidate<'_>,
@@ -233,15 +232,20 @@ fn respond_with(
     keep: Option<(Keep, Option<Vec<String>>)>,
     ctx: &Context,
     bounds: (u64, u64),
+    extra: Vec<(&'static str, String)>,
 ) -> Served {
     let attempts = line.attempts.len().to_string();
-    let gateway_headers = [
+    let mut pairs = vec![
         ("x-gateway-provider", candidate.provider_id),
         ("x-gateway-region", candidate.region),
         ("x-gateway-model", candidate.model),
         ("x-gateway-attempts", attempts.as_str()),
     ];
-    let headers = super::js_headers::build(&gateway_headers).map_or_else(Headers::new, |(built, _)| Headers(built));
+    pairs.extend(extra.iter().map(|(name, value)| (*name, value.as_str())));
+    let headers_with = |more: &[(&'static str, &str)]| {
+        let all: Vec<(&str, &str)> = pairs.iter().chain(more).copied().collect();
+        super::js_headers::build(&all).map_or_else(Headers::new, |(built, _)| Headers(built))
+    };
     match answer {
         ChatAnswer::Whole { body, usage, kept, tool_calls_valid } => {
             if let (Some((keep, regions)), Some(answer)) = (keep, kept) {
@@ -249,15 +253,15 @@ fn respond_with(
             }
             line.account(usage);
             line.record.tool_calls_valid = tool_calls_valid;
-            if let Some(cost) = line.cost_usd {
-                // What this answer cost, in-band (streams: in the request log only).
-                let _ = headers.set("x-gateway-cost-usd", &format!("{cost:.8}"));
-            }
-            Served::Whole(respond::bytes(200, "application/json", body, headers), usage)
+            // What this answer cost, in-band (streams: in the request log only).
+            let cost = line.cost_usd.map(|cost| format!("{cost:.8}"));
+            let mut more = vec![("content-type", "application/json")];
+            more.extend(cost.as_deref().map(|cost| ("x-gateway-cost-usd", cost)));
+            Served::Whole(respond::with_headers(200, body, headers_with(&more)), usage)
         }
         ChatAnswer::Stream { first, stream: mut pump } => {
-            let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
-            let _ = headers.set("cache-control", "no-cache");
+            let headers =
+                headers_with(&[("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]);
             let mut logged = line.clone();
             logged.status = 200;
             pump.set_log_line(logged, rc.started_ms);

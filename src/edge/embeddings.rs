@@ -86,7 +86,7 @@ pub async fn handle(
     let (answer, candidate) = match result {
         Ok(served) => served,
         Err(error) => {
-            super::in_background(ctx, settlements.run(Used::NOTHING));
+            settlements.settle_now(ctx, Used::NOTHING, None);
             record.attempts = trail.attempts.len() as u32;
             record.finish(error.status, "error", super::now_ms().saturating_sub(rc.started_ms));
             rc.usage.push(record);
@@ -104,9 +104,7 @@ pub async fn handle(
     rc.usage.push(record);
     let tokens = answer.tokens.unwrap_or(estimate);
     let used = Used { tokens: Some(tokens), micro_usd: candidate.price.map(|price| price.cost_micro_usd(tokens, 0)) };
-    if !settlements.is_empty() {
-        super::in_background(ctx, settlements.run_served(used, candidate.model.to_string()));
-    }
+    settlements.settle_now(ctx, used, Some(candidate.model));
     if config.settings.request_log {
         let cost_usd = answer.tokens.zip(candidate.price).map(|(t, price)| price.cost_usd(t, 0));
         log::emit(&serde_json::json!({

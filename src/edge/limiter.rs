@@ -10,7 +10,7 @@ pub use super::settlement::{cancel_all, Settlement, Settlements};
 use super::settlement::{give_back_later, object_key, take_pending};
 use crate::config::{Config, KeyRecord};
 use crate::error::GatewayError;
-use crate::limits::{openai_duration, Admission, Admit, Decision, Denial, Scoped};
+use crate::limits::{openai_duration, Admission, Admit, Denial, Scoped};
 use worker::{Env, Headers};
 
 pub fn key_name(key: &KeyRecord) -> String {
@@ -222,15 +222,30 @@ pub fn unavailable_error() -> GatewayError {
 
 /// OpenAI's `x-ratelimit-*` headers, on successes and on 429s alike.
 pub fn headers(admission: &Admission, headers: &Headers) {
-    let set = |kind: &str, decision: &Option<Decision>| {
+    for (name, value) in header_pairs(admission) {
+        let _ = headers.set(name, &value);
+    }
+}
+
+/// The `x-ratelimit-*` headers' names and values, for a response that sets them
+/// with its others in one call.
+pub fn header_pairs(admission: &Admission) -> Vec<(&'static str, String)> {
+    let mut pairs = Vec::new();
+    let kinds = [
+        (
+            &admission.requests,
+            ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"],
+        ),
+        (&admission.tokens, ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"]),
+    ];
+    for (decision, [limit, remaining, reset]) in kinds {
         if let Some(d) = decision {
-            let _ = headers.set(&format!("x-ratelimit-limit-{kind}"), &d.limit.to_string());
-            let _ = headers.set(&format!("x-ratelimit-remaining-{kind}"), &d.remaining.to_string());
-            let _ = headers.set(&format!("x-ratelimit-reset-{kind}"), &openai_duration(d.reset_ms));
+            pairs.push((limit, d.limit.to_string()));
+            pairs.push((remaining, d.remaining.to_string()));
+            pairs.push((reset, openai_duration(d.reset_ms)));
         }
-    };
-    set("requests", &admission.requests);
-    set("tokens", &admission.tokens);
+    }
+    pairs
 }
 
 pub fn denial_error(admission: &Admission, by: &Limiter, estimated_tokens: u64) -> GatewayError {

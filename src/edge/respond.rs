@@ -12,6 +12,11 @@ pub fn json(status: u16, value: &impl serde::Serialize) -> Result<Response, Gate
 
 pub fn bytes(status: u16, content_type: &str, body: Vec<u8>, headers: Headers) -> Response {
     let _ = headers.set("content-type", content_type);
+    with_headers(status, body, headers)
+}
+
+/// A body whose headers (its content type among them) are all set already.
+pub fn with_headers(status: u16, body: Vec<u8>, headers: Headers) -> Response {
     ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body)
 }
 

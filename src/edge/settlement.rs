@@ -120,22 +120,26 @@ impl Settlement {
         self.slot.is_some()
     }
 
-    pub async fn run(self, used: Used) {
-        self.send(used, false, None).await
-    }
-
     /// Settled for the model that served: other models' scopes are given back.
     pub async fn run_served(self, used: Used, served_model: &str) {
-        self.send(used, false, Some(served_model)).await
+        if let Some(rest) = self.queue_now(used, false, Some(served_model)) {
+            rest.run().await;
+        }
     }
 
     /// Another limiter refused the request: give back the request cell too.
     pub async fn cancel(self) {
-        self.send(Used::NOTHING, true, None).await
+        if let Some(rest) = self.queue_now(Used::NOTHING, true, None) {
+            rest.run().await;
+        }
     }
 
-    async fn send(self, used: Used, cancel: bool, served_model: Option<&str>) {
+    /// Queues the settlement at once (no task for that: most requests of a busy key
+    /// only add to a batch another request flushes); what is left to wait for comes
+    /// back: the flush this settlement armed, or the lapse of the allotment it brought.
+    fn queue_now(self, used: Used, cancel: bool, served_model: Option<&str>) -> Option<Later> {
         let Settlement { reach, object, scopes, reservation_id, slot, allotment_lapses_ms } = self;
+        let hot = slot.is_some() || allotment_lapses_ms.is_some();
         let settle = Settle {
             reservation_id,
             used,
@@ -144,9 +148,31 @@ impl Settlement {
             served_model: served_model.map(str::to_string),
             slot,
         };
-        if queue(&object, settle) {
-            let hot = slot.is_some() || allotment_lapses_ms.is_some();
-            flush(&reach, &object, if hot { HOT_COALESCE_MS } else { COALESCE_MS }).await;
+        let flush_after_ms = queue(&object, settle).then_some(if hot { HOT_COALESCE_MS } else { COALESCE_MS });
+        (flush_after_ms.is_some() || allotment_lapses_ms.is_some()).then_some(Later {
+            reach,
+            object,
+            scopes,
+            flush_after_ms,
+            allotment_lapses_ms,
+        })
+    }
+}
+
+/// What a queued settlement still waits for (see `Settlement::queue_now`).
+struct Later {
+    reach: Reach,
+    object: String,
+    scopes: Vec<Scoped>,
+    flush_after_ms: Option<u32>,
+    allotment_lapses_ms: Option<u64>,
+}
+
+impl Later {
+    async fn run(self) {
+        let Later { reach, object, scopes, flush_after_ms, allotment_lapses_ms } = self;
+        if let Some(delay_ms) = flush_after_ms {
+            flush(&reach, &object, delay_ms).await;
         }
         // The request that brought an allotment gives back its unused rest when it
         // lapses, in case no later request of this isolate does it first.
@@ -205,12 +231,21 @@ impl Settlements {
         self.0.is_empty()
     }
 
-    pub async fn run(self, used: Used) {
-        crate::join::join_all(self.0.into_iter().map(|s| s.run(used))).await;
-    }
-
     /// Settled with what was used, charged to the public model that served.
     pub async fn run_served(self, used: Used, served_model: String) {
         crate::join::join_all(self.0.into_iter().map(|s| s.run_served(used, &served_model))).await;
+    }
+
+    /// Settled now, where what was used is known when the answer is returned (a whole
+    /// answer, an error): queued at once, and only what is left to wait for (a flush
+    /// to arm, an allotment's lapse) goes to `wait_until`. A busy key's request then
+    /// starts no task of its own, which costs more than the queuing.
+    pub fn settle_now(self, ctx: &worker::Context, used: Used, served_model: Option<&str>) {
+        let rest: Vec<Later> = self.0.into_iter().filter_map(|s| s.queue_now(used, false, served_model)).collect();
+        if !rest.is_empty() {
+            super::in_background(ctx, async move {
+                crate::join::join_all(rest.into_iter().map(Later::run)).await;
+            });
+        }
     }
 }

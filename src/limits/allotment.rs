@@ -26,6 +26,9 @@ pub const LIFETIME_MS: u64 = 1_000;
 /// An isolate asks for an allotment once it sent this many requests to one
 /// object within a lifetime (a cold key is admitted by the object, exactly).
 const HOT_REQUESTS: u32 = 4;
+/// With this fraction of an allotment left, the next request asks for another
+/// while the others take the rest (see [`Held::before_call`]).
+const LOW_FRACTION: u32 = 4;
 
 pub fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -195,6 +198,7 @@ pub struct Held {
 
 #[derive(Debug, Clone)]
 struct Allotted {
+    granted: u32,
     slots_left: u32,
     slot: Slot,
     expires_ms: u64,
@@ -208,6 +212,15 @@ impl Held {
     pub fn before_call(&mut self, tokens: u64, micro_usd: u64, now_ms: u64) -> BeforeCall {
         self.note_request(now_ms);
         let lapsed = self.expire(now_ms);
+        // Running low: this request asks for the next allotment while the others
+        // take the rest of this one. Asking only once it ran out would send every
+        // request of a busy key to the object until the answer came back.
+        if self.running_low() {
+            let ask = self.ask(now_ms);
+            if ask > 0 {
+                return BeforeCall { admitted: None, lapsed, ask };
+            }
+        }
         let admitted = self.take(tokens, micro_usd, now_ms);
         let ask = if admitted.is_none() { self.ask(now_ms) } else { 0 };
         BeforeCall { admitted, lapsed, ask }
@@ -237,6 +250,10 @@ impl Held {
             self.answered();
         }
         after
+    }
+
+    fn running_low(&self) -> bool {
+        self.allotment.as_ref().is_some_and(|a| a.slots_left > 0 && a.slots_left <= a.granted / LOW_FRACTION)
     }
 
     /// Counts one request to the object (how hot the key is in this isolate).
@@ -293,8 +310,14 @@ impl Held {
         let allotment = admission.allotted.take()?;
         self.asking_since_ms = None;
         let previous = self.give_back();
+        // The previous allotment's rest (an ask ahead replaces one not yet used up)
+        // is given back after this answer: left again, as the headers count it.
+        if let Some(back) = &previous {
+            with_held(admission, back.count, back);
+        }
         let slot = Slot { tokens, micro_usd, month: allotment.month, count: 1 };
         self.allotment = Some(Allotted {
+            granted: allotment.slots,
             slots_left: allotment.slots,
             slot,
             expires_ms: now_ms + LIFETIME_MS,
@@ -465,13 +488,20 @@ mod tests {
         let mut granted = s.admit(&ask("a", &rpm(10_000), 1, 0, hot.ask), T0 + 4);
         let after = held.after_call(Some(&mut granted), hot.ask, 1, 0, T0 + 4);
         assert_eq!(after.lapses_ms, Some(T0 + 4 + LIFETIME_MS));
-        for i in 0..8 {
+        for i in 0..6 {
             assert!(held.before_call(1, 0, T0 + 5 + i).admitted.is_some());
         }
-        // Used up: the next request asks; one that comes after the allotment lapsed
-        // gives back nothing and does not ask again while that ask is on its way.
-        let asking = held.before_call(1, 0, T0 + 20);
+        // Two of eight left: the next request asks for more while the others take
+        // the rest, then go to the object without asking while that ask is on its way.
+        let asking = held.before_call(1, 0, T0 + 11);
         assert!(asking.admitted.is_none() && asking.ask > 0);
+        let taken = held.before_call(1, 0, T0 + 12);
+        assert!(taken.admitted.is_some() && taken.ask == 0);
+        assert_eq!(taken.admitted.unwrap().0.requests.unwrap().remaining, 9_999 - 7, "eight served, one slot left");
+        assert!(held.before_call(1, 0, T0 + 13).admitted.is_some());
+        let used_up = held.before_call(1, 0, T0 + 20);
+        assert!(used_up.admitted.is_none() && used_up.ask == 0);
+        // One that comes after the allotment lapsed gives back nothing and does not ask again.
         let later = held.before_call(1, 0, T0 + 4 + LIFETIME_MS);
         assert_eq!((later.lapsed, later.ask), (None, 0));
         // The ask is refused and nothing is held: a refusal, and the ask is answered.
@@ -479,6 +509,49 @@ mod tests {
         refused.allowed = false;
         assert!(held.after_call(Some(&mut refused), asking.ask, 1, 0, T0 + 21).admitted_instead.is_none());
         assert!(held.before_call(1, 0, T0 + 22).ask > 0, "answered: the next may ask");
+    }
+
+    #[test]
+    fn an_ask_ahead_counts_the_rest_it_replaces_as_left() {
+        let mut held = Held::default();
+        let mut s = LimiterState::default();
+        let hot = (0..4).map(|i| held.before_call(1, 0, T0 + i)).last().unwrap();
+        let mut granted = s.admit(&ask("a", &rpm(10_000), 1, 0, hot.ask), T0 + 4);
+        held.after_call(Some(&mut granted), hot.ask, 1, 0, T0 + 4);
+        for i in 0..6 {
+            assert!(held.before_call(1, 0, T0 + 5 + i).admitted.is_some());
+        }
+        let asking = held.before_call(1, 0, T0 + 11);
+        assert!(asking.admitted.is_none() && asking.ask > 0);
+        let taken = held.before_call(1, 0, T0 + 12).admitted.unwrap();
+        assert_eq!(taken.0.requests.unwrap().remaining, 9_999 - 7, "eight requests served, one slot left");
+        // The object's answer counts the old allotment's last slot as taken; it is
+        // given back after the answer, so the headers count it as left.
+        // (At the first admission's time: the limit refills one every 6 ms.)
+        let mut ahead = s.admit(&ask("ahead", &rpm(10_000), 1, 0, asking.ask), T0 + 4);
+        let allotted = u64::from(ahead.allotted.unwrap().slots);
+        assert_eq!(ahead.requests.unwrap().remaining, 9_999 - 8 - 1 - allotted);
+        let after = held.after_call(Some(&mut ahead), asking.ask, 1, 0, T0 + 13);
+        assert_eq!(after.replaced.map(|back| back.count), Some(1));
+        assert_eq!(ahead.requests.unwrap().remaining, 9_999 - 8, "nine requests served");
+        let next = held.before_call(1, 0, T0 + 14).admitted.unwrap();
+        assert_eq!(next.0.requests.unwrap().remaining, 9_999 - 9);
+    }
+
+    #[test]
+    fn an_ask_ahead_that_is_refused_takes_what_is_left() {
+        let mut held = Held::default();
+        let mut s = LimiterState::default();
+        let hot = (0..4).map(|i| held.before_call(1, 0, T0 + i)).last().unwrap();
+        let mut granted = s.admit(&ask("a", &rpm(10_000), 1, 0, hot.ask), T0 + 4);
+        held.after_call(Some(&mut granted), hot.ask, 1, 0, T0 + 4);
+        while held.before_call(1, 0, T0 + 5).admitted.is_some() {}
+        // The request that asked ahead was refused (another isolate took the rest
+        // of the limit): a slot this isolate still holds admits it.
+        let mut refused = s.admit(&ask("b", &rpm(1), 1, 0, 0), T0 + 6);
+        refused.allowed = false;
+        let after = held.after_call(Some(&mut refused), 8, 1, 0, T0 + 6);
+        assert!(after.admitted_instead.is_some());
     }
 
     #[test]
