@@ -272,13 +272,7 @@ fn respond_with(
             pump.bound(bounds.0, bounds.1);
             pump.set_usage_outbox(rc.usage.clone());
             let response = super::client_stream::body(first, pump, rc.client_signal.clone())
-                .and_then(|body| {
-                    let init = web_sys::ResponseInit::new();
-                    init.set_status(200);
-                    init.set_headers(headers.as_ref());
-                    web_sys::Response::new_with_opt_readable_stream_and_init(Some(&body), &init).ok()
-                })
-                .map(Response::from)
+                .map(|body| worker::ResponseBuilder::new().with_status(200).with_headers(headers).stream(body))
                 .unwrap_or_else(|| respond::error(&GatewayError::internal("could not start the stream")));
             Served::Stream(response, end)
         }

@@ -71,7 +71,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     location::defer_cf(&req);
     let client_signal = Some(req.signal());
     let req = Request::from(req);
@@ -93,7 +93,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
     };
     if let (Some(allowed), Method::Options) = (&cors_origin, req.method()) {
         let requested = rc.headers.get("access-control-request-headers");
-        return Ok(preflight(allowed, requested.as_deref()));
+        return Ok(respond::into_js(preflight(allowed, requested.as_deref())));
     }
     // The caller's headers (a handle, no copy) for failed-authentication throttling.
     let headers = req.headers().clone();
@@ -118,7 +118,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
         let _ = headers.append("vary", "Origin");
     }
     usage::dispatch(&env, &ctx, rc.usage);
-    Ok(response)
+    Ok(respond::into_js(response))
 }
 
 /// The `Access-Control-Allow-Origin` value for a browser's origin, if the config allows it.

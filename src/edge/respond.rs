@@ -2,7 +2,42 @@
 
 use crate::dialects::ClientDialect;
 use crate::error::GatewayError;
-use worker::{Headers, Response, ResponseBuilder};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{Headers, Response, ResponseBody, ResponseBuilder};
+
+#[wasm_bindgen(inline_js = r#"
+export function bytesResponse(status, body, headers) {
+  return new Response(body.slice(), { status, headers });
+}
+export function bodyResponse(status, body, headers) {
+  return new Response(body, { status, headers });
+}
+"#)]
+extern "C" {
+    /// `body` is a view of wasm memory: copied before the runtime holds it.
+    #[wasm_bindgen(js_name = bytesResponse, catch)]
+    fn bytes_response(status: u16, body: &[u8], headers: &web_sys::Headers) -> Result<web_sys::Response, JsValue>;
+    #[wasm_bindgen(js_name = bodyResponse, catch)]
+    fn body_response(
+        status: u16,
+        body: Option<&web_sys::ReadableStream>,
+        headers: &web_sys::Headers,
+    ) -> Result<web_sys::Response, JsValue>;
+}
+
+/// The runtime's response for one of ours, in one call: `worker`'s conversion
+/// copies the body and builds the init object a property per call. The gateway's
+/// responses carry no WebSocket, `cf` or manual encoding, which it would also copy.
+pub fn into_js(response: Response) -> web_sys::Response {
+    let (status, headers) = (response.status_code(), &response.headers().0);
+    let made = match response.body() {
+        ResponseBody::Body(bytes) => bytes_response(status, bytes, headers),
+        ResponseBody::Stream(stream) => body_response(status, Some(stream), headers),
+        ResponseBody::Empty => body_response(status, None, headers),
+    };
+    made.unwrap_or_else(|_| response.into())
+}
 
 pub fn json(status: u16, value: &impl serde::Serialize) -> Result<Response, GatewayError> {
     let body =
