@@ -293,8 +293,19 @@ test("a hot key is admitted from the isolate's allotment: headers count down, a 
     assert.ok(remaining <= 399 - i + refills() && remaining >= 399 - i - 1, `request ${i}: ${remaining}`);
   });
 
-  // A burst beyond the limit: exactly what is left passes, allotments or not.
-  const burst = await Promise.all(Array.from({ length: 450 }, send));
+  // A burst beyond the limit: exactly what is left passes, allotments or not. 150
+  // at a time: with 450 sockets opened at once, some sometimes failed with "other
+  // side closed" on a loaded machine (cause not found; the 200-request bursts never did).
+  let next = 0;
+  const burst = [];
+  await Promise.all(
+    Array.from({ length: 150 }, async () => {
+      while (next < 450) {
+        const i = next++;
+        burst[i] = await send();
+      }
+    }),
+  );
   const ok = burst.filter((r) => r.res.status === 200).length;
   assert.deepEqual([...new Set(burst.map((r) => r.res.status))].sort(), [200, 429]);
   assert.ok(ok + 40 >= 400 && ok + 40 <= 400 + refills(), `${ok + 40} admitted in ${Date.now() - started} ms`);
