@@ -13,8 +13,11 @@
 //! every choice has its finish reason, or that carries an error, is no answer.
 
 use crate::protocol::openai::{describe_error, ErrorProbe};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// Why a stream gave no whole answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,26 +67,22 @@ impl Assembler {
         if data.trim() == "[DONE]" {
             return Ok(());
         }
-        let Ok(Value::Object(mut chunk)) = crate::json_value::from_str::<Value>(data) else {
+        let mut reader = serde_json::Deserializer::from_slice(data.as_bytes());
+        let frame = ChunkSeed { known: &self.top }.deserialize(&mut reader).and_then(|frame| {
+            reader.end()?;
+            Ok(frame)
+        });
+        let Ok(chunk) = frame else {
             return Err(AssembleError::Malformed);
         };
-        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
-            let probe: ErrorProbe = serde_json::from_value(error.clone()).unwrap_or_default();
+        if let Some(error) = chunk.error {
+            let probe: ErrorProbe = serde_json::from_value(error).unwrap_or_default();
             return Err(AssembleError::Upstream(describe_error(&probe)));
         }
-        if let Some(usage) = chunk.remove("usage").filter(|u| !u.is_null()) {
+        if let Some(usage) = chunk.usage {
             self.usage = Some(usage);
         }
-        let choices = match chunk.remove("choices") {
-            Some(Value::Array(choices)) => choices,
-            None | Some(Value::Null) => Vec::new(),
-            Some(_) => return Err(AssembleError::Malformed),
-        };
-        for (name, value) in chunk {
-            // Stream-only members: the chunk's type, and OpenAI's random padding.
-            if matches!(name.as_str(), "object" | "obfuscation") || value.is_null() {
-                continue;
-            }
+        for (name, value) in chunk.top {
             // The first real value (Azure opens with a chunk of empty id and model).
             match self.top.get(&name) {
                 Some(known) if !is_blank(known) => {}
@@ -92,21 +91,20 @@ impl Assembler {
                 }
             }
         }
-        for (position, choice) in choices.into_iter().enumerate() {
-            let Value::Object(mut choice) = choice else { return Err(AssembleError::Malformed) };
-            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(position as u64);
+        for (position, choice) in chunk.choices.into_iter().enumerate() {
+            let index = choice.index.as_ref().and_then(Value::as_u64).unwrap_or(position as u64);
             let parts = self.choices.entry(index).or_default();
-            if let Some(Value::Object(delta)) = choice.remove("delta") {
+            if let Some(delta) = choice.delta {
                 parts.absorb(delta);
             }
-            if let Some(Value::Object(logprobs)) = choice.remove("logprobs") {
+            if let Some(Value::Object(logprobs)) = choice.logprobs {
                 append_lists(parts.logprobs.get_or_insert_with(Map::new), logprobs);
             }
-            if let Some(reason) = choice.remove("finish_reason").filter(|r| !r.is_null()) {
+            if let Some(reason) = choice.finish_reason {
                 parts.finish_reason = Some(reason);
             }
             // Anything else about the choice (Azure's content_filter_results): its last value.
-            parts.extra.extend(choice.into_iter().filter(|(name, value)| name != "index" && !value.is_null()));
+            parts.extra.extend(choice.extra);
         }
         Ok(())
     }
@@ -129,15 +127,13 @@ impl Assembler {
 }
 
 impl ChoiceParts {
-    fn absorb(&mut self, delta: Map<String, Value>) {
-        for (name, value) in delta {
-            if value.is_null() {
-                continue;
+    fn absorb(&mut self, delta: DeltaFrame<'_>) {
+        for (slot, piece) in delta.texts.into_iter().enumerate() {
+            if let Some(piece) = piece {
+                self.texts[slot].get_or_insert_with(String::new).push_str(&piece);
             }
-            if let Some(slot) = TEXTS.iter().position(|t| *t == name) {
-                self.texts[slot].get_or_insert_with(String::new).push_str(value.as_str().unwrap_or_default());
-                continue;
-            }
+        }
+        for (name, value) in delta.rest {
             match (name.as_str(), value) {
                 ("tool_calls", Value::Array(calls)) => {
                     for (position, call) in calls.into_iter().enumerate() {
@@ -197,6 +193,167 @@ fn is_blank(value: &Value) -> bool {
         Value::String(s) => s.is_empty(),
         Value::Number(n) => n.as_u64() == Some(0),
         _ => false,
+    }
+}
+
+/// One chunk as the assembler takes it, read in one pass without a tree for what
+/// it only concatenates (text pieces, borrowed from the event where they have no
+/// escapes) or already knows (top-level members after their first real value):
+/// a chunk read as a `Value` was most of an assembled answer's cost.
+struct ChunkFrame<'de> {
+    error: Option<Value>,
+    usage: Option<Value>,
+    choices: Vec<ChoiceFrame<'de>>,
+    /// Top-level members the assembler has no real value for yet.
+    top: Vec<(String, Value)>,
+}
+
+struct ChoiceFrame<'de> {
+    index: Option<Value>,
+    delta: Option<DeltaFrame<'de>>,
+    logprobs: Option<Value>,
+    finish_reason: Option<Value>,
+    extra: Vec<(String, Value)>,
+}
+
+/// A delta's text pieces (by [`TEXTS`]) and its other non-null members.
+#[derive(Default)]
+struct DeltaFrame<'de> {
+    texts: [Option<Cow<'de, str>>; 3],
+    rest: Vec<(String, Value)>,
+}
+
+/// A member name or text: borrowed from the event unless it has escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// A member's value, null as none.
+fn non_null<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Value>, A::Error> {
+    Ok(Some(map.next_value::<Value>()?).filter(|v| !v.is_null()))
+}
+
+/// Reads a chunk knowing which top-level members the assembler already has.
+struct ChunkSeed<'a> {
+    known: &'a Map<String, Value>,
+}
+
+impl<'de> DeserializeSeed<'de> for ChunkSeed<'_> {
+    type Value = ChunkFrame<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ChunkSeed<'_> {
+    type Value = ChunkFrame<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a chunk")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut chunk = ChunkFrame { error: None, usage: None, choices: Vec::new(), top: Vec::new() };
+        while let Some(Text(name)) = map.next_key::<Text>()? {
+            match name.as_ref() {
+                "error" => chunk.error = non_null(&mut map)?,
+                "usage" => chunk.usage = non_null(&mut map)?,
+                "choices" => chunk.choices = map.next_value::<Option<Vec<ChoiceFrame>>>()?.unwrap_or_default(),
+                // Stream-only members: the chunk's type, and OpenAI's random padding.
+                "object" | "obfuscation" => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                name if self.known.get(name).is_some_and(|known| !is_blank(known)) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    if let Some(value) = non_null(&mut map)? {
+                        chunk.top.push((name.into_owned(), value));
+                    }
+                }
+            }
+        }
+        Ok(chunk)
+    }
+}
+
+impl<'de> de::Deserialize<'de> for ChoiceFrame<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChoiceVisitor;
+        impl<'de> Visitor<'de> for ChoiceVisitor {
+            type Value = ChoiceFrame<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a choice")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut choice =
+                    ChoiceFrame { index: None, delta: None, logprobs: None, finish_reason: None, extra: Vec::new() };
+                while let Some(Text(name)) = map.next_key::<Text>()? {
+                    match name.as_ref() {
+                        "index" => choice.index = non_null(&mut map)?,
+                        "delta" => choice.delta = map.next_value()?,
+                        "logprobs" => choice.logprobs = non_null(&mut map)?,
+                        "finish_reason" => choice.finish_reason = non_null(&mut map)?,
+                        _ => {
+                            if let Some(value) = non_null(&mut map)? {
+                                choice.extra.push((name.into_owned(), value));
+                            }
+                        }
+                    }
+                }
+                Ok(choice)
+            }
+        }
+        deserializer.deserialize_map(ChoiceVisitor)
+    }
+}
+
+impl<'de> de::Deserialize<'de> for DeltaFrame<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DeltaVisitor;
+        impl<'de> Visitor<'de> for DeltaVisitor {
+            type Value = DeltaFrame<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a delta")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut delta = DeltaFrame::default();
+                while let Some(Text(name)) = map.next_key::<Text>()? {
+                    match TEXTS.iter().position(|t| *t == name) {
+                        Some(slot) => {
+                            if let Some(Text(piece)) = map.next_value::<Option<Text>>()? {
+                                delta.texts[slot] = Some(piece);
+                            }
+                        }
+                        None => {
+                            if let Some(value) = non_null(&mut map)? {
+                                delta.rest.push((name.into_owned(), value));
+                            }
+                        }
+                    }
+                }
+                Ok(delta)
+            }
+        }
+        deserializer.deserialize_map(DeltaVisitor)
     }
 }
 
@@ -381,6 +538,28 @@ mod tests {
         assert!(completion.get("obfuscation").is_none());
         assert_eq!(completion["prompt_filter_results"][0]["prompt_index"], 0);
         assert_eq!(completion["choices"][0]["content_filter_results"]["hate"]["filtered"], false);
+    }
+
+    #[test]
+    fn members_in_any_order_with_escapes_read_as_they_would_from_a_tree() {
+        // The choice's index after its delta, escaped text, a top-level member that
+        // comes only later, and a chunk that is not an object.
+        let events = [
+            r#"{"choices":[{"delta":{"content":"a\"b\u00e9"},"index":1}],"model":"","id":"c"}"#,
+            r#"{"model":"m","choices":[{"finish_reason":"stop","delta":{"content":"\n"},"index":1}],"system_fingerprint":"fp"}"#,
+        ];
+        let mut assembler = Assembler::new(1);
+        for event in events {
+            assembler.push(event).unwrap();
+        }
+        let completion = assembler.finish().unwrap();
+        assert_eq!(completion["choices"][0]["index"], 1);
+        assert_eq!(completion["choices"][0]["message"]["content"], "a\"b\u{e9}\n");
+        assert_eq!((completion["model"].as_str(), completion["id"].as_str()), (Some("m"), Some("c")));
+        assert_eq!(completion["system_fingerprint"], "fp");
+        for broken in [r#"[1]"#, r#"{"choices":5}"#, r#"{"choices":[7]}"#, r#"{"choices":[]} x"#] {
+            assert_eq!(Assembler::new(1).push(broken), Err(AssembleError::Malformed), "{broken}");
+        }
     }
 
     #[test]
