@@ -122,14 +122,17 @@ impl Settlement {
 
     /// Settled for the model that served: other models' scopes are given back.
     pub async fn run_served(self, used: Used, served_model: &str) {
-        if let Some(rest) = self.queue_now(used, false, Some(served_model)) {
-            rest.run().await;
-        }
+        self.send(used, false, Some(served_model)).await
     }
 
     /// Another limiter refused the request: give back the request cell too.
     pub async fn cancel(self) {
-        if let Some(rest) = self.queue_now(Used::NOTHING, true, None) {
+        self.send(Used::NOTHING, true, None).await
+    }
+
+    /// Queued, then waited for (inside a task that outlives the answer).
+    async fn send(self, used: Used, cancel: bool, served_model: Option<&str>) {
+        if let Some(rest) = self.queue_now(used, cancel, served_model) {
             rest.run().await;
         }
     }

@@ -479,8 +479,9 @@ mod tests {
         assert_eq!(held.ask(T0 + 10_000), 0);
     }
 
-    #[test]
-    fn one_ask_at_a_time_even_when_an_allotment_lapses_meanwhile() {
+    /// An isolate that sent four requests to a 10,000 rpm limit and was allotted
+    /// eight slots at `T0 + 4`; the limiter state that allotted them.
+    fn hot_with_eight_slots() -> (Held, LimiterState) {
         let mut held = Held::default();
         let mut s = LimiterState::default();
         let hot = (0..4).map(|i| held.before_call(1, 0, T0 + i)).last().unwrap();
@@ -488,6 +489,12 @@ mod tests {
         let mut granted = s.admit(&ask("a", &rpm(10_000), 1, 0, hot.ask), T0 + 4);
         let after = held.after_call(Some(&mut granted), hot.ask, 1, 0, T0 + 4);
         assert_eq!(after.lapses_ms, Some(T0 + 4 + LIFETIME_MS));
+        (held, s)
+    }
+
+    #[test]
+    fn one_ask_at_a_time_even_when_an_allotment_lapses_meanwhile() {
+        let (mut held, mut s) = hot_with_eight_slots();
         for i in 0..6 {
             assert!(held.before_call(1, 0, T0 + 5 + i).admitted.is_some());
         }
@@ -513,11 +520,7 @@ mod tests {
 
     #[test]
     fn an_ask_ahead_counts_the_rest_it_replaces_as_left() {
-        let mut held = Held::default();
-        let mut s = LimiterState::default();
-        let hot = (0..4).map(|i| held.before_call(1, 0, T0 + i)).last().unwrap();
-        let mut granted = s.admit(&ask("a", &rpm(10_000), 1, 0, hot.ask), T0 + 4);
-        held.after_call(Some(&mut granted), hot.ask, 1, 0, T0 + 4);
+        let (mut held, mut s) = hot_with_eight_slots();
         for i in 0..6 {
             assert!(held.before_call(1, 0, T0 + 5 + i).admitted.is_some());
         }
@@ -540,11 +543,7 @@ mod tests {
 
     #[test]
     fn an_ask_ahead_that_is_refused_takes_what_is_left() {
-        let mut held = Held::default();
-        let mut s = LimiterState::default();
-        let hot = (0..4).map(|i| held.before_call(1, 0, T0 + i)).last().unwrap();
-        let mut granted = s.admit(&ask("a", &rpm(10_000), 1, 0, hot.ask), T0 + 4);
-        held.after_call(Some(&mut granted), hot.ask, 1, 0, T0 + 4);
+        let (mut held, mut s) = hot_with_eight_slots();
         while held.before_call(1, 0, T0 + 5).admitted.is_some() {}
         // The request that asked ahead was refused (another isolate took the rest
         // of the limit): a slot this isolate still holds admits it.

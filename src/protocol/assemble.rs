@@ -253,6 +253,18 @@ fn non_null<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Value>, A::Err
     Ok(Some(map.next_value::<Value>()?).filter(|v| !v.is_null()))
 }
 
+/// Keeps a member other than those the frame names, unless it is null.
+fn push_non_null<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    name: Cow<'de, str>,
+    into: &mut Vec<(String, Value)>,
+) -> Result<(), A::Error> {
+    if let Some(value) = non_null(map)? {
+        into.push((name.into_owned(), value));
+    }
+    Ok(())
+}
+
 /// Reads a chunk knowing which top-level members the assembler already has.
 struct ChunkSeed<'a> {
     known: &'a Map<String, Value>,
@@ -284,11 +296,7 @@ impl<'de> Visitor<'de> for ChunkSeed<'_> {
                 name if self.known.get(name).is_some_and(|known| !is_blank(known)) => {
                     map.next_value::<IgnoredAny>()?;
                 }
-                _ => {
-                    if let Some(value) = non_null(&mut map)? {
-                        chunk.top.push((name.into_owned(), value));
-                    }
-                }
+                _ => push_non_null(&mut map, name, &mut chunk.top)?,
             }
         }
         Ok(chunk)
@@ -313,9 +321,7 @@ impl<'de> de::Deserialize<'de> for ChoiceFrame<'de> {
                         "logprobs" => choice.logprobs = non_null(&mut map)?,
                         "finish_reason" => choice.finish_reason = non_null(&mut map)?,
                         _ => {
-                            if let Some(value) = non_null(&mut map)? {
-                                choice.extra.push((name.into_owned(), value));
-                            }
+                            push_non_null(&mut map, name, &mut choice.extra)?;
                         }
                     }
                 }
@@ -344,9 +350,7 @@ impl<'de> de::Deserialize<'de> for DeltaFrame<'de> {
                             }
                         }
                         None => {
-                            if let Some(value) = non_null(&mut map)? {
-                                delta.rest.push((name.into_owned(), value));
-                            }
+                            push_non_null(&mut map, name, &mut delta.rest)?;
                         }
                     }
                 }
