@@ -1,14 +1,21 @@
 //! `GET /admin/`: the usage dashboard, one self-contained page (uPlot from npm,
 //! bundled by `scripts/build-dashboard.mjs` at build time; no CDN). It opens with
 //! the admin token as a bearer or in the `gw_admin` cookie its sign-in page sets;
-//! the page then calls the admin API with the token as a bearer.
+//! the page then calls the admin API with the token as a bearer. The page is a string
+//! in the Worker's JS (`dashboard/dist/page.js`, generated with it), not in the wasm.
 
 use super::{admin, respond};
 use crate::auth;
 use crate::error::GatewayError;
+use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{Env, Headers, Request, Response};
 
-const PAGE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/dashboard/dist/dashboard.html"));
+#[wasm_bindgen(module = "/dashboard/dist/page.js")]
+extern "C" {
+    /// The dashboard page with these headers, its body made in JS from the bundled string.
+    #[wasm_bindgen(js_name = dashboardResponse)]
+    fn dashboard_response(status: u16, headers: &web_sys::Headers) -> web_sys::Response;
+}
 
 const SIGN_IN: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Edge AI gateway: sign in</title>
 <style>body{font:14px system-ui,sans-serif;display:grid;place-items:center;height:90vh;background:#f5f6f8}
@@ -27,14 +34,15 @@ fn cookie_token(req: &Request) -> Option<String> {
     Some(crate::usage::query::percent_decode(value))
 }
 
-fn html(status: u16, body: &str) -> Response {
+fn html_headers() -> Headers {
     let headers = Headers::new();
+    let _ = headers.set("content-type", "text/html; charset=utf-8");
     let _ = headers.set("cache-control", "no-store");
     let _ = headers.set(
         "content-security-policy",
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
     );
-    respond::bytes(status, "text/html; charset=utf-8", body.as_bytes().to_vec(), headers)
+    headers
 }
 
 pub fn handle(req: &Request, env: &Env) -> Result<Response, GatewayError> {
@@ -47,8 +55,8 @@ pub fn handle(req: &Request, env: &Env) -> Result<Response, GatewayError> {
     let expected = env.secret("ADMIN_TOKEN").map(|s| s.to_string()).unwrap_or_default();
     let by_cookie = cookie_token(req).is_some_and(|t| !expected.is_empty() && auth::secrets_equal(&t, &expected));
     if by_bearer.is_ok() || by_cookie {
-        Ok(html(200, PAGE))
+        Ok(dashboard_response(200, &html_headers().0).into())
     } else {
-        Ok(html(401, SIGN_IN))
+        Ok(respond::with_headers(401, SIGN_IN.as_bytes().to_vec(), html_headers()))
     }
 }
