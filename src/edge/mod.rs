@@ -36,7 +36,6 @@ mod stream;
 mod timer;
 mod tool_probe;
 mod upstream;
-mod upstream_body;
 mod usage;
 
 use crate::auth;

@@ -146,7 +146,6 @@ impl StreamPort for EdgePorts<'_> {
             pump.check_tool_calls(tools);
         }
         pump.scrub_secrets(watch.secrets);
-        let first = pump.until_committed(first_content_ms).await?;
-        Ok((first, pump))
+        pump.until_committed(first_content_ms).await
     }
 }

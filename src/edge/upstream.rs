@@ -7,7 +7,6 @@
 //! against a `worker::Delay` in Rust cost a wasm closure per timer, a crossing for
 //! each of `setTimeout`/`clearTimeout`, and one per `RequestInit` field.
 
-pub use super::upstream_body::{BodyReader, Chunk};
 use crate::pipeline::WholeBody;
 use crate::providers::AttemptFailure;
 use crate::providers::UpstreamRequest;
@@ -205,10 +204,8 @@ impl Sent {
     }
 
     /// The body's reader (for streamed answers).
-    pub fn reader(&self) -> Option<BodyReader> {
-        let body = self.response.body()?;
-        let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        Some(BodyReader::new(reader))
+    pub fn reader(&self) -> Option<web_sys::ReadableStreamDefaultReader> {
+        Some(self.response.body()?.get_reader().unchecked_into())
     }
 
     /// Reads the whole (non-streamed or error) body within `ms`, in one call: a

@@ -1,84 +1,123 @@
-//! A stream until its first content: the pump reads the provider's body from Rust,
-//! each read raced against one reusable idle timer, within the first-byte deadline.
-//! Nothing has reached the client yet, so any failure here is an `AttemptFailure`
-//! and the caller may still try the next provider.
+//! A stream until its first content, within the first-byte deadline. One JS loop
+//! reads the provider's body and hands each chunk to the pump in one synchronous
+//! call, until the pump says the stream is committed (or ended, or failed): one
+//! promise and one timer for the whole phase, where reading from Rust cost a
+//! promise, two callbacks and a wake-up per chunk. Nothing has reached the client
+//! yet, so any failure here is an `AttemptFailure` and the caller may still try the
+//! next provider. After it, `client_stream`'s pump reads the rest.
 
 use super::Pump;
 use crate::edge::now_ms;
-use crate::edge::timer::Timer;
-use crate::edge::upstream::Chunk;
 use crate::gateway::AttemptFailure;
 use crate::providers::StreamFault;
-use futures_util::future::{select, Either};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::{wasm_bindgen, Closure};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
-pub(super) struct IdleTimer {
-    timer: Timer,
-    fires_at_ms: u64,
+#[wasm_bindgen(inline_js = r#"
+export function readUntilDecided(reader, feed, ms) {
+  return new Promise((resolve) => {
+    let over = false;
+    const finish = (code) => {
+      over = true;
+      clearTimeout(timer);
+      resolve(code);
+    };
+    // A read still pending when the time is up is left to the abort that follows.
+    const timer = setTimeout(() => {
+      over = true;
+      resolve(2);
+    }, ms);
+    const next = () =>
+      reader.read().then(
+        (read) => {
+          if (over) return;
+          if (feed(read.done ? undefined : read.value)) finish(1);
+          else next();
+        },
+        () => {
+          if (!over) finish(3);
+        },
+      );
+    next();
+  });
+}
+"#)]
+extern "C" {
+    /// Resolves with `1` once `feed` (given each chunk, `undefined` at the end)
+    /// returns true, `2` when `ms` passed first, `3` when the body broke.
+    #[wasm_bindgen(js_name = readUntilDecided)]
+    fn read_until_decided(
+        reader: &web_sys::ReadableStreamDefaultReader,
+        feed: &Closure<dyn FnMut(JsValue) -> bool>,
+        ms: f64,
+    ) -> js_sys::Promise;
 }
 
-enum Read {
-    Chunk(Vec<u8>),
-    End,
-    Broken,
-    Idle,
+/// The pump while the JS loop feeds it, and what it decided.
+struct Reading {
+    pump: Box<Pump>,
+    out: Vec<u8>,
+    failure: Option<AttemptFailure>,
 }
 
-impl Pump {
-    /// The next chunk, or `Idle` when none arrives within `ms`.
-    async fn read(&mut self, ms: u64) -> Read {
-        let deadline = now_ms().saturating_add(ms);
-        loop {
-            // A timer armed by an earlier read is kept while it fires no later than
-            // this deadline; when it fires early, the rest is waited for below.
-            let timer = match self.timer.take() {
-                Some(timer) if timer.fires_at_ms <= deadline => timer,
-                _ => {
-                    let wait = deadline.saturating_sub(now_ms()).max(1);
-                    IdleTimer { timer: Timer::after_ms(wait), fires_at_ms: now_ms() + wait }
-                }
-            };
-            let timer = self.timer.insert(timer);
-            let Some(body) = self.body.as_mut() else { return Read::Broken };
-            match select(body.next(), &mut timer.timer).await {
-                Either::Left((Chunk::Bytes(chunk), _)) => return Read::Chunk(chunk),
-                Either::Left((Chunk::Broken, _)) => return Read::Broken,
-                Either::Left((Chunk::End, _)) => return Read::End,
-                Either::Right(_) => {
-                    self.timer = None;
-                    if now_ms() >= deadline {
-                        return Read::Idle;
-                    }
-                }
+impl Reading {
+    /// One chunk (`None`: the body ended); true once there is no need to read on.
+    fn feed(&mut self, chunk: Option<&[u8]>) -> bool {
+        let fed = match chunk {
+            Some(bytes) => self.pump.relay.feed(bytes, &mut self.out).map_err(fault_before_content),
+            None => self.ended(),
+        };
+        match fed {
+            Ok(()) => self.pump.relay.committed() || self.pump.finished,
+            Err(failure) => {
+                self.failure = Some(failure);
+                true
             }
         }
     }
 
-    /// Reads until the first real content (or the end), within the first-byte
-    /// deadline. Until then nothing has reached the client, so any failure here
-    /// lets the caller try the next provider.
-    pub async fn until_committed(&mut self, deadline_ms: u64) -> Result<Vec<u8>, AttemptFailure> {
-        let until = now_ms() + deadline_ms;
-        let mut out = Vec::new();
-        while !self.relay.committed() {
-            let left = until.saturating_sub(now_ms());
-            if left == 0 {
-                return Err(AttemptFailure::Timeout);
-            }
-            match self.read(left).await {
-                Read::Chunk(chunk) => self.relay.feed(&chunk, &mut out).map_err(fault_before_content)?,
-                Read::Idle => return Err(AttemptFailure::Timeout),
-                Read::Broken => return Err(AttemptFailure::InvalidResponse("the stream broke before any content")),
-                Read::End => {
-                    let end = self.relay.end(&mut out).map_err(fault_before_content)?;
-                    if !self.relay.committed() {
-                        return Err(AttemptFailure::InvalidResponse("the stream ended before any content"));
-                    }
-                    self.finish_with(end, &mut out);
-                }
-            }
+    fn ended(&mut self) -> Result<(), AttemptFailure> {
+        let end = self.pump.relay.end(&mut self.out).map_err(fault_before_content)?;
+        if !self.pump.relay.committed() {
+            return Err(AttemptFailure::InvalidResponse("the stream ended before any content"));
         }
-        self.first_content_ms = Some(now_ms());
-        Ok(out)
+        self.pump.finish_with(end, &mut self.out);
+        Ok(())
+    }
+}
+
+impl Pump {
+    /// Reads until the first real content (or the end), within the first-byte
+    /// deadline: what goes to the client first, and the pump to relay the rest.
+    pub async fn until_committed(self: Box<Self>, deadline_ms: u64) -> Result<(Vec<u8>, Box<Self>), AttemptFailure> {
+        let Some(reader) = self.body.clone() else {
+            return Err(AttemptFailure::InvalidResponse("the answer has no body"));
+        };
+        let reading = Rc::new(RefCell::new(Reading { pump: self, out: Vec::new(), failure: None }));
+        let feed = Closure::<dyn FnMut(JsValue) -> bool>::new({
+            let reading = reading.clone();
+            move |chunk: JsValue| {
+                let bytes = chunk.dyn_into::<js_sys::Uint8Array>().ok().map(|c| c.to_vec());
+                reading.borrow_mut().feed(bytes.as_deref())
+            }
+        });
+        let code = JsFuture::from(read_until_decided(&reader, &feed, deadline_ms.max(1) as f64)).await;
+        drop(feed);
+        let Ok(Reading { mut pump, out, failure }) = Rc::try_unwrap(reading).map(RefCell::into_inner) else {
+            return Err(AttemptFailure::InvalidResponse("the stream could not be read"));
+        };
+        match (code.ok().and_then(|c| c.as_f64()), failure) {
+            (_, Some(failure)) => Err(failure),
+            (Some(1.0), None) => {
+                pump.first_content_ms = Some(now_ms());
+                Ok((out, pump))
+            }
+            (Some(2.0), None) => Err(AttemptFailure::Timeout),
+            _ => Err(AttemptFailure::InvalidResponse("the stream broke before any content")),
+        }
     }
 }
 

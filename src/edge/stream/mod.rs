@@ -2,7 +2,7 @@
 //! translates and watches; this adds the I/O. `first_content` reads until the first
 //! content within a deadline (failover is still possible then); after it the JS
 //! pump of `client_stream` reads and calls [`Pump::on_chunk`] and friends
-//! synchronously, one call per chunk. Here: the pump's state, what each call does,
+//! synchronously, one call per chunk (both read in JS: no Rust future per chunk). Here: the pump's state, what each call does,
 //! the final error event when the provider breaks mid-way, and how the stream ends
 //! (health outcome, the request's log line, the settlement's signal).
 
@@ -11,7 +11,7 @@ mod first_content;
 use super::end_signal::EndSignal;
 use super::health_cache;
 use super::log::RequestLine;
-use super::upstream::{AbortOnDrop, BodyReader};
+use super::upstream::AbortOnDrop;
 use super::{log, now_ms};
 use crate::config::{BreakerPolicy, Price};
 use crate::error::scrub;
@@ -20,7 +20,6 @@ use crate::limits::Used;
 use crate::protocol::stream::StreamEnd;
 use crate::providers::StreamFault;
 use crate::relay::Relay;
-use first_content::IdleTimer;
 
 /// Stores what a dialect kept of a completed answer (a stored response).
 pub type Keep = Box<dyn FnOnce(Kept) -> futures_util::future::LocalBoxFuture<'static, ()>>;
@@ -32,7 +31,8 @@ pub struct Kept {
 }
 
 pub struct Pump {
-    body: Option<BodyReader>,
+    /// The provider's body, until the JS pump takes it.
+    body: Option<web_sys::ReadableStreamDefaultReader>,
     relay: Relay,
     idle_ms: u64,
     finished: bool,
@@ -51,9 +51,6 @@ pub struct Pump {
     ends_by_ms: u64,
     /// The serving target's price, for the real cost of the stream.
     price: Option<Price>,
-    /// One timer reused across reads: arming a timer per chunk costs more than the
-    /// chunk's own work.
-    timer: Option<IdleTimer>,
     /// Where a completed answer is kept, and what was kept (taken at the end).
     keep: Option<(Keep, Option<Vec<String>>)>,
     kept: Option<serde_json::Value>,
@@ -65,7 +62,7 @@ pub struct Pump {
 }
 
 impl Pump {
-    pub fn new(body: BodyReader, abort: AbortOnDrop, relay: Relay, idle_ms: u64) -> Self {
+    pub fn new(body: web_sys::ReadableStreamDefaultReader, abort: AbortOnDrop, relay: Relay, idle_ms: u64) -> Self {
         Self {
             body: Some(body),
             relay,
@@ -80,7 +77,6 @@ impl Pump {
             breaker_policy: BreakerPolicy::default(),
             tools: None,
             price: None,
-            timer: None,
             keep: None,
             kept: None,
             secrets: Vec::new(),
@@ -140,8 +136,7 @@ impl Pump {
     /// The upstream reader and the timings, for the JS pump: the idle timeout and
     /// the time left before `max_stream_ms`.
     pub fn hand_off(&mut self) -> Option<(web_sys::ReadableStreamDefaultReader, u64, u64)> {
-        self.timer = None;
-        let reader = self.body.take()?.into_reader()?;
+        let reader = self.body.take()?;
         Some((reader, self.idle_ms, self.ends_by_ms.saturating_sub(now_ms())))
     }
 
