@@ -29,6 +29,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
+import { isolateMemory } from "./lib/isolate-memory.mjs";
 import { startGateway, putConfig, ROOT, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, benchSuiteConfig } from "./lib/gateway.mjs";
 
 // ---------------------------------------------------------------------------------------------
@@ -276,9 +277,11 @@ const rustFloor = (upstream) =>
 const gateway = (mockBaseUrl) =>
   startWorkerd(async () => {
     // Production shape: the usage store (Queue + D1) on, request logs off (benchConfig).
-    const { mf, url } = await startGateway({ usageBatchTimeoutMs: 1000 });
+    // The inspector reads the isolate's own memory after the run (scripts/lib/isolate-memory.mjs).
+    const inspectorPort = await freePort();
+    const { mf, url } = await startGateway({ usageBatchTimeoutMs: 1000, inspectorPort });
     await putConfig(url, benchSuiteConfig(mockBaseUrl, { failoverStatus: OPT.failoverStatus }));
-    return { url, close: () => mf.dispose() };
+    return { url, inspectorPort, close: () => mf.dispose() };
   });
 
 const PORTKEY_VERSION = "1.15.2";
@@ -498,6 +501,18 @@ for (let round = 0; round < OPT.rounds; round++) {
   rounds.push(results);
 }
 const memoryAfter = Object.fromEntries(live.filter((s) => s.key !== "D").map((s) => [s.key, s.pids.map(memory)]));
+// The gateway's isolate alone (its JS heap and wasm memory), apart from workerd's RSS, which
+// also holds Miniflare's simulators of the usage store and Durable Objects.
+const isolateAfter = {};
+for (const s of live.filter((s) => s.inspectorPort)) {
+  try {
+    const isolate = await isolateMemory(s.inspectorPort);
+    isolateAfter[s.key] = await isolate.measure();
+    isolate.close();
+  } catch (err) {
+    isolateAfter[s.key] = { error: err.message };
+  }
+}
 const loadAfter = os.loadavg();
 await cleanup();
 
@@ -689,7 +704,9 @@ console.log("\nMemory of each subject's process after the run (RSS / peak, MB); 
 for (const s of live.filter((s) => s.key !== "D")) {
   const mem = (memoryAfter[s.key] ?? []).map((m) => (m ? `${fmt(m.rss_mb, 0)} / ${fmt(m.hwm_mb, 0)}` : "–")).join(", ");
   const cold = s.cold?.first_answer_ms ? `${fmt(s.cold.first_answer_ms, 0)} ms, first request ${fmt(s.cold.first_request_ms, 1)} ms` : (s.cold?.error ?? "–");
-  console.log(`  ${s.key.padEnd(3)}${mem.padEnd(12)}  cold start ${cold}`);
+  const isolate = isolateAfter[s.key];
+  const own = isolate?.heap_mb != null ? `; isolate: JS heap ${fmt(isolate.heap_mb, 1)} MB, wasm memory ${fmt(isolate.wasm_mb, 1)} MB` : "";
+  console.log(`  ${s.key.padEnd(3)}${mem.padEnd(12)}  cold start ${cold}${own}`);
 }
 
 // The headline table of issue 13 / the README, in Markdown.
@@ -783,6 +800,7 @@ const result = {
   },
   subjects: subjects.map(({ key, name, url, pids, failed, cold }) => ({ key, name, url, pids, cold_start: cold ?? null, failed: failed ?? null })),
   memory_after_mb: memoryAfter,
+  isolate_memory_after_mb: isolateAfter,
   figures,
   ratios,
   warnings,

@@ -6,11 +6,9 @@
 // For each client API (OpenAI chat completions and Anthropic messages, both to an OpenAI-kind
 // target under another model name, so events are renamed or translated) and each length,
 // it streams a few answers one after another, then reads:
-//   - the isolate's JS heap in use (V8, `Runtime.getHeapUsage` through the inspector);
-//   - workerd's resident memory (RSS from /proc: the wasm's linear memory, which never
-//     shrinks, is in it; so are the runtime's buffers).
-//   - the wasm instances' linear memory (`WebAssembly.Memory` objects found through the
-//     inspector's `queryObjects`, which collects garbage first; no hook in the Worker).
+//   - the isolate's JS heap in use and its wasm linear memory (scripts/lib/isolate-memory.mjs,
+//     through the inspector: no hook in the Worker);
+//   - workerd's resident memory (RSS from /proc: the runtime's buffers are in it too).
 // It fails (exit 1) unless every stream ended as a complete answer and, from the shortest
 // length to the longest, the JS heap grew by less than 4 MB, the wasm memory by less than
 // 2 MB and RSS by less than 32 MB (the runtime's own buffers move it by a few MB).
@@ -22,6 +20,7 @@ import http from "node:http";
 import path from "node:path";
 import { startGateway, putConfig, benchConfig, DEV_GATEWAY_KEY, ROOT } from "./lib/gateway.mjs";
 import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
+import { isolateMemory } from "./lib/isolate-memory.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const { values } = parseArgs({
@@ -97,67 +96,8 @@ function stream({ path: urlPath, headers, body, complete }) {
   });
 }
 
-// The isolate's inspector: a garbage collection, then the JS heap in use.
-const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
-const target = targets.find((t) => !String(t.title).includes("internal")) ?? targets[0];
-const ws = new WebSocket(target.webSocketDebuggerUrl);
-await new Promise((resolve, reject) => {
-  ws.addEventListener("open", resolve);
-  ws.addEventListener("error", reject);
-});
-let nextId = 1;
-const pending = new Map();
-let contextId;
-ws.addEventListener("message", (event) => {
-  const message = JSON.parse(event.data);
-  if (message.method === "Runtime.executionContextCreated") contextId ??= message.params.context.id;
-  if (message.id && pending.has(message.id)) {
-    pending.get(message.id)(message);
-    pending.delete(message.id);
-  }
-});
-// An inspector command the runtime does not answer resolves with nothing after 5 s.
-const inspect = (method, params = {}) =>
-  new Promise((resolve) => {
-    const id = nextId++;
-    const timer = setTimeout(() => {
-      pending.delete(id);
-      resolve({});
-    }, 5000);
-    pending.set(id, (message) => {
-      clearTimeout(timer);
-      resolve(message);
-    });
-    ws.send(JSON.stringify({ id, method, params }));
-  });
-
-/** The wasm instances' linear memory (it only grows): every live `WebAssembly.Memory`, found
- * through the inspector's `queryObjects`, without any hook in the Worker. */
-async function wasmMemoryMb() {
-  if (contextId === undefined) await inspect("Runtime.enable");
-  const proto = await inspect("Runtime.evaluate", { expression: "WebAssembly.Memory.prototype", contextId });
-  const prototypeObjectId = proto.result?.result?.objectId;
-  if (!prototypeObjectId) return null;
-  const found = await inspect("Runtime.queryObjects", { prototypeObjectId });
-  const objectId = found.result?.objects?.objectId;
-  if (!objectId) return null;
-  const sizes = await inspect("Runtime.callFunctionOn", {
-    objectId,
-    functionDeclaration: "function () { return this.reduce((sum, memory) => sum + memory.buffer.byteLength, 0); }",
-    returnByValue: true,
-  });
-  const bytes = sizes.result?.result?.value;
-  return typeof bytes === "number" ? bytes / 2 ** 20 : null;
-}
-
-async function measure() {
-  // workerd's inspector answers no `HeapProfiler.collectGarbage` after the first: the heap
-  // figure includes garbage not yet collected.
-  // `queryObjects` collects garbage first, so the heap figure after it is what is live.
-  const wasm_mb = await wasmMemoryMb();
-  const { result } = await inspect("Runtime.getHeapUsage");
-  return { heap_mb: result ? result.usedSize / 2 ** 20 : null, wasm_mb, rss_mb: rssMb(pid) };
-}
+const isolate = await isolateMemory(INSPECTOR_PORT);
+const measure = async () => ({ ...(await isolate.measure()), rss_mb: rssMb(pid) });
 
 const rows = [];
 let failed = false;
@@ -205,7 +145,7 @@ mkdirSync(path.dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify({ lengths: LENGTHS, streams: STREAMS, rows, checks }, null, 2));
 console.log(`written: ${path.relative(ROOT, out)}`);
 
-ws.close();
+isolate.close();
 agent.destroy();
 await Promise.allSettled([mf.dispose(), mock.close()]);
 process.exit(failed ? 1 : 0);
