@@ -2,9 +2,10 @@
 //! translates and watches; this adds the I/O. `first_content` reads until the first
 //! content within a deadline (failover is still possible then); after it the JS
 //! pump of `client_stream` reads and calls [`Pump::on_chunk`] and friends
-//! synchronously, one call per chunk (both read in JS: no Rust future per chunk). Here: the pump's state, what each call does,
-//! the final error event when the provider breaks mid-way, and how the stream ends
-//! (health outcome, the request's log line, the settlement's signal).
+//! synchronously, one call per chunk (both phases read in JS: no Rust future per
+//! chunk). Here: the pump's state, what each call does, the final error event when
+//! the provider breaks mid-way, and how the stream ends (health outcome, the
+//! request's log line, the settlement's signal).
 
 mod first_content;
 
