@@ -27,11 +27,12 @@
 // CPU per request is the build's workerd process time (user + system, from /proc) over the
 // requests it answered: it counts Miniflare's simulators (Queue, D1, Durable Objects) too. An
 // A/A run (the same directory twice, --together) gives ratios of 1.00 ± ~0.05.
-import { copyFileSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startGateway, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY } from "./lib/gateway.mjs";
 import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
+import { workerdChildren } from "./lib/workerd-process.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -67,20 +68,6 @@ const SECONDS = Number(option("seconds", 3));
 const ROUNDS = Number(option("rounds", 6));
 const BODIES = option("bodies", "json,stream").split(",").filter(Boolean);
 const LATENCY_REQUESTS = Number(option("lat", 0));
-
-/** The workerd processes this node process started (Miniflare's children). */
-function workerdChildren() {
-  return readdirSync("/proc")
-    .filter((pid) => /^\d+$/.test(pid))
-    .filter((pid) => {
-      try {
-        const parent = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[1];
-        return parent === String(process.pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("workerd");
-      } catch {
-        return false;
-      }
-    });
-}
 
 function cpuMs(subject) {
   let ticks = 0;

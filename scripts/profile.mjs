@@ -5,6 +5,7 @@
 // --events=N makes each streamed answer N events long (as scripts/bench's stream cases).
 // --limited gives the key rate limits and a budget that never refuse (the limiter's cost).
 import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig } from "./lib/gateway.mjs";
+import { openInspector } from "./lib/inspector.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
@@ -37,25 +38,8 @@ const one = async () => {
 };
 for (let i = 0; i < 300; i++) await one();
 
-const targets = await (await fetch(`http://127.0.0.1:${PORT}/json`)).json();
-const target = targets.find((t) => !String(t.title).includes("internal")) ?? targets[0];
-const ws = new WebSocket(target.webSocketDebuggerUrl);
-await new Promise((r) => ws.addEventListener("open", r));
-let nextId = 1;
-const pending = new Map();
-ws.addEventListener("message", (e) => {
-  const msg = JSON.parse(e.data);
-  if (msg.id && pending.has(msg.id)) {
-    pending.get(msg.id)(msg);
-    pending.delete(msg.id);
-  }
-});
-const send = (method, params = {}) =>
-  new Promise((resolve) => {
-    const id = nextId++;
-    pending.set(id, resolve);
-    ws.send(JSON.stringify({ id, method, params }));
-  });
+const inspector = await openInspector(PORT);
+const { send } = inspector;
 await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 50 });
 await send("Profiler.start");
@@ -78,6 +62,6 @@ const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(arg
 for (const [name, n] of rows) {
   console.log(`${((n / total) * 100).toFixed(1).padStart(5)}%  ${((n * dt) / N).toFixed(1).padStart(6)} µs/req  ${name}`);
 }
-ws.close();
+inspector.close();
 await Promise.allSettled([mf.dispose(), mock.close()]);
 process.exit(0);

@@ -16,9 +16,9 @@
 // --abort-share F (that share of streams: the client disconnects after the first content), --seed S,
 // --usage-store (also run the local Queue + D1 usage store; memory is then reported only).
 import { parseArgs } from "node:util";
-import { readFileSync, readdirSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { startGateway, putConfig, DEV_ADMIN_TOKEN } from "./lib/gateway.mjs";
+import { workerdChildren, statusMb } from "./lib/workerd-process.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const { values } = parseArgs({
@@ -170,32 +170,8 @@ async function usageRows() {
   }
 }
 
-// workerd is Miniflare's child process: its RSS, from /proc.
-function workerdPids() {
-  const pids = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (ppid === process.pid && comm.startsWith("workerd")) pids.push(Number(entry));
-    } catch {
-      // the process went away
-    }
-  }
-  return pids;
-}
-function rssMb(field = "VmRSS") {
-  let kb = 0;
-  for (const pid of workerdPids()) {
-    try {
-      const match = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${field}:\\s+(\\d+) kB`));
-      if (match) kb += Number(match[1]);
-    } catch {}
-  }
-  return kb / 1024;
-}
+// workerd is Miniflare's child process: its RSS (or another field), from /proc.
+const rssMb = (field = "VmRSS") => workerdChildren().reduce((sum, pid) => sum + (statusMb(pid, field) ?? 0), 0);
 const sample = () => ({ at: Math.round((Date.now() - started) / 1000), mb: rssMb(), anon: rssMb("RssAnon") });
 
 const counts = new Map(); // class -> count

@@ -15,12 +15,13 @@
 //
 // Options: --lengths 1000,10000,100000 (events per stream), --streams N (3 per length and API).
 import { parseArgs } from "node:util";
-import { readFileSync, readdirSync, writeFileSync, mkdirSync } from "node:fs";
+import { writeFileSync, mkdirSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { startGateway, putConfig, benchConfig, DEV_GATEWAY_KEY, ROOT } from "./lib/gateway.mjs";
 import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
 import { isolateMemory } from "./lib/isolate-memory.mjs";
+import { workerdChildren, statusMb } from "./lib/workerd-process.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const { values } = parseArgs({
@@ -39,9 +40,9 @@ const RSS_GROWTH_MB = 32;
 immediateZeroTimeouts();
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const INSPECTOR_PORT = 9300 + Math.floor(Math.random() * 500);
-const before = workerdPids();
+const before = new Set(workerdChildren());
 const { mf, url } = await startGateway({ usage: false, inspectorPort: INSPECTOR_PORT });
-const pid = [...workerdPids()].find((p) => !before.has(p));
+const pid = workerdChildren().find((p) => !before.has(p));
 const config = benchConfig(mock.baseUrl);
 // Another public name than the upstream one: the pass-through renames every event's model.
 config.models.long = { targets: [{ provider: "mock", model: "bench" }] };
@@ -97,7 +98,7 @@ function stream({ path: urlPath, headers, body, complete }) {
 }
 
 const isolate = await isolateMemory(INSPECTOR_PORT);
-const measure = async () => ({ ...(await isolate.measure()), rss_mb: rssMb(pid) });
+const measure = async () => ({ ...(await isolate.measure()), rss_mb: statusMb(pid) });
 
 const rows = [];
 let failed = false;
@@ -150,25 +151,3 @@ agent.destroy();
 await Promise.allSettled([mf.dispose(), mock.close()]);
 process.exit(failed ? 1 : 0);
 
-function workerdPids() {
-  const pids = new Set();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const parent = readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1].split(" ")[1];
-      if (parent === String(process.pid) && readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("workerd")) pids.add(entry);
-    } catch {
-      // The process ended while the list was read.
-    }
-  }
-  return pids;
-}
-
-function rssMb(processId) {
-  try {
-    const match = readFileSync(`/proc/${processId}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
-    return match ? Number(match[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
-}

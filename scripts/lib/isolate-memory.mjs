@@ -5,41 +5,16 @@
 //     found with `Runtime.queryObjects` (which collects garbage first, so the heap read after
 //     it is what is live). workerd's inspector answers `HeapProfiler.collectGarbage` only once.
 // Needs a global WebSocket (Node 20: `node --experimental-websocket`).
+import { openInspector } from "./inspector.mjs";
 
 /** Connects to the inspector on `port`; `measure()` gives `{ heap_mb, wasm_mb }` (null where unread). */
 export async function isolateMemory(port) {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
-  const target = targets.find((t) => !String(t.title).includes("internal")) ?? targets[0];
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.addEventListener("open", resolve);
-    ws.addEventListener("error", reject);
-  });
-  let nextId = 1;
-  const pending = new Map();
+  // workerd leaves some commands unanswered (see above): none is waited for past 5 s.
+  const { send: inspect, onEvent, close } = await openInspector(port, { timeoutMs: 5000 });
   let contextId;
-  ws.addEventListener("message", (event) => {
-    const message = JSON.parse(event.data);
+  onEvent((message) => {
     if (message.method === "Runtime.executionContextCreated") contextId ??= message.params.context.id;
-    if (message.id && pending.has(message.id)) {
-      pending.get(message.id)(message);
-      pending.delete(message.id);
-    }
   });
-  // A command the runtime does not answer resolves with nothing after 5 s.
-  const inspect = (method, params = {}) =>
-    new Promise((resolve) => {
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        resolve({});
-      }, 5000);
-      pending.set(id, (message) => {
-        clearTimeout(timer);
-        resolve(message);
-      });
-      ws.send(JSON.stringify({ id, method, params }));
-    });
 
   async function wasmMemoryMb() {
     if (contextId === undefined) await inspect("Runtime.enable");
@@ -64,6 +39,6 @@ export async function isolateMemory(port) {
       const { result } = await inspect("Runtime.getHeapUsage");
       return { heap_mb: result ? result.usedSize / 2 ** 20 : null, wasm_mb };
     },
-    close: () => ws.close(),
+    close,
   };
 }
