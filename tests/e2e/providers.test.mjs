@@ -181,7 +181,11 @@ describe("Bedrock", () => {
           "bedrock-bad": { kind: "bedrock", base_url: mocks.bedrock.url, aws_region: "eu-central-1", api_key_secret: "BEDROCK_WRONG", region: "eu-de" },
         },
         models: {
-          "claude-eu": { targets: [{ provider: "bedrock-eu", model: "eu.anthropic.claude-3-7-sonnet-20250219-v1:0" }] },
+          // A 1 s first-byte deadline, as gemini-flash's above: the tool answer without
+          // max_tokens is then asked for as a stream whatever pace this isolate learned from
+          // the answers before it (with the default 30 s, a stream finished in a few ms read
+          // as fast enough for JSON, and the test failed when the machine was quick).
+          "claude-eu": { targets: [{ provider: "bedrock-eu", model: "eu.anthropic.claude-3-7-sonnet-20250219-v1:0" }], timeouts: { first_byte_ms: 1000 } },
           "claude-bad": { targets: [{ provider: "bedrock-bad", model: "eu.anthropic.claude-3-7-sonnet-20250219-v1:0" }] },
         },
         keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
