@@ -16,6 +16,7 @@
 //   --bodies=json,stream   json: max_tokens 100 (asked as JSON); sa: no max_tokens (JSON or a
 //                     stream assembled, by the learned-speed rule); sa1m: max_tokens 1,000,000
 //                     (always a stream assembled); stream: a client stream
+//   --events=N        answers N events long (default 9: the mock's answer to "Say hello")
 //   --lat=N           instead of load: c=1 latency, N requests per build per round, the builds
 //                     alternating request by request (for streams: time to the first chunk)
 //   --bind-a=NAME:VALUE[;NAME:VALUE]  --bind-b=...   extra Worker vars for one build
@@ -68,6 +69,10 @@ const SECONDS = Number(option("seconds", 3));
 const ROUNDS = Number(option("rounds", 6));
 const BODIES = option("bodies", "json,stream").split(",").filter(Boolean);
 const LATENCY_REQUESTS = Number(option("lat", 0));
+// The mock answers one event per word of "Hello from bench! You said: <prompt>" plus a role
+// and a finish event: 5 + words + 2 events.
+const EVENTS = Number(option("events", 9));
+const PROMPT = EVENTS > 9 ? Array.from({ length: EVENTS - 7 }, (_, i) => `w${i}`).join(" ") : "Say hello";
 
 function cpuMs(subject) {
   let ticks = 0;
@@ -99,7 +104,7 @@ for (const [label, dir] of [["A", positional[0]], ["B", positional[1]]]) {
 const body = (kind) =>
   JSON.stringify({
     model: "bench",
-    messages: [{ role: "user", content: "Say hello" }],
+    messages: [{ role: "user", content: PROMPT }],
     ...(kind === "json" ? { max_tokens: 100 } : {}),
     ...(kind === "sa1m" ? { max_tokens: 1_000_000 } : {}),
     ...(kind === "stream" ? { stream: true } : {}),

@@ -1,9 +1,11 @@
 // CPU profile of the gateway's hot path in workerd (through the V8 inspector):
 // runs sequential requests against the bench config and prints the functions with
 // the most self time. Run with:
-//   node --experimental-websocket scripts/profile.mjs [requests] [rows] [--stream] [--events=N] [--limited]
+//   node --experimental-websocket scripts/profile.mjs [requests] [rows] [--stream] [--events=N] [--limited] [--c=N]
 // --events=N makes each streamed answer N events long (as scripts/bench's stream cases).
 // --limited gives the key rate limits and a budget that never refuse (the limiter's cost).
+// --c=N keeps N requests in flight (default 1: one after another), as under load, where
+// batching (usage records, settlements, allotments) behaves as it does in scripts/bench.
 import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig } from "./lib/gateway.mjs";
 import { openInspector } from "./lib/inspector.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
@@ -13,6 +15,7 @@ const STREAM = process.argv.includes("--stream");
 const LIMITED = process.argv.includes("--limited");
 const N = Number(args[0] ?? 3000);
 const EVENTS = Number(process.argv.find((a) => a.startsWith("--events="))?.slice(9) ?? 0);
+const CONCURRENCY = Number(process.argv.find((a) => a.startsWith("--c="))?.slice(4) ?? 1);
 const PORT = 9231;
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const { mf, url } = await startGateway({ inspectorPort: PORT });
@@ -36,7 +39,16 @@ const one = async () => {
   });
   await res.arrayBuffer();
 };
-for (let i = 0; i < 300; i++) await one();
+// `count` requests, CONCURRENCY at a time.
+const run = async (count) => {
+  let left = count;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (left-- > 0) await one();
+    }),
+  );
+};
+await run(300);
 
 const inspector = await openInspector(PORT);
 const { send } = inspector;
@@ -44,7 +56,7 @@ await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 50 });
 await send("Profiler.start");
 const t0 = Date.now();
-for (let i = 0; i < N; i++) await one();
+await run(N);
 const elapsed = Date.now() - t0;
 const { result } = await send("Profiler.stop");
 const profile = result.profile;
