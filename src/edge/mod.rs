@@ -23,6 +23,7 @@ mod kv;
 mod limiter;
 mod location;
 mod log;
+mod microtasks;
 mod objects;
 mod pending_reports;
 mod plan;
@@ -61,9 +62,11 @@ pub struct RequestContext {
 }
 
 /// A panic traps the wasm instance (the runtime then starts a fresh one): its
-/// message is logged first, or the trap says only "unreachable".
+/// message is logged first, or the trap says only "unreachable". The futures'
+/// task queue is scheduled through promises (see `microtasks`).
 #[event(start)]
 fn start() {
+    microtasks::schedule_through_promises();
     std::panic::set_hook(Box::new(|info| {
         worker::console_error!("panic: {info}");
     }));
