@@ -31,7 +31,7 @@
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startGateway, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY } from "./lib/gateway.mjs";
+import { startGateway, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, promptForEvents } from "./lib/gateway.mjs";
 import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
 import { workerdChildren } from "./lib/workerd-process.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
@@ -69,10 +69,7 @@ const SECONDS = Number(option("seconds", 3));
 const ROUNDS = Number(option("rounds", 6));
 const BODIES = option("bodies", "json,stream").split(",").filter(Boolean);
 const LATENCY_REQUESTS = Number(option("lat", 0));
-// The mock answers one event per word of "Hello from bench! You said: <prompt>" plus a role
-// and a finish event: 5 + words + 2 events.
-const EVENTS = Number(option("events", 9));
-const PROMPT = EVENTS > 9 ? Array.from({ length: EVENTS - 7 }, (_, i) => `w${i}`).join(" ") : "Say hello";
+const PROMPT = promptForEvents(Number(option("events", 0)));
 
 function cpuMs(subject) {
   let ticks = 0;

@@ -30,7 +30,7 @@ import os from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 import { isolateMemory } from "./lib/isolate-memory.mjs";
-import { startGateway, putConfig, ROOT, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, benchSuiteConfig } from "./lib/gateway.mjs";
+import { startGateway, putConfig, ROOT, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, benchSuiteConfig, promptForEvents } from "./lib/gateway.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -315,12 +315,10 @@ async function portkey() {
 // Requests of each case
 
 const chatBody = (extra = {}) => ({ model: "bench", messages: [{ role: "user", content: "Say hello" }], ...extra });
-// The mock answers "Hello from bench! You said: <prompt>", one event per word, between a role
-// event and a finish event: 5 + words + 2 events.
 const streamBody = (events) => ({
   model: "bench",
   stream: true,
-  messages: [{ role: "user", content: Array.from({ length: events - 7 }, (_, i) => `w${i}`).join(" ") }],
+  messages: [{ role: "user", content: promptForEvents(events) }],
 });
 const anthropicBody = { model: "bench", max_tokens: 256, messages: [{ role: "user", content: "Say hello" }] };
 

@@ -6,7 +6,7 @@
 // --limited gives the key rate limits and a budget that never refuse (the limiter's cost).
 // --c=N keeps N requests in flight (default 1: one after another), as under load, where
 // batching (usage records, settlements, allotments) behaves as it does in scripts/bench.
-import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig } from "./lib/gateway.mjs";
+import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig, promptForEvents } from "./lib/gateway.mjs";
 import { openInspector } from "./lib/inspector.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
@@ -27,10 +27,7 @@ if (LIMITED) {
   config.models.bench.targets[0].price = { input_per_mtok: 1, output_per_mtok: 2 };
 }
 await putConfig(url, config);
-// The mock answers one event per word of "Hello from bench! You said: <prompt>" plus a role
-// and a finish event: 5 + words + 2 events.
-const prompt = EVENTS > 7 ? Array.from({ length: EVENTS - 7 }, (_, i) => `w${i}`).join(" ") : "Say hello";
-const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: prompt }], stream: STREAM });
+const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: promptForEvents(EVENTS) }], stream: STREAM });
 const one = async () => {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",

@@ -78,6 +78,15 @@ export function benchConfig(mockBaseUrl) {
   };
 }
 
+/**
+ * A prompt the bench mock answers with `events` stream events: it answers "Hello from bench! You
+ * said: <prompt>", one event per word, between a role event and a finish event (5 + words + 2).
+ * "Say hello" (9 events) when `events` is too small to be made exactly.
+ */
+export function promptForEvents(events) {
+  return events > 7 ? Array.from({ length: events - 7 }, (_, i) => `w${i}`).join(" ") : "Say hello";
+}
+
 /** scripts/bench's key with rate limits and a monthly budget (see benchSuiteConfig). */
 export const BENCH_LIMITED_KEY = "gw_bench_limited_key";
 

@@ -9,6 +9,7 @@
 //! for the idle timeout and `max_stream_ms` (re-armed only when it fires early), not
 //! a timer per read. Decisions stay in Rust: the JS only moves bytes and reports
 //! what happened.
+
 use super::stream::Pump;
 use wasm_bindgen::prelude::wasm_bindgen;
 
