@@ -21,6 +21,9 @@
 //                     alternating request by request (for streams: time to the first chunk)
 //   --bind-a=NAME:VALUE[;NAME:VALUE]  --bind-b=...   extra Worker vars for one build
 //   --no-usage-b      build B without the usage store (Queue and D1)
+//   --sdk-headers     send the headers an official SDK and Cloudflare's edge add (the OpenAI JS
+//                     SDK's user-agent and x-stainless-*, cf-ray, cf-ipcountry, x-forwarded-*, ...):
+//                     about 25 headers a request, as production requests carry, not 5
 //   --key-a=limited   --key-b=limited   send one build's requests with scripts/bench's key with
 //                     rate limits and a budget (default: the unlimited key); the same directory
 //                     twice with --key-b=limited measures what a limited key costs
@@ -106,10 +109,32 @@ const body = (kind) =>
     ...(kind === "sa1m" ? { max_tokens: 1_000_000 } : {}),
     ...(kind === "stream" ? { stream: true } : {}),
   });
+// What the OpenAI JS SDK sends, and what Cloudflare's edge adds before a Worker sees it.
+const SDK_HEADERS = flag("sdk-headers")
+  ? {
+      accept: "application/json",
+      "user-agent": "OpenAI/JS 5.23.2",
+      "x-stainless-lang": "js",
+      "x-stainless-package-version": "5.23.2",
+      "x-stainless-os": "Linux",
+      "x-stainless-arch": "x64",
+      "x-stainless-runtime": "node",
+      "x-stainless-runtime-version": "v22.20.0",
+      "x-stainless-retry-count": "0",
+      "x-stainless-timeout": "600",
+      "cf-ray": "8f1e2d3c4b5a6978-FRA",
+      "cf-ipcountry": "DE",
+      "cf-visitor": '{"scheme":"https"}',
+      "x-forwarded-proto": "https",
+      "x-real-ip": "203.0.113.7",
+      "cdn-loop": "cloudflare; loops=1",
+      "accept-language": "*",
+    }
+  : {};
 const post = (subject, text) =>
   fetch(`${subject.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${subject.key}` },
+    headers: { ...SDK_HEADERS, "content-type": "application/json", authorization: `Bearer ${subject.key}` },
     body: text,
   });
 

@@ -6,10 +6,16 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
 #[wasm_bindgen(inline_js = r#"
-export function headerLines(headers) {
-  let lines = "";
-  for (const [name, value] of headers) lines += name + "\n" + value + "\n";
-  return lines;
+const lists = [];
+export function headerValues(headers, list, names) {
+  const wanted = names === undefined ? lists[list] : (lists[list] = names.split("\n"));
+  if (wanted === undefined) return "";
+  let values = "";
+  for (const name of wanted) {
+    const value = headers.get(name);
+    values += value === null ? "\0\n" : value + "\n";
+  }
+  return values;
 }
 export function headersFrom(lines) {
   const headers = new Headers();
@@ -19,33 +25,125 @@ export function headersFrom(lines) {
 }
 "#)]
 extern "C" {
-    #[wasm_bindgen(js_name = headerLines)]
-    fn header_lines(headers: &web_sys::Headers) -> String;
+    /// The values of a list's names (`\0` for an absent one), a line each. The
+    /// names cross once per instance (`names` given), then the list's number alone.
+    #[wasm_bindgen(js_name = headerValues)]
+    fn header_values(headers: &web_sys::Headers, list: u32, names: Option<&str>) -> String;
     #[wasm_bindgen(js_name = headersFrom, catch)]
     fn headers_from_lines(lines: &str) -> Result<web_sys::Headers, JsValue>;
 }
 
-/// The client's request headers, read in one call when the request arrives: a
-/// handler looks up several (authentication, the body's type and length, routing
-/// and attribution headers), each a crossing with its own string conversions.
-pub struct ClientHeaders(Vec<(String, String)>);
+/// The header names one side's reads usually ask for, looked up in one call. A
+/// `get` per name found is far cheaper in the runtime than iterating every header
+/// (clients send dozens: the SDKs' `x-stainless-*`, Cloudflare's `cf-*`; providers
+/// as many), and a name outside the list is still answered, by a call of its own.
+pub struct NameList {
+    /// Its number in the JS cache of lists (below 32).
+    id: u32,
+    /// Lowercase.
+    names: &'static [&'static str],
+}
 
-impl ClientHeaders {
-    pub fn of(req: &worker::Request) -> Self {
-        Self(all(&req.headers().0))
+/// What the gateway's handlers read from a client's request.
+pub const CLIENT_NAMES: NameList = NameList {
+    id: 0,
+    names: &[
+        "origin",
+        "access-control-request-headers",
+        "authorization",
+        "x-api-key",
+        "content-type",
+        "content-length",
+        "x-gateway-region",
+        "x-gateway-session",
+        "x-gateway-project",
+        "x-gateway-agent",
+        "x-gateway-tags",
+        "anthropic-version",
+        "anthropic-beta",
+    ],
+};
+
+/// What the pipeline reads from a provider's answer: its type, retry and quota headers.
+pub const PROVIDER_NAMES: NameList = NameList {
+    id: 1,
+    names: &[
+        "content-type",
+        "retry-after",
+        "retry-after-ms",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+        "anthropic-ratelimit-requests-remaining",
+        "anthropic-ratelimit-requests-reset",
+        "anthropic-ratelimit-tokens-remaining",
+        "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-input-tokens-remaining",
+        "anthropic-ratelimit-input-tokens-reset",
+        "anthropic-ratelimit-output-tokens-remaining",
+        "anthropic-ratelimit-output-tokens-reset",
+    ],
+};
+
+thread_local! {
+    /// The lists whose names the JS side holds (a bit per list number).
+    static LISTS_SENT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A set of headers with a list's values read in one call.
+pub struct HeaderView {
+    handle: web_sys::Headers,
+    list: &'static NameList,
+    values: Vec<Option<String>>,
+}
+
+impl HeaderView {
+    pub fn read(handle: web_sys::Headers, list: &'static NameList) -> Self {
+        let bit = 1 << list.id;
+        let sent = (LISTS_SENT.with(|sent| sent.get()) & bit) != 0;
+        let joined = (!sent).then(|| list.names.join("\n"));
+        let lines = header_values(&handle, list.id, joined.as_deref());
+        let values = parse_values(&lines, list.names.len());
+        // Not what was asked (the JS side lost the list): it is sent again next time.
+        LISTS_SENT.with(|sent| sent.set(if values.is_some() { sent.get() | bit } else { sent.get() & !bit }));
+        let values = values.unwrap_or_else(|| list.names.iter().map(|name| get(&handle, name)).collect());
+        Self { handle, list, values }
     }
 
     /// As `Headers.get` answers: names match whatever their case.
     pub fn get(&self, name: &str) -> Option<String> {
-        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, value)| value.clone())
+        match self.list.names.iter().position(|listed| listed.eq_ignore_ascii_case(name)) {
+            Some(at) => self.values[at].clone(),
+            None => get(&self.handle, name),
+        }
     }
 }
 
-/// Every header (names lowercase, repeated ones combined as `get` gives them).
-pub fn all(headers: &web_sys::Headers) -> Vec<(String, String)> {
-    let lines = header_lines(headers);
-    let mut lines = lines.split('\n');
-    std::iter::from_fn(|| Some((lines.next()?.to_string(), lines.next()?.to_string()))).collect()
+fn get(headers: &web_sys::Headers, name: &str) -> Option<String> {
+    headers.get(name).ok().flatten()
+}
+
+/// `count` lines, each a value or `\0` for an absent header.
+fn parse_values(lines: &str, count: usize) -> Option<Vec<Option<String>>> {
+    let values: Vec<Option<String>> =
+        lines.split_terminator('\n').map(|line| (line != "\0").then(|| line.to_string())).collect();
+    (values.len() == count).then_some(values)
+}
+
+/// The client's request headers (see `CLIENT_NAMES`): a handler looks up several
+/// (authentication, the body's type and length, routing and attribution headers).
+pub struct ClientHeaders(HeaderView);
+
+impl ClientHeaders {
+    pub fn of(req: &worker::Request) -> Self {
+        Self(HeaderView::read(req.headers().0.clone(), &CLIENT_NAMES))
+    }
+
+    /// As `Headers.get` answers: names match whatever their case.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name)
+    }
 }
 
 /// New headers with these values: in one call when every value can go in a line,

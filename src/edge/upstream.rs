@@ -188,7 +188,7 @@ pub struct Sent {
     pub abort: AbortOnDrop,
     /// The headers, read in one call when the first is asked for (an answer's quota,
     /// retry and content-type headers are several lookups).
-    headers: OnceCell<Vec<(String, String)>>,
+    headers: OnceCell<super::js_headers::HeaderView>,
     /// The body, when it was read with the headers.
     whole: Option<Result<js_sys::Uint8Array, AttemptFailure>>,
 }
@@ -199,8 +199,10 @@ impl Sent {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        let headers = self.headers.get_or_init(|| super::js_headers::all(&self.response.headers()));
-        headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, value)| value.clone())
+        let headers = self.headers.get_or_init(|| {
+            super::js_headers::HeaderView::read(self.response.headers(), &super::js_headers::PROVIDER_NAMES)
+        });
+        headers.get(name)
     }
 
     /// The body's reader (for streamed answers).
