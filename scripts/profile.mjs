@@ -1,12 +1,13 @@
 // CPU profile of the gateway's hot path in workerd (through the V8 inspector):
 // runs sequential requests against the bench config and prints the functions with
 // the most self time. Run with:
-//   node --experimental-websocket scripts/profile.mjs [requests] [rows] [--stream] [--events=N] [--limited] [--c=N] [--inclusive]
+//   node --experimental-websocket scripts/profile.mjs [requests] [rows] [--stream] [--events=N] [--limited] [--c=N] [--inclusive] [--save=PATH]
 // --events=N makes each streamed answer N events long (as scripts/bench's stream cases).
 // --limited gives the key rate limits and a budget that never refuse (the limiter's cost).
 // --inclusive adds the Rust functions by inclusive time (samples anywhere below them).
 // --c=N keeps N requests in flight (default 1: one after another), as under load, where
 // batching (usage records, settlements, allotments) behaves as it does in scripts/bench.
+import { writeFileSync } from "node:fs";
 import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig, promptForEvents } from "./lib/gateway.mjs";
 import { openInspector } from "./lib/inspector.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
@@ -58,6 +59,9 @@ await run(N);
 const elapsed = Date.now() - t0;
 const { result } = await send("Profiler.stop");
 const profile = result.profile;
+// --save=PATH keeps the whole profile (Chrome DevTools' format) for a closer look.
+const savePath = process.argv.find((a) => a.startsWith("--save="))?.slice(7);
+if (savePath) writeFileSync(savePath, JSON.stringify(profile));
 const dt = profile.timeDeltas.reduce((a, b) => a + b, 0) / profile.samples.length;
 const self = new Map();
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
