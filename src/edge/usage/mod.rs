@@ -41,8 +41,9 @@ const MESSAGE_BYTES: usize = 96 * 1024;
 const MESSAGES_PER_SEND: usize = 2;
 
 thread_local! {
-    /// Serialized records waiting for this isolate's next send, and whether one is due.
-    static PENDING: RefCell<(Vec<String>, bool)> = const { RefCell::new((Vec::new(), false)) };
+    /// Records waiting for this isolate's next send, and whether one is due. They are
+    /// serialized when sent, after the answer, not on its latency path.
+    static PENDING: RefCell<(Vec<UsageRecord>, bool)> = const { RefCell::new((Vec::new(), false)) };
 }
 
 #[derive(Default)]
@@ -118,28 +119,28 @@ pub fn dispatch(env: &Env, ctx: &Context, outbox: Outbox) {
         // Nothing else holds it (a whole answer): its records are final now, and
         // need no task of their own to wait for them.
         let records = std::mem::take(&mut state.borrow_mut().records);
-        if queue_for_sending(&records) {
+        if queue_for_sending(records) {
             crate::edge::in_background(ctx, send_pending(queue));
         }
         return;
     }
     crate::edge::in_background(ctx, async move {
         let records = Drained(state).await;
-        if queue_for_sending(&records) {
+        if queue_for_sending(records) {
             send_pending(queue).await;
         }
     });
 }
 
-/// Adds serialized records to the isolate's next send; true for the first since the
-/// last send, which then sends them all.
-fn queue_for_sending(records: &[UsageRecord]) -> bool {
+/// Adds records to the isolate's next send; true for the first since the last send,
+/// which then sends them all.
+fn queue_for_sending(records: Vec<UsageRecord>) -> bool {
     if records.is_empty() {
         return false;
     }
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
-        p.0.extend(records.iter().filter_map(|r| serde_json::to_string(r).ok()));
+        p.0.extend(records);
         !std::mem::replace(&mut p.1, true)
     })
 }
@@ -148,11 +149,12 @@ fn queue_for_sending(records: &[UsageRecord]) -> bool {
 /// Queue call for a burst, not one per request), and sends them.
 async fn send_pending(queue: worker::Queue) {
     super::timer::sleep_ms(COALESCE_MS).await;
-    let bodies = PENDING.with(|p| {
+    let records = PENDING.with(|p| {
         let mut p = p.borrow_mut();
         p.1 = false;
         std::mem::take(&mut p.0)
     });
+    let bodies: Vec<String> = records.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
     let messages = crate::usage::record::pack_lines(&bodies, MESSAGE_BYTES);
     for chunk in messages.chunks(MESSAGES_PER_SEND) {
         let sent = send_messages(queue.as_ref(), &chunk.join("\0")).map(wasm_bindgen_futures::JsFuture::from);
