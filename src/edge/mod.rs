@@ -212,6 +212,17 @@ pub fn in_background(ctx: &Context, task: impl std::future::Future<Output = ()> 
     ctx.wait_until(task);
 }
 
+/// A binding's JS object (`None` when absent), read without `worker`'s check of its
+/// constructor's name, which costs two more calls and a string on every lookup.
+pub fn binding(env: &Env, name: &str) -> Option<wasm_bindgen::JsValue> {
+    js_sys::Reflect::get(env, &wasm_bindgen::JsValue::from_str(name)).ok().filter(|b| !b.is_undefined() && !b.is_null())
+}
+
+/// A secret's (or a text variable's) value.
+pub fn secret(env: &Env, name: &str) -> Option<String> {
+    binding(env, name)?.as_string()
+}
+
 pub fn now_ms() -> u64 {
     // `Date.now()`: one call, where `worker::Date::now()` makes a Date object and reads it.
     js_sys::Date::now() as u64

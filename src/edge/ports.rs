@@ -41,7 +41,7 @@ impl Clock for EdgePorts<'_> {
 
 impl Secrets for EdgePorts<'_> {
     fn secret(&self, name: &str) -> Option<String> {
-        self.env.secret(name).ok().map(|s| s.to_string())
+        super::secret(self.env, name)
     }
 }
 

@@ -37,7 +37,7 @@ async fn probe_if_stuck(env: &Env, config: &Config, id: &str, provider: &Provide
     if !stuck {
         return;
     }
-    let api_key = provider.api_key_secret.as_deref().and_then(|name| env.secret(name).ok()).map(|s| s.to_string());
+    let api_key = provider.api_key_secret.as_deref().and_then(|name| super::secret(env, name));
     let Some(probe) = providers::adapter(&provider.kind).probe_request(provider, api_key.as_deref()) else { return };
     let started = now_ms();
     let ok = upstream::get_ok(&probe.url, &probe.headers, config.settings.first_byte_timeout_ms).await;

@@ -32,7 +32,7 @@ pub async fn run(env: &Env, config: &Config) {
 
 async fn probe(env: &Env, config: &Config, provider_id: String, model: String, public: String) -> Option<UsageRecord> {
     let provider = config.providers.get(&provider_id)?;
-    let api_key = provider.api_key_secret.as_deref().and_then(|name| env.secret(name).ok()).map(|s| s.to_string());
+    let api_key = provider.api_key_secret.as_deref().and_then(|name| super::secret(env, name));
     let request_id = format!("probe_{:016x}", random_u64());
     let ctx = AttemptContext {
         provider,

@@ -114,20 +114,21 @@ pub fn dispatch(env: &Env, ctx: &Context, outbox: Outbox) {
     if alone && idle {
         return;
     }
-    let Ok(queue) = env.queue(QUEUE_BINDING) else { return };
+    // The binding is looked up only by the request that starts a send (one a burst).
+    let env = env.clone();
     if alone {
         // Nothing else holds it (a whole answer): its records are final now, and
         // need no task of their own to wait for them.
         let records = std::mem::take(&mut state.borrow_mut().records);
         if queue_for_sending(records) {
-            crate::edge::in_background(ctx, send_pending(queue));
+            crate::edge::in_background(ctx, send_pending(env));
         }
         return;
     }
     crate::edge::in_background(ctx, async move {
         let records = Drained(state).await;
         if queue_for_sending(records) {
-            send_pending(queue).await;
+            send_pending(env).await;
         }
     });
 }
@@ -147,17 +148,19 @@ fn queue_for_sending(records: Vec<UsageRecord>) -> bool {
 
 /// Waits a moment for other requests' records, so that theirs go with these (one
 /// Queue call for a burst, not one per request), and sends them.
-async fn send_pending(queue: worker::Queue) {
+async fn send_pending(env: Env) {
     super::timer::sleep_ms(COALESCE_MS).await;
     let records = PENDING.with(|p| {
         let mut p = p.borrow_mut();
         p.1 = false;
         std::mem::take(&mut p.0)
     });
+    // Without the binding, nothing is sent (and the records are let go).
+    let Some(queue) = crate::edge::binding(&env, QUEUE_BINDING) else { return };
     let bodies: Vec<String> = records.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
     let messages = crate::usage::record::pack_lines(&bodies, MESSAGE_BYTES);
     for chunk in messages.chunks(MESSAGES_PER_SEND) {
-        let sent = send_messages(queue.as_ref(), &chunk.join("\0")).map(wasm_bindgen_futures::JsFuture::from);
+        let sent = send_messages(&queue, &chunk.join("\0")).map(wasm_bindgen_futures::JsFuture::from);
         let sent = match sent {
             Ok(sending) => sending.await,
             Err(error) => Err(error),
