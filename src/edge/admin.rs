@@ -7,15 +7,14 @@ use crate::error::GatewayError;
 use worker::{Env, Method, Request, Response};
 
 pub fn authorize(req: &Request, env: &Env) -> Result<(), GatewayError> {
-    let expected =
-        env.secret("ADMIN_TOKEN").map(|s| s.to_string()).ok().filter(|s| !s.is_empty()).ok_or_else(|| {
-            GatewayError::new(
-                403,
-                "permission_error",
-                "admin_disabled",
-                "The admin API is disabled: set the ADMIN_TOKEN secret to enable it.",
-            )
-        })?;
+    let expected = super::secret(env, "ADMIN_TOKEN").filter(|s| !s.is_empty()).ok_or_else(|| {
+        GatewayError::new(
+            403,
+            "permission_error",
+            "admin_disabled",
+            "The admin API is disabled: set the ADMIN_TOKEN secret to enable it.",
+        )
+    })?;
     if !auth::admin_token_usable(&expected) {
         // Never authorize with a guessable token, whatever is presented.
         return Err(GatewayError::new(

@@ -52,7 +52,7 @@ pub fn handle(req: &Request, env: &Env) -> Result<Response, GatewayError> {
             return Err(error.clone()); // the admin API is disabled
         }
     }
-    let expected = env.secret("ADMIN_TOKEN").map(|s| s.to_string()).unwrap_or_default();
+    let expected = super::secret(env, "ADMIN_TOKEN").unwrap_or_default();
     let by_cookie = cookie_token(req).is_some_and(|t| !expected.is_empty() && auth::secrets_equal(&t, &expected));
     if by_bearer.is_ok() || by_cookie {
         Ok(dashboard_response(200, &html_headers().0).into())

@@ -64,10 +64,7 @@ pub struct ListedKey {
 
 /// The ROUTING namespace's JS object.
 pub fn namespace(env: &Env) -> Result<JsValue, GatewayError> {
-    js_sys::Reflect::get(env, &JsValue::from_str(KV_BINDING))
-        .ok()
-        .filter(|kv| kv.is_object())
-        .ok_or_else(config_store::not_bound)
+    super::binding(env, KV_BINDING).filter(JsValue::is_object).ok_or_else(config_store::not_bound)
 }
 
 /// A text value (`None` when absent); `Err` when KV could not be read.

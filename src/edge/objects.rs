@@ -17,7 +17,7 @@ pub const RESPONSE_STORE: &str = "RESPONSE_STORE";
 /// The namespace restricted to a jurisdiction (`eu`, `fedramp`), so objects holding
 /// a residency-bound tenant's data are created and stored there.
 fn namespace_in(env: &Env, binding: &str, jurisdiction: Option<&str>) -> Option<JsValue> {
-    let raw = Reflect::get(env, &JsValue::from_str(binding)).ok().filter(|v| !v.is_undefined())?;
+    let raw = super::binding(env, binding)?;
     if let Some(jurisdiction) = jurisdiction {
         let method =
             Reflect::get(&raw, &JsValue::from_str("jurisdiction")).ok().and_then(|m| m.dyn_into::<Function>().ok());
