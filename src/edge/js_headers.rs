@@ -2,6 +2,7 @@
 //! header is a crossing with its own string conversions, and an answer reads or
 //! writes several.
 
+use crate::pipeline::HeaderNames;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
@@ -33,87 +34,89 @@ extern "C" {
     fn headers_from_lines(lines: &str) -> Result<web_sys::Headers, JsValue>;
 }
 
-/// The header names one side's reads usually ask for, looked up in one call. A
-/// `get` per name found is far cheaper in the runtime than iterating every header
-/// (clients send dozens: the SDKs' `x-stainless-*`, Cloudflare's `cf-*`; providers
-/// as many), and a name outside the list is still answered, by a call of its own.
-pub struct NameList {
-    /// Its number in the JS cache of lists (below 32).
-    id: u32,
-    /// Lowercase.
-    names: &'static [&'static str],
-}
+/// What the gateway's handlers read from a client's request: origin, CORS,
+/// authentication, the body's type and length, routing and attribution headers.
+/// A name outside a list is still answered, by a call of its own: a `get` per name
+/// listed is far cheaper in the runtime than iterating every header (clients send
+/// dozens: the SDKs' `x-stainless-*`, Cloudflare's `cf-*`; providers as many).
+pub static CLIENT_NAMES: HeaderNames = &[
+    "origin",
+    "access-control-request-headers",
+    "authorization",
+    "x-api-key",
+    "content-type",
+    "content-length",
+    "x-gateway-region",
+    "x-gateway-session",
+    "x-gateway-project",
+    "x-gateway-agent",
+    "x-gateway-tags",
+    "anthropic-version",
+    "anthropic-beta",
+];
 
-/// What the gateway's handlers read from a client's request.
-pub const CLIENT_NAMES: NameList = NameList {
-    id: 0,
-    names: &[
-        "origin",
-        "access-control-request-headers",
-        "authorization",
-        "x-api-key",
-        "content-type",
-        "content-length",
-        "x-gateway-region",
-        "x-gateway-session",
-        "x-gateway-project",
-        "x-gateway-agent",
-        "x-gateway-tags",
-        "anthropic-version",
-        "anthropic-beta",
-    ],
-};
-
-/// What the pipeline reads from a provider's answer: its type, retry and quota headers.
-pub const PROVIDER_NAMES: NameList = NameList {
-    id: 1,
-    names: &[
-        "content-type",
-        "retry-after",
-        "retry-after-ms",
-        "x-ratelimit-remaining-requests",
-        "x-ratelimit-reset-requests",
-        "x-ratelimit-remaining-tokens",
-        "x-ratelimit-reset-tokens",
-        "anthropic-ratelimit-requests-remaining",
-        "anthropic-ratelimit-requests-reset",
-        "anthropic-ratelimit-tokens-remaining",
-        "anthropic-ratelimit-tokens-reset",
-        "anthropic-ratelimit-input-tokens-remaining",
-        "anthropic-ratelimit-input-tokens-reset",
-        "anthropic-ratelimit-output-tokens-remaining",
-        "anthropic-ratelimit-output-tokens-reset",
-    ],
-};
+/// The JS side caches a list's names under a number, so a read sends only that.
+const MAX_LISTS: usize = 32;
 
 thread_local! {
-    /// The lists whose names the JS side holds (a bit per list number).
-    static LISTS_SENT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// The lists seen by this instance, by number, and whether the JS side holds
+    /// each one's names. A few static lists: the client's and one per provider kind.
+    static LISTS: std::cell::RefCell<Vec<(HeaderNames, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A list's number and whether its names must go with the read (first use).
+fn list_number(names: HeaderNames) -> Option<(u32, bool)> {
+    LISTS.with(|lists| {
+        let mut lists = lists.borrow_mut();
+        // By address first (a static list), then by content (a copy of one).
+        let found = lists
+            .iter()
+            .position(|(known, _)| std::ptr::eq(*known, names))
+            .or_else(|| lists.iter().position(|(known, _)| *known == names));
+        let at = match found {
+            Some(at) => at,
+            None if lists.len() < MAX_LISTS => {
+                lists.push((names, false));
+                lists.len() - 1
+            }
+            None => return None,
+        };
+        Some((at as u32, !lists[at].1))
+    })
+}
+
+fn list_sent(number: u32, held: bool) {
+    LISTS.with(|lists| {
+        if let Some(entry) = lists.borrow_mut().get_mut(number as usize) {
+            entry.1 = held;
+        }
+    });
 }
 
 /// A set of headers with a list's values read in one call.
 pub struct HeaderView {
     handle: web_sys::Headers,
-    list: &'static NameList,
+    names: HeaderNames,
     values: Vec<Option<String>>,
 }
 
 impl HeaderView {
-    pub fn read(handle: web_sys::Headers, list: &'static NameList) -> Self {
-        let bit = 1 << list.id;
-        let sent = (LISTS_SENT.with(|sent| sent.get()) & bit) != 0;
-        let joined = (!sent).then(|| list.names.join("\n"));
-        let lines = header_values(&handle, list.id, joined.as_deref());
-        let values = parse_values(&lines, list.names.len());
-        // Not what was asked (the JS side lost the list): it is sent again next time.
-        LISTS_SENT.with(|sent| sent.set(if values.is_some() { sent.get() | bit } else { sent.get() & !bit }));
-        let values = values.unwrap_or_else(|| list.names.iter().map(|name| get(&handle, name)).collect());
-        Self { handle, list, values }
+    pub fn read(handle: web_sys::Headers, names: HeaderNames) -> Self {
+        let values = list_number(names).and_then(|(number, send_names)| {
+            let joined = send_names.then(|| names.join("\n"));
+            let lines = header_values(&handle, number, joined.as_deref());
+            let values = parse_values(&lines, names.len());
+            // Not what was asked (the JS side lost the list): it is sent again next time.
+            list_sent(number, values.is_some());
+            values
+        });
+        let values = values.unwrap_or_else(|| names.iter().map(|name| get(&handle, name)).collect());
+        Self { handle, names, values }
     }
 
     /// As `Headers.get` answers: names match whatever their case.
     pub fn get(&self, name: &str) -> Option<String> {
-        match self.list.names.iter().position(|listed| listed.eq_ignore_ascii_case(name)) {
+        match self.names.iter().position(|listed| listed.eq_ignore_ascii_case(name)) {
             Some(at) => self.values[at].clone(),
             None => get(&self.handle, name),
         }
@@ -137,7 +140,7 @@ pub struct ClientHeaders(HeaderView);
 
 impl ClientHeaders {
     pub fn of(req: &worker::Request) -> Self {
-        Self(HeaderView::read(req.headers().0.clone(), &CLIENT_NAMES))
+        Self(HeaderView::read(req.headers().0.clone(), CLIENT_NAMES))
     }
 
     /// As `Headers.get` answers: names match whatever their case.

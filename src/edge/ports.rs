@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::health::Outcome;
 use crate::limits::Scoped;
 use crate::pipeline::chat::{StreamPort, StreamWatch};
-use crate::pipeline::{Capacity, CapacityPort, Clock, HealthView, Reply, Secrets, Upstream, WholeBody};
+use crate::pipeline::{Capacity, CapacityPort, Clock, HeaderNames, HealthView, Reply, Secrets, Upstream, WholeBody};
 use crate::providers::{AttemptFailure, UpstreamRequest};
 use crate::relay::Relay;
 use crate::routing::Candidate;
@@ -115,17 +115,23 @@ impl Reply for Sent {
 impl Upstream for EdgePorts<'_> {
     type Reply = Sent;
 
-    async fn send(&self, request: &UpstreamRequest, first_byte_ms: u64) -> Result<Sent, AttemptFailure> {
-        upstream::send(request, first_byte_ms, None).await
+    async fn send(
+        &self,
+        request: &UpstreamRequest,
+        reads: HeaderNames,
+        first_byte_ms: u64,
+    ) -> Result<Sent, AttemptFailure> {
+        upstream::send(request, reads, first_byte_ms, None).await
     }
 
     async fn send_whole(
         &self,
         request: &UpstreamRequest,
+        reads: HeaderNames,
         first_byte_ms: u64,
         whole: WholeBody,
     ) -> Result<Sent, AttemptFailure> {
-        upstream::send(request, first_byte_ms, Some(whole)).await
+        upstream::send(request, reads, first_byte_ms, Some(whole)).await
     }
 }
 

@@ -48,7 +48,7 @@ async fn probe(env: &Env, config: &Config, provider_id: String, model: String, p
     let timeout = config.settings.first_byte_timeout_ms;
     let started = now_ms();
     let answer: Result<(u16, Value), AttemptFailure> = async {
-        let mut sent = upstream::send(&upstream, timeout, None).await?;
+        let mut sent = upstream::send(&upstream, adapter.answer_headers(), timeout, None).await?;
         let status = sent.status();
         let raw = sent.read_body(timeout).await?;
         if !(200..300).contains(&status) {

@@ -7,7 +7,7 @@
 //! against a `worker::Delay` in Rust cost a wasm closure per timer, a crossing for
 //! each of `setTimeout`/`clearTimeout`, and one per `RequestInit` field.
 
-use crate::pipeline::WholeBody;
+use crate::pipeline::{HeaderNames, WholeBody};
 use crate::providers::AttemptFailure;
 use crate::providers::UpstreamRequest;
 use std::cell::OnceCell;
@@ -186,8 +186,10 @@ impl Drop for AbortOnDrop {
 pub struct Sent {
     response: web_sys::Response,
     pub abort: AbortOnDrop,
-    /// The headers, read in one call when the first is asked for (an answer's quota,
-    /// retry and content-type headers are several lookups).
+    /// The names the pipeline will ask for (its adapter's), and their values, read in
+    /// one call when the first is asked for (an answer's quota, retry and content-type
+    /// headers are several lookups).
+    reads: HeaderNames,
     headers: OnceCell<super::js_headers::HeaderView>,
     /// The body, when it was read with the headers.
     whole: Option<Result<js_sys::Uint8Array, AttemptFailure>>,
@@ -199,9 +201,8 @@ impl Sent {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        let headers = self.headers.get_or_init(|| {
-            super::js_headers::HeaderView::read(self.response.headers(), &super::js_headers::PROVIDER_NAMES)
-        });
+        let headers =
+            self.headers.get_or_init(|| super::js_headers::HeaderView::read(self.response.headers(), self.reads));
         headers.get(name)
     }
 
@@ -229,7 +230,12 @@ impl Sent {
 /// Sends one attempt: straight to the runtime's `fetch`, raced against the
 /// first-byte deadline. With `whole`, a 2xx answer's body is read in the same wait
 /// (see `pipeline::WholeBody`): one promise and one timer, not two.
-pub async fn send(up: &UpstreamRequest, first_byte_ms: u64, whole: Option<WholeBody>) -> Result<Sent, AttemptFailure> {
+pub async fn send(
+    up: &UpstreamRequest,
+    reads: HeaderNames,
+    first_byte_ms: u64,
+    whole: Option<WholeBody>,
+) -> Result<Sent, AttemptFailure> {
     let pairs: Vec<(&str, &str)> = up.headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
     let headers = match super::js_headers::build(&pairs) {
         Some((headers, true)) => headers,
@@ -254,7 +260,7 @@ pub async fn send(up: &UpstreamRequest, first_byte_ms: u64, whole: Option<WholeB
                     code => Some(Err(failure(Some(code), CUT))),
                 },
             });
-            Ok(Sent { response, abort, headers: OnceCell::new(), whole })
+            Ok(Sent { response, abort, reads, headers: OnceCell::new(), whole })
         }
         // The JS timer won (and aborted the fetch), or the fetch failed.
         Err(code) => Err(failure(code.as_f64(), AttemptFailure::Connect)),

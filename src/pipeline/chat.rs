@@ -130,10 +130,11 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
         let json_whole = WholeBody { at_least_ms: self.idle_ms, until_ms: target.first_byte_ms, content_type: None };
         let stream_whole =
             WholeBody { at_least_ms: 1, until_ms: request_left, content_type: Some(adapter.stream_content_type()) };
+        let reads = adapter.answer_headers();
         let mut reply = match (request.stream, streamed_upstream) {
-            (false, _) => ports.send_whole(&request, target.first_byte_ms, json_whole).await?,
-            (true, true) => ports.send_whole(&request, target.first_byte_ms, stream_whole).await?,
-            (true, false) => ports.send(&request, target.first_byte_ms).await?,
+            (false, _) => ports.send_whole(&request, reads, target.first_byte_ms, json_whole).await?,
+            (true, true) => ports.send_whole(&request, reads, target.first_byte_ms, stream_whole).await?,
+            (true, false) => ports.send(&request, reads, target.first_byte_ms).await?,
         };
         let quota = learn_quota(ports, candidate.provider_id, adapter, &reply, ports.now_ms());
         if !(200..300).contains(&reply.status()) {

@@ -37,7 +37,7 @@ impl<P: Ports> Operation<P> for EmbeddingsAttempt<'_> {
                 .with_param("model"))
             })
             .map_err(AttemptFailure::Unservable)?;
-        let mut reply = ports.send(&request, target.first_byte_ms).await?;
+        let mut reply = ports.send(&request, adapter.answer_headers(), target.first_byte_ms).await?;
         let quota = learn_quota(ports, candidate.provider_id, adapter, &reply, ports.now_ms());
         if !(200..300).contains(&reply.status()) {
             return Err(failure_of(adapter, &mut reply, &quota, target.first_byte_ms.min(5_000)).await);

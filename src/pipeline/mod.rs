@@ -81,10 +81,16 @@ pub trait Reply {
     async fn body(&mut self, within_ms: u64) -> Result<Vec<u8>, AttemptFailure>;
 }
 
-/// Sending one request to a provider, with a deadline for its first byte.
+/// Sending one request to a provider, with a deadline for its first byte. `reads`:
+/// the answer's headers the caller will look at (its adapter's `answer_headers`).
 pub trait Upstream {
     type Reply: Reply;
-    async fn send(&self, request: &UpstreamRequest, first_byte_ms: u64) -> Result<Self::Reply, AttemptFailure>;
+    async fn send(
+        &self,
+        request: &UpstreamRequest,
+        reads: HeaderNames,
+        first_byte_ms: u64,
+    ) -> Result<Self::Reply, AttemptFailure>;
 
     /// Sends a request whose 2xx answer (of `whole`'s content type) will be read whole,
     /// within `whole`'s deadline: a port may read that body with the headers (one
@@ -92,13 +98,17 @@ pub trait Upstream {
     async fn send_whole(
         &self,
         request: &UpstreamRequest,
+        reads: HeaderNames,
         first_byte_ms: u64,
         whole: WholeBody,
     ) -> Result<Self::Reply, AttemptFailure> {
         let _ = whole;
-        self.send(request, first_byte_ms).await
+        self.send(request, reads, first_byte_ms).await
     }
 }
+
+/// Header names (lowercase), from a static list.
+pub type HeaderNames = &'static [&'static str];
 
 /// A 2xx answer whose body is read whole once its headers came, and how long that
 /// may take: the longer of `at_least_ms` and what is left of `until_ms` since the

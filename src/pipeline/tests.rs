@@ -239,7 +239,12 @@ impl CapacityPort for Fake {
 
 impl Upstream for Fake {
     type Reply = FakeReply;
-    async fn send(&self, request: &UpstreamRequest, first_byte_ms: u64) -> Result<FakeReply, AttemptFailure> {
+    async fn send(
+        &self,
+        request: &UpstreamRequest,
+        _reads: HeaderNames,
+        first_byte_ms: u64,
+    ) -> Result<FakeReply, AttemptFailure> {
         let host = request.url.split('/').nth(2).unwrap_or_default().to_string();
         self.sent.borrow_mut().push(host.clone());
         self.sent_urls.borrow_mut().push(request.url.clone());

@@ -334,6 +334,10 @@ impl super::ProviderAdapter for Anthropic {
         super::quota::anthropic(header, now_ms)
     }
 
+    fn answer_headers(&self) -> &'static [&'static str] {
+        super::quota::ANTHROPIC_HEADERS
+    }
+
     fn context_overflow(&self) -> &'static [&'static str] {
         &["prompt is too long"]
     }

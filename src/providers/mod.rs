@@ -175,6 +175,12 @@ pub trait ProviderAdapter: Sync {
     fn quota(&self, header: quota::Headers, now_ms: u64) -> quota::QuotaReading {
         quota::retry_after(header, now_ms)
     }
+
+    /// The answer headers read from this kind's answers (`quota`'s and the pipeline's):
+    /// the runtime looks them up in one call; any other name is still answered, on its own.
+    fn answer_headers(&self) -> &'static [&'static str] {
+        quota::COMMON_HEADERS
+    }
 }
 
 /// A whole streamed body (SSE, or Bedrock's event stream) as one canonical
@@ -288,6 +294,35 @@ fn float32_base64(values: &serde_json::Value) -> String {
 mod tests {
     use super::*;
     use crate::protocol::openai::ChatRequest;
+    use std::cell::RefCell;
+
+    /// Every header a kind's `quota` asks for, and what the pipeline reads from any
+    /// answer, is in the kind's `answer_headers` (read in one call, not one by one).
+    #[test]
+    fn every_kind_lists_the_answer_headers_it_reads() {
+        let kinds = [
+            ProviderKind::Openai,
+            ProviderKind::AzureOpenai { api_version: "2024-10-21".into() },
+            ProviderKind::Anthropic,
+            ProviderKind::Gemini,
+            ProviderKind::Bedrock { aws_region: "eu-central-1".into() },
+        ];
+        for kind in kinds {
+            let adapter = adapter(&kind);
+            let asked = RefCell::new(Vec::new());
+            adapter.quota(
+                &|name| {
+                    asked.borrow_mut().push(name.to_string());
+                    Some("1".into())
+                },
+                0,
+            );
+            let listed = adapter.answer_headers();
+            for name in asked.into_inner().iter().map(String::as_str).chain(["content-type", "retry-after"]) {
+                assert!(listed.contains(&name), "{kind:?}: {name} is read but not listed");
+            }
+        }
+    }
 
     /// A JSON request asked for as a stream upstream (to assemble): every kind builds its streaming call.
     #[test]

@@ -105,6 +105,10 @@ impl super::ProviderAdapter for OpenAi {
         super::quota::openai(header, now_ms)
     }
 
+    fn answer_headers(&self) -> &'static [&'static str] {
+        super::quota::OPENAI_HEADERS
+    }
+
     fn chat_request(
         &self,
         ctx: &super::AttemptContext,

@@ -74,6 +74,36 @@ impl QuotaReading {
     }
 }
 
+/// The answer headers the pipeline reads from any provider: the body's type and the
+/// retry hints. Each kind's list adds what its `quota` reads (`ProviderAdapter::answer_headers`).
+pub static COMMON_HEADERS: &[&str] = &["content-type", "retry-after", "retry-after-ms"];
+
+/// What [`openai`] reads, with [`COMMON_HEADERS`].
+pub static OPENAI_HEADERS: &[&str] = &[
+    "content-type",
+    "retry-after",
+    "retry-after-ms",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+];
+
+/// What [`anthropic`] reads, with [`COMMON_HEADERS`].
+pub static ANTHROPIC_HEADERS: &[&str] = &[
+    "content-type",
+    "retry-after",
+    "retry-after-ms",
+    "anthropic-ratelimit-requests-remaining",
+    "anthropic-ratelimit-requests-reset",
+    "anthropic-ratelimit-tokens-remaining",
+    "anthropic-ratelimit-tokens-reset",
+    "anthropic-ratelimit-input-tokens-remaining",
+    "anthropic-ratelimit-input-tokens-reset",
+    "anthropic-ratelimit-output-tokens-remaining",
+    "anthropic-ratelimit-output-tokens-reset",
+];
+
 /// `retry-after-ms` (Azure, OpenAI) or `retry-after` (seconds or an HTTP date) only:
 /// what every provider may send.
 pub fn retry_after(header: Headers, now_ms: u64) -> QuotaReading {
