@@ -9,13 +9,19 @@
 // GAP is the upstream's pause between events in ms (0: back to back). Only ratios between
 // designs in one run mean anything on a shared machine. CUT=1 instead has the upstream cut
 // its connection after two events and prints how each design's client stream ended (the
-// designs with a tail try to end it with an error event).
+// designs with a tail try to end it with an error event). TTFB=1 instead times single
+// streams (c=1, N=300 each) whose events the upstream writes back to back, each its own write
+// (a setImmediate between, as scripts/bench's mock), with workerd alone on core 0 and this
+// process on core 1 when there are two: the p50 of the response head, the first body byte and
+// the last, per design (EVENTS sets the stream's length).
 import { Miniflare } from "miniflare";
 import http from "node:http";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { workerdChildren } from "./lib/workerd-process.mjs";
 
-const EVENTS = 200;
+const EVENTS = Number(process.env.EVENTS ?? 200);
 const CLIENTS = 16;
 const GAP = Number(process.env.GAP ?? 1);
 const SECONDS = Number(process.env.SECONDS ?? 5);
@@ -23,9 +29,19 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
 const event = (n) => `data: {"choices":[{"delta":{"content":"w${n}"}}]}\n\n`;
 const CUT = process.env.CUT === "1";
-const upstream = http.createServer((req, res) => {
+const TTFB = process.env.TTFB === "1";
+const upstream = http.createServer(async (req, res) => {
   res.writeHead(200, { "content-type": "text/event-stream" });
   let n = 0;
+  if (TTFB) {
+    res.flushHeaders();
+    for (; n < EVENTS; n++) {
+      if (n) await new Promise((resolve) => setImmediate(resolve));
+      res.write(event(n));
+    }
+    res.end("data: [DONE]\n\n");
+    return;
+  }
   if (CUT) {
     res.write(event(0));
     setTimeout(() => res.write(event(1)), 10);
@@ -91,8 +107,30 @@ const cpuMs = (pid) => {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
 };
+const pinned = TTFB && availableParallelism() >= 2;
+if (pinned) execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "pipe" });
+const timingAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+/** One stream at c=1: ms to the response head, the first body byte and the last. */
+const timed = (url) =>
+  new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const since = () => Number(process.hrtime.bigint() - t0) / 1e6;
+    http
+      .get(url, { agent: timingAgent }, (res) => {
+        const head = since();
+        let first = 0;
+        let text = "";
+        res.on("data", (chunk) => {
+          first ||= since();
+          text += chunk;
+        });
+        res.on("end", () => (text.endsWith("[DONE]\n\n") ? resolve({ head, first, last: since() }) : reject(new Error("no [DONE]"))));
+      })
+      .on("error", reject);
+  });
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const results = {};
-for (let round = 0; round < (CUT ? 1 : ROUNDS); round++) {
+for (let round = 0; round < (CUT || TTFB ? 1 : ROUNDS); round++) {
   for (const [name, body] of Object.entries(designs)) {
     if (only && !only.includes(name)) continue;
     const script = `const H = { headers: { "content-type": "text/event-stream" } };
@@ -102,6 +140,16 @@ for (let round = 0; round < (CUT ? 1 : ROUNDS); round++) {
     const mf = new Miniflare({ modules: true, script, port: 0, compatibilityDate: "2025-09-01" });
     const url = await mf.ready;
     const pid = workerdChildren().find((p) => !before.has(p));
+    if (TTFB) {
+      if (pinned) execFileSync("taskset", ["-a", "-p", "-c", "0", String(pid)], { stdio: "pipe" });
+      for (let i = 0; i < 50; i++) await timed(url);
+      const runs = [];
+      for (let i = 0; i < Number(process.env.N ?? 300); i++) runs.push(await timed(url));
+      const p50 = (field) => median(runs.map((r) => r[field])).toFixed(3);
+      console.log(`${name}: head ${p50("head")} ms, first byte ${p50("first")} ms, last byte ${p50("last")} ms (p50, ${EVENTS} events)`);
+      await mf.dispose();
+      continue;
+    }
     if (CUT) {
       const ending = await fetch(url).then((r) => r.text()).then((t) => JSON.stringify(t.slice(-40)), (e) => `failed: ${e}`);
       console.log(`${name}: the client's stream ended with ${ending}`);
@@ -130,7 +178,7 @@ for (let round = 0; round < (CUT ? 1 : ROUNDS); round++) {
     await mf.dispose();
   }
 }
-if (!CUT) console.log("--- medians (min–max), µs of workerd CPU per relayed event");
+if (!CUT && !TTFB) console.log("--- medians (min–max), µs of workerd CPU per relayed event");
 for (const [name, xs] of Object.entries(results)) {
   const sorted = [...xs].sort((a, b) => a - b);
   console.log(`${name}: ${sorted[sorted.length >> 1].toFixed(1)} (${sorted[0].toFixed(1)}–${sorted.at(-1).toFixed(1)})`);
