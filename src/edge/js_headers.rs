@@ -2,7 +2,7 @@
 //! header is a crossing with its own string conversions, and an answer reads or
 //! writes several.
 
-use crate::pipeline::HeaderNames;
+use crate::providers::HeaderNames;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 

@@ -7,9 +7,9 @@
 //! against a `worker::Delay` in Rust cost a wasm closure per timer, a crossing for
 //! each of `setTimeout`/`clearTimeout`, and one per `RequestInit` field.
 
-use crate::pipeline::{HeaderNames, WholeBody};
-use crate::providers::AttemptFailure;
+use crate::pipeline::WholeBody;
 use crate::providers::UpstreamRequest;
+use crate::providers::{AttemptFailure, HeaderNames};
 use std::cell::OnceCell;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;

@@ -22,7 +22,7 @@ use crate::config::Settings;
 use crate::error::GatewayError;
 use crate::gateway::{self, NextStep};
 use crate::health::Outcome;
-use crate::providers::{AttemptFailure, UpstreamRequest};
+use crate::providers::{AttemptFailure, HeaderNames, UpstreamRequest};
 use crate::routing::residency::AllowedRegions;
 use crate::routing::{Candidate, Plan};
 use serde::Serialize;
@@ -106,9 +106,6 @@ pub trait Upstream {
         self.send(request, reads, first_byte_ms).await
     }
 }
-
-/// Header names (lowercase), from a static list.
-pub type HeaderNames = &'static [&'static str];
 
 /// A 2xx answer whose body is read whole once its headers came, and how long that
 /// may take: the longer of `at_least_ms` and what is left of `until_ms` since the

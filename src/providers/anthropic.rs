@@ -334,7 +334,7 @@ impl super::ProviderAdapter for Anthropic {
         super::quota::anthropic(header, now_ms)
     }
 
-    fn answer_headers(&self) -> &'static [&'static str] {
+    fn answer_headers(&self) -> super::HeaderNames {
         super::quota::ANTHROPIC_HEADERS
     }
 

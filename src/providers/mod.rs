@@ -22,6 +22,9 @@ use crate::error::GatewayError;
 use crate::protocol::openai::{ChatRequest, EmbeddingsRequest};
 pub use failure::AttemptFailure;
 
+/// Header names (lowercase), from a static list.
+pub type HeaderNames = &'static [&'static str];
+
 /// A fully built upstream HTTP request (always POST).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamRequest {
@@ -178,7 +181,7 @@ pub trait ProviderAdapter: Sync {
 
     /// The answer headers read from this kind's answers (`quota`'s and the pipeline's):
     /// the runtime looks them up in one call; any other name is still answered, on its own.
-    fn answer_headers(&self) -> &'static [&'static str] {
+    fn answer_headers(&self) -> HeaderNames {
         quota::COMMON_HEADERS
     }
 }

@@ -105,7 +105,7 @@ impl super::ProviderAdapter for OpenAi {
         super::quota::openai(header, now_ms)
     }
 
-    fn answer_headers(&self) -> &'static [&'static str] {
+    fn answer_headers(&self) -> super::HeaderNames {
         super::quota::OPENAI_HEADERS
     }
 

@@ -76,10 +76,10 @@ impl QuotaReading {
 
 /// The answer headers the pipeline reads from any provider: the body's type and the
 /// retry hints. Each kind's list adds what its `quota` reads (`ProviderAdapter::answer_headers`).
-pub static COMMON_HEADERS: &[&str] = &["content-type", "retry-after", "retry-after-ms"];
+pub static COMMON_HEADERS: super::HeaderNames = &["content-type", "retry-after", "retry-after-ms"];
 
 /// What [`openai`] reads, with [`COMMON_HEADERS`].
-pub static OPENAI_HEADERS: &[&str] = &[
+pub static OPENAI_HEADERS: super::HeaderNames = &[
     "content-type",
     "retry-after",
     "retry-after-ms",
@@ -90,7 +90,7 @@ pub static OPENAI_HEADERS: &[&str] = &[
 ];
 
 /// What [`anthropic`] reads, with [`COMMON_HEADERS`].
-pub static ANTHROPIC_HEADERS: &[&str] = &[
+pub static ANTHROPIC_HEADERS: super::HeaderNames = &[
     "content-type",
     "retry-after",
     "retry-after-ms",
