@@ -21,6 +21,8 @@
 //                     alternating request by request (for streams: time to the first chunk)
 //   --bind-a=NAME:VALUE[;NAME:VALUE]  --bind-b=...   extra Worker vars for one build
 //   --no-usage-b      build B without the usage store (Queue and D1)
+//   --direct          serve both builds on their own sockets, not through Miniflare's entry
+//                     Worker (as scripts/bench does); --direct-b: build B only
 //   --sdk-headers     send the headers an official SDK and Cloudflare's edge add (the OpenAI JS
 //                     SDK's user-agent and x-stainless-*, cf-ray, cf-ipcountry, x-forwarded-*, ...):
 //                     about 25 headers a request, as production requests carry, not 5
@@ -94,7 +96,8 @@ for (const [label, dir] of [["A", positional[0]], ["B", positional[1]]]) {
   const vars = option(`bind-${label.toLowerCase()}`, "");
   const bindings = vars ? Object.fromEntries(vars.split(";").map((pair) => pair.split(":"))) : {};
   const usage = !(label === "B" && flag("no-usage-b"));
-  const { mf, url } = await startGateway({ scriptPath: path.resolve(dir, "index.js"), usage, bindings });
+  const direct = flag("direct") || (label === "B" && flag("direct-b"));
+  const { mf, url } = await startGateway({ scriptPath: path.resolve(dir, "index.js"), usage, bindings, direct });
   const pids = workerdChildren().filter((pid) => !before.has(pid));
   await putConfig(url, benchSuiteConfig(mock.baseUrl));
   const key = option(`key-${label.toLowerCase()}`, "") === "limited" ? BENCH_LIMITED_KEY : DEV_GATEWAY_KEY;

@@ -12,6 +12,9 @@
 //   G  the gateway, key without limits
 //   GL the gateway, key with rate limits and a monthly budget far above what the run uses
 //   P  Portkey 1.15.2 (Node build from npm, in .bench/), unless --peer none
+// Each workerd subject serves on a socket of its own (Miniflare's `unsafeDirectSockets`): a
+// deployed Worker has no entry Worker in front of it, and Miniflare's costs about as much CPU as
+// a pass-through Worker (`--via-entry` measures through it, as runs before 2026-12-03 did).
 // Placement: during its turn the subject's processes (Miniflare's workerd child, every thread;
 // or Portkey's node) are alone on --subject-core; every other subject, this process, the mock
 // (its own process) and the load generator (another process) are on --rest-core.
@@ -48,6 +51,7 @@ const { values: args } = parseArgs({
     quick: { type: "boolean", default: false },
     verbose: { type: "boolean", short: "v", default: false },
     json: { type: "string" },
+    "via-entry": { type: "boolean", default: false },
     "subject-core": { type: "string", default: "0" },
     "rest-core": { type: "string", default: "1" },
     help: { type: "boolean", short: "h", default: false },
@@ -56,7 +60,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`scripts/bench [--rounds N] [--requests N] [--warmup N] [--seconds S] [--stream-requests N]
               [--max-case-seconds S] [--peer portkey|none] [--failover-status 503|500]
-              [--quick] [--json PATH] [-v]
+              [--quick] [--json PATH] [-v] [--via-entry]
               [--subject-core C] [--rest-core C]
   --quick: 1 round, 100 requests, 1 s per throughput case (a smoke run; its figures mean little)`);
   process.exit(0);
@@ -80,6 +84,10 @@ const OPT = {
   failoverStatus: [500, 503].includes(Number(args["failover-status"])) ? Number(args["failover-status"]) : (() => { throw new Error("--failover-status: 500 or 503"); })(),
   quick: Q,
   verbose: args.verbose,
+  // Through Miniflare's entry Worker (a JS Worker in front of every request, with a service
+  // binding call, request logging and header rewriting) as before 2026-12-03; by default each
+  // workerd subject serves on a socket of its own, as a deployed Worker has no such Worker.
+  viaEntry: args["via-entry"],
   subjectCore: num(args["subject-core"], 0, 0, 1023),
   restCore: num(args["rest-core"], 1, 0, 1023),
 };
@@ -230,6 +238,12 @@ async function startWorkerd(start) {
 }
 
 const COMPAT = "2026-04-26";
+/** Miniflare's options and URL for how subjects are reached (see `viaEntry`). */
+const SOCKET = () => (OPT.viaEntry ? {} : { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
+const served = async (mf) => {
+  const entry = await mf.ready;
+  return (OPT.viaEntry ? entry : await mf.unsafeGetDirectURL()).toString().replace(/\/$/, "");
+};
 const jsFloor = (upstream) =>
   startWorkerd(async () => {
     const mf = new Miniflare({
@@ -237,8 +251,9 @@ const jsFloor = (upstream) =>
       script: `export default { fetch(req, env) { const u = new URL(req.url); return fetch(env.UP + u.pathname, { method: req.method, headers: req.headers, body: req.body }); } };`,
       bindings: { UP: upstream },
       compatibilityDate: COMPAT,
+      ...SOCKET(),
     });
-    return { url: (await mf.ready).toString().replace(/\/$/, ""), close: () => mf.dispose() };
+    return { url: await served(mf), close: () => mf.dispose() };
   });
 
 // The least a Worker that sees each chunk can do: read it, write it into the runtime's own
@@ -259,8 +274,9 @@ const jsRelayFloor = (upstream) =>
       } };`,
       bindings: { UP: upstream },
       compatibilityDate: COMPAT,
+      ...SOCKET(),
     });
-    return { url: (await mf.ready).toString().replace(/\/$/, ""), close: () => mf.dispose() };
+    return { url: await served(mf), close: () => mf.dispose() };
   });
 
 const rustFloor = (upstream) =>
@@ -274,8 +290,9 @@ const rustFloor = (upstream) =>
       modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
       bindings: { UP: upstream },
       compatibilityDate: COMPAT,
+      ...SOCKET(),
     });
-    return { url: (await mf.ready).toString().replace(/\/$/, ""), close: () => mf.dispose() };
+    return { url: await served(mf), close: () => mf.dispose() };
   });
 
 const gateway = (mockBaseUrl) =>
@@ -283,7 +300,7 @@ const gateway = (mockBaseUrl) =>
     // Production shape: the usage store (Queue + D1) on, request logs off (benchConfig).
     // The inspector reads the isolate's own memory after the run (scripts/lib/isolate-memory.mjs).
     const inspectorPort = await freePort();
-    const { mf, url } = await startGateway({ usageBatchTimeoutMs: 1000, inspectorPort });
+    const { mf, url } = await startGateway({ usageBatchTimeoutMs: 1000, inspectorPort, direct: !OPT.viaEntry });
     await putConfig(url, benchSuiteConfig(mockBaseUrl, { failoverStatus: OPT.failoverStatus }));
     return { url, inspectorPort, close: () => mf.dispose() };
   });
@@ -635,6 +652,7 @@ console.log(
 console.log(
   `placement: ${PINNING.enabled ? `each subject alone on core ${OPT.subjectCore}; mock, load generator and this process on core ${OPT.restCore}` : `none (${PINNING.why})`}; client: node:http keep-alive Agent, TCP_NODELAY; mock answers at once`,
 );
+console.log(`workerd subjects reached ${OPT.viaEntry ? "through Miniflare's entry Worker (--via-entry)" : "on sockets of their own (no Miniflare entry Worker in front, as deployed)"}`);
 console.log(`load average before/after: ${loadBefore.map((x) => x.toFixed(2)).join(" ")} / ${loadAfter.map((x) => x.toFixed(2)).join(" ")}`);
 
 table(
