@@ -13,7 +13,9 @@
 // streams (c=1, N=300 each) whose events the upstream writes back to back, each its own write
 // (a setImmediate between, as scripts/bench's mock), with workerd alone on core 0 and this
 // process on core 1 when there are two: the p50 of the response head, the first body byte and
-// the last, per design (EVENTS sets the stream's length).
+// the last, per design (EVENTS sets the stream's length). Each design serves on a socket of its
+// own, as deployed; VIA_ENTRY=1 puts Miniflare's entry Worker in front, as runs before
+// 2026-12-03 11:00 UTC had it.
 import { Miniflare } from "miniflare";
 import http from "node:http";
 import { execFileSync } from "node:child_process";
@@ -137,8 +139,11 @@ for (let round = 0; round < (CUT || TTFB ? 1 : ROUNDS); round++) {
       const watch = async (stream) => { const r = stream.getReader(); let bytes = 0; for (;;) { const { done, value } = await r.read(); if (done) return bytes; bytes += value.length; } };
       export default { async fetch() { const answer = await fetch(${JSON.stringify(upstreamUrl)}); ${body} } }`;
     const before = new Set(workerdChildren());
-    const mf = new Miniflare({ modules: true, script, port: 0, compatibilityDate: "2025-09-01" });
-    const url = await mf.ready;
+    // Each design on a socket of its own, as deployed (VIA_ENTRY=1: through Miniflare's entry Worker).
+    const direct = process.env.VIA_ENTRY !== "1";
+    const mf = new Miniflare({ modules: true, script, port: 0, compatibilityDate: "2025-09-01", ...(direct ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}) });
+    const entry = await mf.ready;
+    const url = direct ? await mf.unsafeGetDirectURL() : entry;
     const pid = workerdChildren().find((p) => !before.has(p));
     if (TTFB) {
       if (pinned) execFileSync("taskset", ["-a", "-p", "-c", "0", String(pid)], { stdio: "pipe" });
