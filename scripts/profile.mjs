@@ -20,7 +20,7 @@ const EVENTS = Number(process.argv.find((a) => a.startsWith("--events="))?.slice
 const CONCURRENCY = Number(process.argv.find((a) => a.startsWith("--c="))?.slice(4) ?? 1);
 const PORT = 9231;
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
-const { mf, url } = await startGateway({ inspectorPort: PORT });
+const { mf, url } = await startGateway({ inspectorPort: PORT, direct: true });
 const config = benchConfig(mock.baseUrl);
 if (LIMITED) {
   const key = Object.values(config.keys)[0];
