@@ -33,7 +33,7 @@ import os from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 import { isolateMemory } from "./lib/isolate-memory.mjs";
-import { startGateway, putConfig, ROOT, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, benchSuiteConfig, promptForEvents } from "./lib/gateway.mjs";
+import { startGateway, putConfig, ownSocket, servedUrl, ROOT, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, benchSuiteConfig, promptForEvents } from "./lib/gateway.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -238,12 +238,6 @@ async function startWorkerd(start) {
 }
 
 const COMPAT = "2026-04-26";
-/** Miniflare's options and URL for how subjects are reached (see `viaEntry`). */
-const SOCKET = () => (OPT.viaEntry ? {} : { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
-const served = async (mf) => {
-  const entry = await mf.ready;
-  return (OPT.viaEntry ? entry : await mf.unsafeGetDirectURL()).toString().replace(/\/$/, "");
-};
 const jsFloor = (upstream) =>
   startWorkerd(async () => {
     const mf = new Miniflare({
@@ -251,9 +245,9 @@ const jsFloor = (upstream) =>
       script: `export default { fetch(req, env) { const u = new URL(req.url); return fetch(env.UP + u.pathname, { method: req.method, headers: req.headers, body: req.body }); } };`,
       bindings: { UP: upstream },
       compatibilityDate: COMPAT,
-      ...SOCKET(),
+      ...ownSocket(!OPT.viaEntry),
     });
-    return { url: await served(mf), close: () => mf.dispose() };
+    return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
   });
 
 // The least a Worker that sees each chunk can do: read it, write it into the runtime's own
@@ -274,9 +268,9 @@ const jsRelayFloor = (upstream) =>
       } };`,
       bindings: { UP: upstream },
       compatibilityDate: COMPAT,
-      ...SOCKET(),
+      ...ownSocket(!OPT.viaEntry),
     });
-    return { url: await served(mf), close: () => mf.dispose() };
+    return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
   });
 
 const rustFloor = (upstream) =>
@@ -290,9 +284,9 @@ const rustFloor = (upstream) =>
       modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
       bindings: { UP: upstream },
       compatibilityDate: COMPAT,
-      ...SOCKET(),
+      ...ownSocket(!OPT.viaEntry),
     });
-    return { url: await served(mf), close: () => mf.dispose() };
+    return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
   });
 
 const gateway = (mockBaseUrl) =>

@@ -22,6 +22,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { workerdChildren } from "./lib/workerd-process.mjs";
+import { ownSocket, servedUrl } from "./lib/gateway.mjs";
 
 const EVENTS = Number(process.env.EVENTS ?? 200);
 const CLIENTS = 16;
@@ -141,9 +142,8 @@ for (let round = 0; round < (CUT || TTFB ? 1 : ROUNDS); round++) {
     const before = new Set(workerdChildren());
     // Each design on a socket of its own, as deployed (VIA_ENTRY=1: through Miniflare's entry Worker).
     const direct = process.env.VIA_ENTRY !== "1";
-    const mf = new Miniflare({ modules: true, script, port: 0, compatibilityDate: "2025-09-01", ...(direct ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}) });
-    const entry = await mf.ready;
-    const url = direct ? await mf.unsafeGetDirectURL() : entry;
+    const mf = new Miniflare({ modules: true, script, port: 0, compatibilityDate: "2025-09-01", ...ownSocket(direct) });
+    const url = await servedUrl(mf, direct);
     const pid = workerdChildren().find((p) => !before.has(p));
     if (TTFB) {
       if (pinned) execFileSync("taskset", ["-a", "-p", "-c", "0", String(pid)], { stdio: "pipe" });

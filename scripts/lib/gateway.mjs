@@ -163,9 +163,7 @@ export async function startGateway({
   usageBatchTimeoutMs = 1000,
   // Another build's index.js (A/B measurements of two builds side by side).
   scriptPath = path.join(ROOT, "build/index.js"),
-  // Serve on a socket of the Worker's own (`url`), not through Miniflare's entry Worker,
-  // which production does not have (it costs about as much as a pass-through Worker);
-  // `entryUrl` is Miniflare's usual one. See README › Performance.
+  // Serve on a socket of the Worker's own (see `ownSocket`).
   direct = false,
 } = {}) {
   const stateDir = persistDir ?? (persist ? path.join(ROOT, ".wrangler/state") : null);
@@ -217,11 +215,22 @@ export async function startGateway({
     inspectorPort,
     // Tests read the gateway's JSON log lines (console.log in the Worker).
     ...(onLogLine ? { handleStructuredLogs: ({ message }) => onLogLine(message) } : {}),
-    ...(direct ? { unsafeDirectSockets: [{ host, port: 0 }] } : {}),
+    ...ownSocket(direct, host),
   });
-  const entryUrl = (await mf.ready).toString().replace(/\/$/, "");
-  const url = direct ? (await mf.unsafeGetDirectURL()).toString().replace(/\/$/, "") : entryUrl;
-  return { mf, url, entryUrl };
+  return { mf, url: await servedUrl(mf, direct) };
+}
+
+/**
+ * Miniflare options that serve its Worker on a socket of the Worker's own (`direct`), not
+ * through Miniflare's entry Worker, a JS Worker in front of every request that a deployed
+ * Worker does not have (it costs about as much as a pass-through Worker; README › Performance).
+ */
+export const ownSocket = (direct, host = "127.0.0.1") => (direct ? { unsafeDirectSockets: [{ host, port: 0 }] } : {});
+
+/** Where a Miniflare serves its Worker (no trailing slash): its own socket's URL with `direct`. */
+export async function servedUrl(mf, direct) {
+  const entry = await mf.ready;
+  return (direct ? await mf.unsafeGetDirectURL() : entry).toString().replace(/\/$/, "");
 }
 
 /** Stores a config document through the admin API, so it is validated like any other. */
