@@ -1,5 +1,5 @@
 // CPU per relayed stream event in workerd for several ways a Worker can hand a provider's
-// stream to its client: the evidence behind the README's stream figures (Performance). Each
+// stream to its client: the evidence behind the stream figures (docs/PERFORMANCE.md › Streams). Each
 // design is a few lines of JS in its own Miniflare (its own workerd), relaying 200-event
 // streams from a local upstream to C concurrent clients; the CPU is workerd's, from /proc.
 //
