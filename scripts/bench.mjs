@@ -33,7 +33,7 @@ import os from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 import { isolateMemory } from "./lib/isolate-memory.mjs";
-import { startGateway, putConfig, ownSocket, servedUrl, ROOT, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, benchSuiteConfig, promptForEvents } from "./lib/gateway.mjs";
+import { startGateway, startRustFloor, putConfig, ownSocket, servedUrl, ROOT, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, benchSuiteConfig, promptForEvents } from "./lib/gateway.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -275,18 +275,8 @@ const jsRelayFloor = (upstream) =>
 
 const rustFloor = (upstream) =>
   startWorkerd(async () => {
-    const script = path.join(ROOT, "bench/rust-floor/build/index.js");
-    if (!existsSync(script)) throw new Error("bench/rust-floor/build/index.js is missing: run scripts/build-rust-floor");
-    const mf = new Miniflare({
-      rootPath: path.dirname(script),
-      scriptPath: script,
-      modules: true,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-      bindings: { UP: upstream },
-      compatibilityDate: COMPAT,
-      ...ownSocket(!OPT.viaEntry),
-    });
-    return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
+    const { mf, url } = await startRustFloor(upstream, { direct: !OPT.viaEntry, compatibilityDate: COMPAT });
+    return { url, close: () => mf.dispose() };
   });
 
 const gateway = (mockBaseUrl) =>

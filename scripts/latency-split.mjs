@@ -8,15 +8,13 @@
 //
 //   node scripts/latency-split.mjs [--requests=1000] [--rounds=3] [--subjects=R,G]
 //
-// Subjects: R the Rust floor (bench/rust-floor; scripts/build-rust-floor builds it), G the
+// Subjects: R the Rust floor (bench/rust-floor, built by scripts/build-rust-floor), G the
 // gateway (build/, usage store on, the unlimited bench key). Each round runs every subject in
 // turn; the figures are medians over rounds of each round's p50, with min–max.
 import http from "node:http";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { Miniflare } from "miniflare";
-import { startGateway, putConfig, benchConfig, DEV_GATEWAY_KEY, ROOT, ownSocket, servedUrl } from "./lib/gateway.mjs";
+import { startGateway, startRustFloor, putConfig, benchConfig, DEV_GATEWAY_KEY, ROOT } from "./lib/gateway.mjs";
 import { workerdChildren } from "./lib/workerd-process.mjs";
 
 const option = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -25,6 +23,8 @@ const ROUNDS = Number(option("rounds", 3));
 const SUBJECTS = option("subjects", "R,G").split(",");
 const EVENTS = 20;
 execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "pipe" });
+// Built once, then only when bench/rust-floor changes.
+if (SUBJECTS.includes("R")) execFileSync(path.join(ROOT, "scripts/build-rust-floor"), { stdio: "inherit" });
 
 const now = () => process.hrtime.bigint();
 // The current request's marks at the mock (requests are one at a time).
@@ -63,14 +63,8 @@ const mockUrl = `http://127.0.0.1:${mock.address().port}`;
 
 const start = {
   R: async () => {
-    const script = path.join(ROOT, "bench/rust-floor/build/index.js");
-    if (!existsSync(script)) execFileSync(path.join(ROOT, "scripts/build-rust-floor"), { stdio: "inherit" });
-    const mf = new Miniflare({
-      rootPath: path.dirname(script), scriptPath: script, modules: true,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-      bindings: { UP: mockUrl }, compatibilityDate: "2026-04-26", ...ownSocket(true),
-    });
-    return { mf, url: `${await servedUrl(mf, true)}/v1/chat/completions` };
+    const { mf, url } = await startRustFloor(mockUrl);
+    return { mf, url: `${url}/v1/chat/completions` };
   },
   G: async () => {
     const { mf, url } = await startGateway({ direct: true });

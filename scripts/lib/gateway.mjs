@@ -233,6 +233,25 @@ export async function servedUrl(mf, direct) {
   return (direct ? await mf.unsafeGetDirectURL() : entry).toString().replace(/\/$/, "");
 }
 
+/**
+ * The Rust floor: bench/rust-floor, an empty workers-rs pass-through to `upstream` (plus the
+ * request's path), built by scripts/build-rust-floor. `direct`: on a socket of its own.
+ */
+export async function startRustFloor(upstream, { direct = true, compatibilityDate = "2026-04-26" } = {}) {
+  const script = path.join(ROOT, "bench/rust-floor/build/index.js");
+  if (!existsSync(script)) throw new Error("bench/rust-floor/build/index.js is missing: run scripts/build-rust-floor");
+  const mf = new Miniflare({
+    rootPath: path.dirname(script),
+    scriptPath: script,
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    bindings: { UP: upstream },
+    compatibilityDate,
+    ...ownSocket(direct),
+  });
+  return { mf, url: await servedUrl(mf, direct) };
+}
+
 /** Stores a config document through the admin API, so it is validated like any other. */
 export async function putConfig(url, config, adminToken = DEV_ADMIN_TOKEN) {
   const body = typeof config === "string" ? config : JSON.stringify(config);
