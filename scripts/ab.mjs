@@ -38,7 +38,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startGateway, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, promptForEvents } from "./lib/gateway.mjs";
 import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
-import { workerdChildren } from "./lib/workerd-process.mjs";
+import { withStartedWorkerd } from "./lib/workerd-process.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -91,14 +91,14 @@ function cpuMs(subject) {
 
 const subjects = [];
 for (const [label, dir] of [["A", positional[0]], ["B", positional[1]]]) {
-  const before = new Set(workerdChildren());
   const mock = await startMockProvider({ name: "bench", gapMs: 0 });
   const vars = option(`bind-${label.toLowerCase()}`, "");
   const bindings = vars ? Object.fromEntries(vars.split(";").map((pair) => pair.split(":"))) : {};
   const usage = !(label === "B" && flag("no-usage-b"));
   const direct = flag("direct") || (label === "B" && flag("direct-b"));
-  const { mf, url } = await startGateway({ scriptPath: path.resolve(dir, "index.js"), usage, bindings, direct });
-  const pids = workerdChildren().filter((pid) => !before.has(pid));
+  const { mf, url, pids } = await withStartedWorkerd(() =>
+    startGateway({ scriptPath: path.resolve(dir, "index.js"), usage, bindings, direct }),
+  );
   await putConfig(url, benchSuiteConfig(mock.baseUrl));
   const key = option(`key-${label.toLowerCase()}`, "") === "limited" ? BENCH_LIMITED_KEY : DEV_GATEWAY_KEY;
   subjects.push({ label, mock, mf, url, pids, key });

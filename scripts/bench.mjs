@@ -33,7 +33,8 @@ import os from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 import { isolateMemory } from "./lib/isolate-memory.mjs";
-import { startGateway, startRustFloor, putConfig, ownSocket, servedUrl, ROOT, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, benchSuiteConfig, promptForEvents } from "./lib/gateway.mjs";
+import { pinToCore } from "./lib/workerd-process.mjs";
+import { startGateway, startRustFloor, putConfig, ownSocket, servedUrl, ROOT, COMPATIBILITY_DATE, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, benchSuiteConfig, promptForEvents } from "./lib/gateway.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -150,8 +151,7 @@ function descendants(root) {
 const workerdPids = () => descendants(process.pid).filter((pid) => comm(pid) === "workerd");
 
 function pin(pid, core) {
-  if (!PINNING.enabled) return;
-  execFileSync("taskset", ["-a", "-p", "-c", String(core), String(pid)], { stdio: "pipe" });
+  if (PINNING.enabled) pinToCore(pid, core);
 }
 
 /** The cores each thread of `pid` may run on (from /proc/<pid>/task/<tid>/status), deduplicated. */
@@ -237,7 +237,7 @@ async function startWorkerd(start) {
   return { ...started, pids };
 }
 
-const COMPAT = "2026-04-26";
+const COMPAT = COMPATIBILITY_DATE;
 const jsFloor = (upstream) =>
   startWorkerd(async () => {
     const mf = new Miniflare({
@@ -275,7 +275,7 @@ const jsRelayFloor = (upstream) =>
 
 const rustFloor = (upstream) =>
   startWorkerd(async () => {
-    const { mf, url } = await startRustFloor(upstream, { direct: !OPT.viaEntry, compatibilityDate: COMPAT });
+    const { mf, url } = await startRustFloor(upstream, { direct: !OPT.viaEntry });
     return { url, close: () => mf.dispose() };
   });
 

@@ -15,14 +15,14 @@ import http from "node:http";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { startGateway, startRustFloor, putConfig, benchConfig, DEV_GATEWAY_KEY, ROOT } from "./lib/gateway.mjs";
-import { workerdChildren } from "./lib/workerd-process.mjs";
+import { withStartedWorkerd, pinToCore } from "./lib/workerd-process.mjs";
 
 const option = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const REQUESTS = Number(option("requests", 1000));
 const ROUNDS = Number(option("rounds", 3));
 const SUBJECTS = option("subjects", "R,G").split(",");
 const EVENTS = 20;
-execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "pipe" });
+pinToCore(process.pid, 1);
 // Built once, then only when bench/rust-floor changes.
 if (SUBJECTS.includes("R")) execFileSync(path.join(ROOT, "scripts/build-rust-floor"), { stdio: "inherit" });
 
@@ -106,11 +106,8 @@ const p50 = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 const perRound = {}; // subject -> kind -> figure -> [p50 per round]
 for (let round = 1; round <= ROUNDS; round++) {
   for (const name of SUBJECTS) {
-    const before = new Set(workerdChildren());
-    const { mf, url } = await start[name]();
-    for (const pid of workerdChildren().filter((p) => !before.has(p))) {
-      execFileSync("taskset", ["-a", "-p", "-c", "0", String(pid)], { stdio: "pipe" });
-    }
+    const { mf, url, pids } = await withStartedWorkerd(start[name]);
+    for (const pid of pids) pinToCore(pid, 0);
     const target = new URL(url);
     for (const kind of Object.keys(bodies)) for (let i = 0; i < 300; i++) await once(target, kind);
     for (const kind of Object.keys(bodies)) {

@@ -18,10 +18,9 @@
 // 2026-12-03 11:00 UTC had it.
 import { Miniflare } from "miniflare";
 import http from "node:http";
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { workerdChildren } from "./lib/workerd-process.mjs";
+import { withStartedWorkerd, pinToCore } from "./lib/workerd-process.mjs";
 import { ownSocket, servedUrl } from "./lib/gateway.mjs";
 
 const EVENTS = Number(process.env.EVENTS ?? 200);
@@ -111,7 +110,7 @@ const cpuMs = (pid) => {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 };
 const pinned = TTFB && availableParallelism() >= 2;
-if (pinned) execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "pipe" });
+if (pinned) pinToCore(process.pid, 1);
 const timingAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 /** One stream at c=1: ms to the response head, the first body byte and the last. */
 const timed = (url) =>
@@ -139,14 +138,14 @@ for (let round = 0; round < (CUT || TTFB ? 1 : ROUNDS); round++) {
     const script = `const H = { headers: { "content-type": "text/event-stream" } };
       const watch = async (stream) => { const r = stream.getReader(); let bytes = 0; for (;;) { const { done, value } = await r.read(); if (done) return bytes; bytes += value.length; } };
       export default { async fetch() { const answer = await fetch(${JSON.stringify(upstreamUrl)}); ${body} } }`;
-    const before = new Set(workerdChildren());
     // Each design on a socket of its own, as deployed (VIA_ENTRY=1: through Miniflare's entry Worker).
     const direct = process.env.VIA_ENTRY !== "1";
-    const mf = new Miniflare({ modules: true, script, port: 0, compatibilityDate: "2025-09-01", ...ownSocket(direct) });
-    const url = await servedUrl(mf, direct);
-    const pid = workerdChildren().find((p) => !before.has(p));
+    const { mf, url, pids: [pid] } = await withStartedWorkerd(async () => {
+      const relay = new Miniflare({ modules: true, script, port: 0, compatibilityDate: "2025-09-01", ...ownSocket(direct) });
+      return { mf: relay, url: await servedUrl(relay, direct) };
+    });
     if (TTFB) {
-      if (pinned) execFileSync("taskset", ["-a", "-p", "-c", "0", String(pid)], { stdio: "pipe" });
+      if (pinned) pinToCore(pid, 0);
       for (let i = 0; i < 50; i++) await timed(url);
       const runs = [];
       for (let i = 0; i < Number(process.env.N ?? 300); i++) runs.push(await timed(url));

@@ -21,7 +21,7 @@ import path from "node:path";
 import { startGateway, putConfig, benchConfig, DEV_GATEWAY_KEY, ROOT } from "./lib/gateway.mjs";
 import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
 import { isolateMemory } from "./lib/isolate-memory.mjs";
-import { workerdChildren, statusMb } from "./lib/workerd-process.mjs";
+import { withStartedWorkerd, statusMb } from "./lib/workerd-process.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const { values } = parseArgs({
@@ -40,9 +40,7 @@ const RSS_GROWTH_MB = 32;
 immediateZeroTimeouts();
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const INSPECTOR_PORT = 9300 + Math.floor(Math.random() * 500);
-const before = new Set(workerdChildren());
-const { mf, url } = await startGateway({ usage: false, inspectorPort: INSPECTOR_PORT });
-const pid = workerdChildren().find((p) => !before.has(p));
+const { mf, url, pids: [pid] } = await withStartedWorkerd(() => startGateway({ usage: false, inspectorPort: INSPECTOR_PORT }));
 const config = benchConfig(mock.baseUrl);
 // Another public name than the upstream one: the pass-through renames every event's model.
 config.models.long = { targets: [{ provider: "mock", model: "bench" }] };

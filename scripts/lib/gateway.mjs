@@ -14,6 +14,8 @@ import os from "node:os";
 import path from "node:path";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** wrangler.toml's compatibility_date: the gateway's and every bench Worker's. */
+export const COMPATIBILITY_DATE = "2026-04-26";
 /** The development admin token (the admin API refuses tokens shorter than 32 characters). */
 export const DEV_ADMIN_TOKEN = "dev-admin-token-0123456789abcdef0123";
 export const DEV_GATEWAY_KEY = "gw_dev_local_key";
@@ -190,7 +192,7 @@ export async function startGateway({
     scriptPath: script,
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: "2026-04-26",
+    compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: ["enable_request_signal"],
     host,
     port,
@@ -237,7 +239,7 @@ export async function servedUrl(mf, direct) {
  * The Rust floor: bench/rust-floor, an empty workers-rs pass-through to `upstream` (plus the
  * request's path), built by scripts/build-rust-floor. `direct`: on a socket of its own.
  */
-export async function startRustFloor(upstream, { direct = true, compatibilityDate = "2026-04-26" } = {}) {
+export async function startRustFloor(upstream, { direct = true } = {}) {
   const script = path.join(ROOT, "bench/rust-floor/build/index.js");
   if (!existsSync(script)) throw new Error("bench/rust-floor/build/index.js is missing: run scripts/build-rust-floor");
   const mf = new Miniflare({
@@ -246,7 +248,7 @@ export async function startRustFloor(upstream, { direct = true, compatibilityDat
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     bindings: { UP: upstream },
-    compatibilityDate,
+    compatibilityDate: COMPATIBILITY_DATE,
     ...ownSocket(direct),
   });
   return { mf, url: await servedUrl(mf, direct) };

@@ -1,4 +1,5 @@
 // The workerd processes Miniflare starts, read from /proc (Linux).
+import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 
 /** The workerd processes this node process started (Miniflare's children), as numbers. */
@@ -16,6 +17,19 @@ export function workerdChildren() {
     }
   }
   return pids;
+}
+
+/** Runs `start` (which starts a Miniflare) and returns what it returned, with the workerd
+ * processes it started as `pids`. */
+export async function withStartedWorkerd(start) {
+  const before = new Set(workerdChildren());
+  const started = await start();
+  return { ...started, pids: workerdChildren().filter((pid) => !before.has(pid)) };
+}
+
+/** Moves every thread of process `pid` onto one CPU core (taskset -a; Linux). */
+export function pinToCore(pid, core) {
+  execFileSync("taskset", ["-a", "-p", "-c", String(core), String(pid)], { stdio: "pipe" });
 }
 
 /** A process's memory field from /proc/<pid>/status (VmRSS, RssAnon, ...) in MB; null if unread. */
