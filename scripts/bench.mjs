@@ -9,6 +9,9 @@
 //      stream and writes it on, what any relay that looks at events pays in workerd (F and R
 //      hand the body to the runtime, which pipes it without waking the isolate per chunk)
 //   R  Rust floor: an empty workers-rs pass-through (bench/rust-floor, same toolchain and profile)
+//   FB, RB (JSON cases only, with --reading-floors): the JS and the Rust reading floors, which
+//      read the request's body and the answer whole and send each on anew (bench/rust-read-floor):
+//      what relaying costs once the Worker must see the bytes, as a gateway that counts tokens must
 //   G  the gateway, key without limits
 //   GL the gateway, key with rate limits and a monthly budget far above what the run uses
 //   P  Portkey 1.15.2 (Node build from npm, in .bench/), unless --peer none
@@ -53,6 +56,7 @@ const { values: args } = parseArgs({
     verbose: { type: "boolean", short: "v", default: false },
     json: { type: "string" },
     "via-entry": { type: "boolean", default: false },
+    "reading-floors": { type: "boolean", default: false },
     "subject-core": { type: "string", default: "0" },
     "rest-core": { type: "string", default: "1" },
     help: { type: "boolean", short: "h", default: false },
@@ -61,7 +65,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`scripts/bench [--rounds N] [--requests N] [--warmup N] [--seconds S] [--stream-requests N]
               [--max-case-seconds S] [--peer portkey|none] [--failover-status 503|500]
-              [--quick] [--json PATH] [-v] [--via-entry]
+              [--quick] [--json PATH] [-v] [--via-entry] [--reading-floors]
               [--subject-core C] [--rest-core C]
   --quick: 1 round, 100 requests, 1 s per throughput case (a smoke run; its figures mean little)`);
   process.exit(0);
@@ -89,6 +93,7 @@ const OPT = {
   // binding call, request logging and header rewriting) as before 2026-12-03; by default each
   // workerd subject serves on a socket of its own, as a deployed Worker has no such Worker.
   viaEntry: args["via-entry"],
+  readingFloors: args["reading-floors"],
   subjectCore: num(args["subject-core"], 0, 0, 1023),
   restCore: num(args["rest-core"], 1, 0, 1023),
 };
@@ -273,10 +278,31 @@ const jsRelayFloor = (upstream) =>
     return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
   });
 
-const rustFloor = (upstream) =>
+const rustFloor = (upstream, crate) =>
   startWorkerd(async () => {
-    const { mf, url } = await startRustFloor(upstream, { direct: !OPT.viaEntry });
+    const { mf, url } = await startRustFloor(upstream, { direct: !OPT.viaEntry, crate });
     return { url, close: () => mf.dispose() };
+  });
+
+// The least a JS Worker does that sees the bytes it relays: the request's body and the answer
+// read whole, each sent on anew (the JS twin of bench/rust-read-floor).
+const jsReadingFloor = (upstream) =>
+  startWorkerd(async () => {
+    const mf = new Miniflare({
+      modules: true,
+      script: `export default { async fetch(req, env) {
+        const u = new URL(req.url);
+        const body = await req.arrayBuffer();
+        const headers = { "content-type": "application/json", authorization: req.headers.get("authorization") ?? "" };
+        const up = await fetch(env.UP + u.pathname, { method: "POST", headers, body });
+        const answer = await up.arrayBuffer();
+        return new Response(answer, { status: up.status, headers: { "content-type": "application/json" } });
+      } };`,
+      bindings: { UP: upstream },
+      compatibilityDate: COMPAT,
+      ...ownSocket(!OPT.viaEntry),
+    });
+    return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
   });
 
 const gateway = (mockBaseUrl) =>
@@ -331,6 +357,7 @@ function casesFor(subject) {
   };
   for (const events of STREAM_EVENTS) cases[`stream${events}`] = { ...chat, body: streamBody(events), expect: "data:", stream: true };
   if (subject.streamsOnly) delete cases.json;
+  if (subject.jsonOnly) return { json: cases.json };
   if (subject.anthropic) cases.anthropic = { url: `${subject.url}/v1/messages`, headers: subject.anthropic, body: anthropicBody, expect: "Hello from bench" };
   if (subject.gateway) {
     cases.failover = {
@@ -419,6 +446,10 @@ const addSubject = async (key, name, start, extra) => {
 await addSubject("F", "JS floor (empty JS pass-through Worker)", () => jsFloor(mockInfo.url));
 await addSubject("FJ", "JS relay floor (reads and writes on each chunk; streams only)", () => jsRelayFloor(mockInfo.url), { streamsOnly: true });
 await addSubject("R", "Rust floor (empty workers-rs pass-through)", () => rustFloor(mockInfo.url));
+if (OPT.readingFloors) {
+  await addSubject("FB", "JS reading floor (reads both bodies, sends each anew; JSON only)", () => jsReadingFloor(mockInfo.url), { jsonOnly: true });
+  await addSubject("RB", "Rust reading floor (the same in workers-rs; JSON only)", () => rustFloor(mockInfo.url, "rust-read-floor"), { jsonOnly: true });
+}
 const gatewayAuth = (key) => ({
   gateway: true,
   headers: { authorization: `Bearer ${key}` },
@@ -581,6 +612,7 @@ for (const s of live) {
 const ratio = (fn, { target, better, unit }) => ({ ...summary(perRound(fn)), target, better, unit });
 const addedP50 = (i, key, name = "json") => get(i, key, name, "p50") - get(i, "D", baselineCase(name), "p50");
 const rps = (i, key, c = 64) => get(i, key, `c${c}`, "rps");
+const cpuAt64 = (i, key) => get(i, key, "c64", "cpu_us_per_request");
 const perEvent = (i, key) => ((get(i, key, "stream200", "p50") - get(i, "D", "stream200", "p50")) * 1000) / 200;
 const cpuPerEvent = (i, key) => (get(i, key, "stream200", "cpu_us_per_request") - get(i, key, "stream20", "cpu_us_per_request")) / 180;
 const ttfbAdded = (i, key, name = "stream20") => get(i, key, name, "ttfb_p50") - get(i, "D", name, "ttfb_p50");
@@ -607,6 +639,12 @@ const ratios = {
   "stream first byte, unlimited − Rust floor (ms)": ratio((i) => ttfbAdded(i, "G") - ttfbAdded(i, "R"), { target: 0.3, better: "lower", unit: "ms" }),
   "Rust floor − JS floor, added p50 (ms)": ratio((i) => addedP50(i, "R") - addedP50(i, "F"), { better: "lower", unit: "ms" }),
   "Rust floor / JS floor, req/s at c=64": ratio((i) => rps(i, "R") / rps(i, "F"), { better: "higher", unit: "%" }),
+  ...(OPT.readingFloors && {
+    "JS reading floor / Rust floor, req/s at c=64": ratio((i) => rps(i, "FB") / rps(i, "R"), { better: "higher", unit: "%" }),
+    "Rust reading floor / Rust floor, req/s at c=64": ratio((i) => rps(i, "RB") / rps(i, "R"), { better: "higher", unit: "%" }),
+    "Rust floor / Rust reading floor, CPU per request at c=64": ratio((i) => cpuAt64(i, "R") / cpuAt64(i, "RB"), { better: "higher", unit: "%" }),
+    "unlimited / Rust reading floor, req/s at c=64": ratio((i) => rps(i, "G") / rps(i, "RB"), { better: "higher", unit: "%" }),
+  }),
 };
 
 // ---------------------------------------------------------------------------------------------

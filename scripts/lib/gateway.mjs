@@ -237,11 +237,12 @@ export async function servedUrl(mf, direct) {
 
 /**
  * The Rust floor: bench/rust-floor, an empty workers-rs pass-through to `upstream` (plus the
- * request's path), built by scripts/build-rust-floor. `direct`: on a socket of its own.
+ * request's path), or with `crate: "rust-read-floor"` the same reading the bodies it relays;
+ * built by scripts/build-rust-floor. `direct`: on a socket of its own.
  */
-export async function startRustFloor(upstream, { direct = true } = {}) {
-  const script = path.join(ROOT, "bench/rust-floor/build/index.js");
-  if (!existsSync(script)) throw new Error("bench/rust-floor/build/index.js is missing: run scripts/build-rust-floor");
+export async function startRustFloor(upstream, { direct = true, crate = "rust-floor" } = {}) {
+  const script = path.join(ROOT, `bench/${crate}/build/index.js`);
+  if (!existsSync(script)) throw new Error(`bench/${crate}/build/index.js is missing: run scripts/build-rust-floor`);
   const mf = new Miniflare({
     rootPath: path.dirname(script),
     scriptPath: script,
