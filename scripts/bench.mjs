@@ -243,66 +243,61 @@ async function startWorkerd(start) {
 }
 
 const COMPAT = COMPATIBILITY_DATE;
-const jsFloor = (upstream) =>
+/** A JS floor: a module Worker `script` relaying to `upstream` (its `UP` var), in its own workerd. */
+const jsWorker = (script, upstream) =>
   startWorkerd(async () => {
     const mf = new Miniflare({
       modules: true,
-      script: `export default { fetch(req, env) { const u = new URL(req.url); return fetch(env.UP + u.pathname, { method: req.method, headers: req.headers, body: req.body }); } };`,
+      script,
       bindings: { UP: upstream },
       compatibilityDate: COMPAT,
       ...ownSocket(!OPT.viaEntry),
     });
     return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
   });
+
+const jsFloor = (upstream) =>
+  jsWorker(
+    `export default { fetch(req, env) { const u = new URL(req.url); return fetch(env.UP + u.pathname, { method: req.method, headers: req.headers, body: req.body }); } };`,
+    upstream,
+  );
 
 // The least a Worker that sees each chunk can do: read it, write it into the runtime's own
 // stream (cheaper per chunk than a JS ReadableStream the runtime pulls from), waiting until
 // the client took it.
 const jsRelayFloor = (upstream) =>
-  startWorkerd(async () => {
-    const mf = new Miniflare({
-      modules: true,
-      script: `export default { async fetch(req, env) {
-        const u = new URL(req.url);
-        const up = await fetch(env.UP + u.pathname, { method: req.method, headers: req.headers, body: req.body });
-        const reader = up.body.getReader();
-        const { readable, writable } = new IdentityTransformStream();
-        const writer = writable.getWriter();
-        (async () => { for (;;) { const r = await reader.read(); if (r.done) return writer.close(); await writer.write(r.value); } })().catch((e) => writer.abort(e).catch(() => {}));
-        return new Response(readable, { status: up.status, headers: up.headers });
-      } };`,
-      bindings: { UP: upstream },
-      compatibilityDate: COMPAT,
-      ...ownSocket(!OPT.viaEntry),
-    });
-    return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
-  });
+  jsWorker(
+    `export default { async fetch(req, env) {
+      const u = new URL(req.url);
+      const up = await fetch(env.UP + u.pathname, { method: req.method, headers: req.headers, body: req.body });
+      const reader = up.body.getReader();
+      const { readable, writable } = new IdentityTransformStream();
+      const writer = writable.getWriter();
+      (async () => { for (;;) { const r = await reader.read(); if (r.done) return writer.close(); await writer.write(r.value); } })().catch((e) => writer.abort(e).catch(() => {}));
+      return new Response(readable, { status: up.status, headers: up.headers });
+    } };`,
+    upstream,
+  );
+
+// The least a JS Worker does that sees the bytes it relays: the request's body and the answer
+// read whole, each sent on anew (the JS twin of bench/rust-read-floor).
+const jsReadingFloor = (upstream) =>
+  jsWorker(
+    `export default { async fetch(req, env) {
+      const u = new URL(req.url);
+      const body = await req.arrayBuffer();
+      const headers = { "content-type": "application/json", authorization: req.headers.get("authorization") ?? "" };
+      const up = await fetch(env.UP + u.pathname, { method: "POST", headers, body });
+      const answer = await up.arrayBuffer();
+      return new Response(answer, { status: up.status, headers: { "content-type": "application/json" } });
+    } };`,
+    upstream,
+  );
 
 const rustFloor = (upstream, crate) =>
   startWorkerd(async () => {
     const { mf, url } = await startRustFloor(upstream, { direct: !OPT.viaEntry, crate });
     return { url, close: () => mf.dispose() };
-  });
-
-// The least a JS Worker does that sees the bytes it relays: the request's body and the answer
-// read whole, each sent on anew (the JS twin of bench/rust-read-floor).
-const jsReadingFloor = (upstream) =>
-  startWorkerd(async () => {
-    const mf = new Miniflare({
-      modules: true,
-      script: `export default { async fetch(req, env) {
-        const u = new URL(req.url);
-        const body = await req.arrayBuffer();
-        const headers = { "content-type": "application/json", authorization: req.headers.get("authorization") ?? "" };
-        const up = await fetch(env.UP + u.pathname, { method: "POST", headers, body });
-        const answer = await up.arrayBuffer();
-        return new Response(answer, { status: up.status, headers: { "content-type": "application/json" } });
-      } };`,
-      bindings: { UP: upstream },
-      compatibilityDate: COMPAT,
-      ...ownSocket(!OPT.viaEntry),
-    });
-    return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
   });
 
 const gateway = (mockBaseUrl) =>
