@@ -242,7 +242,6 @@ async function startWorkerd(start) {
   return { ...started, pids };
 }
 
-const COMPAT = COMPATIBILITY_DATE;
 /** A JS floor: a module Worker `script` relaying to `upstream` (its `UP` var), in its own workerd. */
 const jsWorker = (script, upstream) =>
   startWorkerd(async () => {
@@ -250,7 +249,7 @@ const jsWorker = (script, upstream) =>
       modules: true,
       script,
       bindings: { UP: upstream },
-      compatibilityDate: COMPAT,
+      compatibilityDate: COMPATIBILITY_DATE,
       ...ownSocket(!OPT.viaEntry),
     });
     return { url: await servedUrl(mf, !OPT.viaEntry), close: () => mf.dispose() };
