@@ -97,8 +97,9 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         let requested = rc.headers.get("access-control-request-headers");
         return Ok(respond::into_js(preflight(allowed, requested.as_deref())));
     }
-    // The caller's headers (a handle, no copy) for failed-authentication throttling.
-    let headers = req.headers().clone();
+    // The caller's headers for failed-authentication throttling: the same JS object
+    // (`worker::Headers`'s `clone` would copy every header into a new one).
+    let headers = worker::Headers(req.headers().0.clone());
     let routed = match auth_throttle::known_block(&headers) {
         Some(blocked) => Err(blocked),
         None => route(req, &env, &ctx, &rc).await,
@@ -228,10 +229,33 @@ pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
+/// Random bytes drawn from the runtime a block at a time: a request takes ~20 (its id,
+/// a routing seed, jitter), and each draw is a call into JS. Nothing secret is made
+/// from these (gateway keys draw their own).
+const RANDOM_POOL_BYTES: usize = 256;
+
+thread_local! {
+    static RANDOM_POOL: std::cell::RefCell<(Vec<u8>, usize)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Only load spreading and jitter depend on this; the clock is a usable fallback.
+    let drawn = RANDOM_POOL.with(|pool| {
+        let (block, used) = &mut *pool.borrow_mut();
+        if block.len() < *used + N {
+            block.resize(RANDOM_POOL_BYTES.max(N), 0);
+            if getrandom::fill(block).is_err() {
+                block.clear();
+                return false;
+            }
+            *used = 0;
+        }
+        bytes.copy_from_slice(&block[*used..*used + N]);
+        *used += N;
+        true
+    });
+    if !drawn {
+        // Only load spreading, jitter and request ids depend on this; the clock is a usable fallback.
         let now = now_ms().to_le_bytes();
         for (i, b) in bytes.iter_mut().enumerate() {
             *b = now.get(i % 8).copied().unwrap_or(0) ^ (i as u8);
@@ -251,14 +275,12 @@ pub fn random_unit() -> f64 {
 }
 
 fn new_request_id() -> String {
-    let mut bytes = [0u8; 12];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Unique enough for correlation even without randomness.
-        return format!("req_{:x}", now_ms());
-    }
-    let mut id = String::from("req_");
-    for b in bytes {
-        id.push_str(&format!("{b:02x}"));
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(4 + 24);
+    id.push_str("req_");
+    for b in random_bytes::<12>() {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     id
 }
