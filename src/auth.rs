@@ -7,16 +7,8 @@ use subtle::ConstantTimeEq;
 
 /// Lowercase hex SHA-256 of `input`.
 pub fn sha256_hex(input: &str) -> String {
-    let digest = Sha256::digest(input.as_bytes());
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    out
+    crate::hex::encode(&Sha256::digest(input.as_bytes()))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The presented gateway key: `Authorization: Bearer <key>` first, then `x-api-key`
 /// (what the Anthropic SDK sends). Empty values count as absent.

@@ -12,6 +12,7 @@ pub mod dialects;
 pub mod error;
 pub mod gateway;
 pub mod health;
+pub mod hex;
 pub mod join;
 pub mod json_path;
 pub mod json_value;

@@ -275,12 +275,7 @@ pub fn random_unit() -> f64 {
 }
 
 fn new_request_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(4 + 24);
-    id.push_str("req_");
-    for b in random_bytes::<12>() {
-        id.push(char::from(HEX[usize::from(b >> 4)]));
-        id.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
+    let mut id = String::from("req_");
+    crate::hex::push(&mut id, &random_bytes::<12>());
     id
 }

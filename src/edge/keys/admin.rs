@@ -18,7 +18,7 @@ const MAX_BODY: usize = 64 * 1024;
 fn hex(bytes: usize) -> Result<String, GatewayError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|_| GatewayError::internal("no randomness for a new key"))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::hex::encode(&buf))
 }
 
 fn unavailable() -> GatewayError {

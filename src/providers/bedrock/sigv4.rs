@@ -1,6 +1,7 @@
 //! AWS Signature Version 4, in pure Rust (HMAC-SHA256 from the `hmac`/`sha2`
 //! crates). The clock comes in as `now_ms`.
 
+use crate::hex::encode as hex;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -10,10 +11,6 @@ pub struct Credentials<'a> {
     pub access_key_id: &'a str,
     pub secret_access_key: &'a str,
     pub session_token: Option<&'a str>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn hmac(key: &[u8], data: &str) -> Vec<u8> {
