@@ -41,7 +41,7 @@ const option = (name, fallback) => process.argv.find((a) => a.startsWith(`--${na
 const SECONDS = Number(option("seconds", 10));
 const CONCURRENCY = Number(option("c", 16));
 const TOP = Number(option("top", 30));
-const SUBJECTS = option("subjects", "read-floor,gateway,gateway-json").split(",");
+const SPECS = option("subjects", "read-floor,gateway,gateway-json").split(",");
 const JSON_PATH = option("json", path.join(ROOT, ".bench/perf-split.json"));
 const FREQUENCY = 4000; // samples a second: 250 µs of CPU each
 const SUBJECT_CORE = 1;
@@ -69,17 +69,16 @@ const parse = (spec) => {
   if (dir && (path.relative(ROOT, script).startsWith("..") || !existsSync(script))) {
     throw new Error(`--subjects: ${dir} must be a build directory inside ${ROOT} with an index.js (scripts/ab.mjs save DIR)`);
   }
-  return { kind, script };
+  return { spec, kind, script };
 };
-SUBJECTS.forEach(parse);
+const SUBJECTS = SPECS.map(parse);
 
 immediateZeroTimeouts();
 pinToCore(process.pid, REST_CORE);
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const upstream = new URL(mock.baseUrl).origin;
 
-async function start(spec) {
-  const { kind, script } = parse(spec);
+async function start({ kind, script }) {
   if (kind === "floor" || kind === "read-floor") {
     const crate = kind === "floor" ? "rust-floor" : "rust-read-floor";
     if (!existsSync(path.join(ROOT, `bench/${crate}/build/index.js`))) execFileSync("scripts/build-rust-floor", { cwd: ROOT, stdio: "inherit" });
@@ -92,8 +91,7 @@ async function start(spec) {
   });
 }
 
-function requestOf(spec) {
-  const { kind } = parse(spec);
+function requestOf({ kind }) {
   const body = { model: "bench", messages: [{ role: "user", content: "Say hello" }], stream: false };
   if (kind === "gateway-json") body.max_tokens = 100;
   const key = kind === "gateway-limited" ? BENCH_LIMITED_KEY : DEV_GATEWAY_KEY;
@@ -173,14 +171,14 @@ const OPERATIONS = [
 
 async function measure(subject) {
   const { mf, url, pids } = await start(subject);
-  if (pids.length !== 1) throw new Error(`${subject}: expected one workerd, found ${pids.length}`);
+  if (pids.length !== 1) throw new Error(`${subject.spec}: expected one workerd, found ${pids.length}`);
   const [pid] = pids;
   pinToCore(pid, SUBJECT_CORE);
   const request = requestOf(subject);
   const warmUntil = Date.now() + 3000;
   await load(url, request, () => Date.now() > warmUntil);
   mkdirSync(path.join(ROOT, ".bench"), { recursive: true });
-  const file = path.join(ROOT, `.bench/perf-split.${subject.replace(/[^\w.-]+/g, "_")}.data`);
+  const file = path.join(ROOT, `.bench/perf-split.${subject.spec.replace(/[^\w.-]+/g, "_")}.data`);
   const perf = spawn("perf", ["record", "-g", "-e", "cpu-clock", "-F", String(FREQUENCY), "-o", file, "-p", String(pid), "--", "sleep", String(SECONDS)], { stdio: ["ignore", "ignore", "pipe"] });
   let recording = true;
   let complaint = "";
@@ -211,12 +209,12 @@ async function measure(subject) {
     const found = inclusive.filter((r) => pattern.test(r.symbol)).reduce((max, r) => Math.max(max, r.percent), 0);
     operations[label] = perRequest((found / 100) * samples);
   }
-  return { subject, requests, cpu_us_per_request: perRequest(samples), byCategory, operations, bySymbol };
+  return { subject: subject.spec, requests, cpu_us_per_request: perRequest(samples), byCategory, operations, bySymbol };
 }
 
 const results = [];
 for (const subject of SUBJECTS) {
-  console.error(`[perf-split] ${subject}: ${SECONDS} s at c=${CONCURRENCY}`);
+  console.error(`[perf-split] ${subject.spec}: ${SECONDS} s at c=${CONCURRENCY}`);
   results.push(await measure(subject));
 }
 await mock.close();
@@ -237,8 +235,8 @@ console.log(`\n${pad("inclusive, runtime operations", 44)}${names()}`);
 console.log(table(OPERATIONS.map(([label]) => [label, (r) => r.operations[label]])));
 if (results.length >= 2) {
   const [a, b] = results;
-  const names = new Set([...Object.keys(a.bySymbol), ...Object.keys(b.bySymbol)]);
-  const diffs = [...names].map((n) => [n, (b.bySymbol[n] ?? 0) - (a.bySymbol[n] ?? 0)]).sort((x, y) => y[1] - x[1]);
+  const symbols = new Set([...Object.keys(a.bySymbol), ...Object.keys(b.bySymbol)]);
+  const diffs = [...symbols].map((n) => [n, (b.bySymbol[n] ?? 0) - (a.bySymbol[n] ?? 0)]).sort((x, y) => y[1] - x[1]);
   console.log(`\nself time, ${b.subject} minus ${a.subject} (µs of CPU per request), the largest:`);
   for (const [name, d] of diffs.slice(0, TOP)) console.log(`${d.toFixed(1).padStart(8)}  ${name.slice(0, 130)}`);
 }
