@@ -60,8 +60,18 @@ impl SseDecoder {
         }
         while let Some(end) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
             let (head, tail) = chunk.split_at(end);
-            self.push_line_bytes(head)?;
-            self.finish_line(out);
+            if self.line.is_empty() {
+                // The whole line is in this chunk (the usual case): read it where it is.
+                self.check_line_length(head.len())?;
+                self.finish_line(head, out);
+            } else {
+                self.push_line_bytes(head)?;
+                let line = std::mem::take(&mut self.line);
+                self.finish_line(&line, out);
+                // Reuse the allocation for the next partial line.
+                self.line = line;
+                self.line.clear();
+            }
             let mut rest = &tail[1..];
             if tail[0] == b'\r' {
                 match rest.first() {
@@ -80,22 +90,27 @@ impl SseDecoder {
     /// providers omit the final blank line).
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
         if !self.line.is_empty() {
-            self.finish_line(out);
+            let line = std::mem::take(&mut self.line);
+            self.finish_line(&line, out);
         }
         self.dispatch(out);
     }
 
     fn push_line_bytes(&mut self, bytes: &[u8]) -> Result<(), SseError> {
-        if self.line.len() + bytes.len() > self.max_line {
-            self.line.clear();
-            return Err(SseError::LineTooLong { limit: self.max_line });
-        }
+        self.check_line_length(self.line.len() + bytes.len())?;
         self.line.extend_from_slice(bytes);
         Ok(())
     }
 
-    fn finish_line(&mut self, out: &mut Vec<SseEvent>) {
-        let line = std::mem::take(&mut self.line);
+    fn check_line_length(&mut self, length: usize) -> Result<(), SseError> {
+        if length > self.max_line {
+            self.line.clear();
+            return Err(SseError::LineTooLong { limit: self.max_line });
+        }
+        Ok(())
+    }
+
+    fn finish_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
         if line.is_empty() {
             self.dispatch(out);
             return;
@@ -108,22 +123,22 @@ impl SseDecoder {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
             }
-            None => (&line[..], &b""[..]),
+            None => (line, &b""[..]),
         };
         match field {
             b"data" => {
                 if self.data_lines > 0 {
                     self.data.push('\n');
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                match std::str::from_utf8(value) {
+                    Ok(text) => self.data.push_str(text),
+                    Err(_) => self.data.push_str(&String::from_utf8_lossy(value)),
+                }
                 self.data_lines += 1;
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
             _ => {} // id, retry and unknown fields carry nothing the gateway needs
         }
-        // Reuse the allocation for the next line.
-        self.line = line;
-        self.line.clear();
     }
 
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {

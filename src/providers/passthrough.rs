@@ -47,9 +47,12 @@ impl StreamTranslator for OpenAiPassthrough {
 /// string value would have escaped quotes and never match.
 #[derive(Debug, Clone)]
 pub struct ModelRename {
-    patterns: [String; 2],
+    /// The upstream name as a JSON string, quotes included.
+    from: String,
     replacement: String,
 }
+
+const MODEL_KEY: &[u8] = b"\"model\":";
 
 impl ModelRename {
     pub fn new(upstream: &str, public: &str) -> Option<Self> {
@@ -57,18 +60,16 @@ impl ModelRename {
             return None;
         }
         let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
-        let (from, to) = (quoted(upstream), quoted(public));
-        Some(Self {
-            patterns: [format!("\"model\":{from}"), format!("\"model\": {from}")],
-            replacement: format!("\"model\":{to}"),
-        })
+        Some(Self { from: quoted(upstream), replacement: format!("\"model\":{}", quoted(public)) })
     }
 
-    pub fn apply(&self, data: String) -> String {
-        match self.patterns.iter().find(|p| data.contains(p.as_str())) {
-            Some(pattern) => data.replacen(pattern.as_str(), &self.replacement, 1),
-            None => data,
+    /// In place: every event of a stream goes through here, so no search structure
+    /// is built and nothing is copied but the chunk's tail when the lengths differ.
+    pub fn apply(&self, mut data: String) -> String {
+        if let Some(member) = self.find(data.as_bytes()) {
+            data.replace_range(member, &self.replacement);
         }
+        data
     }
 
     pub fn apply_bytes(&self, body: Vec<u8>) -> Vec<u8> {
@@ -76,6 +77,27 @@ impl ModelRename {
             Ok(text) => self.apply(text).into_bytes(),
             Err(e) => e.into_bytes(),
         }
+    }
+
+    /// Where the first `"model":` member naming the upstream model is (the member
+    /// from its key to the end of its value).
+    fn find(&self, data: &[u8]) -> Option<std::ops::Range<usize>> {
+        let mut from = 0;
+        while let Some(at) = data.get(from..)?.iter().position(|&b| b == b'"') {
+            let start = from + at;
+            from = start + 1;
+            if !data[start..].starts_with(MODEL_KEY) {
+                continue;
+            }
+            let mut value = start + MODEL_KEY.len();
+            if data.get(value) == Some(&b' ') {
+                value += 1;
+            }
+            if data[value..].starts_with(self.from.as_bytes()) {
+                return Some(start..value + self.from.len());
+            }
+        }
+        None
     }
 }
 
@@ -94,5 +116,9 @@ mod tests {
         let content = r#"{"model":"other","choices":[{"delta":{"content":"\"model\":\"gpt-4o-mini-2024-07-18\""}}]}"#;
         assert_eq!(rename.apply(content.into()), content, "text inside content is never touched");
         assert!(ModelRename::new("same", "same").is_none());
+        let other_first = r#"{"model":"other","x":{"model": "gpt-4o-mini-2024-07-18"}}"#;
+        assert_eq!(rename.apply(other_first.into()), r#"{"model":"other","x":{"model":"fast"}}"#);
+        assert_eq!(rename.apply(r#"{"model":"gpt-4o-mini"}"#.into()), r#"{"model":"gpt-4o-mini"}"#);
+        assert_eq!(rename.apply("{\"model\":".into()), "{\"model\":");
     }
 }
