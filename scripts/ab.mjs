@@ -39,15 +39,11 @@ import { fileURLToPath } from "node:url";
 import { startGateway, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, promptForEvents } from "./lib/gateway.mjs";
 import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
 import { withStartedWorkerd } from "./lib/workerd-process.mjs";
+import { option, flag, positional as positionalArguments } from "./lib/options.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
-const option = (name, fallback) => {
-  const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return arg ? arg.slice(name.length + 3) : fallback;
-};
-const flag = (name) => process.argv.includes(`--${name}`);
+const positional = positionalArguments();
 
 const inside = (dir) => !path.relative(ROOT, path.resolve(dir)).startsWith("..");
 if (positional.slice(positional[0] === "save" ? 1 : 0).some((dir) => !inside(dir))) {

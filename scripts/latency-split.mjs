@@ -16,8 +16,8 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { startGateway, startRustFloor, putConfig, benchConfig, DEV_GATEWAY_KEY, ROOT } from "./lib/gateway.mjs";
 import { withStartedWorkerd, pinToCore } from "./lib/workerd-process.mjs";
+import { option } from "./lib/options.mjs";
 
-const option = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const REQUESTS = Number(option("requests", 1000));
 const ROUNDS = Number(option("rounds", 3));
 const SUBJECTS = option("subjects", "R,G").split(",");

@@ -35,9 +35,9 @@ import path from "node:path";
 import { startGateway, startRustFloor, putConfig, benchSuiteConfig, DEV_GATEWAY_KEY, BENCH_LIMITED_KEY, ROOT } from "./lib/gateway.mjs";
 import { immediateZeroTimeouts } from "./lib/immediate-timeouts.mjs";
 import { withStartedWorkerd, pinToCore } from "./lib/workerd-process.mjs";
+import { option } from "./lib/options.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
-const option = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const SECONDS = Number(option("seconds", 10));
 const CONCURRENCY = Number(option("c", 16));
 const TOP = Number(option("top", 30));

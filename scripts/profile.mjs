@@ -10,14 +10,15 @@
 import { writeFileSync } from "node:fs";
 import { startGateway, putConfig, DEV_GATEWAY_KEY, benchConfig, promptForEvents } from "./lib/gateway.mjs";
 import { openInspector } from "./lib/inspector.mjs";
+import { option, flag, positional } from "./lib/options.mjs";
 import { startMockProvider } from "../tests/e2e/mock-providers.mjs";
 
-const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
-const STREAM = process.argv.includes("--stream");
-const LIMITED = process.argv.includes("--limited");
+const args = positional();
+const STREAM = flag("stream");
+const LIMITED = flag("limited");
 const N = Number(args[0] ?? 3000);
-const EVENTS = Number(process.argv.find((a) => a.startsWith("--events="))?.slice(9) ?? 0);
-const CONCURRENCY = Number(process.argv.find((a) => a.startsWith("--c="))?.slice(4) ?? 1);
+const EVENTS = Number(option("events", 0));
+const CONCURRENCY = Number(option("c", 1));
 const PORT = 9231;
 const mock = await startMockProvider({ name: "bench", gapMs: 0 });
 const { mf, url } = await startGateway({ inspectorPort: PORT, direct: true });
@@ -60,14 +61,14 @@ const elapsed = Date.now() - t0;
 const { result } = await send("Profiler.stop");
 const profile = result.profile;
 // --save=PATH keeps the whole profile (Chrome DevTools' format) for a closer look.
-const savePath = process.argv.find((a) => a.startsWith("--save="))?.slice(7);
+const savePath = option("save");
 if (savePath) writeFileSync(savePath, JSON.stringify(profile));
 const dt = profile.timeDeltas.reduce((a, b) => a + b, 0) / profile.samples.length;
 const self = new Map();
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 for (const id of profile.samples) {
   const node = byId.get(id);
-  const where = process.argv.includes("--columns") && node.callFrame.url.endsWith("index.js") ? `:${node.callFrame.lineNumber + 1}:${node.callFrame.columnNumber + 1}` : "";
+  const where = flag("columns") && node.callFrame.url.endsWith("index.js") ? `:${node.callFrame.lineNumber + 1}:${node.callFrame.columnNumber + 1}` : "";
   const name = `${node.callFrame.functionName || "(anonymous)"} ${node.callFrame.url.split("/").pop()}${where}`;
   self.set(name, (self.get(name) ?? 0) + 1);
 }
@@ -90,7 +91,7 @@ for (const [kind, n] of [...kinds.entries()].sort((a, b) => b[1] - a[1])) {
   console.log(`${((n / total) * 100).toFixed(1).padStart(5)}%  ${((n * dt) / N).toFixed(1).padStart(6)} µs/req  ${kind}`);
 }
 // --inclusive: the gateway's functions by the samples they are anywhere on the stack of.
-if (process.argv.includes("--inclusive")) {
+if (flag("inclusive")) {
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const inclusive = new Map();
