@@ -16,15 +16,23 @@ function agentFor(concurrency) {
   return new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency, noDelay: true });
 }
 
+/** A chat chunk's first text: a `content` member whose string is not empty. */
+const CONTENT = /"content":\s*"[^"]/;
+
 /**
  * One POST. Resolves (never rejects) with status (0 on a transport error), time to the
- * first body byte and to the last, and, when `keep`, the body text (to check it and count
- * its SSE events).
+ * first body byte, to the first content (a stream's first non-empty `content`: a gateway
+ * answers once it has one, where a pass-through sends the provider's opening event at
+ * once) and to the last, and, when `keep`, the body text (to check it and count its SSE
+ * events).
  */
 function send(agent, target, job, keep = false) {
   return new Promise((resolve) => {
     const t0 = now();
     let first = 0n;
+    let firstContent = 0n;
+    // The end of the previous chunk, for a member split between two chunks.
+    let carry = "";
     let bytes = 0;
     const chunks = keep ? [] : null;
     const req = http.request(
@@ -39,6 +47,11 @@ function send(agent, target, job, keep = false) {
       (res) => {
         res.on("data", (chunk) => {
           if (!first) first = now();
+          if (!firstContent) {
+            const text = carry + chunk.toString("latin1");
+            if (CONTENT.test(text)) firstContent = now();
+            else carry = text.slice(-32);
+          }
           bytes += chunk.length;
           if (chunks) chunks.push(chunk);
         });
@@ -47,6 +60,7 @@ function send(agent, target, job, keep = false) {
           resolve({
             status: res.statusCode,
             ttfb: ms((first || t1) - t0),
+            ttfc: ms((firstContent || t1) - t0),
             total: ms(t1 - t0),
             bytes,
             text: chunks ? Buffer.concat(chunks).toString("utf8") : null,
@@ -96,6 +110,7 @@ async function latency(job) {
   const deadline = Date.now() + job.maxSeconds * 1000;
   const totals = [];
   const ttfbs = [];
+  const ttfcs = [];
   let non2xx = 0;
   let errors = 0;
   let lastFailure = null;
@@ -110,6 +125,7 @@ async function latency(job) {
       } else if (i >= job.warmup) {
         totals.push(r.total);
         ttfbs.push(r.ttfb);
+        ttfcs.push(r.ttfc);
       }
       if (after) {
         const a = await send(agent, after.target, after);
@@ -124,12 +140,14 @@ async function latency(job) {
   }
   totals.sort((a, b) => a - b);
   ttfbs.sort((a, b) => a - b);
+  ttfcs.sort((a, b) => a - b);
   return {
     n: totals.length,
     p50: percentile(totals, 0.5),
     p99: percentile(totals, 0.99),
     ttfb_p50: percentile(ttfbs, 0.5),
     ttfb_p99: percentile(ttfbs, 0.99),
+    ttfc_p50: percentile(ttfcs, 0.5),
     non2xx,
     errors,
     last_failure: lastFailure,
