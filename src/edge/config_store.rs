@@ -26,9 +26,11 @@ thread_local! {
 }
 
 /// The config with the key registry's keys: what requests authenticate against.
+/// A new isolate reads the document (KV) and the registry (its object) at once: one
+/// round trip's wait on its first request, not two in a row.
 pub async fn current(env: &Env, ctx: &Context) -> Result<Rc<Config>, GatewayError> {
-    let document = document(env, ctx).await?;
-    Ok(super::keys::with_managed_keys(env, ctx, document).await)
+    let (document, ()) = futures_util::join!(document(env, ctx), super::keys::read_if_missing(env));
+    Ok(super::keys::with_managed_keys(env, ctx, document?))
 }
 
 /// The stored document alone (cached in the isolate).

@@ -57,23 +57,25 @@ pub fn install(registry: Registry) {
     });
 }
 
-/// The config with the registry's active keys. The first call in an isolate reads
-/// the registry (one object round trip); later ones poll it in the background.
-pub async fn with_managed_keys(env: &Env, ctx: &Context, base: Rc<Config>) -> Rc<Config> {
+/// Gives the isolate its first copy of the registry (one object round trip); a no-op
+/// once it has one (later reads poll in the background: [`with_managed_keys`]).
+pub async fn read_if_missing(env: &Env) {
+    if CACHE.with(|c| c.borrow().registry.is_none()) {
+        install(fetch(env).await.unwrap_or_default());
+    }
+}
+
+/// The config with the registry's active keys, once [`read_if_missing`] gave the
+/// isolate its copy (`config_store::current` awaits both); the copy is polled in the
+/// background from then on.
+pub fn with_managed_keys(env: &Env, ctx: &Context, base: Rc<Config>) -> Rc<Config> {
     let now = now_ms();
     let (registry, refresh) = CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let refresh = c.registry.is_some() && !c.refreshing && now.saturating_sub(c.fetched_ms) >= POLL_MS;
+        let refresh = !c.refreshing && now.saturating_sub(c.fetched_ms) >= POLL_MS;
         c.refreshing |= refresh;
-        (c.registry.clone(), refresh)
+        (c.registry.clone().unwrap_or_default(), refresh)
     });
-    let registry = match registry {
-        Some(registry) => registry,
-        None => {
-            install(fetch(env).await.unwrap_or_default());
-            CACHE.with(|c| c.borrow().registry.clone()).unwrap_or_default()
-        }
-    };
     if refresh {
         let env = env.clone();
         crate::edge::in_background(ctx, async move {
