@@ -42,7 +42,8 @@ export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {}, 
       }
     }
   };
-  const { mf, url } = await startGateway({ bindings, persistDir, onLogLine, ...gateway });
+  const gatewayOptions = { bindings, persistDir, onLogLine, ...gateway };
+  let { mf, url } = await startGateway(gatewayOptions);
   const config = makeConfig(mocks, { refusedUrl: `http://127.0.0.1:${refusedPort}/v1` });
   await putConfig(url, config);
   return {
@@ -59,6 +60,13 @@ export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {}, 
         if (line || Date.now() > until) return line;
         await new Promise((r) => setTimeout(r, 20));
       }
+    },
+    /** A new runtime on the same storage (`persistDir`) and mocks: an isolate with nothing
+     * cached, and no config PUT (the stored one is read). `close` then stops this one. */
+    async restart() {
+      await mf.dispose();
+      ({ mf, url } = await startGateway(gatewayOptions));
+      Object.assign(this, { mf, url });
     },
     async close() {
       await Promise.allSettled([mf.dispose(), ...Object.values(mocks).map((m) => m.close())]);

@@ -8,7 +8,7 @@ import { startStack, chatBody, post, openAiError } from "./harness.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { DEV_ADMIN_TOKEN, startGateway } from "../../scripts/lib/gateway.mjs";
+import { DEV_ADMIN_TOKEN } from "../../scripts/lib/gateway.mjs";
 import { usageConfig, waitForRecords, RESEARCH_KEY } from "./usage-helpers.mjs";
 
 let stack;
@@ -22,8 +22,8 @@ after(async () => {
   await stack?.close();
 });
 
-async function admin(method, path, body) {
-  const res = await fetch(stack.url + path, {
+async function admin(method, path, body, url = stack.url) {
+  const res = await fetch(url + path, {
     method,
     headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -127,24 +127,16 @@ test("a new runtime's first request authenticates a created key (config and regi
   // Its own stack on persisted storage; the mocks keep their ports, so the stored config still fits.
   const stateDir = mkdtempSync(path.join(tmpdir(), "gateway-keys-"));
   const own = await startStack({ mocks: [{ name: "alpha" }, { name: "beta" }], makeConfig: (m) => usageConfig(m), persistDir: stateDir });
-  let restarted;
   try {
-    const created = await fetch(`${own.url}/admin/keys`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "tenant-cold", models: ["*"] }),
-    }).then((r) => r.json());
-    await own.mf.dispose();
+    const created = (await admin("POST", "/admin/keys", { name: "tenant-cold", models: ["*"] }, own.url)).json;
     // A fresh isolate with nothing cached: no config PUT, the first request reads both.
-    restarted = await startGateway({ persistDir: stateDir });
-    const { url } = restarted;
-    const first = await post(url, "/v1/chat/completions", chatBody("m-a"), { key: created.key });
+    await own.restart();
+    const first = await post(own.url, "/v1/chat/completions", chatBody("m-a"), { key: created.key });
     assert.equal(first.res.status, 200, JSON.stringify(first.json));
-    const config = await post(url, "/v1/chat/completions", chatBody("m-b"), { key: RESEARCH_KEY });
+    const config = await post(own.url, "/v1/chat/completions", chatBody("m-b"), { key: RESEARCH_KEY });
     assert.equal(config.res.status, 200, "a key from the config document too");
-    assert.equal((await post(url, "/v1/chat/completions", chatBody("m-a"), { key: "gw_nobody" })).res.status, 401);
+    assert.equal((await post(own.url, "/v1/chat/completions", chatBody("m-a"), { key: "gw_nobody" })).res.status, 401);
   } finally {
-    await restarted?.mf.dispose();
     await own.close();
     rmSync(stateDir, { recursive: true, force: true });
   }
