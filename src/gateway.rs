@@ -63,12 +63,15 @@ pub fn exhausted(model: &str, failures: &[(&str, AttemptFailure)], secrets: &[&s
         if failures.len() == 1 { "" } else { "s" },
         summary.join("; ")
     );
-    let all = |pred: fn(&AttemptFailure) -> bool| !failures.is_empty() && failures.iter().all(|(_, f)| pred(f));
-    if let Some((_, AttemptFailure::Unservable(first))) = failures.first() {
-        if all(|f| matches!(f, AttemptFailure::Unservable(_))) {
+    // What went wrong is told by the endpoints that were asked: one that could not
+    // take the request at all (unservable) is the answer only when none was asked.
+    let asked = || failures.iter().filter(|(_, f)| !matches!(f, AttemptFailure::Unservable(_)));
+    if asked().next().is_none() {
+        if let Some((_, AttemptFailure::Unservable(first))) = failures.first() {
             return first.clone();
         }
     }
+    let all = |pred: fn(&AttemptFailure) -> bool| asked().next().is_some() && asked().all(|(_, f)| pred(f));
     if all(|f| matches!(f, AttemptFailure::Status { status: 429, .. })) {
         let wait = failures
             .iter()
@@ -278,6 +281,10 @@ mod tests {
         assert_eq!((mixed.status, mixed.code.as_ref()), (502, "upstream_error"));
         assert!(mixed.message.contains("a: HTTP 429"), "{}", mixed.message);
         assert!(mixed.message.contains("b: connection failed"));
+        let unservable = AttemptFailure::Unservable(GatewayError::invalid_request("unsupported_model", "no"));
+        let overloaded = exhausted("m", &[("a", status(529, "{}")), ("b", unservable.clone())], &[]);
+        assert_eq!(overloaded.status, 503, "told by the endpoint that was asked, not the one that could not be");
+        assert_eq!(exhausted("m", &[("b", unservable)], &[]).status, 400, "none asked: the unservable's own answer");
     }
 
     fn step(failure: &AttemptFailure, attempts: u32) -> NextStep {

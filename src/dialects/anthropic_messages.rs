@@ -14,16 +14,33 @@ pub struct AnthropicMessages;
 /// The protocol headers of an Anthropic client that a native relay keeps.
 const RELAYED_HEADERS: [&str; 2] = ["anthropic-version", "anthropic-beta"];
 
+impl AnthropicMessages {
+    /// A `count_tokens` body (a Messages request without `max_tokens`), read as a request is.
+    pub fn parse_count(
+        &self,
+        body: &[u8],
+        header: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ClientCall, GatewayError> {
+        call_of(messages::parse_count_request(body)?, header)
+    }
+}
+
+fn call_of(
+    original: serde_json::Map<String, serde_json::Value>,
+    header: &dyn Fn(&str) -> Option<String>,
+) -> Result<ClientCall, GatewayError> {
+    let request = messages::to_canonical(&original)?;
+    let headers = RELAYED_HEADERS.iter().filter_map(|name| Some((*name, header(name)?))).collect();
+    Ok(ClientCall { request, native: Some(Native { body: original, headers }), echo: Default::default() })
+}
+
 impl ClientDialect for AnthropicMessages {
     fn wire(&self) -> Wire {
         Wire::AnthropicMessages
     }
 
     fn parse(&self, body: &[u8], header: &dyn Fn(&str) -> Option<String>) -> Result<ClientCall, GatewayError> {
-        let original = messages::parse_request(body)?;
-        let request = messages::to_canonical(&original)?;
-        let headers = RELAYED_HEADERS.iter().filter_map(|name| Some((*name, header(name)?))).collect();
-        Ok(ClientCall { request, native: Some(Native { body: original, headers }), echo: Default::default() })
+        call_of(messages::parse_request(body)?, header)
     }
 
     fn stream_encoder(&self, _call: &ClientCall, shape: &Shape) -> (Box<dyn ClientEncoder>, bool) {

@@ -88,6 +88,17 @@ pub fn for_path(path: &str) -> Option<&'static dyn ClientDialect> {
     }
 }
 
+/// The dialect a path's errors are written in: a chat path's own, Anthropic's for
+/// the rest of `/v1/messages/…` (`count_tokens`, and what the gateway does not
+/// serve there), OpenAI's for any other.
+pub fn errors_for_path(path: &str) -> &'static dyn ClientDialect {
+    match for_path(path) {
+        Some(dialect) => dialect,
+        None if path.starts_with("/v1/messages/") => &AnthropicMessages,
+        None => &OpenAiChat,
+    }
+}
+
 /// The client's own body for this provider, when both speak the same wire format.
 pub fn native_for<'c>(
     dialect: &dyn ClientDialect,

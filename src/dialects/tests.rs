@@ -18,6 +18,31 @@ fn the_route_table_maps_each_chat_path_to_one_dialect() {
 }
 
 #[test]
+fn errors_under_v1_messages_take_anthropics_shape_and_others_openais() {
+    let wire = |path: &str| errors_for_path(path).wire();
+    assert_eq!(wire("/v1/messages"), Wire::AnthropicMessages);
+    assert_eq!(wire("/v1/messages/count_tokens"), Wire::AnthropicMessages);
+    assert_eq!(wire("/v1/messages/batches"), Wire::AnthropicMessages, "a path the gateway does not serve");
+    assert_eq!(wire("/v1/responses"), Wire::OpenAiResponses);
+    assert_eq!(wire("/v1/embeddings"), Wire::OpenAiChat);
+    assert_eq!(wire("/v1/messagesx"), Wire::OpenAiChat);
+}
+
+#[test]
+fn a_count_tokens_body_needs_no_max_tokens_but_is_otherwise_a_messages_request() {
+    let count = br#"{"model":"m","system":"be brief","messages":[{"role":"user","content":"hi"}]}"#;
+    let call = AnthropicMessages.parse_count(count, &|name| (name == "anthropic-version").then(|| "2023-06-01".into()));
+    let call = call.unwrap();
+    assert_eq!(call.request.model, "m");
+    let native = call.native.unwrap();
+    assert_eq!(native.body.get("system"), Some(&json!("be brief")), "the client's own body, as sent");
+    assert_eq!(native.headers, [("anthropic-version", "2023-06-01".to_string())]);
+    assert!(AnthropicMessages.parse(count, &|_| None).is_err(), "a Messages request still needs max_tokens");
+    let error = AnthropicMessages.parse_count(br#"{"model":"m","messages":[]}"#, &|_| None).unwrap_err();
+    assert_eq!(error.param.as_deref(), Some("messages"));
+}
+
+#[test]
 fn only_a_provider_of_the_same_wire_gets_the_clients_own_body() {
     let body = br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
     let call =

@@ -11,6 +11,7 @@ mod chat;
 mod client_stream;
 mod config_history;
 mod config_store;
+mod count_tokens;
 mod dashboard;
 mod durable;
 mod embeddings;
@@ -77,8 +78,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     location::defer_cf(&req);
     let client_signal = Some(req.signal());
     let req = Request::from(req);
-    // Paths that are no dialect's answer errors in OpenAI's shape.
-    let dialect = dialects::for_path(&req.path()).unwrap_or(&dialects::OpenAiChat);
+    let dialect = dialects::errors_for_path(&req.path());
     let rc = RequestContext {
         id: new_request_id(),
         started_ms: now_ms(),
@@ -153,6 +153,8 @@ async fn route(
     let path = req.path();
     match (path.as_str(), method) {
         ("/v1/responses", Method::Post) => responses::create(req, env, ctx, rc).await,
+        ("/v1/messages/count_tokens", Method::Post) => count_tokens::handle(req, env, ctx, rc).await,
+        ("/v1/messages/count_tokens", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, Method::Post) if dialects::for_path(p).is_some() => chat::handle(req, env, ctx, rc).await,
         (p, m) if dialects::for_path(p).is_some() => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, _) if p.starts_with("/v1/responses/") => responses::by_id(req, env, ctx, &path).await,

@@ -11,6 +11,7 @@
 
 pub mod admission;
 pub mod chat;
+pub mod count_tokens;
 pub mod embeddings;
 mod outcome;
 #[cfg(test)]

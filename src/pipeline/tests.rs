@@ -39,7 +39,8 @@ fn config(settings: Value) -> Config {
             "emb": {"targets": [{"provider": "anth", "model": "claude"}, {"provider": "g", "model": "text-embedding-004"}, {"provider": "a", "model": "te-3"}]},
             "claude": {"targets": [{"provider": "anth", "model": "claude-up"}]},
             "fit": {"targets": [{"provider": "anth", "model": "claude-up", "capabilities": {"max_output_tokens": 8192}}]},
-            "gem": {"targets": [{"provider": "g", "model": "gemini-2.5-flash"}]}
+            "gem": {"targets": [{"provider": "g", "model": "gemini-2.5-flash"}]},
+            "mixed": {"targets": [{"provider": "a", "model": "up-a"}, {"provider": "anth", "model": "claude-up"}]}
         },
         "keys": {"0000000000000000000000000000000000000000000000000000000000000000": {"name": "any", "models": ["*"]}}
     });
@@ -617,6 +618,62 @@ fn embeddings_on_a_model_without_embedding_targets_are_a_clear_400() {
     let mut trail = Trail::default();
     let error = block_on(run(&fake, &mut operation, &scope, None, &mut trail)).err().unwrap();
     assert_eq!((error.status, error.code.as_ref()), (400, "unsupported_model"));
+}
+
+/// Counts the input tokens of an Anthropic `count_tokens` body for `model`.
+fn run_count(fake: &Fake, config: &Config, model: &str) -> (Result<(u64, String), GatewayError>, Trail<()>) {
+    use super::count_tokens::{CountTokensAttempt, Unrecorded};
+    let plan = plan(config, model, &everywhere(config));
+    let body = json!({"model": model, "system": "be brief", "messages": [{"role": "user", "content": "hi"}]});
+    let call = dialects::AnthropicMessages.parse_count(body.to_string().as_bytes(), &|_| None).unwrap();
+    let mut operation =
+        CountTokensAttempt { dialect: &dialects::AnthropicMessages, call: &call, request_id: "req_1", idle_ms: 1_000 };
+    let allowed = everywhere(config);
+    let scope = Attempts { plan: &plan, allowed: &allowed, settings: &config.settings, request_started_ms: 1_000 };
+    let mut trail = Trail::default();
+    let result = block_on(run(&Unrecorded(fake), &mut operation, &scope, None, &mut trail));
+    (result.map(|(tokens, candidate)| (tokens, candidate.provider_id.to_string())), trail)
+}
+
+#[test]
+fn token_counts_go_to_the_first_target_that_counts_with_the_clients_own_body() {
+    let config = config(json!({}));
+    let fake = Fake::new().script("anthropic.example", vec![ok_json(json!({"input_tokens": 14}))]);
+    let (result, trail) = run_count(&fake, &config, "mixed");
+    assert_eq!(result.unwrap(), (14, "anth".to_string()));
+    assert_eq!(fake.hosts(), ["anthropic.example"], "nothing is sent to a kind that cannot count");
+    assert_eq!(fake.sent_urls.borrow()[0], "https://anthropic.example/v1/messages/count_tokens");
+    let sent = &fake.sent_bodies.borrow()[0];
+    assert_eq!((sent["model"].as_str(), sent["system"].as_str()), (Some("claude-up"), Some("be brief")));
+    assert!(sent.get("max_tokens").is_none());
+    let outcomes: Vec<&str> = trail.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["unservable", "ok"]);
+    assert!(fake.reserved_at.borrow().is_empty(), "a count reserves no endpoint capacity");
+}
+
+#[test]
+fn a_failed_count_is_the_callers_answer_and_never_the_endpoints_health() {
+    let config = config(json!({}));
+    let fake = Fake::new().script("anthropic.example", vec![status(529, &[]), ok_json(json!({"input_tokens": 3}))]);
+    let (result, _) = run_count(&fake, &config, "claude");
+    let error = result.unwrap_err();
+    assert_eq!(error.status, 503);
+    assert_eq!(fake.hosts().len(), 1, "no retry budget is spent on a count");
+    assert!(fake.health.borrow().is_empty(), "a count's failure is not the endpoint's health");
+    assert!(fake.probes_asked.borrow().is_empty(), "nor does it take a recovering endpoint's probe");
+
+    let fake = Fake::new().script("anthropic.example", vec![ok_json(json!({"tokens": 3}))]);
+    assert_eq!(run_count(&fake, &config, "claude").0.unwrap_err().status, 502, "an answer without a count");
+}
+
+#[test]
+fn a_model_whose_targets_cannot_count_is_a_clear_400_and_nothing_is_sent() {
+    let config = config(json!({}));
+    let fake = Fake::new();
+    let error = run_count(&fake, &config, "m").0.unwrap_err();
+    assert_eq!((error.status, error.code.as_ref(), error.param.as_deref()), (400, "unsupported_model", Some("model")));
+    assert!(error.message.contains("counts tokens"), "{}", error.message);
+    assert!(fake.hosts().is_empty());
 }
 
 #[test]

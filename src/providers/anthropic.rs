@@ -257,6 +257,12 @@ pub fn native_request(
     Ok(UpstreamRequest { url: format!("{}/messages", ctx.provider.base_url), headers, body, stream })
 }
 
+/// The client's `anthropic-version` and `anthropic-beta`, when it sent them.
+fn protocol_headers<'a>(native: &super::NativeBody<'a>) -> (Option<&'a str>, Option<&'a str>) {
+    let header = |name: &str| native.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+    (header("anthropic-version"), header("anthropic-beta"))
+}
+
 /// An Anthropic message as an OpenAI `chat.completion`.
 pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String> {
     let message: Value = serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_string())?;
@@ -351,13 +357,26 @@ impl super::ProviderAdapter for Anthropic {
         chat_request(ctx, request, max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS))
     }
 
+    fn count_tokens_request(
+        &self,
+        ctx: &AttemptContext,
+        count: super::TokenCount,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        // The client's own body (a `count_tokens` body), only the model replaced.
+        let native = count.native?;
+        let (version, beta) = protocol_headers(&native);
+        Some(native_request(ctx, native.body, version, beta).map(|mut request| {
+            request.url.push_str("/count_tokens");
+            request
+        }))
+    }
+
     fn native_request(
         &self,
         ctx: &AttemptContext,
         native: super::NativeBody,
     ) -> Option<Result<UpstreamRequest, GatewayError>> {
-        let header = |name: &str| native.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
-        let (version, beta) = (header("anthropic-version"), header("anthropic-beta"));
+        let (version, beta) = protocol_headers(&native);
         let asked = native.body.get("max_tokens").and_then(Value::as_u64);
         match (asked, native.max_output_tokens) {
             // SDKs send their own default ceiling: fitted to this target's.

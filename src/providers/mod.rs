@@ -100,6 +100,14 @@ pub struct NativeBody<'a> {
     pub max_output_tokens: Option<u64>,
 }
 
+/// A request whose input tokens are to be counted: its canonical form, and the
+/// client's own body when the provider speaks the client's wire format.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenCount<'a> {
+    pub request: &'a ChatRequest,
+    pub native: Option<NativeBody<'a>>,
+}
+
 /// The one contract every provider kind implements. Pure: it builds requests
 /// and reads answers; `edge/` sends and receives. Registered in [`adapter`].
 pub trait ProviderAdapter: Sync {
@@ -155,6 +163,21 @@ pub trait ProviderAdapter: Sync {
         Ok(body)
     }
 
+    /// The provider's own count of a request's input tokens (a free call, such as
+    /// Anthropic's `count_tokens`); `None` when this kind cannot count.
+    fn count_tokens_request(
+        &self,
+        _ctx: &AttemptContext,
+        _count: TokenCount,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        None
+    }
+
+    /// The input tokens in a count's 2xx answer (`{"input_tokens": n}` by default).
+    fn count_tokens_response(&self, body: &[u8]) -> Result<u64, AttemptFailure> {
+        token_count(body, "input_tokens")
+    }
+
     /// A free GET that shows whether a stuck endpoint is back (the cron probe):
     /// its URL and headers, or `None` when the kind has none.
     fn probe_request(&self, _provider: &Provider, _api_key: Option<&str>) -> Option<ProbeRequest> {
@@ -184,6 +207,16 @@ pub trait ProviderAdapter: Sync {
     fn answer_headers(&self) -> HeaderNames {
         quota::COMMON_HEADERS
     }
+}
+
+/// The number in a count answer's top-level `field` (each provider names it its own way).
+pub fn token_count(body: &[u8], field: &str) -> Result<u64, AttemptFailure> {
+    let answer: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| AttemptFailure::InvalidResponse("the answer is not JSON"))?;
+    answer
+        .get(field)
+        .and_then(serde_json::Value::as_u64)
+        .ok_or(AttemptFailure::InvalidResponse("the answer has no token count"))
 }
 
 /// A whole streamed body (SSE, or Bedrock's event stream) as one canonical

@@ -233,3 +233,56 @@ test("prompt-cache reads and writes are counted and priced as such, streamed or 
     if (!stream) assert.equal(response.headers.get("x-gateway-cost-usd"), expected.toFixed(8));
   }
 });
+
+test("count_tokens: the Anthropic SDK's countTokens is answered by the Anthropic target, in Anthropic's shape", async () => {
+  const params = { system: "Be brief.", messages: [{ role: "user", content: "Hello gateway friend" }] };
+  const { data, response } = await anthropic.messages.countTokens({ model: "claude-sonnet", ...params }).withResponse();
+  assert.deepEqual(data, { input_tokens: 5 }, "the provider's own count (three words and two of system)");
+  assert.equal(response.headers.get("x-gateway-provider"), "claude");
+  const [call] = stack.mocks.claude.calls;
+  assert.equal(call.path, "/v1/messages/count_tokens");
+  assert.equal(call.headers["x-api-key"], MOCK_PROVIDER_KEY, "the provider's key, not the client's");
+  assert.match(call.headers["anthropic-version"], /^\d{4}-\d{2}-\d{2}$/);
+  assert.deepEqual(call.body, { model: "claude-sonnet-4-5", ...params }, "the client's body, only the model replaced");
+
+  // A model whose targets cannot count: a 400 the SDK maps, and nothing is sent.
+  stack.reset();
+  await assert.rejects(anthropic.messages.countTokens({ model: "gpt-4o-mini", ...params }), (err) => {
+    assert.ok(err instanceof Anthropic.BadRequestError);
+    assert.equal(err.error.type, "error");
+    assert.equal(err.error.error.type, "invalid_request_error");
+    assert.match(err.error.error.message, /counts tokens/);
+    return true;
+  });
+  assert.equal(stack.mocks.gpt.calls.length, 0);
+  await assert.rejects(new Anthropic({ apiKey: "gw_wrong", baseURL: stack.url, maxRetries: 0 }).messages.countTokens({ model: "claude-sonnet", ...params }), Anthropic.AuthenticationError);
+  await assert.rejects(anthropic.messages.countTokens({ model: "nope", ...params }), Anthropic.NotFoundError);
+});
+
+test("count_tokens failures are the caller's answer and never open the endpoint's circuit", async () => {
+  stack.mocks.claude.fault({ kind: "status", status: 529, times: 8 });
+  for (let i = 0; i < 8; i++) {
+    await assert.rejects(anthropic.messages.countTokens({ model: "claude-then-gpt", messages: [{ role: "user", content: "hi" }] }), (err) => {
+      assert.equal(err.status, 503);
+      return true;
+    });
+  }
+  // Eight failures in a row would open the circuit if they were the endpoint's: the next message still goes to it.
+  const { response } = await anthropic.messages.create({ model: "claude-then-gpt", max_tokens: 16, messages: [{ role: "user", content: "hi" }] }).withResponse();
+  assert.equal(response.headers.get("x-gateway-provider"), "claude");
+  assert.equal(stack.mocks.gpt.calls.length, 0);
+});
+
+test("other paths under /v1/messages/ answer in Anthropic's shape", async () => {
+  const ask = (method, path) => fetch(`${stack.url}${path}`, { method, headers: { "x-api-key": DEV_GATEWAY_KEY } });
+  for (const [method, path, status, type] of [
+    ["GET", "/v1/messages/batches", 404, "not_found_error"],
+    ["GET", "/v1/messages/count_tokens", 405, "invalid_request_error"],
+  ]) {
+    const res = await ask(method, path);
+    assert.equal(res.status, status, path);
+    const body = await res.json();
+    assert.equal(body.type, "error", path);
+    assert.equal(body.error.type, type, path);
+  }
+});

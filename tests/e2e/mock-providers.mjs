@@ -266,8 +266,17 @@ const anthropic = {
     res.end();
   },
 
+  /** `count_tokens`: the words of the messages and the system prompt (what `chat` reports as input). */
+  countTokens({ res, body }) {
+    const messages = Array.isArray(body?.messages) ? body.messages : [];
+    const words = messages.reduce((n, m) => n + countWords(textOf(m.content)), 0) + countWords(textOf(body?.system));
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ input_tokens: Math.max(1, words) }));
+  },
+
   route(method, path) {
     if (method === "POST" && path === "/v1/messages") return this.chat;
+    if (method === "POST" && path === "/v1/messages/count_tokens") return this.countTokens;
     return null;
   },
 
@@ -334,10 +343,21 @@ const gemini = {
     ctx.res.end(JSON.stringify({ embeddings }));
   },
 
+  /** countTokens with a `generateContentRequest` (which must name its model): the words of its contents and system instruction. */
+  countTokens({ res, body }) {
+    const request = body?.generateContentRequest;
+    if (!/^models\/./.test(request?.model ?? "")) return this.error(res, 400);
+    const words = (content) => (content?.parts ?? []).reduce((n, p) => n + countWords(p.text ?? ""), 0);
+    const total = (request.contents ?? []).reduce((n, c) => n + words(c), 0) + words(request.systemInstruction);
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ totalTokens: total, promptTokensDetails: [{ modality: "TEXT", tokenCount: total }] }));
+  },
+
   route(method, path) {
-    const match = /^\/v1beta\/models\/[^/:]+:(generateContent|streamGenerateContent|batchEmbedContents)$/.exec(path);
+    const match = /^\/v1beta\/models\/[^/:]+:(generateContent|streamGenerateContent|batchEmbedContents|countTokens)$/.exec(path);
     if (method !== "POST" || !match) return null;
     if (match[1] === "batchEmbedContents") return this.embed;
+    if (match[1] === "countTokens") return this.countTokens;
     const stream = match[1] === "streamGenerateContent";
     return (ctx) => this.chat({ ...ctx, stream });
   },
@@ -450,9 +470,21 @@ const bedrock = {
     res.end();
   },
 
+  /** CountTokens with a Converse input (its input parts only): the words of its messages and system blocks. */
+  countTokens({ res, body }) {
+    const converse = body?.input?.converse;
+    const allowed = ["messages", "system", "toolConfig", "additionalModelRequestFields"];
+    if (!converse || Object.keys(converse).some((k) => !allowed.includes(k))) return this.error(res, 400);
+    const words = (blocks) => (blocks ?? []).reduce((n, b) => n + countWords(b.text ?? ""), 0);
+    const total = (converse.messages ?? []).reduce((n, m) => n + words(m.content), 0) + words(converse.system);
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ inputTokens: total }));
+  },
+
   route(method, path) {
-    const match = /^\/model\/[^/]+\/(converse|converse-stream)$/.exec(path);
+    const match = /^\/model\/[^/]+\/(converse|converse-stream|count-tokens)$/.exec(path);
     if (method !== "POST" || !match) return null;
+    if (match[1] === "count-tokens") return this.countTokens;
     return (ctx) => this.chat({ ...ctx, stream: match[1] === "converse-stream" });
   },
 

@@ -164,6 +164,16 @@ describe("Gemini", () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("x-gateway-provider"), "backup", JSON.stringify(json));
   });
+
+  test("Anthropic SDK's countTokens → Gemini's countTokens, the whole request counted", async () => {
+    const counted = await anthropicClient.messages.countTokens({ model: "gemini-then-backup", system: "Be brief.", messages: [{ role: "user", content: "Hallo Gemini" }] });
+    assert.deepEqual(counted, { input_tokens: 4 });
+    const [call] = gstack.mocks.gemini.calls;
+    assert.equal(call.path, "/v1beta/models/gemini-2.5-flash:countTokens");
+    assert.equal(call.body.generateContentRequest.model, "models/gemini-2.5-flash");
+    assert.deepEqual(call.body.generateContentRequest.systemInstruction, { parts: [{ text: "Be brief." }] });
+    assert.equal(gstack.mocks.backup.calls.length, 0);
+  });
 });
 
 describe("Bedrock", () => {
@@ -239,5 +249,15 @@ describe("Bedrock", () => {
     assert.equal(res.status, 502);
     assert.equal(json.error.code, "upstream_auth_failed");
     assert.ok(!text.includes("not-the-secret"));
+  });
+
+  test("Anthropic SDK's countTokens → Bedrock's signed CountTokens", async () => {
+    const aclient = new Anthropic({ apiKey: DEV_GATEWAY_KEY, baseURL: bstack.url, maxRetries: 0 });
+    const counted = await aclient.messages.countTokens({ model: "claude-eu", system: "Be brief.", messages: [{ role: "user", content: "eins zwei drei" }] });
+    assert.deepEqual(counted, { input_tokens: 5 });
+    const [call] = bstack.mocks.bedrock.calls;
+    assert.equal(call.path, "/model/eu.anthropic.claude-3-7-sonnet-20250219-v1%3A0/count-tokens");
+    assert.match(call.headers.authorization, /^AWS4-HMAC-SHA256 Credential=AKIDTEST\//);
+    assert.deepEqual(Object.keys(call.body.input.converse).sort(), ["messages", "system"]);
   });
 });

@@ -16,13 +16,22 @@ fn invalid(param: &str, message: impl Into<String>) -> GatewayError {
 
 /// Validates the parts of an Anthropic request the gateway relies on.
 pub fn parse_request(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
+    parse_body(body, true)
+}
+
+/// Validates a `count_tokens` body: a Messages request without `max_tokens`.
+pub fn parse_count_request(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
+    parse_body(body, false)
+}
+
+fn parse_body(body: &[u8], needs_max_tokens: bool) -> Result<Map<String, Value>, GatewayError> {
     crate::protocol::openai::check_depth(body)?;
     let value: Value = serde_json::from_slice(body).map_err(GatewayError::invalid_json)?;
     let Value::Object(request) = value else { return Err(invalid("", "The request body must be a JSON object.")) };
     if request.get("model").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(invalid("model", "model: Field required (a non-empty string)."));
     }
-    if request.get("max_tokens").and_then(Value::as_u64).is_none_or(|n| n == 0) {
+    if needs_max_tokens && request.get("max_tokens").and_then(Value::as_u64).is_none_or(|n| n == 0) {
         return Err(invalid("max_tokens", "max_tokens: Field required (an integer ≥ 1)."));
     }
     match request.get("messages").and_then(Value::as_array) {

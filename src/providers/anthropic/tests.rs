@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::{Provider, ProviderKind};
-use crate::providers::{StreamFault, StreamTranslator};
+use crate::providers::{ProviderAdapter, StreamFault, StreamTranslator};
 
 fn provider() -> Provider {
     Provider {
@@ -325,4 +325,40 @@ fn a_streamed_answer_assembled_equals_the_same_answer_unstreamed() {
         let failure = assemble_stream(adapter.stream_translator(ctx, false), error.as_bytes(), 1).unwrap_err();
         assert_eq!(failure, crate::providers::AttemptFailure::StreamError("Overloaded (overloaded_error)".into()));
     });
+}
+
+#[test]
+fn documented_count_tokens_request_and_answer() {
+    // Anthropic's documented count_tokens example, as the client sent it.
+    let body = crate::json_value::from_str::<Map<String, Value>>(
+        r#"{"model":"smart","system":"You are a scientist","messages":[{"role":"user","content":"Hello, Claude"}]}"#,
+    )
+    .unwrap();
+    let headers =
+        [("anthropic-version", "2023-06-01".to_string()), ("anthropic-beta", "token-counting-2024-11-01".into())];
+    let native = crate::providers::NativeBody { body: &body, headers: &headers, max_output_tokens: None };
+    let request =
+        ChatRequest::parse(br#"{"model":"smart","messages":[{"role":"user","content":"Hello, Claude"}]}"#).unwrap();
+    let count = crate::providers::TokenCount { request: &request, native: Some(native) };
+    let sent = with_ctx(|ctx| Anthropic.count_tokens_request(ctx, count)).unwrap().unwrap();
+    assert_eq!(sent.url, "https://api.anthropic.com/v1/messages/count_tokens");
+    assert!(!sent.stream);
+    let header = |name: &str| sent.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+    assert_eq!(header("x-api-key"), Some("sk-ant-test"));
+    assert_eq!(header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(header("anthropic-beta"), Some("token-counting-2024-11-01"));
+    let sent_body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        sent_body,
+        json!({"model": "claude-sonnet-4-5", "system": "You are a scientist",
+               "messages": [{"role": "user", "content": "Hello, Claude"}]})
+    );
+    let without_native = crate::providers::TokenCount { request: &request, native: None };
+    assert!(with_ctx(|ctx| Anthropic.count_tokens_request(ctx, without_native)).is_none());
+
+    assert_eq!(Anthropic.count_tokens_response(br#"{"input_tokens":14}"#), Ok(14));
+    assert!(matches!(
+        Anthropic.count_tokens_response(b"{}"),
+        Err(crate::providers::AttemptFailure::InvalidResponse(_))
+    ));
 }

@@ -156,18 +156,38 @@ pub fn chat_request(
     req: &ChatRequest,
     default_max_tokens: u64,
 ) -> Result<UpstreamRequest, GatewayError> {
+    let stream = req.is_stream();
     let body = serde_json::to_vec(&converse_body(req, default_max_tokens)?)
         .map_err(|e| GatewayError::internal(e.to_string()))?;
-    let stream = req.is_stream();
+    signed_post(ctx, if stream { "converse-stream" } else { "converse" }, body, stream)
+}
+
+/// CountTokens for the Converse request this request would be: its input parts
+/// (messages, system, tools, extra model fields), not its inference settings.
+pub fn count_tokens_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamRequest, GatewayError> {
+    let Value::Object(mut converse) = converse_body(req, 1)? else {
+        return Err(GatewayError::internal("the Converse request is not an object"));
+    };
+    converse.retain(|field, _| {
+        matches!(field.as_str(), "messages" | "system" | "toolConfig" | "additionalModelRequestFields")
+    });
+    let body = serde_json::to_vec(&json!({"input": {"converse": converse}}))
+        .map_err(|e| GatewayError::internal(e.to_string()))?;
+    signed_post(ctx, "count-tokens", body, false)
+}
+
+/// A POST to the model's `action`, signed with the provider's credentials (SigV4) or its API key.
+fn signed_post(
+    ctx: &AttemptContext,
+    action: &str,
+    body: Vec<u8>,
+    stream: bool,
+) -> Result<UpstreamRequest, GatewayError> {
     let (scheme, rest) = ctx.provider.base_url.split_once("://").unwrap_or(("https", &ctx.provider.base_url));
     let host = rest.split('/').next().unwrap_or_default().to_string();
     let region =
         ctx.provider.signing_region().ok_or_else(|| GatewayError::internal("the Bedrock provider has no region"))?;
-    let path = format!(
-        "/model/{}/{}",
-        percent_encode(ctx.upstream_model),
-        if stream { "converse-stream" } else { "converse" }
-    );
+    let path = format!("/model/{}/{action}", percent_encode(ctx.upstream_model));
     let mut headers = vec![
         ("content-type", "application/json".to_string()),
         ("accept", if stream { "application/vnd.amazon.eventstream" } else { "application/json" }.to_string()),
@@ -423,6 +443,18 @@ impl super::ProviderAdapter for Bedrock {
 
     fn stream_content_type(&self) -> &'static str {
         "application/vnd.amazon.eventstream"
+    }
+
+    fn count_tokens_request(
+        &self,
+        ctx: &AttemptContext,
+        count: super::TokenCount,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        Some(count_tokens_request(ctx, count.request))
+    }
+
+    fn count_tokens_response(&self, body: &[u8]) -> Result<u64, super::AttemptFailure> {
+        super::token_count(body, "inputTokens")
     }
 }
 

@@ -255,3 +255,29 @@ fn streamed_answers_assembled_equal_the_same_answers_unstreamed() {
         assert!(assemble_stream(Bedrock.stream_translator(ctx, false), cut, 1).is_err());
     });
 }
+
+#[test]
+fn count_tokens_asks_for_the_converse_input_signed_and_reads_input_tokens() {
+    use crate::providers::ProviderAdapter;
+    let req = parse(json!({"model": "claude-eu", "temperature": 0.5, "messages": [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]}));
+    let up = with_ctx("AKIDEXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", |ctx| count_tokens_request(ctx, &req))
+        .unwrap();
+    assert_eq!(
+        up.url,
+        "https://bedrock-runtime.eu-central-1.amazonaws.com/model/eu.anthropic.claude-3-7-sonnet-20250219-v1%3A0/count-tokens"
+    );
+    assert!(!up.stream);
+    let auth = &up.headers.iter().find(|(n, _)| *n == "authorization").unwrap().1;
+    assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-central-1/bedrock/aws4_request"));
+    let body: Value = serde_json::from_slice(&up.body).unwrap();
+    // CountTokens' ConverseTokensRequest: the input parts, no inferenceConfig.
+    assert_eq!(
+        body,
+        json!({"input": {"converse": {"messages": [{"role": "user", "content": [{"text": "Hello"}]}], "system": [{"text": "Be brief."}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "description": "", "inputSchema": {"json": {"type": "object"}}}}]}}}})
+    );
+    assert_eq!(Bedrock.count_tokens_response(br#"{"inputTokens": 12}"#), Ok(12));
+    assert!(Bedrock.count_tokens_response(br#"{"input_tokens": 12}"#).is_err());
+}

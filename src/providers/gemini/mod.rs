@@ -20,7 +20,7 @@ mod stream;
 mod tests;
 
 pub use embeddings::{embeddings_request, embeddings_response};
-pub use request::chat_request;
+pub use request::{chat_request, count_tokens_request};
 pub use response::{chat_response, error_details};
 pub use stream::{stream_translator, GeminiStreamTranslator};
 
@@ -95,6 +95,18 @@ impl super::ProviderAdapter for Gemini {
 
     fn stream_translator(&self, ctx: &AttemptContext, _keep_raw: bool) -> Box<dyn super::StreamTranslator> {
         Box::new(stream_translator(ctx, true))
+    }
+
+    fn count_tokens_request(
+        &self,
+        ctx: &AttemptContext,
+        count: super::TokenCount,
+    ) -> Option<Result<super::UpstreamRequest, crate::error::GatewayError>> {
+        Some(count_tokens_request(ctx, count.request))
+    }
+
+    fn count_tokens_response(&self, body: &[u8]) -> Result<u64, super::AttemptFailure> {
+        super::token_count(body, "totalTokens")
     }
 
     fn embeddings_request(

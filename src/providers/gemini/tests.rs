@@ -1369,3 +1369,26 @@ fn streamed_answers_assembled_equal_the_same_answers_unstreamed() {
     let failure = assemble_stream(Gemini.stream_translator(&ctx, false), blocked.as_bytes(), 1).unwrap_err();
     assert!(matches!(failure, crate::providers::AttemptFailure::Status { status: 400, .. }), "{failure:?}");
 }
+
+/// The countTokens reference's `generateContentRequest` form: the whole request,
+/// system instruction and tools included, with the model named inside it.
+#[test]
+fn count_tokens_wraps_the_whole_generate_content_request() {
+    use crate::providers::ProviderAdapter;
+    let provider = provider();
+    let request = parse(json!({"model": "my-gemini", "messages": [
+        {"role": "system", "content": "You are a cat."}, {"role": "user", "content": "Hello there"}]}));
+    let up = count_tokens_request(&ctx(&provider, FLASH_25), &request).unwrap();
+    assert_eq!(up.url, format!("{BASE_URL}/models/{FLASH_25}:countTokens"));
+    assert!(!up.stream);
+    assert!(up.headers.contains(&("x-goog-api-key", "test-gemini-key".into())));
+    let body: Value = serde_json::from_slice(&up.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"generateContentRequest": {"model": format!("models/{FLASH_25}"),
+            "systemInstruction": {"parts": [{"text": "You are a cat."}]},
+            "contents": [{"role": "user", "parts": [{"text": "Hello there"}]}]}})
+    );
+    let answer = br#"{"totalTokens": 10, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 10}]}"#;
+    assert_eq!(Gemini.count_tokens_response(answer), Ok(10));
+}

@@ -20,8 +20,29 @@ pub(super) use generation::gemini_major_version;
 
 /// Builds the `generateContent` (or `streamGenerateContent?alt=sse`) request.
 pub fn chat_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamRequest, GatewayError> {
-    reject_unsupported(req)?;
     let stream = req.is_stream();
+    let body = serde_json::to_vec(&Value::Object(generate_content_body(ctx, req)?))
+        .map_err(|e| GatewayError::internal(format!("could not encode the Gemini request: {e}")))?;
+    let url = if stream {
+        format!("{}?alt=sse", method_url(ctx, "streamGenerateContent"))
+    } else {
+        method_url(ctx, "generateContent")
+    };
+    Ok(UpstreamRequest { url, headers: headers(ctx, stream), body, stream })
+}
+
+/// `countTokens` for the whole `generateContent` request this request would be
+/// (system instruction and function declarations counted too).
+pub fn count_tokens_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamRequest, GatewayError> {
+    let mut generate = generate_content_body(ctx, req)?;
+    generate.insert("model".into(), format!("models/{}", ctx.upstream_model).into());
+    let body = serde_json::to_vec(&json!({ "generateContentRequest": generate }))
+        .map_err(|e| GatewayError::internal(format!("could not encode the Gemini request: {e}")))?;
+    Ok(UpstreamRequest { url: method_url(ctx, "countTokens"), headers: headers(ctx, false), body, stream: false })
+}
+
+fn generate_content_body(ctx: &AttemptContext, req: &ChatRequest) -> Result<Map<String, Value>, GatewayError> {
+    reject_unsupported(req)?;
     let conversation = Conversation::from_messages(&req.messages)?;
 
     let mut body = Map::new();
@@ -41,15 +62,7 @@ pub fn chat_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamR
     if !generation.is_empty() {
         body.insert("generationConfig".into(), Value::Object(generation));
     }
-
-    let body = serde_json::to_vec(&Value::Object(body))
-        .map_err(|e| GatewayError::internal(format!("could not encode the Gemini request: {e}")))?;
-    let url = if stream {
-        format!("{}?alt=sse", method_url(ctx, "streamGenerateContent"))
-    } else {
-        method_url(ctx, "generateContent")
-    };
-    Ok(UpstreamRequest { url, headers: headers(ctx, stream), body, stream })
+    Ok(body)
 }
 
 pub(super) fn invalid(code: &'static str, message: impl Into<String>, param: String) -> GatewayError {
