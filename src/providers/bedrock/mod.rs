@@ -168,10 +168,13 @@ pub fn count_tokens_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<U
     let Value::Object(mut converse) = converse_body(req, 1)? else {
         return Err(GatewayError::internal("the Converse request is not an object"));
     };
-    converse.retain(|field, _| {
-        matches!(field.as_str(), "messages" | "system" | "toolConfig" | "additionalModelRequestFields")
-    });
-    let body = serde_json::to_vec(&json!({"input": {"converse": converse}}))
+    let mut input = Map::new();
+    for field in ["messages", "system", "toolConfig", "additionalModelRequestFields"] {
+        if let Some(value) = converse.remove(field) {
+            input.insert(field.into(), value);
+        }
+    }
+    let body = serde_json::to_vec(&json!({"input": {"converse": input}}))
         .map_err(|e| GatewayError::internal(e.to_string()))?;
     signed_post(ctx, "count-tokens", body, false)
 }

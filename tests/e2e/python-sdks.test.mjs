@@ -1,0 +1,49 @@
+// The official Python SDKs (openai, anthropic; pinned in tests/e2e/python/requirements.txt and
+// installed by scripts/setup into .venv-python) against the gateway: only the base URL and the
+// key change. tests/e2e/python/sdk_calls.py makes the calls and checks the answers; this test
+// serves it a gateway and requires every check to pass.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { startStack, provider, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+
+const PYTHON = new URL("../../.venv-python/bin/python", import.meta.url).pathname;
+const SCRIPT = new URL("./python/sdk_calls.py", import.meta.url).pathname;
+const CHECKS = 11;
+
+let stack;
+
+before(async () => {
+  stack = await startStack({
+    mocks: [{ name: "gpt" }, { name: "claude", format: "anthropic" }],
+    makeConfig: (mocks) => ({
+      version: 1,
+      revision: "e2e python sdks",
+      settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
+      providers: { gpt: provider(mocks.gpt.baseUrl, "us"), claude: { ...provider(mocks.claude.baseUrl, "us"), kind: "anthropic" } },
+      models: {
+        gpt: { targets: [{ provider: "gpt", model: "gpt-4o-mini" }] },
+        claude: { targets: [{ provider: "claude", model: "claude-sonnet-4-5" }] },
+      },
+      keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
+    }),
+  });
+});
+
+after(async () => {
+  await stack?.close();
+});
+
+test("the OpenAI and Anthropic Python SDKs, unchanged but for the base URL", async () => {
+  assert.ok(existsSync(PYTHON), `${PYTHON} is missing: scripts/setup installs the Python SDKs`);
+  const child = spawn(PYTHON, [SCRIPT], { env: { ...process.env, GATEWAY_URL: stack.url, GATEWAY_KEY: DEV_GATEWAY_KEY } });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const code = await new Promise((resolve) => child.on("close", resolve));
+  assert.equal(code, 0, `sdk_calls.py failed:\n${out}\n${err}`);
+  const passed = out.split("\n").filter((line) => line.startsWith("ok "));
+  assert.equal(passed.length, CHECKS, out);
+});

@@ -1,0 +1,156 @@
+"""The official OpenAI and Anthropic Python SDKs against the gateway, unchanged but for the
+base URL and key: each check prints `ok <name>` or raises. Run by tests/e2e/python-sdks.test.mjs
+against a gateway whose model `gpt` is served by an OpenAI-format mock and `claude` by an
+Anthropic-format one (GATEWAY_URL, GATEWAY_KEY)."""
+
+import asyncio
+import os
+import sys
+
+import anthropic
+import openai
+
+URL = os.environ["GATEWAY_URL"]
+KEY = os.environ["GATEWAY_KEY"]
+oai = openai.OpenAI(base_url=f"{URL}/v1", api_key=KEY, max_retries=0)
+ant = anthropic.Anthropic(base_url=URL, api_key=KEY, max_retries=0)
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+    },
+}
+
+
+def check(name):
+    def run(fn):
+        fn()
+        print(f"ok {name}", flush=True)
+        return fn
+
+    return run
+
+
+def expect(condition, what):
+    if not condition:
+        raise AssertionError(what)
+
+
+@check("openai chat")
+def _():
+    reply = oai.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+    expect(reply.choices[0].message.content == "Hello from gpt! You said: hi", reply)
+    expect(reply.model == "gpt" and reply.usage.total_tokens > 0, reply)
+
+
+@check("openai chat stream with usage, to an Anthropic target")
+def _():
+    stream = oai.chat.completions.create(
+        model="claude", messages=[{"role": "user", "content": "hi there"}], stream=True, stream_options={"include_usage": True}
+    )
+    text, usage = "", None
+    for chunk in stream:
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+        usage = chunk.usage or usage
+    expect(text == "Hello from claude! You said: hi there", text)
+    expect(usage is not None and usage.prompt_tokens == 2, usage)
+
+
+@check("openai tool call round trip")
+def _():
+    messages = [{"role": "user", "content": "weather in Paris?"}]
+    first = oai.chat.completions.create(model="claude", messages=messages, tools=[WEATHER])
+    call = first.choices[0].message.tool_calls[0]
+    expect(first.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather", first)
+    messages += [first.choices[0].message, {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    second = oai.chat.completions.create(model="claude", messages=messages, tools=[WEATHER])
+    expect(second.choices[0].message.content == "Tool said: sunny", second)
+
+
+@check("openai async client, concurrent requests")
+def _():
+    async def many():
+        client = openai.AsyncOpenAI(base_url=f"{URL}/v1", api_key=KEY, max_retries=0)
+        replies = await asyncio.gather(
+            *[client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": f"n{i}"}]) for i in range(5)]
+        )
+        await client.close()
+        return [r.choices[0].message.content for r in replies]
+
+    expect(asyncio.run(many()) == [f"Hello from gpt! You said: n{i}" for i in range(5)], "answers in order")
+
+
+@check("openai responses, streamed and continued")
+def _():
+    first = oai.responses.create(model="claude", input="hello", store=True)
+    expect(first.output_text == "Hello from claude! You said: hello", first)
+    with oai.responses.stream(model="gpt", input="again", previous_response_id=first.id) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    expect(kinds[0] == "response.created" and kinds[-1] == "response.completed", kinds)
+    expect(final.output_text == "Hello from gpt! You said: again", final)
+
+
+@check("openai embeddings and models")
+def _():
+    vectors = oai.embeddings.create(model="gpt", input=["a", "b"])
+    expect(len(vectors.data) == 2, vectors)
+    expect({"gpt", "claude"} <= {m.id for m in oai.models.list()}, "models list")
+
+
+@check("openai errors map to the SDK's exceptions")
+def _():
+    try:
+        oai.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+        raise AssertionError("no error")
+    except openai.NotFoundError:
+        pass
+    try:
+        openai.OpenAI(base_url=f"{URL}/v1", api_key="gw_wrong", max_retries=0).models.list()
+        raise AssertionError("no error")
+    except openai.AuthenticationError:
+        pass
+
+
+@check("anthropic message, natively and translated")
+def _():
+    for model in ["claude", "gpt"]:
+        message = ant.messages.create(model=model, max_tokens=64, system="Be brief.", messages=[{"role": "user", "content": "hi"}])
+        expect(message.content[0].text == f"Hello from {model}! You said: hi", message)
+        expect(message.stop_reason == "end_turn" and message.usage.input_tokens > 0, message)
+
+
+@check("anthropic stream and tool use")
+def _():
+    with ant.messages.stream(model="gpt", max_tokens=64, messages=[{"role": "user", "content": "hey"}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    expect(text == "Hello from gpt! You said: hey" and final.usage.output_tokens > 0, final)
+    tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}
+    message = ant.messages.create(model="claude", max_tokens=64, tools=[tool], messages=[{"role": "user", "content": "weather?"}])
+    expect(message.stop_reason == "tool_use" and message.content[-1].input == {"location": "Paris"}, message)
+
+
+@check("anthropic count_tokens")
+def _():
+    counted = ant.messages.count_tokens(model="claude", system="Be brief.", messages=[{"role": "user", "content": "one two three"}])
+    expect(counted.input_tokens == 5, counted)
+    try:
+        ant.messages.count_tokens(model="gpt", messages=[{"role": "user", "content": "x"}])
+        raise AssertionError("no error")
+    except anthropic.BadRequestError as error:
+        expect(error.body["error"]["type"] == "invalid_request_error", error.body)
+
+
+@check("anthropic errors map to the SDK's exceptions")
+def _():
+    try:
+        ant.messages.create(model="nope", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+        raise AssertionError("no error")
+    except anthropic.NotFoundError as error:
+        expect(error.body["type"] == "error", error.body)
+
+
+print(f"python {sys.version.split()[0]}, openai {openai.__version__}, anthropic {anthropic.__version__}", flush=True)
