@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import OpenAI from "openai";
 import { Agent, Runner, tool, setTracingDisabled, OpenAIProvider } from "@openai/agents";
 import { z } from "zod";
-import { startStack, provider, post, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+import { startStack, provider, post, readSse, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
 
 const BEDROCK = "AKIDRESPONSES:responses-secret";
 const KINDS = ["openai", "azure", "anthropic", "gemini", "bedrock"];
@@ -159,13 +159,28 @@ test("requests the Responses API cannot serve here are clear 400s in OpenAI's sh
 });
 
 test("a stream cut by the provider ends with error and response.failed, never completed", async () => {
+  // On the wire: the text so far, then `error` and `response.failed`.
   stack.mocks.openai.fault({ kind: "cut_stream", afterChunks: 2, times: 1 });
-  const stream = await client.responses.create({ model: "openai-model", input: "one two three four five six", stream: true });
-  const types = [];
-  for await (const event of stream) types.push(event.type);
+  const res = await fetch(`${stack.url}/v1/responses`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${DEV_GATEWAY_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "openai-model", input: "one two three four five six", stream: true }),
+  });
+  const types = (await readSse(res)).map((e) => JSON.parse(e.data).type);
   assert.ok(types.includes("response.output_text.delta"));
   assert.deepEqual(types.slice(-2), ["error", "response.failed"]);
   assert.ok(!types.includes("response.completed"));
+  // The SDK (openai 7) raises at the `error` event, with the gateway's code.
+  stack.mocks.openai.fault({ kind: "cut_stream", afterChunks: 2, times: 1 });
+  const stream = await client.responses.create({ model: "openai-model", input: "one two three four five six", stream: true });
+  const seen = [];
+  await assert.rejects(
+    (async () => {
+      for await (const event of stream) seen.push(event.type);
+    })(),
+    (err) => err.code === "upstream_stream_interrupted",
+  );
+  assert.ok(seen.includes("response.output_text.delta") && !seen.includes("response.completed"));
 });
 
 test("an EU-pinned key's conversations are stored in the EU jurisdiction and stay in the EU", async () => {
