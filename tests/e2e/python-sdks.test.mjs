@@ -1,4 +1,4 @@
-// The official Python SDKs (openai, anthropic; pinned in tests/e2e/python/requirements.txt and
+// The official Python SDKs (openai, anthropic, and the OpenAI Agents SDK; pinned in tests/e2e/python/requirements.txt and
 // installed by scripts/setup into .venv-python) against the gateway: only the base URL and the
 // key change. tests/e2e/python/sdk_calls.py makes the calls and checks the answers; this test
 // serves it a gateway and requires every check to pass.
@@ -10,7 +10,7 @@ import { startStack, provider, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.m
 
 const PYTHON = new URL("../../.venv-python/bin/python", import.meta.url).pathname;
 const SCRIPT = new URL("./python/sdk_calls.py", import.meta.url).pathname;
-const CHECKS = 11;
+const CHECKS = 12;
 
 let stack;
 
@@ -35,7 +35,7 @@ after(async () => {
   await stack?.close();
 });
 
-test("the OpenAI and Anthropic Python SDKs, unchanged but for the base URL", async () => {
+test("the OpenAI and Anthropic Python SDKs and openai-agents, unchanged but for the base URL", async () => {
   assert.ok(existsSync(PYTHON), `${PYTHON} is missing: scripts/setup installs the Python SDKs`);
   const child = spawn(PYTHON, [SCRIPT], { env: { ...process.env, GATEWAY_URL: stack.url, GATEWAY_KEY: DEV_GATEWAY_KEY } });
   let out = "";

@@ -1,7 +1,7 @@
-"""The official OpenAI and Anthropic Python SDKs against the gateway, unchanged but for the
-base URL and key: each check prints `ok <name>` or raises. Run by tests/e2e/python-sdks.test.mjs
-against a gateway whose model `gpt` is served by an OpenAI-format mock and `claude` by an
-Anthropic-format one (GATEWAY_URL, GATEWAY_KEY)."""
+"""The official OpenAI and Anthropic Python SDKs and the OpenAI Agents SDK against the gateway,
+unchanged but for the base URL and key: each check prints `ok <name>` or raises. Run by
+tests/e2e/python-sdks.test.mjs against a gateway whose model `gpt` is served by an
+OpenAI-format mock and `claude` by an Anthropic-format one (GATEWAY_URL, GATEWAY_KEY)."""
 
 import asyncio
 import os
@@ -151,6 +151,24 @@ def _():
         raise AssertionError("no error")
     except anthropic.NotFoundError as error:
         expect(error.body["type"] == "error", error.body)
+
+
+@check("openai-agents: a tool-using agent over Responses and over Chat Completions")
+def _():
+    from agents import Agent, OpenAIChatCompletionsModel, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+
+    set_tracing_disabled(True)
+    client = openai.AsyncOpenAI(base_url=f"{URL}/v1", api_key=KEY, max_retries=0)
+
+    @function_tool
+    def get_weather(location: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {location}"
+
+    for model in [OpenAIResponsesModel(model="gpt", openai_client=client), OpenAIChatCompletionsModel(model="claude", openai_client=client)]:
+        agent = Agent(name="weather", instructions="Answer with the weather.", model=model, tools=[get_weather])
+        result = Runner.run_sync(agent, "weather in Paris?")
+        expect(result.final_output == "Tool said: sunny in Paris", result.final_output)
 
 
 print(f"python {sys.version.split()[0]}, openai {openai.__version__}, anthropic {anthropic.__version__}", flush=True)
