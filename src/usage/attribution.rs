@@ -1,7 +1,8 @@
 //! Who a request is for: project, agent and tags, from the `x-gateway-project`,
 //! `x-gateway-agent` and `x-gateway-tags` headers, the body's `metadata` object
 //! (`project`, `agent`, `tags`) and `user` field (the agent when nothing else names
-//! one), on top of the key's defaults. Bounded, so a client cannot bloat the store.
+//! one and it is a valid name), on top of the key's defaults. Bounded, so a client
+//! cannot bloat the store.
 
 use crate::config::KeyRecord;
 use crate::error::GatewayError;
@@ -88,7 +89,10 @@ fn asked(header: &dyn Fn(&str) -> Option<String>, body: Option<&Map<String, Valu
         Some(a) => Some((a, "x-gateway-agent")),
         None => match present(meta("agent")) {
             Some(a) => Some((a, "metadata.agent")),
+            // `user` is the client's own field (any opaque id; Claude Code's is a JSON text):
+            // it names the agent only when it is a valid name, and is never a 400.
             None => present(body.and_then(|b| b.get("user")).and_then(Value::as_str).map(str::to_string))
+                .filter(|u| valid_name(u, MAX_NAME_CHARS))
                 .map(|u| (u, "user")),
         },
     };

@@ -68,6 +68,11 @@ fn attribution_is_bounded_with_clear_400s() {
     assert_eq!(parse_tags(" a=1 , ,b = 2", "x").unwrap(), vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
     let e = resolve(&headers(&[]), Some(&body(json!({"metadata": {"agent": "ü"}}))), &key).unwrap_err();
     assert_eq!(e.param.as_deref(), Some("metadata.agent"));
+    // `user` is the client's own field: one that is no valid name names no agent, and is no 400.
+    for user in ["john doe", r#"{"device_id":"7ea4","session_id":"7f34"}"#, long.as_str()] {
+        let who = resolve(&headers(&[]), Some(&body(json!({ "user": user }))), &key).unwrap();
+        assert_eq!(who.agent, None, "{user}");
+    }
 }
 
 #[test]

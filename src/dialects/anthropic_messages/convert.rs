@@ -36,12 +36,25 @@ fn parse_body(body: &[u8], needs_max_tokens: bool) -> Result<Map<String, Value>,
     }
     match request.get("messages").and_then(Value::as_array) {
         Some(messages) if !messages.is_empty() => {
+            let role = |i: usize| messages.get(i).and_then(|m| m.get("role")).and_then(Value::as_str);
             for (i, m) in messages.iter().enumerate() {
-                if !matches!(m.get("role").and_then(Value::as_str), Some("user" | "assistant")) {
-                    return Err(invalid(
-                        &format!("messages.{i}.role"),
-                        format!("messages.{i}.role: must be \"user\" or \"assistant\"."),
-                    ));
+                match role(i) {
+                    Some("user" | "assistant") => {}
+                    // A mid-conversation system message (Claude Code sends them), placed as
+                    // Anthropic allows it: right after a user turn.
+                    Some("system") if i > 0 && role(i - 1) == Some("user") => {}
+                    Some("system") => {
+                        return Err(invalid(
+                            &format!("messages.{i}.role"),
+                            format!("messages.{i}.role: a \"system\" message must follow a user turn."),
+                        ))
+                    }
+                    _ => {
+                        return Err(invalid(
+                            &format!("messages.{i}.role"),
+                            format!("messages.{i}.role: must be \"user\", \"assistant\" or \"system\"."),
+                        ))
+                    }
                 }
                 if !matches!(m.get("content"), Some(Value::String(_) | Value::Array(_))) {
                     return Err(invalid(
@@ -128,6 +141,13 @@ pub fn to_canonical(request: &Map<String, Value>) -> Result<ChatRequest, Gateway
             messages.push(assistant_message(&blocks));
             continue;
         }
+        if role == "system" {
+            // Where it stands: OpenAI-format targets take system messages anywhere, the
+            // other adapters gather them into their system instruction.
+            let parts: Vec<Value> = blocks.iter().filter_map(openai_part).collect();
+            messages.push(message("system", [("content", openai_content(parts))]));
+            continue;
+        }
         // A user turn: tool results become `tool` messages (first, as OpenAI expects
         // them right after the assistant's calls), the rest one user message.
         for result in blocks.iter().filter(|b| b["type"] == "tool_result") {
@@ -187,7 +207,13 @@ fn canonical_parameters(request: &Map<String, Value>) -> Map<String, Value> {
     if let Some(stop) = request.get("stop_sequences") {
         extra.insert("stop".into(), stop.clone());
     }
-    if let Some(user) = request.get("metadata").and_then(|m| m.get("user_id")) {
+    // OpenAI's `user` takes at most 64 characters; a longer id (Claude Code's is a JSON
+    // text of ~150) is left out rather than make the provider refuse the request.
+    if let Some(user) = request
+        .get("metadata")
+        .and_then(|m| m.get("user_id"))
+        .filter(|u| u.as_str().is_some_and(|u| u.chars().count() <= 64))
+    {
         extra.insert("user".into(), user.clone());
     }
     if let Some(Value::Array(tools)) = request.get("tools") {

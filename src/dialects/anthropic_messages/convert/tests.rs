@@ -54,6 +54,31 @@ fn tool_round_trip_images_and_cache_markers() {
     assert_eq!(out["parallel_tool_calls"], false);
 }
 
+/// Claude Code's shape: a system message after a user turn (Anthropic's mid-conversation
+/// system messages), adaptive thinking, effort and context management it alone reads.
+#[test]
+fn a_mid_conversation_system_message_keeps_its_place() {
+    let out =
+        canonical(json!({"model": "m", "max_tokens": 32000, "system": [{"type": "text", "text": "You are an agent."}],
+        "thinking": {"type": "adaptive"}, "output_config": {"effort": "high"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "say hi", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "system", "content": "Agents available: claude."},
+            {"role": "assistant", "content": "hi"},
+            {"role": "user", "content": "again"},
+            {"role": "system", "content": [{"type": "text", "text": "Be terse."}]}
+        ]}));
+    let roles: Vec<&str> = out["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "system", "assistant", "user", "system"]);
+    assert_eq!(out["messages"][2]["content"], "Agents available: claude.");
+    assert_eq!(out["messages"][5]["content"], "Be terse.");
+    assert!(out.get("thinking").is_none() && out.get("context_management").is_none());
+    let long_id = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}],
+        "metadata": {"user_id": r#"{"device_id":"7ea487a7bb1f35ba219c8bc05e9727bd6b8aa1a805f5e01f89f67ffa53948740","account_uuid":"","session_id":"7f3429f9"}"#}});
+    assert!(canonical(long_id).get("user").is_none(), "longer than OpenAI's 64 characters: left out");
+}
+
 #[test]
 fn canonical_requests_are_checked_like_a_clients() {
     for (body, param) in [
@@ -76,6 +101,11 @@ fn invalid_requests_say_which_field() {
         (json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}), "max_tokens"),
         (json!({"model": "m", "max_tokens": 10, "messages": []}), "messages"),
         (json!({"model": "m", "max_tokens": 10, "messages": [{"role": "system", "content": "x"}]}), "messages.0.role"),
+        (
+            json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}, {"role": "system", "content": "z"}]}),
+            "messages.2.role",
+        ),
+        (json!({"model": "m", "max_tokens": 10, "messages": [{"role": "tool", "content": "x"}]}), "messages.0.role"),
     ] {
         let err = parse_request(body.to_string().as_bytes()).unwrap_err();
         assert_eq!((err.status, err.param.as_deref()), (400, Some(param)));
