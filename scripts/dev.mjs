@@ -56,6 +56,7 @@ admin token: ${devVars.ADMIN_TOKEN ? "ADMIN_TOKEN from .dev.vars" : DEV_ADMIN_TO
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'
 
 Anthropic-compatible endpoint: ${url}/v1/messages (Anthropic SDK: baseURL ${url}, apiKey ${DEV_GATEWAY_KEY})
+Claude Code: ANTHROPIC_BASE_URL=${url} ANTHROPIC_API_KEY=${DEV_GATEWAY_KEY} claude --model claude-sonnet
 Usage dashboard: ${url}/admin/ (admin token: ${devVars.ADMIN_TOKEN ? "ADMIN_TOKEN from .dev.vars" : DEV_ADMIN_TOKEN})
 
 Press Ctrl+C to stop.
