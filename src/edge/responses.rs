@@ -24,8 +24,8 @@ pub async fn create(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let config = config_store::current(env, ctx).await?;
     let key = authenticate(&rc.headers, &config)?;
     let body = body::read_limited(&mut req, config.settings.max_body_bytes, &rc.headers).await?;
-    let request = ResponsesRequest::parse(&body)?;
-    let (previous, conversation) = match request.previous_response_id() {
+    let mut request = ResponsesRequest::parse(&body)?;
+    let (previous, mut conversation) = match request.previous_response_id() {
         Some(id) => {
             let store = response_store::stub(env, key).ok_or_else(store_unavailable)?;
             match response_store::conversation(&store, id).await {
@@ -36,6 +36,23 @@ pub async fn create(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         }
         None => (None, Default::default()),
     };
+    // Items named by reference (as the AI SDK sends a stored response's items) are read
+    // from the key's store, and hold this request to their regions as a conversation does.
+    let referenced = request.referenced_responses()?;
+    if !referenced.is_empty() {
+        let store = response_store::stub(env, key).ok_or_else(store_unavailable)?;
+        let mut turns = Vec::new();
+        for id in &referenced {
+            match response_store::get(&store, id).await {
+                Some(Some(turn)) => turns.push(turn),
+                Some(None) => {}
+                None => return Err(store_unavailable()),
+            }
+        }
+        request.resolve_references(&turns)?;
+        let sets = std::iter::once(&conversation.regions).chain(turns.iter().map(|t| &t.regions));
+        conversation.regions = stored::held_regions(sets);
+    }
     let size = stored::grown_size(conversation.bytes, body.len() as u64, config.settings.max_conversation_bytes)?;
     let call = request.to_call(&conversation.items)?;
     let keep = request.store().then(|| {

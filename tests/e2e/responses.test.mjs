@@ -215,6 +215,22 @@ test("a conversation started in eu never continues outside eu", async () => {
   assert.equal(res.status, 403, JSON.stringify(json));
 });
 
+test("items named by item_reference are read from the store and hold the request to their regions", async () => {
+  const first = await client.responses.create({ model: "mixed", input: "start" }, { headers: { "x-gateway-region": "eu" } });
+  const reference = { type: "item_reference", id: first.output[0].id };
+  const second = await client.responses.create({ model: "mixed", input: [reference, { role: "user", content: "and then?" }] }).withResponse();
+  assert.equal(second.response.headers.get("x-gateway-region"), "eu", "held to the referenced response's region");
+  assert.equal(stack.mocks.openai.calls.length, 0, "the us endpoint first in the plan is never asked");
+  const sent = stack.mocks.eu.calls.at(-1).body.messages;
+  assert.deepEqual(sent.map((m) => m.role), ["assistant", "user"], "the referenced item, resolved");
+  assert.equal(sent[0].content, first.output_text, "the referenced answer, as it was");
+  const { res, json } = await post(stack.url, "/v1/responses", { model: "mixed", input: [reference] }, { headers: { "x-gateway-region": "us" } });
+  assert.equal(res.status, 403, JSON.stringify(json));
+  const missing = await post(stack.url, "/v1/responses", { model: "mixed", input: [{ type: "item_reference", id: "msg_0000" }] });
+  assert.equal(missing.res.status, 404);
+  assert.equal(missing.json.error.code, "item_not_found");
+});
+
 test("a stored conversation has a size cap", async () => {
   let previous;
   let status = 200;

@@ -79,11 +79,62 @@ impl ResponsesRequest {
         self.body.get("previous_response_id").and_then(Value::as_str)
     }
 
+    /// The stored responses this request's `item_reference` items point into.
+    pub fn referenced_responses(&self) -> Result<Vec<String>, GatewayError> {
+        let mut ids: Vec<String> = Vec::new();
+        for (i, item) in self.items.iter().enumerate() {
+            if let Some(id) = reference(item, i)? {
+                let response = stored::response_of_item(id).ok_or_else(|| item_not_found(id, i))?;
+                if !ids.contains(&response) {
+                    ids.push(response);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Each `item_reference` replaced by the item it names in `turns` (the stored
+    /// responses it points into: their input or output items).
+    pub fn resolve_references(&mut self, turns: &[stored::StoredResponse]) -> Result<(), GatewayError> {
+        for i in 0..self.items.len() {
+            if let Some(id) = reference(&self.items[i], i)? {
+                let found = turns
+                    .iter()
+                    .flat_map(stored::StoredResponse::items)
+                    .find(|item| item.get("id").and_then(Value::as_str) == Some(id));
+                self.items[i] = found.cloned().ok_or_else(|| item_not_found(id, i))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The canonical call, continuing `previous_items` (a stored conversation).
     pub fn to_call(&self, previous_items: &[Value]) -> Result<ClientCall, GatewayError> {
         let request = input::to_canonical(&self.body, previous_items, &self.items)?;
         Ok(ClientCall { request, native: None, echo: self.body.clone() })
     }
+}
+
+/// An `item_reference` item's id (it must have one).
+fn reference(item: &Value, index: usize) -> Result<Option<&str>, GatewayError> {
+    if item.get("type").and_then(Value::as_str) != Some("item_reference") {
+        return Ok(None);
+    }
+    match item.get("id").and_then(Value::as_str) {
+        Some(id) => Ok(Some(id)),
+        None => Err(GatewayError::invalid_request("missing_required_parameter", "item_reference items need an id.")
+            .with_param(format!("input[{index}].id"))),
+    }
+}
+
+fn item_not_found(id: &str, index: usize) -> GatewayError {
+    GatewayError::new(
+        404,
+        "invalid_request_error",
+        "item_not_found",
+        format!("No stored item with id '{id}' (items of responses made with store: false are not kept)."),
+    )
+    .with_param(format!("input[{index}]"))
 }
 
 /// A response's id from the answer id the pipeline gives (`msg_<request>`).

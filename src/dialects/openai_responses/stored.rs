@@ -60,6 +60,28 @@ pub fn conversation(newest_first: &[StoredResponse]) -> Conversation {
     }
 }
 
+/// The stored response an output item was made in: its id is derived from the
+/// response's (`msg_X`, `rs_X`, `fc_X_n` are `resp_X`'s; see `output::Frame`).
+pub fn response_of_item(item_id: &str) -> Option<String> {
+    let suffix = match item_id.split_once('_')? {
+        ("msg" | "rs", rest) => rest,
+        ("fc", rest) => rest.rsplit_once('_').filter(|(_, n)| n.bytes().all(|b| b.is_ascii_digit())).map(|(x, _)| x)?,
+        _ => return None,
+    };
+    (!suffix.is_empty()).then(|| format!("resp_{suffix}"))
+}
+
+/// The regions items from these turns are held to: the regions every restricted one
+/// allows (none restricted: `None`); an empty list when they share none.
+pub fn held_regions<'a>(sets: impl IntoIterator<Item = &'a Option<Vec<String>>>) -> Option<Vec<String>> {
+    sets.into_iter().flatten().fold(None, |held: Option<Vec<String>>, set| {
+        Some(match held {
+            None => set.clone(),
+            Some(held) => held.into_iter().filter(|r| set.contains(r)).collect(),
+        })
+    })
+}
+
 /// The size a conversation reaches with a new turn, or the error when it passes the cap.
 pub fn grown_size(previous_bytes: u64, turn_bytes: u64, cap: u64) -> Result<u64, GatewayError> {
     let total = previous_bytes.saturating_add(turn_bytes);
@@ -106,6 +128,26 @@ mod tests {
             regions: (id == "resp_1").then(|| vec!["eu".to_string()]),
             conversation_bytes: bytes,
         }
+    }
+
+    #[test]
+    fn an_items_id_names_the_response_it_was_made_in() {
+        assert_eq!(response_of_item("msg_0a1b").as_deref(), Some("resp_0a1b"));
+        assert_eq!(response_of_item("rs_0a1b").as_deref(), Some("resp_0a1b"));
+        assert_eq!(response_of_item("fc_0a1b_2").as_deref(), Some("resp_0a1b"));
+        for other in ["fc_0a1b", "fc_0a1b_x", "msg_", "call_1", "resp_0a1b", "plain"] {
+            assert_eq!(response_of_item(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn referenced_turns_hold_a_request_to_the_regions_they_share() {
+        let eu = Some(vec!["eu".to_string(), "ch".to_string()]);
+        let ch = Some(vec!["ch".to_string()]);
+        assert_eq!(held_regions([&None, &None]), None);
+        assert_eq!(held_regions([&None, &eu]), eu);
+        assert_eq!(held_regions([&eu, &None, &ch]), ch);
+        assert_eq!(held_regions([&ch, &Some(vec!["us".to_string()])]), Some(Vec::new()));
     }
 
     #[test]

@@ -306,3 +306,44 @@ fn streamed_signatures_are_kept_in_a_reasoning_item() {
         {"type": "function_call_output", "call_id": "call_s", "output": "ok"}]}));
     assert_eq!(next["messages"][1]["tool_calls"][0]["extra_content"], extra);
 }
+
+/// The AI SDK's second step: its earlier output sent back as `item_reference`s.
+#[test]
+fn item_references_are_replaced_by_the_stored_items_they_name() {
+    let body = json!({"model": "m", "input": [
+        {"role": "user", "content": "weather in Paris?"},
+        {"type": "item_reference", "id": "fc_0a1b_0"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"}
+    ]});
+    let mut request = ResponsesRequest::parse(body.to_string().as_bytes()).unwrap();
+    assert_eq!(request.referenced_responses().unwrap(), ["resp_0a1b"]);
+    let stored_call = json!({"type": "function_call", "id": "fc_0a1b_0", "call_id": "call_1", "name": "get_weather", "arguments": "{\"location\":\"Paris\"}"});
+    let turn = stored::StoredResponse {
+        id: "resp_0a1b".into(),
+        previous: None,
+        created_at_ms: 1,
+        expires_at_ms: 2,
+        input_items: vec![json!({"role": "user", "content": "weather in Paris?"})],
+        response: json!({"id": "resp_0a1b", "output": [stored_call]}),
+        include_encrypted: false,
+        regions: None,
+        conversation_bytes: 10,
+    };
+    request.resolve_references(std::slice::from_ref(&turn)).unwrap();
+    assert_eq!(request.items[1], stored_call);
+    let canonical = serde_json::to_value(request.to_call(&[]).unwrap().request).unwrap();
+    assert_eq!(canonical["messages"][1]["tool_calls"][0]["function"]["name"], "get_weather");
+    assert_eq!(canonical["messages"][2]["role"], "tool");
+
+    // A reference to an item the store does not have, or that no response of ours made.
+    let missing = json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_ffff"}]});
+    let mut request = ResponsesRequest::parse(missing.to_string().as_bytes()).unwrap();
+    let error = request.resolve_references(&[turn]).unwrap_err();
+    assert_eq!((error.status, error.code.as_ref(), error.param.as_deref()), (404, "item_not_found", Some("input[0]")));
+    let foreign = json!({"model": "m", "input": [{"type": "item_reference", "id": "item_123"}]});
+    let error = ResponsesRequest::parse(foreign.to_string().as_bytes()).unwrap().referenced_responses().unwrap_err();
+    assert_eq!(error.status, 404);
+    let no_id = json!({"model": "m", "input": [{"type": "item_reference"}]});
+    let error = ResponsesRequest::parse(no_id.to_string().as_bytes()).unwrap().referenced_responses().unwrap_err();
+    assert_eq!(error.param.as_deref(), Some("input[0].id"));
+}

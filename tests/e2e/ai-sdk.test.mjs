@@ -1,0 +1,71 @@
+// The Vercel AI SDK (`ai` with its OpenAI and Anthropic providers), a popular agent framework,
+// against the gateway: generateText, streamText with usage, and a multi-step tool loop, through
+// the OpenAI provider's Responses and Chat Completions models and the Anthropic provider, each
+// served natively or translated. Only the base URL and the key change.
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { generateText, streamText, tool, stepCountIs } from "ai";
+import { createOpenAI } from "@ai-sdk/openai";
+import { createAnthropic } from "@ai-sdk/anthropic";
+import { z } from "zod";
+import { startStack, provider, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+
+globalThis.AI_SDK_LOG_WARNINGS = false;
+let stack;
+
+before(async () => {
+  stack = await startStack({
+    mocks: [{ name: "gpt" }, { name: "claude", format: "anthropic" }],
+    makeConfig: (mocks) => ({
+      version: 1,
+      revision: "e2e ai sdk",
+      settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
+      providers: { gpt: provider(mocks.gpt.baseUrl, "us"), claude: { ...provider(mocks.claude.baseUrl, "us"), kind: "anthropic" } },
+      models: {
+        gpt: { targets: [{ provider: "gpt", model: "gpt-4o-mini" }] },
+        claude: { targets: [{ provider: "claude", model: "claude-sonnet-4-5" }] },
+      },
+      keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
+    }),
+  });
+});
+
+after(async () => {
+  await stack?.close();
+});
+
+beforeEach(() => stack.reset());
+
+const weather = tool({
+  description: "The weather in a city",
+  inputSchema: z.object({ location: z.string() }),
+  execute: async ({ location }) => `sunny in ${location}`,
+});
+
+function models() {
+  const openai = createOpenAI({ baseURL: `${stack.url}/v1`, apiKey: DEV_GATEWAY_KEY });
+  const anthropic = createAnthropic({ baseURL: `${stack.url}/v1`, apiKey: DEV_GATEWAY_KEY });
+  return [
+    ["OpenAI provider, Responses → claude", openai("claude"), "claude", "/v1/messages"],
+    ["OpenAI provider, Chat Completions → gpt", openai.chat("gpt"), "gpt", "/v1/chat/completions"],
+    ["Anthropic provider → claude (native)", anthropic("claude"), "claude", "/v1/messages"],
+    ["Anthropic provider → gpt", anthropic("gpt"), "gpt", "/v1/chat/completions"],
+  ];
+}
+
+test("the AI SDK's generateText, streamText and tool loop, through every path", async () => {
+  for (const [label, model, mock, path] of models()) {
+    stack.reset();
+    const whole = await generateText({ model, maxOutputTokens: 256, prompt: "hi" });
+    assert.equal(whole.text, `Hello from ${mock}! You said: hi`, label);
+    const streamed = streamText({ model, maxOutputTokens: 256, prompt: "hi there" });
+    let text = "";
+    for await (const delta of streamed.textStream) text += delta;
+    assert.equal(text, `Hello from ${mock}! You said: hi there`, label);
+    assert.equal((await streamed.usage).inputTokens, 2, `${label}: the stream's usage`);
+    const agent = await generateText({ model, maxOutputTokens: 256, prompt: "weather in Paris?", tools: { weather }, stopWhen: stepCountIs(3) });
+    assert.equal(agent.text, "Tool said: sunny in Paris", label);
+    assert.equal(agent.steps.length, 2, `${label}: a tool call, then the answer`);
+    assert.ok(stack.mocks[mock].calls.every((c) => c.path === path), `${label}: ${stack.mocks[mock].calls.map((c) => c.path)}`);
+  }
+});
