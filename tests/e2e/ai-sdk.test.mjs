@@ -8,26 +8,13 @@ import { generateText, streamText, tool, stepCountIs } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { z } from "zod";
-import { startStack, provider, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+import { startTwoFormatStack, DEV_GATEWAY_KEY } from "./harness.mjs";
 
 globalThis.AI_SDK_LOG_WARNINGS = false;
 let stack;
 
 before(async () => {
-  stack = await startStack({
-    mocks: [{ name: "gpt" }, { name: "claude", format: "anthropic" }],
-    makeConfig: (mocks) => ({
-      version: 1,
-      revision: "e2e ai sdk",
-      settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
-      providers: { gpt: provider(mocks.gpt.baseUrl, "us"), claude: { ...provider(mocks.claude.baseUrl, "us"), kind: "anthropic" } },
-      models: {
-        gpt: { targets: [{ provider: "gpt", model: "gpt-4o-mini" }] },
-        claude: { targets: [{ provider: "claude", model: "claude-sonnet-4-5" }] },
-      },
-      keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
-    }),
-  });
+  stack = await startTwoFormatStack("e2e ai sdk");
 });
 
 after(async () => {

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startStack, provider, DEV_GATEWAY_KEY, DEV_KEY_HASH, MOCK_PROVIDER_KEY } from "./harness.mjs";
+import { startTwoFormatStack, DEV_GATEWAY_KEY, MOCK_PROVIDER_KEY } from "./harness.mjs";
 
 const CLAUDE = new URL("../../node_modules/.bin/claude", import.meta.url).pathname;
 let stack;
@@ -18,20 +18,7 @@ let home;
 
 before(async () => {
   home = mkdtempSync(join(tmpdir(), "claude-code-home-"));
-  stack = await startStack({
-    mocks: [{ name: "claude", format: "anthropic" }, { name: "gpt" }],
-    makeConfig: (mocks) => ({
-      version: 1,
-      revision: "e2e claude code",
-      settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
-      providers: { claude: { ...provider(mocks.claude.baseUrl, "us"), kind: "anthropic" }, gpt: provider(mocks.gpt.baseUrl, "us") },
-      models: {
-        "claude-sonnet": { targets: [{ provider: "claude", model: "claude-sonnet-4-5" }] },
-        "gpt-4o-mini": { targets: [{ provider: "gpt", model: "gpt-4o-mini" }] },
-      },
-      keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
-    }),
-  });
+  stack = await startTwoFormatStack("e2e claude code");
 });
 
 after(async () => {
@@ -65,8 +52,8 @@ async function claude(prompt, model) {
 }
 
 for (const [model, mock, path] of [
-  ["claude-sonnet", "claude", "/v1/messages"],
-  ["gpt-4o-mini", "gpt", "/v1/chat/completions"],
+  ["claude", "claude", "/v1/messages"],
+  ["gpt", "gpt", "/v1/chat/completions"],
 ]) {
   test(`Claude Code → ${mock} mock (${path}): its agent request is served and answered`, async () => {
     stack.mocks[mock].fault({ kind: "ok", content: `PONG from ${mock}` });

@@ -80,6 +80,26 @@ export async function startStack({ mocks: mockSpecs, makeConfig, bindings = {}, 
   };
 }
 
+/** A stack of two mocks, one per wire format: model `gpt` is served by the OpenAI-format mock
+ * `gpt` (as `gpt-4o-mini`), model `claude` by the Anthropic-format mock `claude` (as
+ * `claude-sonnet-4-5`); the dev key may use both. For suites that drive a client both ways. */
+export function startTwoFormatStack(revision) {
+  return startStack({
+    mocks: [{ name: "gpt" }, { name: "claude", format: "anthropic" }],
+    makeConfig: (mocks) => ({
+      version: 1,
+      revision,
+      settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
+      providers: { gpt: provider(mocks.gpt.baseUrl, "us"), claude: { ...provider(mocks.claude.baseUrl, "us"), kind: "anthropic" } },
+      models: {
+        gpt: { targets: [{ provider: "gpt", model: "gpt-4o-mini" }] },
+        claude: { targets: [{ provider: "claude", model: "claude-sonnet-4-5" }] },
+      },
+      keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
+    }),
+  });
+}
+
 export function provider(baseUrl, region = "us", secret = "MOCK_PROVIDER_KEY") {
   const entry = { kind: "openai", base_url: baseUrl, region };
   if (secret) entry.api_key_secret = secret;

@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { startStack, provider, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+import { startTwoFormatStack, DEV_GATEWAY_KEY } from "./harness.mjs";
 
 const PYTHON = new URL("../../.venv-python/bin/python", import.meta.url).pathname;
 const SCRIPT = new URL("./python/sdk_calls.py", import.meta.url).pathname;
@@ -15,20 +15,7 @@ const CHECKS = 12;
 let stack;
 
 before(async () => {
-  stack = await startStack({
-    mocks: [{ name: "gpt" }, { name: "claude", format: "anthropic" }],
-    makeConfig: (mocks) => ({
-      version: 1,
-      revision: "e2e python sdks",
-      settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
-      providers: { gpt: provider(mocks.gpt.baseUrl, "us"), claude: { ...provider(mocks.claude.baseUrl, "us"), kind: "anthropic" } },
-      models: {
-        gpt: { targets: [{ provider: "gpt", model: "gpt-4o-mini" }] },
-        claude: { targets: [{ provider: "claude", model: "claude-sonnet-4-5" }] },
-      },
-      keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
-    }),
-  });
+  stack = await startTwoFormatStack("e2e python sdks");
 });
 
 after(async () => {
