@@ -146,7 +146,7 @@ test("stored responses belong to their key and can be deleted", async () => {
 
 test("requests the Responses API cannot serve here are clear 400s in OpenAI's shape", async () => {
   for (const [body, param] of [
-    [{ model: "openai-model", input: "x", tools: [{ type: "web_search_preview" }] }, "tools[0].type"],
+    [{ model: "openai-model", input: "x", tools: [{ type: "file_search" }] }, "tools[0].type"],
     [{ input: "x" }, "model"],
     [{ model: "openai-model", input: "x", background: true }, "background"],
   ]) {

@@ -145,8 +145,10 @@ pub fn messages(items: &[Value]) -> Result<Vec<Message>, GatewayError> {
                     GatewayError::invalid_request("missing_required_parameter", "function_call items need a call_id.")
                         .with_param(format!("{at}.call_id"))
                 })?;
+                let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
+                let namespace = item.get("namespace").and_then(Value::as_str);
                 let mut call = json!({"id": call_id, "type": "function", "function": {
-                    "name": item.get("name").and_then(Value::as_str).unwrap_or_default(),
+                    "name": qualified_name(namespace, name),
                     "arguments": item.get("arguments").and_then(Value::as_str).unwrap_or("{}"),
                 }});
                 if let Some(extra) = call_extras.get(call_id) {
@@ -225,7 +227,9 @@ fn take_reasoning(reasoning: &mut Reasoning, assistant: &mut Message) {
     }
 }
 
-/// Function tools as chat tools; any other tool type is refused by name.
+/// Function tools as chat tools: a namespace's functions under their qualified names
+/// (`ns__name`, see [`qualified_name`]); hosted web search, which no provider here runs,
+/// left out (Codex always offers it); any other tool type refused by name.
 fn tools(body: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
     let Some(list) = body.get("tools").filter(|t| !t.is_null()) else { return Ok(None) };
     let list = list
@@ -234,19 +238,26 @@ fn tools(body: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
     let mut out = Vec::with_capacity(list.len());
     for (i, tool) in list.iter().enumerate() {
         match tool.get("type").and_then(Value::as_str) {
-            Some("function") => {
-                let name = tool.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or_else(|| {
-                    GatewayError::invalid_request("missing_required_parameter", "Function tools need a name.")
-                        .with_param(format!("tools[{i}].name"))
-                })?;
-                let mut function = json!({"name": name});
-                for field in ["description", "parameters", "strict"] {
-                    if let Some(value) = tool.get(field).filter(|v| !v.is_null()) {
-                        function[field] = value.clone();
+            Some("function") => out.push(function_tool(tool, None, &format!("tools[{i}]"))?),
+            Some("namespace") => {
+                let namespace =
+                    tool.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or_else(|| {
+                        GatewayError::invalid_request("missing_required_parameter", "Namespace tools need a name.")
+                            .with_param(format!("tools[{i}].name"))
+                    })?;
+                for (j, inner) in tool.get("tools").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                    let at = format!("tools[{i}].tools[{j}]");
+                    if inner.get("type").and_then(Value::as_str) != Some("function") {
+                        return Err(GatewayError::invalid_request(
+                            "unsupported_tool",
+                            "Only function tools are supported inside a namespace by this gateway.",
+                        )
+                        .with_param(format!("{at}.type")));
                     }
+                    out.push(function_tool(inner, Some(namespace), &at)?);
                 }
-                out.push(json!({"type": "function", "function": function}));
             }
+            Some(hosted) if hosted.starts_with("web_search") => {}
             other => {
                 return Err(GatewayError::invalid_request(
                     "unsupported_tool",
@@ -261,6 +272,33 @@ fn tools(body: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
     }
     Ok((!out.is_empty()).then_some(Value::Array(out)))
 }
+
+/// One function tool as a chat tool, under its qualified name inside a namespace.
+fn function_tool(tool: &Value, namespace: Option<&str>, at: &str) -> Result<Value, GatewayError> {
+    let name = tool.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or_else(|| {
+        GatewayError::invalid_request("missing_required_parameter", "Function tools need a name.")
+            .with_param(format!("{at}.name"))
+    })?;
+    let mut function = json!({"name": qualified_name(namespace, name)});
+    for field in ["description", "parameters", "strict"] {
+        if let Some(value) = tool.get(field).filter(|v| !v.is_null()) {
+            function[field] = value.clone();
+        }
+    }
+    Ok(json!({"type": "function", "function": function}))
+}
+
+/// What a namespaced function is called for providers, whose tools have no namespaces:
+/// `ns__name` (characters every provider's tool names allow). Calls are split back by
+/// the namespaces the request declared (`output::call_item`).
+pub fn qualified_name(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(namespace) => format!("{namespace}{NAMESPACE_SEPARATOR}{name}"),
+        None => name.to_string(),
+    }
+}
+
+pub const NAMESPACE_SEPARATOR: &str = "__";
 
 fn tool_choice(choice: &Value) -> Result<Value, GatewayError> {
     match choice {

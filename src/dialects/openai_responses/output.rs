@@ -145,8 +145,29 @@ pub fn message_item(frame: &Frame, text: &str, refusal: Option<&str>, status: &s
 }
 
 pub fn call_item(frame: &Frame, index: usize, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
-    json!({"type": "function_call", "id": frame.call_item_id(index), "call_id": call_id, "name": name,
-           "arguments": arguments, "status": status})
+    let mut item = json!({"type": "function_call", "id": frame.call_item_id(index), "call_id": call_id, "name": name,
+           "arguments": arguments, "status": status});
+    if let Some((namespace, inner)) = namespaced(frame.request, name) {
+        item["name"] = inner.into();
+        item["namespace"] = namespace.into();
+    }
+    item
+}
+
+/// A call to a function of a namespace the request declared, split back into the
+/// namespace and the function's own name (see `input::qualified_name`).
+fn namespaced<'n>(request: &Map<String, Value>, name: &'n str) -> Option<(&'n str, &'n str)> {
+    let tools = request.get("tools").and_then(Value::as_array)?;
+    tools.iter().filter(|t| t.get("type").and_then(Value::as_str) == Some("namespace")).find_map(|t| {
+        let namespace = t.get("name").and_then(Value::as_str)?;
+        let inner = name.strip_prefix(namespace)?.strip_prefix(super::input::NAMESPACE_SEPARATOR)?;
+        let declared = t
+            .get("tools")
+            .and_then(Value::as_array)?
+            .iter()
+            .any(|f| f.get("name").and_then(Value::as_str) == Some(inner));
+        declared.then(|| name.split_at(namespace.len())).map(|(ns, _)| (ns, inner))
+    })
 }
 
 /// The output items of a canonical completion's first choice.

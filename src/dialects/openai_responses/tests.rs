@@ -101,13 +101,13 @@ fn function_calling_round_trip() {
 #[test]
 fn other_tool_types_are_refused_by_name() {
     let err = ResponsesRequest::parse(
-        json!({"model": "m", "input": "x", "tools": [{"type": "web_search_preview"}]}).to_string().as_bytes(),
+        json!({"model": "m", "input": "x", "tools": [{"type": "file_search"}]}).to_string().as_bytes(),
     )
     .unwrap()
     .to_call(&[])
     .unwrap_err();
     assert_eq!((err.status, err.code.as_ref(), err.param.as_deref()), (400, "unsupported_tool", Some("tools[0].type")));
-    assert!(err.message.contains("web_search_preview"));
+    assert!(err.message.contains("file_search"));
 }
 
 #[test]
@@ -346,4 +346,48 @@ fn item_references_are_replaced_by_the_stored_items_they_name() {
     let no_id = json!({"model": "m", "input": [{"type": "item_reference"}]});
     let error = ResponsesRequest::parse(no_id.to_string().as_bytes()).unwrap().referenced_responses().unwrap_err();
     assert_eq!(error.param.as_deref(), Some("input[0].id"));
+}
+
+/// Codex's tools: functions, a `namespace` of functions, and hosted web search.
+#[test]
+fn namespaced_functions_round_trip_and_hosted_web_search_is_left_out() {
+    let spawn = json!({"type": "function", "name": "spawn_agent", "parameters": {"type": "object"}});
+    let body = json!({"model": "gpt-4.1", "input": "go", "tools": [
+        {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+        {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents.", "tools": [spawn]},
+        {"type": "web_search", "external_web_access": false}
+    ]});
+    let c = canonical(body.clone());
+    let names: Vec<&str> =
+        c["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["exec_command", "multi_agent_v1__spawn_agent"]);
+
+    // The model calls the qualified name: the client gets the namespace back.
+    let completion = json!({"id": "c", "object": "chat.completion", "model": "up", "choices": [{"index": 0, "finish_reason": "tool_calls",
+        "message": {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "multi_agent_v1__spawn_agent", "arguments": "{}"}},
+            {"id": "call_2", "type": "function", "function": {"name": "exec_command", "arguments": "{}"}}]}}]});
+    let answer = OpenAiResponses
+        .whole_answer(&call(body.clone()), Vec::new(), WholeAnswer::Translated(completion), &shape())
+        .unwrap();
+    let response: Value = serde_json::from_slice(&answer.body).unwrap();
+    let calls: Vec<&Value> =
+        response["output"].as_array().unwrap().iter().filter(|i| i["type"] == "function_call").collect();
+    assert_eq!(
+        (calls[0]["namespace"].as_str(), calls[0]["name"].as_str()),
+        (Some("multi_agent_v1"), Some("spawn_agent"))
+    );
+    assert_eq!((calls[1].get("namespace"), calls[1]["name"].as_str()), (None, Some("exec_command")));
+
+    // Sent back as history, the call is the qualified name again.
+    let mut next = body;
+    next["input"] = json!([
+        {"type": "function_call", "call_id": "call_1", "namespace": "multi_agent_v1", "name": "spawn_agent", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "spawned"}
+    ]);
+    assert_eq!(canonical(next)["messages"][0]["tool_calls"][0]["function"]["name"], "multi_agent_v1__spawn_agent");
+
+    let custom = json!({"model": "m", "input": "x", "tools": [{"type": "namespace", "name": "n", "tools": [{"type": "custom", "name": "c"}]}]});
+    let error = ResponsesRequest::parse(custom.to_string().as_bytes()).unwrap().to_call(&[]).unwrap_err();
+    assert_eq!(error.param.as_deref(), Some("tools[0].tools[0].type"));
 }
