@@ -6,11 +6,10 @@
 // to an OpenAI-format one.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTwoFormatStack, DEV_GATEWAY_KEY, MOCK_PROVIDER_KEY } from "./harness.mjs";
+import { startTwoFormatStack, runCli, DEV_GATEWAY_KEY, MOCK_PROVIDER_KEY } from "./harness.mjs";
 
 const CLAUDE = new URL("../../node_modules/.bin/claude", import.meta.url).pathname;
 let stack;
@@ -40,15 +39,7 @@ async function claude(prompt, model) {
     DISABLE_TELEMETRY: "1",
     DISABLE_AUTOUPDATER: "1",
   };
-  const child = spawn(CLAUDE, ["-p", prompt, "--model", model], { env, cwd: home });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  const code = await new Promise((resolve) => child.on("close", resolve));
-  clearTimeout(timer);
-  return { code, out: out.trim(), err };
+  return runCli(CLAUDE, ["-p", prompt, "--model", model], { env, cwd: home });
 }
 
 for (const [model, mock, path] of [

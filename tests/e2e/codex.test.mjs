@@ -5,11 +5,10 @@
 // from Responses to Chat Completions) and by an Anthropic-format one.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTwoFormatStack, DEV_GATEWAY_KEY } from "./harness.mjs";
+import { startTwoFormatStack, runCli, DEV_GATEWAY_KEY } from "./harness.mjs";
 
 const CODEX = new URL("../../node_modules/.bin/codex", import.meta.url).pathname;
 let stack;
@@ -36,16 +35,7 @@ async function codex(prompt, model) {
     `model = "${model}"\nmodel_provider = "gateway"\n\n[model_providers.gateway]\nname = "gateway"\nbase_url = "${stack.url}/v1"\nenv_key = "GATEWAY_KEY"\nwire_api = "responses"\n`,
   );
   const env = { PATH: process.env.PATH, HOME: home, CODEX_HOME: codexHome, GATEWAY_KEY: DEV_GATEWAY_KEY };
-  // stdin closed: with a pipe open, codex exec waits to read more of the prompt from it.
-  const child = spawn(CODEX, ["exec", "--skip-git-repo-check", prompt], { env, cwd: home, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  const code = await new Promise((resolve) => child.on("close", resolve));
-  clearTimeout(timer);
-  return { code, out: out.trim(), err };
+  return runCli(CODEX, ["exec", "--skip-git-repo-check", prompt], { env, cwd: home });
 }
 
 for (const [model, path] of [

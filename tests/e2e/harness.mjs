@@ -4,6 +4,7 @@
 import net from "node:net";
 import { startGateway, putConfig, DEV_GATEWAY_KEY, DEV_ADMIN_TOKEN, MOCK_PROVIDER_KEY } from "../../scripts/lib/gateway.mjs";
 import { startMockProvider } from "./mock-providers.mjs";
+import { spawn } from "node:child_process";
 
 export { DEV_GATEWAY_KEY, MOCK_PROVIDER_KEY };
 export const DEV_LIMITED_KEY = "gw_dev_limited_key";
@@ -98,6 +99,20 @@ export function startTwoFormatStack(revision) {
       keys: { [DEV_KEY_HASH]: { name: "e2e", models: ["*"] } },
     }),
   });
+}
+
+/** Runs a command-line client to its end, stdin closed (a client may wait on an open pipe
+ * for more input), killed after `timeoutMs`: its exit code (null when killed) and output. */
+export async function runCli(command, args, { env, cwd, timeoutMs = 90_000 }) {
+  const child = spawn(command, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const code = await new Promise((resolve) => child.on("close", resolve));
+  clearTimeout(timer);
+  return { code, out: out.trim(), err };
 }
 
 export function provider(baseUrl, region = "us", secret = "MOCK_PROVIDER_KEY") {

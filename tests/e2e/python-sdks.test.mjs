@@ -4,9 +4,8 @@
 // serves it a gateway and requires every check to pass.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { startTwoFormatStack, DEV_GATEWAY_KEY } from "./harness.mjs";
+import { startTwoFormatStack, runCli, DEV_GATEWAY_KEY } from "./harness.mjs";
 
 const PYTHON = new URL("../../.venv-python/bin/python", import.meta.url).pathname;
 const SCRIPT = new URL("./python/sdk_calls.py", import.meta.url).pathname;
@@ -24,12 +23,7 @@ after(async () => {
 
 test("the OpenAI and Anthropic Python SDKs and openai-agents, unchanged but for the base URL", async () => {
   assert.ok(existsSync(PYTHON), `${PYTHON} is missing: scripts/setup installs the Python SDKs`);
-  const child = spawn(PYTHON, [SCRIPT], { env: { ...process.env, GATEWAY_URL: stack.url, GATEWAY_KEY: DEV_GATEWAY_KEY } });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  const code = await new Promise((resolve) => child.on("close", resolve));
+  const { code, out, err } = await runCli(PYTHON, [SCRIPT], { env: { ...process.env, GATEWAY_URL: stack.url, GATEWAY_KEY: DEV_GATEWAY_KEY } });
   assert.equal(code, 0, `sdk_calls.py failed:\n${out}\n${err}`);
   const passed = out.split("\n").filter((line) => line.startsWith("ok "));
   assert.equal(passed.length, CHECKS, out);
