@@ -11,7 +11,7 @@ use crate::dialects::AnthropicMessages;
 use crate::error::GatewayError;
 use crate::pipeline::count_tokens::{CountTokensAttempt, Unrecorded};
 use crate::pipeline::{self, Attempts, Trail};
-use worker::{Context, Env, Headers, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Result<Response, GatewayError> {
     let config = config_store::current(env, ctx).await?;
@@ -38,20 +38,17 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         Attempts { plan: &plan, allowed: &routing.allowed, settings: &settings, request_started_ms: rc.started_ms };
     let mut trail = Trail::default();
     let result = pipeline::run(&Unrecorded(&ports), &mut operation, &scope, None, &mut trail).await;
-    let counted = result.as_ref().ok().map(|(tokens, candidate)| (*tokens, candidate.provider_id, candidate.region));
     if config.settings.request_log {
+        let served = result.as_ref().ok();
         log::emit(&serde_json::json!({
             "event": "count_tokens", "request_id": rc.id, "key": key.name, "team": key.team,
-            "model": call.request.model, "provider": counted.map(|c| c.1), "region": counted.map(|c| c.2),
-            "attempts": trail.attempts, "status": result.as_ref().map_or_else(|e| e.status, |_| 200),
-            "input_tokens": counted.map(|c| c.0),
+            "model": call.request.model, "provider": served.map(|(_, c)| c.provider_id),
+            "region": served.map(|(_, c)| c.region), "attempts": trail.attempts,
+            "status": result.as_ref().map_or_else(|e| e.status, |_| 200), "input_tokens": served.map(|(n, _)| n),
         }));
     }
     let (input_tokens, candidate) = result?;
-    let headers = Headers::new();
-    let _ = headers.set("x-gateway-provider", candidate.provider_id);
-    let _ = headers.set("x-gateway-region", candidate.region);
-    let _ = headers.set("x-gateway-attempts", &trail.attempts.len().to_string());
+    let headers = respond::served_headers(candidate, trail.attempts.len());
     let answer = serde_json::to_vec(&crate::json!({ "input_tokens": input_tokens }))
         .map_err(|e| GatewayError::internal(e.to_string()))?;
     Ok(respond::bytes(200, "application/json", answer, headers))

@@ -12,7 +12,7 @@ use crate::pipeline::{self, admission, Attempts, Trail};
 use crate::protocol::openai::{EmbeddingsRequest, Usage};
 use crate::routing::needs::RequestNeeds;
 use crate::routing::{self, preferences::Preferences, residency, RouteInput};
-use worker::{Context, Env, Headers, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 pub async fn handle(
     mut req: Request,
@@ -114,10 +114,7 @@ pub async fn handle(
             "quota_moved_back": plan.quota_moved_back(),
         }));
     }
-    let headers = Headers::new();
-    let _ = headers.set("x-gateway-provider", candidate.provider_id);
-    let _ = headers.set("x-gateway-region", candidate.region);
-    let _ = headers.set("x-gateway-attempts", &trail.attempts.len().to_string());
+    let headers = respond::served_headers(candidate, trail.attempts.len());
     let response = respond::bytes(200, "application/json", answer.body, headers);
     if let Some(admission) = &admission {
         limiter::headers(admission, response.headers());

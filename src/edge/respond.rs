@@ -45,6 +45,16 @@ pub fn json(status: u16, value: &impl serde::Serialize) -> Result<Response, Gate
     Ok(bytes(status, "application/json", body, Headers::new()))
 }
 
+/// Which endpoint served a request, after how many attempts: the headers an answer
+/// other than chat's carries (chat adds the model's and the cost's).
+pub fn served_headers(candidate: &crate::routing::Candidate<'_>, attempts: usize) -> Headers {
+    let headers = Headers::new();
+    let _ = headers.set("x-gateway-provider", candidate.provider_id);
+    let _ = headers.set("x-gateway-region", candidate.region);
+    let _ = headers.set("x-gateway-attempts", &attempts.to_string());
+    headers
+}
+
 pub fn bytes(status: u16, content_type: &str, body: Vec<u8>, headers: Headers) -> Response {
     let _ = headers.set("content-type", content_type);
     with_headers(status, body, headers)

@@ -166,7 +166,8 @@ fn namespaced<'n>(request: &Map<String, Value>, name: &'n str) -> Option<(&'n st
             .and_then(Value::as_array)?
             .iter()
             .any(|f| f.get("name").and_then(Value::as_str) == Some(inner));
-        declared.then(|| name.split_at(namespace.len())).map(|(ns, _)| (ns, inner))
+        // The namespace as a slice of `name` (its prefix, so at a char boundary).
+        declared.then(|| (&name[..namespace.len()], inner))
     })
 }
 
