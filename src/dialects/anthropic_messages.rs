@@ -5,6 +5,7 @@ mod convert;
 
 use super::{canonical_completion, ClientCall, ClientDialect, Encoded, Native, Shape};
 use crate::error::GatewayError;
+use crate::providers::passthrough::ModelRename;
 use crate::providers::{AttemptFailure, WholeAnswer, Wire};
 use crate::relay::ClientEncoder;
 use convert::{self as messages, AnthropicEncoder, AnthropicRawEncoder};
@@ -60,7 +61,8 @@ impl ClientDialect for AnthropicMessages {
         shape: &Shape,
     ) -> Result<Encoded, AttemptFailure> {
         if shape.native {
-            return Ok(Encoded { body: raw, kept: None });
+            let body = ModelRename::whole_answer(shape.upstream_model, shape.public_model, raw);
+            return Ok(Encoded { body, kept: None });
         }
         let completion = canonical_completion(&raw, answer)?;
         let message = messages::from_canonical_response(&completion, shape.public_model, shape.message_id);

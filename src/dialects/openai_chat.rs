@@ -32,10 +32,7 @@ impl ClientDialect for OpenAiChat {
         shape: &Shape,
     ) -> Result<Encoded, AttemptFailure> {
         let body = match answer {
-            WholeAnswer::Canonical => match ModelRename::new(shape.upstream_model, shape.public_model) {
-                Some(rename) => rename.apply_bytes(raw),
-                None => raw,
-            },
+            WholeAnswer::Canonical => ModelRename::whole_answer(shape.upstream_model, shape.public_model, raw),
             WholeAnswer::Translated(completion) => {
                 serde_json::to_vec(&completion).map_err(|_| AttemptFailure::InvalidResponse("encoding"))?
             }

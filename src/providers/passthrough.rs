@@ -72,7 +72,15 @@ impl ModelRename {
         data
     }
 
-    pub fn apply_bytes(&self, body: Vec<u8>) -> Vec<u8> {
+    /// A whole answer's body with `public` where the provider said `upstream`.
+    pub fn whole_answer(upstream: &str, public: &str, body: Vec<u8>) -> Vec<u8> {
+        match Self::new(upstream, public) {
+            Some(rename) => rename.apply_bytes(body),
+            None => body,
+        }
+    }
+
+    fn apply_bytes(&self, body: Vec<u8>) -> Vec<u8> {
         match String::from_utf8(body) {
             Ok(text) => self.apply(text).into_bytes(),
             Err(e) => e.into_bytes(),

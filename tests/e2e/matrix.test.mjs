@@ -76,10 +76,13 @@ for (const kind of KINDS) {
     const client = new Anthropic({ apiKey: DEV_GATEWAY_KEY, baseURL: stack.url, maxRetries: 0 });
     const message = await client.messages.create({ model, max_tokens: 128, messages: [{ role: "user", content: "ping" }] });
     assert.equal(message.content.find((b) => b.type === "text").text, `Hello from ${kind}! You said: ping`);
+    assert.equal(message.model, model, "the public model name, natively relayed or not");
 
     const stream = client.messages.stream({ model, max_tokens: 128, messages: [{ role: "user", content: "a b c" }] });
     const final = await stream.finalMessage();
     assert.equal(final.content.find((b) => b.type === "text").text, `Hello from ${kind}! You said: a b c`);
+    assert.equal(final.model, model);
+    assert.ok(final.usage.input_tokens > 0 && final.usage.output_tokens > 0, JSON.stringify(final.usage));
 
     const tools = [{ name: tool.name, description: tool.description, input_schema: tool.schema }];
     const first = await client.messages.create({ model, max_tokens: 128, tools, messages: [{ role: "user", content: "Weather?" }] });

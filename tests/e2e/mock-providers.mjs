@@ -243,7 +243,9 @@ const anthropic = {
       }
     }
     events.push(["content_block_stop", { type: "content_block_stop", index }]);
-    events.push(["message_delta", { type: "message_delta", delta: { stop_reason: toolUse ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: usage.output_tokens } }]);
+    // The live API's message_delta carries the cumulative counts, input included (clients
+    // such as LangChain read only these).
+    events.push(["message_delta", { type: "message_delta", delta: { stop_reason: toolUse ? "tool_use" : "end_turn", stop_sequence: null }, usage }]);
     events.push(["message_stop", { type: "message_stop" }]);
 
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });

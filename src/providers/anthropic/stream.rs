@@ -5,6 +5,7 @@ use crate::json;
 use crate::protocol::anthropic::{canonical_usage, finish_reason};
 use crate::protocol::chunk::StreamChunks;
 use crate::providers::common::JSON_TOOL;
+use crate::providers::passthrough::ModelRename;
 use crate::providers::{AttemptContext, StreamFault, StreamTranslator};
 use crate::sse::{SseDecoder, SseEvent};
 use serde_json::{Map, Value};
@@ -33,8 +34,10 @@ pub struct AnthropicStream {
     json_answer: bool,
     usage: Map<String, Value>,
     stopped: bool,
-    /// Raw events to forward unchanged (native Anthropic-to-Anthropic relaying).
+    /// Raw events to forward (native Anthropic-to-Anthropic relaying): unchanged
+    /// but for `message_start`'s model, reported by its public name.
     raw: Option<Vec<u8>>,
+    rename: Option<ModelRename>,
 }
 
 pub fn stream_translator(ctx: &AttemptContext) -> AnthropicStream {
@@ -52,6 +55,7 @@ pub fn stream_translator(ctx: &AttemptContext) -> AnthropicStream {
         usage: Map::new(),
         stopped: false,
         raw: None,
+        rename: ModelRename::new(ctx.upstream_model, ctx.public_model),
     }
 }
 
@@ -140,8 +144,9 @@ impl AnthropicStream {
                 }
             }
             "message_delta" => {
+                // Cumulative counts; a null one leaves message_start's figure standing.
                 if let Some(Value::Object(u)) = data.get("usage") {
-                    self.usage.extend(u.clone());
+                    self.usage.extend(u.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())));
                 }
                 let reason = finish_reason(data.pointer("/delta/stop_reason").and_then(Value::as_str));
                 let reason = if self.json_answer { "stop" } else { reason.unwrap_or("stop") };
@@ -173,7 +178,14 @@ impl AnthropicStream {
     fn process(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault> {
         for event in std::mem::take(&mut self.events) {
             if let Some(raw) = self.raw.as_mut() {
-                crate::sse::encode(event.event.as_deref(), &event.data, raw);
+                let name = event.event.as_deref();
+                match &self.rename {
+                    // Only message_start names the model.
+                    Some(rename) if name == Some("message_start") => {
+                        crate::sse::encode(name, &rename.apply(event.data.clone()), raw)
+                    }
+                    _ => crate::sse::encode(name, &event.data, raw),
+                }
             }
             self.on_event(&event, out)?;
         }

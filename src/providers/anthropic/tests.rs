@@ -257,6 +257,41 @@ fn error_events_are_faults_and_raw_events_can_be_kept() {
 }
 
 #[test]
+fn a_native_relay_names_the_public_model_and_keeps_every_other_byte() {
+    let stream = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":3}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\\\"model\\\":\\\"claude-sonnet-4-5\\\"\"}}\n\n",
+    );
+    let raw = with_ctx(|ctx| {
+        let mut t = stream_translator(ctx).keep_raw();
+        t.feed(stream.as_bytes(), &mut Vec::new()).unwrap();
+        let mut raw = Vec::new();
+        t.take_raw(&mut raw);
+        String::from_utf8(raw).unwrap()
+    });
+    let (start, rest) = raw.split_once("\n\n").unwrap();
+    assert!(start.contains(r#""model":"smart""#), "{start}");
+    assert_eq!(rest, &stream[stream.find("event: content_block_delta").unwrap()..], "text naming the model is text");
+}
+
+#[test]
+fn message_delta_usage_is_cumulative_and_a_null_count_keeps_the_start_figure() {
+    let stream = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":30,\"cache_read_input_tokens\":7,\"output_tokens\":1}}}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},",
+        "\"usage\":{\"input_tokens\":null,\"cache_read_input_tokens\":7,\"cache_creation_input_tokens\":null,\"output_tokens\":12}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    );
+    let out = translate(&[stream.as_bytes()]);
+    let usage = out
+        .iter()
+        .filter_map(|c| crate::json_value::from_str::<Value>(c).ok()?.get("usage").cloned())
+        .next_back()
+        .unwrap();
+    assert_eq!((usage["prompt_tokens"].as_u64(), usage["completion_tokens"].as_u64()), (Some(37), Some(12)), "{usage}");
+}
+
+#[test]
 fn json_output_travels_as_a_forced_tool_and_returns_as_content() {
     let body = build(json!({"model": "m", "messages": [{"role": "user", "content": "Give me a city"}],
         "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}}));

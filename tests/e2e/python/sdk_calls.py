@@ -1,4 +1,4 @@
-"""The official OpenAI and Anthropic Python SDKs and the OpenAI Agents SDK against the gateway,
+"""The official OpenAI and Anthropic Python SDKs, the OpenAI Agents SDK and LangChain against the gateway,
 unchanged but for the base URL and key: each check prints `ok <name>` or raises. Run by
 tests/e2e/python-sdks.test.mjs against a gateway whose model `gpt` is served by an
 OpenAI-format mock and `claude` by an Anthropic-format one (GATEWAY_URL, GATEWAY_KEY)."""
@@ -169,6 +169,52 @@ def _():
         agent = Agent(name="weather", instructions="Answer with the weather.", model=model, tools=[get_weather])
         result = Runner.run_sync(agent, "weather in Paris?")
         expect(result.final_output == "Tool said: sunny in Paris", result.final_output)
+
+
+@check("langchain: ChatOpenAI (Chat Completions and Responses) and ChatAnthropic, each to both formats")
+def _():
+    from langchain_anthropic import ChatAnthropic
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel
+
+    @tool
+    def get_weather(location: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {location}"
+
+    class Weather(BaseModel):
+        location: str
+
+    openai_args = {"base_url": f"{URL}/v1", "api_key": KEY, "max_retries": 0, "stream_usage": True}
+    makers = {
+        "ChatOpenAI": lambda model: ChatOpenAI(model=model, **openai_args),
+        "ChatOpenAI responses": lambda model: ChatOpenAI(model=model, use_responses_api=True, **openai_args),
+        "ChatAnthropic": lambda model: ChatAnthropic(model=model, base_url=URL, api_key=KEY, max_retries=0),
+    }
+    for name, make in makers.items():
+        for model in ["gpt", "claude"]:
+            llm, where = make(model), f"{name} -> {model}"
+            reply = llm.invoke("hi")
+            expect(reply.text == f"Hello from {model}! You said: hi" and reply.usage_metadata["input_tokens"] > 0, (where, reply))
+            chunks = list(llm.stream("hi there"))
+            whole = sum(chunks[1:], chunks[0])
+            expect(whole.text == f"Hello from {model}! You said: hi there", (where, whole))
+            usage = whole.usage_metadata or {}
+            expect(usage.get("input_tokens", 0) > 0 and usage.get("output_tokens", 0) > 0, (where, "streamed usage", usage))
+
+            with_tools = llm.bind_tools([get_weather])
+            messages = [HumanMessage("weather in Paris?")]
+            first = with_tools.invoke(messages)
+            call = first.tool_calls[0]
+            expect(call["name"] == "get_weather" and call["args"] == {"location": "Paris"}, (where, first))
+            messages += [first, ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"])]
+            second = with_tools.invoke(messages)
+            expect(second.text == "Tool said: sunny in Paris", (where, second))
+
+            parsed = llm.with_structured_output(Weather, method="function_calling").invoke("weather in Paris?")
+            expect(parsed == Weather(location="Paris"), (where, parsed))
 
 
 print(f"python {sys.version.split()[0]}, openai {openai.__version__}, anthropic {anthropic.__version__}", flush=True)
