@@ -397,6 +397,6 @@ impl super::ProviderAdapter for Anthropic {
 
     fn stream_translator(&self, ctx: &AttemptContext, keep_raw: bool) -> Box<dyn super::StreamTranslator> {
         let translator = stream_translator(ctx);
-        Box::new(if keep_raw { translator.keep_raw() } else { translator })
+        Box::new(if keep_raw { translator.keep_raw(ctx) } else { translator })
     }
 }

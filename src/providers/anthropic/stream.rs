@@ -34,9 +34,14 @@ pub struct AnthropicStream {
     json_answer: bool,
     usage: Map<String, Value>,
     stopped: bool,
-    /// Raw events to forward (native Anthropic-to-Anthropic relaying): unchanged
-    /// but for `message_start`'s model, reported by its public name.
-    raw: Option<Vec<u8>>,
+    /// Native Anthropic-to-Anthropic relaying only.
+    raw: Option<RawRelay>,
+}
+
+/// The provider's events to forward: unchanged but for `message_start`'s model,
+/// reported by its public name.
+struct RawRelay {
+    bytes: Vec<u8>,
     rename: Option<ModelRename>,
 }
 
@@ -55,14 +60,13 @@ pub fn stream_translator(ctx: &AttemptContext) -> AnthropicStream {
         usage: Map::new(),
         stopped: false,
         raw: None,
-        rename: ModelRename::new(ctx.upstream_model, ctx.public_model),
     }
 }
 
 impl AnthropicStream {
-    /// Keeps a copy of every event as received, for native relaying.
-    pub fn keep_raw(mut self) -> Self {
-        self.raw = Some(Vec::new());
+    /// Keeps a copy of every event as received (the model by its public name), for native relaying.
+    pub fn keep_raw(mut self, ctx: &AttemptContext) -> Self {
+        self.raw = Some(RawRelay { bytes: Vec::new(), rename: ModelRename::new(ctx.upstream_model, ctx.public_model) });
         self
     }
 
@@ -177,14 +181,14 @@ impl AnthropicStream {
 
     fn process(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault> {
         for event in std::mem::take(&mut self.events) {
-            if let Some(raw) = self.raw.as_mut() {
+            if let Some(RawRelay { bytes, rename }) = self.raw.as_mut() {
                 let name = event.event.as_deref();
-                match &self.rename {
+                match rename {
                     // Only message_start names the model.
                     Some(rename) if name == Some("message_start") => {
-                        crate::sse::encode(name, &rename.apply(event.data.clone()), raw)
+                        crate::sse::encode(name, &rename.apply(event.data.clone()), bytes)
                     }
-                    _ => crate::sse::encode(name, &event.data, raw),
+                    _ => crate::sse::encode(name, &event.data, bytes),
                 }
             }
             self.on_event(&event, out)?;
@@ -206,7 +210,7 @@ impl StreamTranslator for AnthropicStream {
 
     fn take_raw(&mut self, out: &mut Vec<u8>) {
         if let Some(raw) = self.raw.as_mut() {
-            out.append(raw);
+            out.append(&mut raw.bytes);
         }
     }
 }

@@ -246,7 +246,7 @@ fn error_events_are_faults_and_raw_events_can_be_kept() {
         let err = t.feed(b"event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n", &mut out);
         assert_eq!(err, Err(StreamFault::Upstream("Overloaded (overloaded_error)".into())));
 
-        let mut raw_mode = stream_translator(ctx).keep_raw();
+        let mut raw_mode = stream_translator(ctx).keep_raw(ctx);
         raw_mode.feed(STREAM.as_bytes(), &mut out).unwrap();
         let mut raw = Vec::new();
         raw_mode.take_raw(&mut raw);
@@ -263,7 +263,7 @@ fn a_native_relay_names_the_public_model_and_keeps_every_other_byte() {
         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\\\"model\\\":\\\"claude-sonnet-4-5\\\"\"}}\n\n",
     );
     let raw = with_ctx(|ctx| {
-        let mut t = stream_translator(ctx).keep_raw();
+        let mut t = stream_translator(ctx).keep_raw(ctx);
         t.feed(stream.as_bytes(), &mut Vec::new()).unwrap();
         let mut raw = Vec::new();
         t.take_raw(&mut raw);
