@@ -1,10 +1,11 @@
 //! Every provider kind's stream translator (OpenAI passthrough, Azure, Anthropic,
 //! Gemini, Bedrock), with and without keeping raw events for a native relay: any
-//! bytes, split anywhere. The first byte picks the kind, the split and `keep_raw`.
+//! bytes, split anywhere, with and without JSON output asked. The first byte picks the
+//! kind, the split, `raw` and `json_output`.
 //! The whole body is also assembled into one answer (a long JSON answer streamed upstream).
 #![no_main]
 use edge_ai_gateway::config::{Provider, ProviderKind};
-use edge_ai_gateway::providers::{adapter, assemble_stream, AttemptContext};
+use edge_ai_gateway::providers::{adapter, assemble_stream, AttemptContext, StreamWants};
 use libfuzzer_sys::fuzz_target;
 
 fn provider(kind: ProviderKind) -> Provider {
@@ -27,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         3 => ProviderKind::Gemini,
         _ => ProviderKind::Bedrock { aws_region: "us-east-1".into() },
     };
-    let keep_raw = selector & 0x08 != 0;
+    let wants = StreamWants { raw: selector & 0x08 != 0, json_output: selector & 0x04 != 0 };
     let split = usize::from(selector >> 4).max(1) * 7;
     let provider = provider(kind);
     let ctx = AttemptContext {
@@ -38,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         now_ms: 1_700_000_000_000,
         request_id: "req_fuzz",
     };
-    let mut translator = adapter(&provider.kind).stream_translator(&ctx, keep_raw);
+    let mut translator = adapter(&provider.kind).stream_translator(&ctx, wants);
     let (mut out, mut raw) = (Vec::new(), Vec::new());
     for chunk in body.chunks(split) {
         if translator.feed(chunk, &mut out).is_err() {
@@ -50,5 +51,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = translator.finish(&mut out);
     translator.take_raw(&mut raw);
-    let _ = assemble_stream(adapter(&provider.kind).stream_translator(&ctx, false), body, 1 + u64::from(selector & 1));
+    let _ = assemble_stream(adapter(&provider.kind).stream_translator(&ctx, StreamWants { raw: false, ..wants }),
+        body, 1 + u64::from(selector & 1));
 });

@@ -7,7 +7,7 @@ use super::{Operation, Ports, Reply, RequestTraits, Target, Upstream, WholeBody}
 use crate::dialects::{self, ClientCall, ClientDialect, Shape};
 use crate::health::{tool_calls, Outcome};
 use crate::protocol::openai::{ChatRequest, CompletionProbe, Usage};
-use crate::providers::{self, AttemptFailure, NativeBody, WholeAnswer};
+use crate::providers::{self, AttemptFailure, NativeBody, StreamWants, WholeAnswer};
 use crate::relay::Relay;
 use crate::routing::Pace;
 use serde_json::Value;
@@ -158,7 +158,8 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
                     "a stream was asked for but the answer is not an event stream",
                 ));
             }
-            let translator = adapter.stream_translator(&ctx, is_native);
+            let wants = StreamWants { raw: is_native, json_output: self.call.request.asks_json_output() };
+            let translator = adapter.stream_translator(&ctx, wants);
             let (encoder, wants_usage) = self.dialect.stream_encoder(self.call, &shape);
             let mut relay = Relay::new(translator, encoder, wants_usage);
             if tools.is_some() {
@@ -181,7 +182,14 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
                 self.timeout_shows_liveness &= *failure != AttemptFailure::Timeout;
             })?;
             let choices = self.call.request.extra.get("n").and_then(Value::as_u64).unwrap_or(1);
-            let completion = providers::assemble_stream(adapter.stream_translator(&ctx, false), &body, choices)?;
+            let completion = providers::assemble_stream(
+                adapter.stream_translator(
+                    &ctx,
+                    StreamWants { raw: false, json_output: self.call.request.asks_json_output() },
+                ),
+                &body,
+                choices,
+            )?;
             // The stream's bytes are no answer of their own: the completion is.
             (Vec::new(), WholeAnswer::Translated(completion))
         } else {

@@ -207,6 +207,15 @@ impl ChatRequest {
         self.stream == Some(true)
     }
 
+    /// Whether `response_format` asks for a JSON object (`json_object` or `json_schema`).
+    pub fn asks_json_output(&self) -> bool {
+        self.extra
+            .get("response_format")
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str)
+            .is_some_and(|t| t == "json_object" || t == "json_schema")
+    }
+
     /// Whether the client asked for the usage chunk at the end of a stream.
     pub fn wants_stream_usage(&self) -> bool {
         self.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true)

@@ -9,6 +9,7 @@ pub use stream::{stream_translator, AnthropicStream};
 
 use super::common::{
     json_output_schema, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported, JSON_TOOL,
+    JSON_TOOL_DESCRIPTION,
 };
 use super::{AttemptContext, UpstreamRequest};
 use crate::error::GatewayError;
@@ -203,13 +204,16 @@ pub fn chat_request(
     }
     translate_tools(extra, &mut body)?;
     if let Some(schema) = json_schema {
-        // JSON output as a forced call of one tool whose input is the answer; the
-        // reply comes back as message content (see chat_response / the stream).
+        // JSON output as a call of one tool whose input is the answer; the reply comes
+        // back as message content (see chat_response / the stream). Forced, unless the
+        // model thinks: Claude refuses a forced tool with thinking on.
+        let thinks = body.get("thinking").is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
         body.insert(
             "tools".into(),
-            json!([{"name": JSON_TOOL, "description": "Respond with the answer as this JSON object.", "input_schema": schema}]),
+            json!([{"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "input_schema": schema}]),
         );
-        body.insert("tool_choice".into(), json!({"type": "tool", "name": JSON_TOOL}));
+        let choice = if thinks { json!({"type": "auto"}) } else { json!({"type": "tool", "name": JSON_TOOL}) };
+        body.insert("tool_choice".into(), choice);
     }
     if req.is_stream() {
         body.insert("stream".into(), Value::Bool(true));
@@ -271,7 +275,7 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
     let mut reasoning = String::new();
     let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
-    let mut json_answer = false;
+    let mut json_answer = None;
     for block in content {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or_default()),
@@ -281,8 +285,7 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
             }
             Some("redacted_thinking") => thinking_blocks.push(block.clone()),
             Some("tool_use") if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) => {
-                json_answer = true;
-                text.push_str(&block.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()));
+                json_answer = Some(block.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()));
             }
             Some("tool_use") => tool_calls.push(json!({
                 "id": block.get("id").cloned().unwrap_or_default(),
@@ -295,6 +298,9 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
             _ => {}
         }
     }
+    // The JSON answer is the content alone: text the model wrote around an unforced
+    // call (thinking on) would break it.
+    let json_answer = json_answer.map(|json| text = json).is_some();
     let mut msg = json!({"role": "assistant", "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { text.into() }, "refusal": null});
     if !tool_calls.is_empty() {
         msg["tool_calls"] = Value::Array(tool_calls);
@@ -395,8 +401,8 @@ impl super::ProviderAdapter for Anthropic {
             .map_err(|_| super::AttemptFailure::InvalidResponse("the answer is not a message"))
     }
 
-    fn stream_translator(&self, ctx: &AttemptContext, keep_raw: bool) -> Box<dyn super::StreamTranslator> {
-        let translator = stream_translator(ctx);
-        Box::new(if keep_raw { translator.keep_raw(ctx) } else { translator })
+    fn stream_translator(&self, ctx: &AttemptContext, wants: super::StreamWants) -> Box<dyn super::StreamTranslator> {
+        let translator = stream_translator(ctx, wants.json_output);
+        Box::new(if wants.raw { translator.keep_raw(ctx) } else { translator })
     }
 }

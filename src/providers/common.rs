@@ -58,6 +58,7 @@ pub fn stop_sequences(extra: &Map<String, Value>) -> Option<Value> {
 /// The tool that carries `response_format` JSON output to and from providers that
 /// have no JSON mode of their own (Anthropic, Bedrock): forced, its input is the answer.
 pub const JSON_TOOL: &str = "gateway_json_response";
+pub const JSON_TOOL_DESCRIPTION: &str = "Respond with the answer as this JSON object, always by calling this tool.";
 
 /// The schema a `response_format` asks for (`{"type":"object"}` for json_object).
 pub fn json_output_schema(extra: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {

@@ -49,6 +49,16 @@ pub struct AttemptContext<'a> {
     pub request_id: &'a str,
 }
 
+/// What a stream translator is asked for beyond the canonical chunks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamWants {
+    /// Keep the provider's own events for a native relay.
+    pub raw: bool,
+    /// The client asked for a JSON object (`response_format`), which kinds without
+    /// a JSON mode of their own carry in a tool (`common::JSON_TOOL`).
+    pub json_output: bool,
+}
+
 /// Why a stream could not be translated further.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamFault {
@@ -135,9 +145,8 @@ pub trait ProviderAdapter: Sync {
     /// Reads a whole answer (a 2xx body).
     fn chat_response(&self, ctx: &AttemptContext, body: &[u8]) -> Result<WholeAnswer, AttemptFailure>;
 
-    /// Translates the streamed body into canonical chunks; `keep_raw` keeps the
-    /// provider's own events for a native relay.
-    fn stream_translator(&self, ctx: &AttemptContext, keep_raw: bool) -> Box<dyn StreamTranslator>;
+    /// Translates the streamed body into canonical chunks, as `wants` asks.
+    fn stream_translator(&self, ctx: &AttemptContext, wants: StreamWants) -> Box<dyn StreamTranslator>;
 
     /// The content type a streamed answer must have.
     fn stream_content_type(&self) -> &'static str {

@@ -127,7 +127,11 @@ impl super::ProviderAdapter for OpenAi {
         Ok(super::WholeAnswer::Canonical)
     }
 
-    fn stream_translator(&self, ctx: &super::AttemptContext, _keep_raw: bool) -> Box<dyn super::StreamTranslator> {
+    fn stream_translator(
+        &self,
+        ctx: &super::AttemptContext,
+        _wants: super::StreamWants,
+    ) -> Box<dyn super::StreamTranslator> {
         Box::new(super::passthrough::OpenAiPassthrough::renaming(ctx.upstream_model, ctx.public_model))
     }
 
@@ -242,7 +246,7 @@ mod tests {
             request_id: "req_1",
         };
         super::super::assemble_stream(
-            super::super::ProviderAdapter::stream_translator(&OpenAi, &ctx, false),
+            super::super::ProviderAdapter::stream_translator(&OpenAi, &ctx, Default::default()),
             &sse(chunks),
             n,
         )

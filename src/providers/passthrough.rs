@@ -44,10 +44,12 @@ impl StreamTranslator for OpenAiPassthrough {
 
 /// Replaces the `"model"` member's value (as providers serialise it, with or
 /// without a space) without re-encoding the whole chunk: a substring inside a
-/// string value would have escaped quotes and never match.
+/// string value would have escaped quotes and never match. The value is the
+/// upstream name or a dated snapshot of it (`claude-sonnet-4-5-20250929` for
+/// `claude-sonnet-4-5`, as providers answer an alias).
 #[derive(Debug, Clone)]
 pub struct ModelRename {
-    /// The upstream name as a JSON string, quotes included.
+    /// The upstream name as a JSON string, without its closing quote.
     from: String,
     replacement: String,
 }
@@ -60,7 +62,9 @@ impl ModelRename {
             return None;
         }
         let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
-        Some(Self { from: quoted(upstream), replacement: format!("\"model\":{}", quoted(public)) })
+        let mut from = quoted(upstream);
+        from.pop();
+        Some(Self { from, replacement: format!("\"model\":{}", quoted(public)) })
     }
 
     /// In place: every event of a stream goes through here, so no search structure
@@ -101,8 +105,20 @@ impl ModelRename {
             if data.get(value) == Some(&b' ') {
                 value += 1;
             }
-            if data[value..].starts_with(self.from.as_bytes()) {
-                return Some(start..value + self.from.len());
+            if !data[value..].starts_with(self.from.as_bytes()) {
+                continue;
+            }
+            let rest = value + self.from.len();
+            match data.get(rest) {
+                Some(b'"') => return Some(start..rest + 1),
+                // A suffix such as a snapshot's date: plain characters up to the closing quote.
+                Some(b'-') => {
+                    let end = data[rest..].iter().position(|&b| b == b'"' || b == b'\\')?;
+                    if data[rest + end] == b'"' {
+                        return Some(start..rest + end + 1);
+                    }
+                }
+                _ => {}
             }
         }
         None
@@ -127,6 +143,22 @@ mod tests {
         let other_first = r#"{"model":"other","x":{"model": "gpt-4o-mini-2024-07-18"}}"#;
         assert_eq!(rename.apply(other_first.into()), r#"{"model":"other","x":{"model":"fast"}}"#);
         assert_eq!(rename.apply(r#"{"model":"gpt-4o-mini"}"#.into()), r#"{"model":"gpt-4o-mini"}"#);
+        assert_eq!(
+            rename.apply(r#"{"model":"gpt-4o-mini-2024-07-180"}"#.into()),
+            r#"{"model":"gpt-4o-mini-2024-07-180"}"#
+        );
+        let alias = ModelRename::new("claude-sonnet-4-5", "smart").unwrap();
+        assert_eq!(
+            alias.apply(r#"{"model":"claude-sonnet-4-5-20250929","id":"m"}"#.into()),
+            r#"{"model":"smart","id":"m"}"#,
+            "a dated snapshot of the upstream name"
+        );
+        assert_eq!(alias.apply(r#"{"model":"claude-sonnet-4-50"}"#.into()), r#"{"model":"claude-sonnet-4-50"}"#);
+        assert_eq!(
+            alias.apply(r#"{"model":"claude-sonnet-4-5-x\"y"}"#.into()),
+            r#"{"model":"claude-sonnet-4-5-x\"y"}"#
+        );
+        assert_eq!(alias.apply(r#"{"model":"claude-sonnet-4-5-"#.into()), r#"{"model":"claude-sonnet-4-5-"#);
         assert_eq!(rename.apply("{\"model\":".into()), "{\"model\":");
     }
 }

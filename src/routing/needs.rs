@@ -56,11 +56,7 @@ pub fn needs(request: &ChatRequest) -> RequestNeeds {
     if let Some(tools) = extra.get("tools") {
         text_bytes += json_len(tools);
     }
-    let json_output = extra
-        .get("response_format")
-        .and_then(|f| f.get("type"))
-        .and_then(Value::as_str)
-        .is_some_and(|t| t == "json_object" || t == "json_schema");
+    let json_output = request.asks_json_output();
     let max_output_tokens =
         ["max_completion_tokens", "max_tokens"].iter().find_map(|f| extra.get(*f).and_then(Value::as_u64));
     RequestNeeds {

@@ -101,4 +101,29 @@ for (const kind of KINDS) {
     });
     assert.equal(second.content.find((b) => b.type === "text").text, "Tool said: 18°C");
   });
+
+  // The mocks' JSON modes answer a value of the schema; Anthropic and Bedrock targets get a JSON
+  // tool, offered rather than forced with thinking on (their mocks refuse a forced tool then, as
+  // the live APIs do), and only its input comes back as the content.
+  test(`structured output × ${kind}: response_format (with reasoning effort too) and output_config.format`, async () => {
+    const schema = { type: "object", properties: { location: { type: "string" } }, required: ["location"], additionalProperties: false };
+    const openai = new OpenAI({ apiKey: DEV_GATEWAY_KEY, baseURL: `${stack.url}/v1`, maxRetries: 0 });
+    const response_format = { type: "json_schema", json_schema: { name: "weather", schema } };
+    for (const extra of [{}, { reasoning_effort: "low", max_completion_tokens: 4096 }]) {
+      const ask = { model, messages: [{ role: "user", content: "Where?" }], response_format, ...extra };
+      const reply = await openai.chat.completions.create(ask);
+      assert.deepEqual(JSON.parse(reply.choices[0].message.content), { location: "Paris" }, JSON.stringify(extra));
+      assert.equal(reply.choices[0].finish_reason, "stop");
+      let text = "";
+      for await (const chunk of await openai.chat.completions.create({ ...ask, stream: true })) text += chunk.choices[0]?.delta?.content ?? "";
+      assert.deepEqual(JSON.parse(text), { location: "Paris" }, `streamed ${JSON.stringify(extra)}`);
+    }
+
+    const anthropic = new Anthropic({ apiKey: DEV_GATEWAY_KEY, baseURL: stack.url, maxRetries: 0 });
+    const ask = { model, max_tokens: 256, messages: [{ role: "user", content: "Where?" }], output_config: { format: { type: "json_schema", schema } } };
+    const message = await anthropic.messages.create(ask);
+    assert.deepEqual(JSON.parse(message.content.find((b) => b.type === "text").text), { location: "Paris" });
+    const final = await anthropic.messages.stream(ask).finalMessage();
+    assert.deepEqual(JSON.parse(final.content.find((b) => b.type === "text").text), { location: "Paris" });
+  });
 }

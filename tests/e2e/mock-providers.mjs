@@ -50,6 +50,23 @@ function textOf(content) {
 
 const countWords = (text) => text.split(/\s+/).filter(Boolean).length;
 
+/** A value a JSON schema accepts (OpenAPI-style upper-case types too): what a provider's JSON mode answers. */
+function sampleOf(schema) {
+  switch (String(schema?.type ?? "").toLowerCase()) {
+    case "object":
+      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([key, property]) => [key, sampleOf(property)]));
+    case "array":
+      return [];
+    case "integer":
+    case "number":
+      return 1;
+    case "boolean":
+      return true;
+    default:
+      return schema?.enum?.[0] ?? "Paris";
+  }
+}
+
 /** The answer a request gets: text, or a tool call when tools are offered. */
 function planReply(name, body, spec) {
   const messages = Array.isArray(body.messages) ? body.messages : [];
@@ -68,6 +85,13 @@ function planReply(name, body, spec) {
     const names = body.tools.map((t) => t?.function?.name ?? t?.name ?? "tool");
     const tool = names.find((n) => textOf(last.content).includes(n)) ?? names[0];
     return { toolCall: { id: "call_mock_1", name: tool, arguments: '{"location":"Paris"}' }, promptTokens, completionTokens: 5 };
+  }
+  // A JSON mode answers a JSON object (json_object asks for no particular shape): OpenAI's
+  // `response_format`, Anthropic's structured outputs (`output_config.format`, the beta's `output_format`).
+  const format = body.response_format ?? body.output_config?.format ?? body.output_format;
+  if (!spec?.content && (format?.type === "json_schema" || format?.type === "json_object")) {
+    const content = JSON.stringify(sampleOf(format.json_schema?.schema ?? format.schema ?? { type: "object", properties: { location: {} } }));
+    return { content, promptTokens, completionTokens: countWords(content) };
   }
   const content = spec?.content ?? (last.role === "tool" ? `Tool said: ${textOf(last.content)}` : `Hello from ${name}! You said: ${textOf(last.content)}`);
   return { content, promptTokens, completionTokens: countWords(content) };
@@ -221,8 +245,15 @@ const anthropic = {
       cache_read_input_tokens: fault?.kind === "ok" ? (fault.cacheRead ?? 0) : 0,
     };
     const toolUse = reply.toolCall && { type: "tool_use", id: "toolu_mock_1", name: reply.toolCall.name, input: JSON.parse(reply.toolCall.arguments) };
+    // As the live API: a forced tool (`any` or `tool`) is called with no text before it,
+    // and cannot be combined with thinking.
+    const forced = body.tool_choice?.type === "any" || body.tool_choice?.type === "tool";
+    if (forced && body.thinking?.type === "enabled") {
+      res.writeHead(400, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "Thinking may not be enabled when tool_choice forces tool use." } }));
+    }
     if (!body.stream) {
-      const content = toolUse ? [{ type: "text", text: "Let me check." }, toolUse] : [{ type: "text", text: reply.content }];
+      const content = toolUse ? [...(forced ? [] : [{ type: "text", text: "Let me check." }]), toolUse] : [{ type: "text", text: reply.content }];
       const message = { id, type: "message", role: "assistant", model: body.model, content, stop_reason: toolUse ? "tool_use" : "end_turn", stop_sequence: null, usage };
       res.writeHead(200, { "content-type": "application/json" });
       if (fault?.kind === "malformed") return res.end('{"id": "broken", ');
@@ -312,8 +343,13 @@ const gemini = {
     } else if (declarations.length && body.toolConfig?.functionCallingConfig?.mode !== "NONE") {
       const named = declarations.find((d) => text.includes(d.name)) ?? declarations[0];
       answerParts = [{ functionCall: { name: named.name, args: { location: "Paris" } }, thoughtSignature: "mock-thought-signature" }];
+    } else if (fault?.kind === "ok" && fault.content) {
+      answerParts = [{ text: fault.content }];
+    } else if (body.generationConfig?.responseMimeType === "application/json") {
+      const schema = body.generationConfig.responseJsonSchema ?? body.generationConfig.responseSchema ?? { type: "object", properties: { location: {} } };
+      answerParts = [{ text: JSON.stringify(sampleOf(schema)) }];
     } else {
-      answerParts = [{ text: fault?.kind === "ok" && fault.content ? fault.content : `Hello from ${name}! You said: ${text}` }];
+      answerParts = [{ text: `Hello from ${name}! You said: ${text}` }];
     }
     const completion = answerParts.reduce((n, p) => n + countWords(p.text ?? "x"), 0);
     const usageMetadata = { promptTokenCount: promptTokens, candidatesTokenCount: completion, totalTokenCount: promptTokens + completion };
@@ -438,6 +474,11 @@ const bedrock = {
       content: (m.content ?? []).map((b) => (b.text !== undefined ? { type: "text", text: b.text } : b.toolResult ? { type: "tool_result", content: b.toolResult.content?.[0]?.text } : {})),
     }));
     const tools = (body.toolConfig?.tools ?? []).map((t) => ({ name: t.toolSpec?.name }));
+    const forced = body.toolConfig?.toolChoice?.any || body.toolConfig?.toolChoice?.tool;
+    if (forced && body.additionalModelRequestFields?.thinking?.type === "enabled") {
+      res.writeHead(400, { "content-type": "application/json", "x-amzn-errortype": "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/" });
+      return res.end(JSON.stringify({ message: "The model returned the following errors: Thinking may not be enabled when tool_choice forces tool use." }));
+    }
     const reply = planReply(name, { messages, tools: tools.length ? tools : undefined }, fault?.kind === "ok" ? fault : null);
     const usage = { inputTokens: reply.promptTokens, outputTokens: reply.completionTokens, totalTokens: reply.promptTokens + reply.completionTokens };
     const toolUse = reply.toolCall && { toolUseId: "tooluse_mock_1", name: reply.toolCall.name, input: JSON.parse(reply.toolCall.arguments) };

@@ -229,6 +229,16 @@ fn canonical_parameters(request: &Map<String, Value>) -> Map<String, Value> {
             .collect();
         extra.insert("tools".into(), Value::Array(tools));
     }
+    // Structured outputs (`output_config.format`, in beta `output_format`): a JSON
+    // schema the answer's text must follow, as OpenAI's `response_format`.
+    let format = request.get("output_config").and_then(|c| c.get("format")).or_else(|| request.get("output_format"));
+    if let Some(schema) = format.filter(|f| f.get("type") == Some(&json!("json_schema"))).and_then(|f| f.get("schema"))
+    {
+        extra.insert(
+            "response_format".into(),
+            json!({"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}),
+        );
+    }
     if let Some(choice) = request.get("tool_choice") {
         let canonical_choice = match choice.get("type").and_then(Value::as_str) {
             Some("any") => json!("required"),

@@ -30,8 +30,14 @@ pub struct AnthropicStream {
     chunks: StreamChunks,
     blocks: Vec<(u64, Block, usize)>,
     next_tool: usize,
+    /// The client asked for JSON output: text is held (see `held_text`).
+    json_output: bool,
     /// The answer is JSON output carried by the JSON tool.
     json_answer: bool,
+    /// Text written before an unforced JSON tool call (thinking on): dropped when the
+    /// call comes, since the content must be the JSON alone; sent at the end if it
+    /// never does (the model answered in text).
+    held_text: String,
     usage: Map<String, Value>,
     stopped: bool,
     /// Native Anthropic-to-Anthropic relaying only.
@@ -45,7 +51,7 @@ struct RawRelay {
     rename: Option<ModelRename>,
 }
 
-pub fn stream_translator(ctx: &AttemptContext) -> AnthropicStream {
+pub fn stream_translator(ctx: &AttemptContext, json_output: bool) -> AnthropicStream {
     AnthropicStream {
         decoder: SseDecoder::default(),
         events: Vec::new(),
@@ -56,7 +62,9 @@ pub fn stream_translator(ctx: &AttemptContext) -> AnthropicStream {
         },
         blocks: Vec::new(),
         next_tool: 0,
+        json_output,
         json_answer: false,
+        held_text: String::new(),
         usage: Map::new(),
         stopped: false,
         raw: None,
@@ -94,6 +102,7 @@ impl AnthropicStream {
                     Some("text") => (Block::Text, 0),
                     Some("tool_use") if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) => {
                         self.json_answer = true;
+                        self.held_text.clear();
                         (Block::JsonAnswer, 0)
                     }
                     Some("tool_use") => {
@@ -118,7 +127,14 @@ impl AnthropicStream {
             "content_block_delta" => {
                 let delta = data.get("delta").cloned().unwrap_or_default();
                 let text = |f: &str| delta.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
-                let chunk = match (delta.get("type").and_then(Value::as_str), self.block_mut(index)) {
+                let kind = delta.get("type").and_then(Value::as_str);
+                if kind == Some("text_delta") && self.json_output {
+                    if !self.json_answer {
+                        self.held_text.push_str(&text("text"));
+                    }
+                    return Ok(());
+                }
+                let chunk = match (kind, self.block_mut(index)) {
                     (Some("text_delta"), _) => Some(json!({"content": text("text")})),
                     (Some("input_json_delta"), Some((_, Block::JsonAnswer, _))) => {
                         Some(json!({"content": text("partial_json")}))
@@ -151,6 +167,10 @@ impl AnthropicStream {
                 // Cumulative counts; a null one leaves message_start's figure standing.
                 if let Some(Value::Object(u)) = data.get("usage") {
                     self.usage.extend(u.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())));
+                }
+                if !self.held_text.is_empty() {
+                    let text = std::mem::take(&mut self.held_text);
+                    out.push(self.chunks.delta(json!({"content": text}), None));
                 }
                 let reason = finish_reason(data.pointer("/delta/stop_reason").and_then(Value::as_str));
                 let reason = if self.json_answer { "stop" } else { reason.unwrap_or("stop") };

@@ -188,7 +188,7 @@ const STREAM: &str = concat!(
 
 fn translate(pieces: &[&[u8]]) -> Vec<String> {
     with_ctx(|ctx| {
-        let mut t = stream_translator(ctx);
+        let mut t = stream_translator(ctx, false);
         let mut out = Vec::new();
         for piece in pieces {
             t.feed(piece, &mut out).unwrap();
@@ -241,12 +241,12 @@ fn stream_is_identical_for_every_split() {
 #[test]
 fn error_events_are_faults_and_raw_events_can_be_kept() {
     with_ctx(|ctx| {
-        let mut t = stream_translator(ctx);
+        let mut t = stream_translator(ctx, false);
         let mut out = Vec::new();
         let err = t.feed(b"event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n", &mut out);
         assert_eq!(err, Err(StreamFault::Upstream("Overloaded (overloaded_error)".into())));
 
-        let mut raw_mode = stream_translator(ctx).keep_raw(ctx);
+        let mut raw_mode = stream_translator(ctx, false).keep_raw(ctx);
         raw_mode.feed(STREAM.as_bytes(), &mut out).unwrap();
         let mut raw = Vec::new();
         raw_mode.take_raw(&mut raw);
@@ -263,7 +263,7 @@ fn a_native_relay_names_the_public_model_and_keeps_every_other_byte() {
         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\\\"model\\\":\\\"claude-sonnet-4-5\\\"\"}}\n\n",
     );
     let raw = with_ctx(|ctx| {
-        let mut t = stream_translator(ctx).keep_raw(ctx);
+        let mut t = stream_translator(ctx, false).keep_raw(ctx);
         t.feed(stream.as_bytes(), &mut Vec::new()).unwrap();
         let mut raw = Vec::new();
         t.take_raw(&mut raw);
@@ -324,6 +324,62 @@ fn json_output_travels_as_a_forced_tool_and_returns_as_content() {
     assert!(chunks.iter().any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("stop"))));
 }
 
+/// JSON output with thinking on: Claude refuses a forced tool then ("Thinking may not
+/// be enabled when tool_choice forces tool use"), so the tool is offered, and what
+/// the model writes beside the call never reaches the JSON content.
+#[test]
+fn json_output_with_thinking_offers_the_tool_and_answers_the_json_alone() {
+    let format = json!({"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object"}}});
+    for thinking in
+        [json!({"reasoning_effort": "low"}), json!({"thinking": {"type": "enabled", "budget_tokens": 2048}})]
+    {
+        let mut request = json!({"model": "m", "max_tokens": 4096, "messages": [{"role": "user", "content": "A city?"}], "response_format": format.clone()});
+        request.as_object_mut().unwrap().extend(thinking.as_object().unwrap().clone());
+        let body = build(request);
+        assert_eq!(body["tool_choice"], json!({"type": "auto"}), "{body}");
+        assert_eq!(body["tools"][0]["name"], JSON_TOOL);
+        assert_eq!(body["thinking"]["type"], "enabled");
+    }
+
+    let answer = br#"{"id":"msg_1","type":"message","role":"assistant","model":"c","content":[{"type":"thinking","thinking":"A city.","signature":"sig"},{"type":"text","text":"Here it is:"},{"type":"tool_use","id":"toolu_1","name":"gateway_json_response","input":{"name":"Paris"}}],"stop_reason":"tool_use","usage":{"input_tokens":5,"output_tokens":6}}"#;
+    let out = with_ctx(|ctx| chat_response(ctx, answer)).unwrap();
+    assert_eq!(out["choices"][0]["message"]["content"], "{\"name\":\"Paris\"}");
+    assert_eq!(out["choices"][0]["message"]["reasoning_content"], "A city.");
+
+    let stream = |blocks: &str| {
+        format!(
+            "{}{blocks}{}{}",
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":4}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+        )
+    };
+    let text_block = concat!(
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"{\\\"name\\\": \"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\\\"Oslo\\\"}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    );
+    let json_block = concat!(
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"gateway_json_response\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"name\\\": \\\"Rome\\\"}\"}}\n\n",
+    );
+    let content = |stream: String| {
+        let out = with_ctx(|ctx| {
+            let mut t = stream_translator(ctx, true);
+            let mut out = Vec::new();
+            t.feed(stream.as_bytes(), &mut out).unwrap();
+            t.finish(&mut out).unwrap();
+            out
+        });
+        let chunks: Vec<Value> =
+            out.iter().filter(|c| *c != "[DONE]").map(|c| crate::json_value::from_str(c).unwrap()).collect();
+        chunks.iter().filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str)).collect::<String>()
+    };
+    assert_eq!(content(stream(&format!("{text_block}{json_block}"))), "{\"name\": \"Rome\"}", "text before the call");
+    assert_eq!(content(stream(text_block)), "{\"name\": \"Oslo\"}", "answered in text: sent at the end");
+}
+
 /// The answer `STREAM` streams, as Anthropic sends it without streaming.
 const STREAM_AS_MESSAGE: &str = r#"{"id":"msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY","type":"message","role":"assistant","model":"claude-opus-4-6","content":[
     {"type":"thinking","thinking":"Hmm.","signature":"EqQBCg"},
@@ -337,7 +393,8 @@ fn a_streamed_answer_assembled_equals_the_same_answer_unstreamed() {
     use crate::providers::{assemble_stream, ProviderAdapter, WholeAnswer};
     with_ctx(|ctx| {
         let adapter = Anthropic;
-        let assembled = assemble_stream(adapter.stream_translator(ctx, false), STREAM.as_bytes(), 1).unwrap();
+        let assembled =
+            assemble_stream(adapter.stream_translator(ctx, Default::default()), STREAM.as_bytes(), 1).unwrap();
         let Ok(WholeAnswer::Translated(whole)) = adapter.chat_response(ctx, STREAM_AS_MESSAGE.as_bytes()) else {
             panic!("a translated answer")
         };
@@ -354,10 +411,12 @@ fn a_streamed_answer_assembled_equals_the_same_answer_unstreamed() {
 
         // Cut before message_delta (no finish reason), or an error event: no answer.
         let cut = &STREAM[..STREAM.find("event: message_delta").unwrap()];
-        let failure = assemble_stream(adapter.stream_translator(ctx, false), cut.as_bytes(), 1).unwrap_err();
+        let failure =
+            assemble_stream(adapter.stream_translator(ctx, Default::default()), cut.as_bytes(), 1).unwrap_err();
         assert!(matches!(failure, crate::providers::AttemptFailure::InvalidResponse(_)), "{failure:?}");
         let error = format!("{cut}event: error\ndata: {{\"type\": \"error\", \"error\": {{\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}}}\n\n");
-        let failure = assemble_stream(adapter.stream_translator(ctx, false), error.as_bytes(), 1).unwrap_err();
+        let failure =
+            assemble_stream(adapter.stream_translator(ctx, Default::default()), error.as_bytes(), 1).unwrap_err();
         assert_eq!(failure, crate::providers::AttemptFailure::StreamError("Overloaded (overloaded_error)".into()));
     });
 }

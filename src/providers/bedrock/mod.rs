@@ -10,6 +10,7 @@ pub mod sigv4;
 
 use super::common::{
     json_output_schema, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported, JSON_TOOL,
+    JSON_TOOL_DESCRIPTION,
 };
 use super::openai::percent_encode;
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
@@ -132,15 +133,18 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
         }
         body["toolConfig"] = config;
     }
+    let effort = extra.get("reasoning_effort").and_then(Value::as_str);
     if let Some(schema) = json_output_schema(extra)? {
-        // JSON output as a forced tool whose input is the answer (see chat_response).
+        // JSON output as a tool whose input is the answer (see chat_response). Forced,
+        // unless the model thinks: Claude refuses a forced tool with thinking on.
         body["toolConfig"] = json!({
-            "tools": [{"toolSpec": {"name": JSON_TOOL, "description": "Respond with the answer as this JSON object.",
-                "inputSchema": {"json": schema}}}],
-            "toolChoice": {"tool": {"name": JSON_TOOL}},
+            "tools": [{"toolSpec": {"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "inputSchema": {"json": schema}}}],
         });
+        if effort.is_none() {
+            body["toolConfig"]["toolChoice"] = json!({"tool": {"name": JSON_TOOL}});
+        }
     }
-    if let Some(effort) = extra.get("reasoning_effort").and_then(Value::as_str) {
+    if let Some(effort) = effort {
         let budget = match effort {
             "minimal" | "low" => 1024,
             "medium" => 4096,
@@ -238,13 +242,12 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
     let content =
         response.pointer("/output/message/content").and_then(Value::as_array).ok_or("the answer has no message")?;
     let (mut text, mut reasoning, mut thinking, mut calls) = (String::new(), String::new(), Vec::new(), Vec::new());
-    let mut json_answer = false;
+    let mut json_answer = None;
     for block in content {
         if let Some(t) = block.get("text").and_then(Value::as_str) {
             text.push_str(t);
         } else if let Some(tool) = block.get("toolUse").filter(|t| t["name"] == JSON_TOOL) {
-            json_answer = true;
-            text.push_str(&tool.get("input").map_or_else(|| "{}".into(), Value::to_string));
+            json_answer = Some(tool.get("input").map_or_else(|| "{}".into(), Value::to_string));
         } else if let Some(tool) = block.get("toolUse") {
             calls.push(json!({"id": &tool["toolUseId"], "type": "function",
                 "function": {"name": &tool["name"], "arguments": tool.get("input").map_or_else(|| "{}".into(), Value::to_string)}}));
@@ -256,6 +259,8 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
             thinking.push(json!({"type": "redacted_thinking", "data": data}));
         }
     }
+    // The JSON answer is the content alone (text around an unforced call would break it).
+    let json_answer = json_answer.map(|json| text = json).is_some();
     let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { text.into() }, "refusal": null});
     if !calls.is_empty() {
         message["tool_calls"] = Value::Array(calls);
@@ -292,13 +297,18 @@ pub struct BedrockStream {
     /// Bedrock content block index → OpenAI tool-call index.
     tools: Vec<(u64, usize)>,
     thinking: Option<(String, String)>,
-    /// The content block carrying JSON output (the forced JSON tool), if any.
+    /// The content block carrying JSON output (the JSON tool), if any.
     json_block: Option<u64>,
+    /// The client asked for JSON output: text is held (see `held_text`).
+    json_output: bool,
+    /// Text written before an unforced JSON tool call (thinking on): dropped when the
+    /// call comes, sent at the end if it never does.
+    held_text: String,
     usage: Option<Value>,
     stopped: bool,
 }
 
-pub fn stream_translator(ctx: &AttemptContext) -> BedrockStream {
+pub fn stream_translator(ctx: &AttemptContext, json_output: bool) -> BedrockStream {
     BedrockStream {
         decoder: eventstream::Decoder::default(),
         messages: Vec::new(),
@@ -310,6 +320,8 @@ pub fn stream_translator(ctx: &AttemptContext) -> BedrockStream {
         tools: Vec::new(),
         thinking: None,
         json_block: None,
+        json_output,
+        held_text: String::new(),
         usage: None,
         stopped: false,
     }
@@ -329,6 +341,7 @@ impl BedrockStream {
             "contentBlockStart" => {
                 if payload.pointer("/start/toolUse/name").is_some_and(|n| n == JSON_TOOL) {
                     self.json_block = Some(index);
+                    self.held_text.clear();
                 } else if let Some(tool) = payload.pointer("/start/toolUse") {
                     let tool_index = self.tools.len();
                     self.tools.push((index, tool_index));
@@ -342,7 +355,11 @@ impl BedrockStream {
             "contentBlockDelta" => {
                 let delta = payload.get("delta").cloned().unwrap_or_default();
                 if let Some(text) = delta.get("text").and_then(Value::as_str) {
-                    out.push(self.chunks.delta(json!({"content": text}), None));
+                    if !self.json_output {
+                        out.push(self.chunks.delta(json!({"content": text}), None));
+                    } else if self.json_block.is_none() {
+                        self.held_text.push_str(text);
+                    }
                 } else if let Some(input) =
                     delta.pointer("/toolUse/input").and_then(Value::as_str).filter(|_| self.json_block == Some(index))
                 {
@@ -372,6 +389,10 @@ impl BedrockStream {
                 }
             }
             "messageStop" => {
+                if !self.held_text.is_empty() {
+                    let text = std::mem::take(&mut self.held_text);
+                    out.push(self.chunks.delta(json!({"content": text}), None));
+                }
                 let reason = finish_reason(payload.get("stopReason").and_then(Value::as_str)).unwrap_or("stop");
                 let reason = if self.json_block.is_some() { "stop" } else { reason };
                 out.push(self.chunks.delta(json!({}), Some(reason)));
@@ -440,8 +461,8 @@ impl super::ProviderAdapter for Bedrock {
             .map_err(|_| super::AttemptFailure::InvalidResponse("the answer is not a message"))
     }
 
-    fn stream_translator(&self, ctx: &AttemptContext, _keep_raw: bool) -> Box<dyn super::StreamTranslator> {
-        Box::new(stream_translator(ctx))
+    fn stream_translator(&self, ctx: &AttemptContext, wants: super::StreamWants) -> Box<dyn super::StreamTranslator> {
+        Box::new(stream_translator(ctx, wants.json_output))
     }
 
     fn stream_content_type(&self) -> &'static str {

@@ -133,7 +133,7 @@ fn stream_bytes() -> Vec<u8> {
 
 fn translate(pieces: &[&[u8]]) -> Vec<String> {
     with_ctx("A:B", |ctx| {
-        let mut t = stream_translator(ctx);
+        let mut t = stream_translator(ctx, false);
         let mut out = Vec::new();
         for piece in pieces {
             t.feed(piece, &mut out).unwrap();
@@ -170,7 +170,7 @@ fn exceptions_in_the_stream_are_faults() {
         br#"{"message":"Too many tokens"}"#,
     );
     with_ctx("A:B", |ctx| {
-        let mut t = stream_translator(ctx);
+        let mut t = stream_translator(ctx, false);
         let mut out = Vec::new();
         assert_eq!(
             t.feed(&frame, &mut out),
@@ -191,6 +191,60 @@ fn json_output_is_a_forced_tool_both_ways() {
     let out = with_ctx("A:B", |ctx| chat_response(ctx, answer)).unwrap();
     assert_eq!(out["choices"][0]["message"]["content"], "{\"name\":\"Oslo\"}");
     assert_eq!(out["choices"][0]["finish_reason"], "stop");
+}
+
+/// With thinking on the JSON tool is offered, not forced (Claude refuses a forced tool
+/// then), and text beside the call never reaches the JSON content.
+#[test]
+fn json_output_with_thinking_offers_the_tool_and_answers_the_json_alone() {
+    use crate::providers::{assemble_stream, ProviderAdapter, StreamWants};
+    let req = parse(json!({"model": "m", "messages": [{"role": "user", "content": "city?"}],
+        "response_format": {"type": "json_object"}, "reasoning_effort": "low"}));
+    let up = with_ctx("A:B", |ctx| chat_request(ctx, &req, 4096)).unwrap();
+    let body: Value = serde_json::from_slice(&up.body).unwrap();
+    assert!(body["toolConfig"].get("toolChoice").is_none(), "{body}");
+    assert_eq!(body["toolConfig"]["tools"][0]["toolSpec"]["name"], JSON_TOOL);
+    assert_eq!(body["additionalModelRequestFields"]["thinking"]["type"], "enabled");
+
+    let answer = br#"{"output":{"message":{"role":"assistant","content":[{"text":"Here:"},{"toolUse":{"toolUseId":"t","name":"gateway_json_response","input":{"name":"Oslo"}}}]}},"stopReason":"tool_use","usage":{"inputTokens":1,"outputTokens":2}}"#;
+    let out = with_ctx("A:B", |ctx| chat_response(ctx, answer)).unwrap();
+    assert_eq!(out["choices"][0]["message"]["content"], "{\"name\":\"Oslo\"}");
+
+    let event = |kind: &str, payload: Value| {
+        eventstream::encode(
+            &[(":event-type", kind), (":content-type", "application/json"), (":message-type", "event")],
+            payload.to_string().as_bytes(),
+        )
+    };
+    let stream = |with_call: bool| {
+        let mut out = event("messageStart", json!({"role": "assistant"}));
+        out.extend(event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "{\"name\": \"Rome\"}"}}),
+        ));
+        out.extend(event("contentBlockStop", json!({"contentBlockIndex": 0})));
+        if with_call {
+            out.extend(event(
+                "contentBlockStart",
+                json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "t", "name": JSON_TOOL}}}),
+            ));
+            out.extend(event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"name\":\"Oslo\"}"}}}),
+            ));
+            out.extend(event("contentBlockStop", json!({"contentBlockIndex": 1})));
+        }
+        out.extend(event("messageStop", json!({"stopReason": if with_call { "tool_use" } else { "end_turn" }})));
+        out.extend(event("metadata", json!({"usage": {"inputTokens": 3, "outputTokens": 9, "totalTokens": 12}})));
+        out
+    };
+    let wants = StreamWants { raw: false, json_output: true };
+    for (with_call, expected) in [(true, "{\"name\":\"Oslo\"}"), (false, "{\"name\": \"Rome\"}")] {
+        let assembled =
+            with_ctx("A:B", |ctx| assemble_stream(Bedrock.stream_translator(ctx, wants), &stream(with_call), 1))
+                .unwrap();
+        assert_eq!(assembled["choices"][0]["message"]["content"], expected, "with the call: {with_call}");
+    }
 }
 
 fn thinking_stream_bytes() -> Vec<u8> {
@@ -238,13 +292,14 @@ fn streamed_answers_assembled_equal_the_same_answers_unstreamed() {
     ];
     with_ctx("A:B", |ctx| {
         for (bytes, whole) in cases {
-            let assembled = assemble_stream(Bedrock.stream_translator(ctx, false), &bytes, 1).unwrap();
+            let assembled = assemble_stream(Bedrock.stream_translator(ctx, Default::default()), &bytes, 1).unwrap();
             let Ok(WholeAnswer::Translated(whole)) = Bedrock.chat_response(ctx, whole.as_bytes()) else {
                 panic!("a translated answer")
             };
             assert_eq!(comparable(assembled), comparable(whole));
         }
-        let assembled = assemble_stream(Bedrock.stream_translator(ctx, false), &thinking_stream_bytes(), 1).unwrap();
+        let assembled =
+            assemble_stream(Bedrock.stream_translator(ctx, Default::default()), &thinking_stream_bytes(), 1).unwrap();
         assert_eq!(
             assembled["choices"][0]["message"]["thinking_blocks"],
             json!([{"type": "thinking", "thinking": "Thinking.", "signature": "SIGb"}])
@@ -252,7 +307,7 @@ fn streamed_answers_assembled_equal_the_same_answers_unstreamed() {
         // Cut before messageStop: no answer.
         let bytes = stream_bytes();
         let cut = &bytes[..bytes.len() / 2];
-        assert!(assemble_stream(Bedrock.stream_translator(ctx, false), cut, 1).is_err());
+        assert!(assemble_stream(Bedrock.stream_translator(ctx, Default::default()), cut, 1).is_err());
     });
 }
 

@@ -93,7 +93,7 @@ impl super::ProviderAdapter for Gemini {
             .map_err(|reason| super::refusal_or_invalid(&reason))
     }
 
-    fn stream_translator(&self, ctx: &AttemptContext, _keep_raw: bool) -> Box<dyn super::StreamTranslator> {
+    fn stream_translator(&self, ctx: &AttemptContext, _wants: super::StreamWants) -> Box<dyn super::StreamTranslator> {
         Box::new(stream_translator(ctx, true))
     }
 

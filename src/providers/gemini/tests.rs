@@ -1349,14 +1349,16 @@ fn streamed_answers_assembled_equal_the_same_answers_unstreamed() {
     let provider = provider();
     let ctx = ctx(&provider, FLASH_25);
     for stream in [FUNCTION_CALL_STREAM, TEXT_STREAM, THINKING_PARALLEL_STREAM] {
-        let assembled = assemble_stream(Gemini.stream_translator(&ctx, false), stream.as_bytes(), 1).unwrap();
+        let assembled =
+            assemble_stream(Gemini.stream_translator(&ctx, Default::default()), stream.as_bytes(), 1).unwrap();
         let whole = stream_as_response(stream).to_string();
         let Ok(WholeAnswer::Translated(whole)) = Gemini.chat_response(&ctx, whole.as_bytes()) else {
             panic!("a translated answer")
         };
         assert_eq!(comparable(assembled), comparable(whole), "{stream}");
     }
-    let assembled = assemble_stream(Gemini.stream_translator(&ctx, false), THINKING_PARALLEL_STREAM.as_bytes(), 1);
+    let assembled =
+        assemble_stream(Gemini.stream_translator(&ctx, Default::default()), THINKING_PARALLEL_STREAM.as_bytes(), 1);
     let message = assembled.unwrap()["choices"][0]["message"].clone();
     assert_eq!(message["reasoning_content"], "**Two cities**\n\nI need both temperatures.");
     assert_eq!(message["tool_calls"][0]["extra_content"]["google"]["thought_signature"], "SIG_A");
@@ -1364,9 +1366,10 @@ fn streamed_answers_assembled_equal_the_same_answers_unstreamed() {
 
     // A stream with no finish reason is cut; a blocked prompt is the client's 400, as unstreamed.
     let cut = TEXT_STREAM.split("\n\n").next().unwrap().to_string() + "\n\n";
-    assert!(assemble_stream(Gemini.stream_translator(&ctx, false), cut.as_bytes(), 1).is_err());
+    assert!(assemble_stream(Gemini.stream_translator(&ctx, Default::default()), cut.as_bytes(), 1).is_err());
     let blocked = "data: {\"promptFeedback\": {\"blockReason\": \"SAFETY\"}}\n\n";
-    let failure = assemble_stream(Gemini.stream_translator(&ctx, false), blocked.as_bytes(), 1).unwrap_err();
+    let failure =
+        assemble_stream(Gemini.stream_translator(&ctx, Default::default()), blocked.as_bytes(), 1).unwrap_err();
     assert!(matches!(failure, crate::providers::AttemptFailure::Status { status: 400, .. }), "{failure:?}");
 }
 

@@ -1,4 +1,4 @@
-"""The official OpenAI and Anthropic Python SDKs, the OpenAI Agents SDK and LangChain against the gateway,
+"""The official OpenAI and Anthropic Python SDKs, the OpenAI Agents SDK, LangChain and pydantic-ai against the gateway,
 unchanged but for the base URL and key: each check prints `ok <name>` or raises. Run by
 tests/e2e/python-sdks.test.mjs against a gateway whose model `gpt` is served by an
 OpenAI-format mock and `claude` by an Anthropic-format one (GATEWAY_URL, GATEWAY_KEY)."""
@@ -213,8 +213,64 @@ def _():
             second = with_tools.invoke(messages)
             expect(second.text == "Tool said: sunny in Paris", (where, second))
 
-            parsed = llm.with_structured_output(Weather, method="function_calling").invoke("weather in Paris?")
-            expect(parsed == Weather(location="Paris"), (where, parsed))
+            for method in ["function_calling", "json_schema"]:
+                # json_schema: OpenAI's response_format, Anthropic's output_config.format.
+                parsed = llm.with_structured_output(Weather, method=method).invoke("weather in Paris?")
+                expect(parsed == Weather(location="Paris"), (where, method, parsed))
+
+
+@check("pydantic-ai: agents over Chat Completions, Responses and Anthropic, each to both formats")
+def _():
+    from pydantic import BaseModel
+    from pydantic_ai import Agent, NativeOutput
+    from pydantic_ai.models.anthropic import AnthropicModel
+    from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+    from pydantic_ai.providers.anthropic import AnthropicProvider
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    class Weather(BaseModel):
+        location: str
+
+    openai_provider = OpenAIProvider(base_url=f"{URL}/v1", api_key=KEY)
+    anthropic_provider = AnthropicProvider(base_url=URL, api_key=KEY)
+    makers = {
+        "OpenAIChatModel": lambda model: OpenAIChatModel(model, provider=openai_provider),
+        "OpenAIResponsesModel": lambda model: OpenAIResponsesModel(model, provider=openai_provider),
+        "AnthropicModel": lambda model: AnthropicModel(model, provider=anthropic_provider),
+    }
+
+    async def run(name, model):
+        where = f"{name} -> {model}"
+        agent = Agent(makers[name](model), instructions="Be brief.")
+
+        @agent.tool_plain
+        def get_weather(location: str) -> str:
+            """The weather in a city."""
+            return f"sunny in {location}"
+
+        result = await agent.run("weather in Paris?")
+        calls = [p for m in result.all_messages() for p in m.parts if p.part_kind == "tool-call"]
+        expect(result.output == "Tool said: sunny in Paris" and len(calls) == 1, (where, result.output))
+        expect(result.usage.requests == 2 and result.usage.input_tokens > 0 and result.usage.output_tokens > 0, (where, result.usage))
+
+        async with agent.run_stream("weather in Paris?") as stream:
+            text = "".join([piece async for piece in stream.stream_text(delta=True)])
+        expect(text == "Tool said: sunny in Paris", (where, "stream", text))
+        expect(stream.usage.input_tokens > 0 and stream.usage.output_tokens > 0, (where, "streamed usage", stream.usage))
+
+        # A structured answer through a tool (pydantic-ai's default), and through the JSON
+        # mode (response_format) where the model class sends one.
+        outputs = [Weather] + ([NativeOutput(Weather)] if name != "AnthropicModel" else [])
+        for output_type in outputs:
+            typed = await Agent(makers[name](model), output_type=output_type).run("weather in Paris?")
+            expect(typed.output == Weather(location="Paris"), (where, output_type, typed.output))
+
+    async def every():
+        for name in makers:
+            for model in ["gpt", "claude"]:
+                await run(name, model)
+
+    asyncio.run(every())
 
 
 print(f"python {sys.version.split()[0]}, openai {openai.__version__}, anthropic {anthropic.__version__}", flush=True)

@@ -79,6 +79,29 @@ fn a_mid_conversation_system_message_keeps_its_place() {
     assert!(canonical(long_id).get("user").is_none(), "longer than OpenAI's 64 characters: left out");
 }
 
+/// Structured outputs reach OpenAI-format targets as `response_format` (the GA
+/// `output_config.format` and the beta's `output_format` alike).
+#[test]
+fn structured_outputs_become_a_response_format() {
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": false});
+    for format in [
+        json!({"output_config": {"format": {"type": "json_schema", "schema": &schema}, "effort": "low"}}),
+        json!({"output_format": {"type": "json_schema", "schema": &schema}}),
+    ] {
+        let mut body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "A city?"}]});
+        body.as_object_mut().unwrap().extend(format.as_object().unwrap().clone());
+        let out = canonical(body);
+        assert_eq!(
+            out["response_format"],
+            json!({"type": "json_schema", "json_schema": {"name": "response", "schema": &schema}})
+        );
+    }
+    let plain = canonical(
+        json!({"model": "m", "max_tokens": 10, "output_config": {"effort": "low"}, "messages": [{"role": "user", "content": "x"}]}),
+    );
+    assert!(plain.get("response_format").is_none());
+}
+
 #[test]
 fn canonical_requests_are_checked_like_a_clients() {
     for (body, param) in [
