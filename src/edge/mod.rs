@@ -153,7 +153,9 @@ async fn route(
     let path = req.path();
     match (path.as_str(), method) {
         ("/v1/responses", Method::Post) => responses::create(req, env, ctx, rc).await,
-        ("/v1/messages/count_tokens", Method::Post) => count_tokens::handle(req, env, ctx, rc).await,
+        ("/v1/messages/count_tokens", Method::Post) => count_tokens::messages(req, env, ctx, rc).await,
+        ("/v1/responses/input_tokens", Method::Post) => responses::input_tokens(req, env, ctx, rc).await,
+        ("/v1/responses/input_tokens", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         ("/v1/messages/count_tokens", m) => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, Method::Post) if dialects::for_path(p).is_some() => chat::handle(req, env, ctx, rc).await,
         (p, m) if dialects::for_path(p).is_some() => Err(GatewayError::method_not_allowed(m.as_ref(), &path, "POST")),

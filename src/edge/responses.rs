@@ -1,11 +1,14 @@
 //! `/v1/responses`: the Responses dialect served through the chat core, with
 //! stored conversations in the key's `ResponseStore` (its jurisdiction):
 //! `previous_response_id` continues one on any provider, `store: false` keeps
-//! nothing; `GET`/`DELETE /v1/responses/{id}` and `…/input_items`.
+//! nothing; `GET`/`DELETE /v1/responses/{id}` and `…/input_items`; and
+//! `POST /v1/responses/input_tokens`, the count.
 
 use super::chat::{self, Stateful};
+use super::count_tokens::Counted;
 use super::stream::{Keep, Kept};
 use super::{authenticate, body, config_store, respond, response_store, RequestContext};
+use crate::config::KeyRecord;
 use crate::dialects::openai_responses::stored::{self, StoredResponse};
 use crate::dialects::openai_responses::ResponsesRequest;
 use crate::error::GatewayError;
@@ -25,6 +28,56 @@ pub async fn create(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let key = authenticate(&rc.headers, &config)?;
     let body = body::read_limited(&mut req, config.settings.max_body_bytes, &rc.headers).await?;
     let mut request = ResponsesRequest::parse(&body)?;
+    let (previous, conversation) = continued(env, key, &mut request).await?;
+    let size = stored::grown_size(conversation.bytes, body.len() as u64, config.settings.max_conversation_bytes)?;
+    let call = request.to_call(&conversation.items)?;
+    let keep = request.store().then(|| {
+        let turn = StoredResponse {
+            // The id is the answer's own (set when it is kept): one derivation, the dialect's.
+            id: String::new(),
+            previous,
+            created_at_ms: rc.started_ms,
+            expires_at_ms: rc.started_ms + config.settings.response_retention_days * DAY_MS,
+            input_items: request.items.clone(),
+            response: Value::Null,
+            include_encrypted: crate::dialects::openai_responses::output::includes_encrypted_reasoning(&request.body),
+            regions: conversation.regions.clone(),
+            conversation_bytes: size,
+        };
+        keeper(env.clone(), key.clone(), turn)
+    });
+    let stateful = Stateful { conversation_regions: conversation.regions, keep };
+    chat::serve(&req, env, ctx, rc, &config, key, call, stateful).await
+}
+
+/// `POST /v1/responses/input_tokens`: the input tokens the same body would send to
+/// the model (a stored conversation it continues included, and held to its regions),
+/// counted by the first target whose provider counts; nothing is stored.
+pub async fn input_tokens(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    rc: &RequestContext,
+) -> Result<Response, GatewayError> {
+    let config = config_store::current(env, ctx).await?;
+    let key = authenticate(&rc.headers, &config)?;
+    let body = body::read_limited(&mut req, config.settings.max_body_bytes, &rc.headers).await?;
+    let mut request = ResponsesRequest::parse(&body)?;
+    drop(body);
+    let (_, conversation) = continued(env, key, &mut request).await?;
+    let call = request.to_call(&conversation.items)?;
+    let dialect = &crate::dialects::OpenAiResponses;
+    let counted = Counted::of(&req, env, ctx, rc, &config, key, dialect, call, conversation.regions).await?;
+    counted.answer(|input_tokens| json!({"object": "response.input_tokens", "input_tokens": input_tokens}))
+}
+
+/// The stored conversation a request continues (`previous_response_id`, and items
+/// named by reference, resolved in place), and the previous response's id.
+async fn continued(
+    env: &Env,
+    key: &KeyRecord,
+    request: &mut ResponsesRequest,
+) -> Result<(Option<String>, stored::Conversation), GatewayError> {
     let (previous, mut conversation) = match request.previous_response_id() {
         Some(id) => {
             let store = response_store::stub(env, key).ok_or_else(store_unavailable)?;
@@ -53,25 +106,7 @@ pub async fn create(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
         let sets = std::iter::once(&conversation.regions).chain(turns.iter().map(|t| &t.regions));
         conversation.regions = stored::held_regions(sets);
     }
-    let size = stored::grown_size(conversation.bytes, body.len() as u64, config.settings.max_conversation_bytes)?;
-    let call = request.to_call(&conversation.items)?;
-    let keep = request.store().then(|| {
-        let turn = StoredResponse {
-            // The id is the answer's own (set when it is kept): one derivation, the dialect's.
-            id: String::new(),
-            previous,
-            created_at_ms: rc.started_ms,
-            expires_at_ms: rc.started_ms + config.settings.response_retention_days * DAY_MS,
-            input_items: request.items.clone(),
-            response: Value::Null,
-            include_encrypted: crate::dialects::openai_responses::output::includes_encrypted_reasoning(&request.body),
-            regions: conversation.regions.clone(),
-            conversation_bytes: size,
-        };
-        keeper(env.clone(), key.clone(), turn)
-    });
-    let stateful = Stateful { conversation_regions: conversation.regions, keep };
-    chat::serve(&req, env, ctx, rc, &config, key, call, stateful).await
+    Ok((previous, conversation))
 }
 
 /// Stores a completed turn in the key's store.

@@ -1,4 +1,5 @@
-//! Counting a request's input tokens (Anthropic's `count_tokens`): asked of the
+//! Counting a request's input tokens (Anthropic's `count_tokens`, OpenAI's
+//! `responses/input_tokens`): asked of the
 //! first candidate whose provider counts, through the same attempt loop as chat
 //! (residency guard, secrets, deadlines, failover), but on ports that leave the
 //! endpoints' health and capacity alone. A count is a free call with its own
@@ -31,17 +32,22 @@ impl<P: Ports> Operation<P> for CountTokensAttempt<'_> {
         let ctx = target.context(ports.now_ms(), self.request_id);
         let count =
             TokenCount { request: &self.call.request, native: dialects::native_for(self.dialect, self.call, adapter) };
+        let cannot_count = || {
+            GatewayError::invalid_request(
+                "unsupported_model",
+                format!("Model `{}` has no target whose provider counts tokens.", self.call.request.model),
+            )
+            .with_param("model")
+        };
         let request = adapter
             .count_tokens_request(&ctx, count)
-            .unwrap_or_else(|| {
-                Err(GatewayError::invalid_request(
-                    "unsupported_model",
-                    format!("Model `{}` has no target whose provider counts tokens.", self.call.request.model),
-                )
-                .with_param("model"))
-            })
+            .unwrap_or_else(|| Err(cannot_count()))
             .map_err(AttemptFailure::Unservable)?;
         let mut reply = ports.send(&request, adapter.answer_headers(), target.first_byte_ms).await?;
+        if matches!(reply.status(), 404 | 405 | 501) {
+            // No count at this endpoint (an OpenAI-compatible API without OpenAI's): another target may count.
+            return Err(AttemptFailure::Unservable(cannot_count()));
+        }
         if !(200..300).contains(&reply.status()) {
             // The count's rate-limit headers are the count's own: not learned as the endpoint's quota.
             return Err(

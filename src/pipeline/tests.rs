@@ -640,12 +640,16 @@ fn run_count(fake: &Fake, config: &Config, model: &str) -> (Result<(u64, String)
 #[test]
 fn token_counts_go_to_the_first_target_that_counts_with_the_clients_own_body() {
     let config = config(json!({}));
-    let fake = Fake::new().script("anthropic.example", vec![ok_json(json!({"input_tokens": 14}))]);
+    // The OpenAI-kind target first: an OpenAI-compatible API without OpenAI's count answers 404.
+    let fake = Fake::new()
+        .script("us.example", vec![status(404, &[])])
+        .script("anthropic.example", vec![ok_json(json!({"input_tokens": 14}))]);
     let (result, trail) = run_count(&fake, &config, "mixed");
     assert_eq!(result.unwrap(), (14, "anth".to_string()));
-    assert_eq!(fake.hosts(), ["anthropic.example"], "nothing is sent to a kind that cannot count");
-    assert_eq!(fake.sent_urls.borrow()[0], "https://anthropic.example/v1/messages/count_tokens");
-    let sent = &fake.sent_bodies.borrow()[0];
+    assert_eq!(fake.hosts(), ["us.example", "anthropic.example"]);
+    assert_eq!(fake.sent_urls.borrow()[0], "https://us.example/v1/responses/input_tokens");
+    assert_eq!(fake.sent_urls.borrow()[1], "https://anthropic.example/v1/messages/count_tokens");
+    let sent = &fake.sent_bodies.borrow()[1];
     assert_eq!((sent["model"].as_str(), sent["system"].as_str()), (Some("claude-up"), Some("be brief")));
     assert!(sent.get("max_tokens").is_none());
     let outcomes: Vec<&str> = trail.attempts.iter().map(|a| a.outcome.as_str()).collect();
@@ -669,13 +673,32 @@ fn a_failed_count_is_the_callers_answer_and_never_the_endpoints_health() {
 }
 
 #[test]
-fn a_model_whose_targets_cannot_count_is_a_clear_400_and_nothing_is_sent() {
+fn an_openai_target_counts_with_openais_input_token_count() {
     let config = config(json!({}));
-    let fake = Fake::new();
+    let fake =
+        Fake::new().script("us.example", vec![ok_json(json!({"object": "response.input_tokens", "input_tokens": 9}))]);
+    let (result, _) = run_count(&fake, &config, "mixed");
+    assert_eq!(result.unwrap(), (9, "a".to_string()));
+    assert_eq!(fake.sent_urls.borrow()[0], "https://us.example/v1/responses/input_tokens");
+    assert_eq!(
+        fake.sent_bodies.borrow()[0],
+        json!({"model": "up-a", "input": [{"type": "message", "role": "system", "content": "be brief"},
+            {"type": "message", "role": "user", "content": "hi"}]})
+    );
+}
+
+#[test]
+fn a_model_whose_targets_cannot_count_is_a_clear_400() {
+    let config = config(json!({}));
+    // Its targets a and b are both on us.example, e on eu.example.
+    let fake = Fake::new()
+        .script("us.example", vec![status(404, &[]), status(404, &[])])
+        .script("eu.example", vec![status(404, &[])]);
     let error = run_count(&fake, &config, "m").0.unwrap_err();
     assert_eq!((error.status, error.code.as_ref(), error.param.as_deref()), (400, "unsupported_model", Some("model")));
     assert!(error.message.contains("counts tokens"), "{}", error.message);
-    assert!(fake.hosts().is_empty());
+    assert_eq!(fake.hosts().len(), 3, "every target was asked");
+    assert!(fake.health.borrow().is_empty(), "an endpoint without a count is not unhealthy");
 }
 
 #[test]

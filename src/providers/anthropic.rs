@@ -157,11 +157,56 @@ fn translate_tools(extra: &Map<String, Value>, body: &mut Map<String, Value>) ->
     Ok(())
 }
 
+/// What Anthropic's `count_tokens` takes of a Messages request.
+const COUNTED_FIELDS: [&str; 6] = ["model", "messages", "system", "tools", "tool_choice", "thinking"];
+
 pub fn chat_request(
     ctx: &AttemptContext,
     req: &ChatRequest,
     default_max_tokens: u64,
 ) -> Result<UpstreamRequest, GatewayError> {
+    let mut body = messages_body(ctx, req, default_max_tokens)?;
+    if req.is_stream() {
+        body.insert("stream".into(), Value::Bool(true));
+    }
+    let body = serde_json::to_vec(&body).map_err(|e| GatewayError::internal(e.to_string()))?;
+    let headers = request_headers(ctx, req.is_stream());
+    Ok(UpstreamRequest { url: format!("{}/messages", ctx.provider.base_url), headers, body, stream: req.is_stream() })
+}
+
+/// The count of the Messages request `req` would be (for clients of other dialects).
+fn translated_count_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamRequest, GatewayError> {
+    let mut body = messages_body(ctx, req, DEFAULT_MAX_TOKENS)?;
+    body.retain(|field, _| COUNTED_FIELDS.contains(&field.as_str()));
+    let body = serde_json::to_vec(&body).map_err(|e| GatewayError::internal(e.to_string()))?;
+    let headers = request_headers(ctx, false);
+    Ok(UpstreamRequest {
+        url: format!("{}/messages/count_tokens", ctx.provider.base_url),
+        headers,
+        body,
+        stream: false,
+    })
+}
+
+fn request_headers(ctx: &AttemptContext, stream: bool) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("accept", if stream { "text/event-stream" } else { "application/json" }.to_string()),
+        ("anthropic-version", ANTHROPIC_VERSION.to_string()),
+        ("user-agent", USER_AGENT.to_string()),
+    ];
+    if let Some(key) = ctx.api_key {
+        headers.push(("x-api-key", key.to_string()));
+    }
+    headers
+}
+
+/// A Messages body for `req` (without `stream`).
+fn messages_body(
+    ctx: &AttemptContext,
+    req: &ChatRequest,
+    default_max_tokens: u64,
+) -> Result<Map<String, Value>, GatewayError> {
     let extra = &req.extra;
     if extra.get("n").and_then(Value::as_u64).unwrap_or(1) > 1 {
         return Err(unsupported("n", "Anthropic models return one choice; n must be 1."));
@@ -215,20 +260,7 @@ pub fn chat_request(
         let choice = if thinks { json!({"type": "auto"}) } else { json!({"type": "tool", "name": JSON_TOOL}) };
         body.insert("tool_choice".into(), choice);
     }
-    if req.is_stream() {
-        body.insert("stream".into(), Value::Bool(true));
-    }
-    let body = serde_json::to_vec(&body).map_err(|e| GatewayError::internal(e.to_string()))?;
-    let mut headers = vec![
-        ("content-type", "application/json".to_string()),
-        ("accept", if req.is_stream() { "text/event-stream" } else { "application/json" }.to_string()),
-        ("anthropic-version", ANTHROPIC_VERSION.to_string()),
-        ("user-agent", USER_AGENT.to_string()),
-    ];
-    if let Some(key) = ctx.api_key {
-        headers.push(("x-api-key", key.to_string()));
-    }
-    Ok(UpstreamRequest { url: format!("{}/messages", ctx.provider.base_url), headers, body, stream: req.is_stream() })
+    Ok(body)
 }
 
 /// The client's own Anthropic request, relayed natively: only the model is
@@ -368,8 +400,11 @@ impl super::ProviderAdapter for Anthropic {
         ctx: &AttemptContext,
         count: super::TokenCount,
     ) -> Option<Result<UpstreamRequest, GatewayError>> {
-        // The client's own body (a `count_tokens` body), only the model replaced.
-        let native = count.native?;
+        // The client's own body (a `count_tokens` body), only the model replaced; from
+        // another dialect, the Messages request it would be, with the fields a count takes.
+        let Some(native) = count.native else {
+            return Some(translated_count_request(ctx, count.request));
+        };
         let (version, beta) = protocol_headers(&native);
         Some(native_request(ctx, native.body, version, beta).map(|mut request| {
             request.url.push_str("/count_tokens");

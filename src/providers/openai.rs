@@ -1,6 +1,8 @@
 //! Adapter for OpenAI and every OpenAI-compatible provider: builds the upstream
 //! request (the answer is already canonical; `protocol::stream` watches it). No I/O.
 
+mod input_tokens;
+
 use crate::config::{Provider, ProviderKind};
 use crate::error::GatewayError;
 use crate::protocol::openai::{ChatRequest, EmbeddingsRequest, StreamOptions};
@@ -125,6 +127,30 @@ impl super::ProviderAdapter for OpenAi {
     ) -> Result<super::WholeAnswer, super::AttemptFailure> {
         // Relayed as the provider's own bytes (checked when its usage is read).
         Ok(super::WholeAnswer::Canonical)
+    }
+
+    /// OpenAI's `responses/input_tokens`, over the Responses body the request would be.
+    /// Azure deployments have no count; an OpenAI-compatible API without one answers
+    /// 404, which the count reads as "this target cannot count".
+    fn count_tokens_request(
+        &self,
+        ctx: &super::AttemptContext,
+        count: super::TokenCount,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        if matches!(ctx.provider.kind, ProviderKind::AzureOpenai { .. }) {
+            return None;
+        }
+        let body = serde_json::to_vec(&input_tokens::body(count.request, ctx.upstream_model));
+        Some(body.map_err(|e| GatewayError::internal(e.to_string())).map(|body| {
+            let mut headers = vec![
+                ("content-type", "application/json".to_string()),
+                ("accept", "application/json".to_string()),
+                ("user-agent", USER_AGENT.to_string()),
+            ];
+            headers.extend(auth_header(ctx.provider, ctx.api_key));
+            let url = endpoint_url(ctx.provider, ctx.upstream_model, "responses/input_tokens");
+            UpstreamRequest { url, headers, body, stream: false }
+        }))
     }
 
     fn stream_translator(

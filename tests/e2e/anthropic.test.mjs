@@ -245,8 +245,24 @@ test("count_tokens: the Anthropic SDK's countTokens is answered by the Anthropic
   assert.match(call.headers["anthropic-version"], /^\d{4}-\d{2}-\d{2}$/);
   assert.deepEqual(call.body, { model: "claude-sonnet-4-5", ...params }, "the client's body, only the model replaced");
 
-  // A model whose targets cannot count: a 400 the SDK maps, and nothing is sent.
+  // An OpenAI target counts with OpenAI's input-token count, over the Responses body the request would be.
   stack.reset();
+  const openai = await anthropic.messages.countTokens({ model: "gpt-4o-mini", ...params }).withResponse();
+  assert.deepEqual(openai.data, { input_tokens: 5 });
+  assert.equal(openai.response.headers.get("x-gateway-provider"), "gpt");
+  assert.equal(stack.mocks.gpt.calls[0].path, "/v1/responses/input_tokens");
+  assert.deepEqual(stack.mocks.gpt.calls[0].body, {
+    model: "gpt-4o-mini",
+    input: [
+      { type: "message", role: "system", content: "Be brief." },
+      { type: "message", role: "user", content: "Hello gateway friend" },
+    ],
+  });
+
+  // A model whose targets cannot count (an OpenAI-compatible API without the count answers 404):
+  // a 400 the SDK maps.
+  stack.reset();
+  stack.mocks.gpt.fault({ kind: "status", status: 404, times: 1 });
   await assert.rejects(anthropic.messages.countTokens({ model: "gpt-4o-mini", ...params }), (err) => {
     assert.ok(err instanceof Anthropic.BadRequestError);
     assert.equal(err.error.type, "error");
@@ -254,23 +270,21 @@ test("count_tokens: the Anthropic SDK's countTokens is answered by the Anthropic
     assert.match(err.error.error.message, /counts tokens/);
     return true;
   });
-  assert.equal(stack.mocks.gpt.calls.length, 0);
+  assert.equal(stack.mocks.gpt.calls.length, 1);
   await assert.rejects(new Anthropic({ apiKey: "gw_wrong", baseURL: stack.url, maxRetries: 0 }).messages.countTokens({ model: "claude-sonnet", ...params }), Anthropic.AuthenticationError);
   await assert.rejects(anthropic.messages.countTokens({ model: "nope", ...params }), Anthropic.NotFoundError);
 });
 
-test("count_tokens failures are the caller's answer and never open the endpoint's circuit", async () => {
+test("count_tokens failures fail over and never open the endpoint's circuit", async () => {
   stack.mocks.claude.fault({ kind: "status", status: 529, times: 8 });
   for (let i = 0; i < 8; i++) {
-    await assert.rejects(anthropic.messages.countTokens({ model: "claude-then-gpt", messages: [{ role: "user", content: "hi" }] }), (err) => {
-      assert.equal(err.status, 503);
-      return true;
-    });
+    const { response } = await anthropic.messages.countTokens({ model: "claude-then-gpt", messages: [{ role: "user", content: "hi" }] }).withResponse();
+    assert.equal(response.headers.get("x-gateway-provider"), "gpt", "counted by the next target");
   }
   // Eight failures in a row would open the circuit if they were the endpoint's: the next message still goes to it.
   const { response } = await anthropic.messages.create({ model: "claude-then-gpt", max_tokens: 16, messages: [{ role: "user", content: "hi" }] }).withResponse();
   assert.equal(response.headers.get("x-gateway-provider"), "claude");
-  assert.equal(stack.mocks.gpt.calls.length, 0);
+  assert.ok(stack.mocks.gpt.calls.every((c) => c.path === "/v1/responses/input_tokens"), "gpt was only asked to count");
 });
 
 test("other paths under /v1/messages/ answer in Anthropic's shape", async () => {

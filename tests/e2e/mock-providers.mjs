@@ -205,11 +205,22 @@ const openai = {
     ctx.res.end(JSON.stringify({ object: "list", data, model: ctx.body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } }));
   },
 
+  /** `responses/input_tokens` (a Responses body): the words of its input items and instructions. */
+  inputTokens({ res, body }) {
+    const items = typeof body?.input === "string" ? [{ content: body.input }] : Array.isArray(body?.input) ? body.input : [];
+    const itemText = (item) =>
+      typeof item.content === "string" ? item.content : Array.isArray(item.content) ? item.content.map((p) => p.text ?? "").join(" ") : (item.output ?? "");
+    const words = items.reduce((n, item) => n + countWords(itemText(item)), 0) + countWords(body?.instructions ?? "");
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ object: "response.input_tokens", input_tokens: Math.max(1, words) }));
+  },
+
   route(method, path) {
     // Azure OpenAI addresses a deployment: /openai/deployments/{name}/chat/completions?api-version=…
     const op = path.replace(/^\/openai\/deployments\/[^/]+\//, "/v1/");
     if (method === "POST" && op === "/v1/chat/completions") return this.chat;
     if (method === "POST" && op === "/v1/embeddings") return this.embeddings;
+    if (method === "POST" && path === "/v1/responses/input_tokens") return this.inputTokens;
     if (method === "GET" && path === "/v1/models") return this.models;
     return null;
   },

@@ -231,6 +231,55 @@ test("items named by item_reference are read from the store and hold the request
   assert.equal(missing.json.error.code, "item_not_found");
 });
 
+// OpenAI's input-token count (`client.responses.inputTokens.count`), routed like the request it
+// counts and asked of the target's provider: OpenAI's own count, or Anthropic's, Gemini's and
+// Bedrock's over the body they would receive. Each mock counts the words it is sent.
+test("responses.inputTokens.count: counted by every kind's provider, a stored conversation included", async () => {
+  for (const kind of KINDS) {
+    stack.reset();
+    const ask = client.responses.inputTokens.count({ model: `${kind}-model`, instructions: "Be brief.", input: "Hello gateway friend" });
+    if (kind === "azure") {
+      await assert.rejects(ask, (err) => err.status === 400 && err.code === "unsupported_model" && /counts tokens/.test(err.message));
+      assert.equal(stack.mocks.azure.calls.length, 0, "Azure deployments have no count: nothing is sent");
+      continue;
+    }
+    const { data, response } = await ask.withResponse();
+    assert.deepEqual(data, { object: "response.input_tokens", input_tokens: 5 }, kind);
+    assert.equal(response.headers.get("x-gateway-provider"), kind);
+    const [call] = stack.mocks[kind].calls;
+    assert.ok(/input_tokens|count_tokens|countTokens|count-tokens/.test(call.path), `${kind}: ${call.path}`);
+    assert.ok(!JSON.stringify(call.body).includes("max_tokens"), `${kind}: a count, not a generation`);
+  }
+  assert.deepEqual(stack.mocks.openai.calls[0]?.body, undefined, "reset between kinds");
+
+  stack.reset();
+  await client.responses.inputTokens.count({ model: "openai-model", input: [{ role: "user", content: "Weather?" }], tools: [weather] });
+  assert.deepEqual(stack.mocks.openai.calls[0].body, {
+    model: "openai-upstream",
+    input: [{ type: "message", role: "user", content: "Weather?" }],
+    tools: [weather],
+  });
+
+  // A continued conversation is counted whole, and held to where it is stored.
+  const first = await client.responses.create({ model: "openai-model", input: "My name is Ada." });
+  const counted = await client.responses.inputTokens.count({ model: "anthropic-model", input: "What is my name?", previous_response_id: first.id });
+  assert.equal(counted.input_tokens, 4 + 9 + 4, "the stored turn, its answer and the new input");
+  assert.equal(stack.mocks.anthropic.calls.at(-1).body.messages.length, 3);
+  const started = await client.responses.create({ model: "mixed", input: "start" }, { headers: { "x-gateway-region": "eu" } });
+  const { response } = await client.responses.inputTokens.count({ model: "mixed", input: "x", previous_response_id: started.id }).withResponse();
+  assert.equal(response.headers.get("x-gateway-region"), "eu");
+  assert.ok(!stack.mocks.openai.calls.some((c) => c.path === "/v1/responses/input_tokens" && c.body.model === "us-upstream"));
+
+  // An OpenAI-compatible API without the count (404) is a target that cannot count: the caller gets a 400.
+  stack.mocks.openai.fault({ kind: "status", status: 404, times: 1 });
+  await assert.rejects(client.responses.inputTokens.count({ model: "openai-model", input: "hi" }), (err) => err.status === 400 && err.code === "unsupported_model");
+  await assert.rejects(client.responses.inputTokens.count({ model: "nope", input: "hi" }), OpenAI.NotFoundError);
+  await assert.rejects(new OpenAI({ apiKey: "gw_wrong", baseURL: `${stack.url}/v1`, maxRetries: 0 }).responses.inputTokens.count({ model: "openai-model", input: "hi" }), OpenAI.AuthenticationError);
+  const get = await fetch(`${stack.url}/v1/responses/input_tokens`, { headers: { authorization: `Bearer ${DEV_GATEWAY_KEY}` } });
+  assert.equal(get.status, 405);
+  assert.equal((await get.json()).error.type, "invalid_request_error");
+});
+
 test("a stored conversation has a size cap", async () => {
   let previous;
   let status = 200;

@@ -447,8 +447,14 @@ fn documented_count_tokens_request_and_answer() {
         json!({"model": "claude-sonnet-4-5", "system": "You are a scientist",
                "messages": [{"role": "user", "content": "Hello, Claude"}]})
     );
+    // From another dialect: the Messages request it would be, with only what a count takes.
     let without_native = crate::providers::TokenCount { request: &request, native: None };
-    assert!(with_ctx(|ctx| Anthropic.count_tokens_request(ctx, without_native)).is_none());
+    let sent = with_ctx(|ctx| Anthropic.count_tokens_request(ctx, without_native)).unwrap().unwrap();
+    assert_eq!(sent.url, "https://api.anthropic.com/v1/messages/count_tokens");
+    let sent_body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(sent_body["model"], "claude-sonnet-4-5");
+    assert_eq!(sent_body["messages"][0]["role"], "user");
+    assert!(sent_body.get("max_tokens").is_none() && sent_body.get("stream").is_none(), "{sent_body}");
 
     assert_eq!(Anthropic.count_tokens_response(br#"{"input_tokens":14}"#), Ok(14));
     assert!(matches!(

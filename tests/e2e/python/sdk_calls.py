@@ -133,15 +133,18 @@ def _():
     expect(message.stop_reason == "tool_use" and message.content[-1].input == {"location": "Paris"}, message)
 
 
-@check("anthropic count_tokens")
+@check("token counts: anthropic count_tokens and openai responses.input_tokens, to both formats")
 def _():
-    counted = ant.messages.count_tokens(model="claude", system="Be brief.", messages=[{"role": "user", "content": "one two three"}])
-    expect(counted.input_tokens == 5, counted)
+    for model in ["claude", "gpt"]:
+        counted = ant.messages.count_tokens(model=model, system="Be brief.", messages=[{"role": "user", "content": "one two three"}])
+        expect(counted.input_tokens == 5, (model, counted))
+        counted = oai.responses.input_tokens.count(model=model, instructions="Be brief.", input="one two three")
+        expect(counted.object == "response.input_tokens" and counted.input_tokens == 5, (model, counted))
     try:
-        ant.messages.count_tokens(model="gpt", messages=[{"role": "user", "content": "x"}])
+        ant.messages.count_tokens(model="nope", messages=[{"role": "user", "content": "x"}])
         raise AssertionError("no error")
-    except anthropic.BadRequestError as error:
-        expect(error.body["error"]["type"] == "invalid_request_error", error.body)
+    except anthropic.NotFoundError as error:
+        expect(error.body["error"]["type"] == "not_found_error", error.body)
 
 
 @check("anthropic errors map to the SDK's exceptions")
