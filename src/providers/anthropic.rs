@@ -176,8 +176,13 @@ pub fn chat_request(
 
 /// The count of the Messages request `req` would be (for clients of other dialects).
 fn translated_count_request(ctx: &AttemptContext, req: &ChatRequest) -> Result<UpstreamRequest, GatewayError> {
-    let mut body = messages_body(ctx, req, DEFAULT_MAX_TOKENS)?;
-    body.retain(|field, _| COUNTED_FIELDS.contains(&field.as_str()));
+    let mut whole = messages_body(ctx, req, DEFAULT_MAX_TOKENS)?;
+    let mut body = Map::new();
+    for field in COUNTED_FIELDS {
+        if let Some(value) = whole.remove(field) {
+            body.insert(field.into(), value);
+        }
+    }
     let body = serde_json::to_vec(&body).map_err(|e| GatewayError::internal(e.to_string()))?;
     let headers = request_headers(ctx, false);
     Ok(UpstreamRequest {

@@ -11,7 +11,10 @@ use serde_json::{Map, Value};
 pub fn body(request: &ChatRequest, upstream_model: &str) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("model".into(), upstream_model.into());
-    let input: Vec<Value> = request.messages.iter().flat_map(input_items).collect();
+    let mut input = Vec::with_capacity(request.messages.len());
+    for message in &request.messages {
+        push_input_items(message, &mut input);
+    }
     body.insert("input".into(), Value::Array(input));
     let extra = &request.extra;
     if let Some(Value::Array(tools)) = extra.get("tools") {
@@ -38,16 +41,15 @@ pub fn body(request: &ChatRequest, upstream_model: &str) -> Map<String, Value> {
 
 /// One chat message as Responses input items (an assistant turn with tool calls
 /// is its text, then one `function_call` item per call).
-fn input_items(message: &Message) -> Vec<Value> {
+fn push_input_items(message: &Message, items: &mut Vec<Value>) {
     let content = message.rest.get("content").filter(|c| !c.is_null());
     match message.role.as_str() {
-        "tool" | "function" => vec![json!({
+        "tool" | "function" => items.push(json!({
             "type": "function_call_output",
             "call_id": message.rest.get("tool_call_id").cloned().unwrap_or_default(),
             "output": content.map_or_else(String::new, text_of),
-        })],
+        })),
         "assistant" => {
-            let mut items = Vec::new();
             if let Some(content) = content.map(text_of).filter(|t| !t.is_empty()) {
                 items.push(json!({"type": "message", "role": "assistant", "content": content}));
             }
@@ -59,7 +61,6 @@ fn input_items(message: &Message) -> Vec<Value> {
                     "arguments": call.pointer("/function/arguments").cloned().unwrap_or_else(|| "{}".into()),
                 }));
             }
-            items
         }
         role => {
             let content = match content {
@@ -67,7 +68,7 @@ fn input_items(message: &Message) -> Vec<Value> {
                 Some(other) => Value::String(text_of(other)),
                 None => Value::String(String::new()),
             };
-            vec![json!({"type": "message", "role": role, "content": content})]
+            items.push(json!({"type": "message", "role": role, "content": content}));
         }
     }
 }
