@@ -150,6 +150,8 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             created_s: ctx.now_ms / 1000,
         };
         let tools = offered_tools(self.call);
+        // The gateway's JSON tool is in translated requests only: a native body is the client's own.
+        let json_output = !is_native && self.call.request.asks_json_output();
 
         let streamed_json = streamed_upstream && content_type.starts_with(adapter.stream_content_type());
         if request.stream && !streamed_upstream {
@@ -158,7 +160,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
                     "a stream was asked for but the answer is not an event stream",
                 ));
             }
-            let wants = StreamWants { raw: is_native, json_output: self.call.request.asks_json_output() };
+            let wants = StreamWants { raw: is_native, json_output };
             let translator = adapter.stream_translator(&ctx, wants);
             let (encoder, wants_usage) = self.dialect.stream_encoder(self.call, &shape);
             let mut relay = Relay::new(translator, encoder, wants_usage);
@@ -183,10 +185,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             })?;
             let choices = self.call.request.extra.get("n").and_then(Value::as_u64).unwrap_or(1);
             let completion = providers::assemble_stream(
-                adapter.stream_translator(
-                    &ctx,
-                    StreamWants { raw: false, json_output: self.call.request.asks_json_output() },
-                ),
+                adapter.stream_translator(&ctx, StreamWants { raw: false, json_output }),
                 &body,
                 choices,
             )?;

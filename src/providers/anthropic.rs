@@ -337,7 +337,10 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
     }
     // The JSON answer is the content alone: text the model wrote around an unforced
     // call (thinking on) would break it.
-    let json_answer = json_answer.map(|json| text = json).is_some();
+    let is_json_answer = json_answer.is_some();
+    if let Some(json) = json_answer {
+        text = json;
+    }
     let mut msg = json!({"role": "assistant", "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { text.into() }, "refusal": null});
     if !tool_calls.is_empty() {
         msg["tool_calls"] = Value::Array(tool_calls);
@@ -346,7 +349,7 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
         msg["reasoning_content"] = reasoning.into();
         msg["thinking_blocks"] = Value::Array(thinking_blocks);
     }
-    let reason = if json_answer {
+    let reason = if is_json_answer {
         "stop"
     } else {
         finish_reason(message.get("stop_reason").and_then(Value::as_str)).unwrap_or("stop")

@@ -260,7 +260,10 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
         }
     }
     // The JSON answer is the content alone (text around an unforced call would break it).
-    let json_answer = json_answer.map(|json| text = json).is_some();
+    let is_json_answer = json_answer.is_some();
+    if let Some(json) = json_answer {
+        text = json;
+    }
     let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { text.into() }, "refusal": null});
     if !calls.is_empty() {
         message["tool_calls"] = Value::Array(calls);
@@ -269,7 +272,7 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
         message["reasoning_content"] = reasoning.into();
         message["thinking_blocks"] = Value::Array(thinking);
     }
-    let reason = if json_answer {
+    let reason = if is_json_answer {
         "stop"
     } else {
         finish_reason(response.get("stopReason").and_then(Value::as_str)).unwrap_or("stop")
