@@ -49,7 +49,7 @@ impl ClientDialect for AnthropicMessages {
         if shape.native {
             (Box::new(AnthropicRawEncoder), true)
         } else {
-            (Box::new(AnthropicEncoder::new(shape.public_model, shape.message_id)), true)
+            (Box::new(AnthropicEncoder::new(shape.public_model, shape.message_id, shape.estimated_input_tokens)), true)
         }
     }
 

@@ -45,6 +45,9 @@ pub struct Shape<'a> {
     pub message_id: &'a str,
     /// When the answer was made, in seconds since the epoch.
     pub created_s: u64,
+    /// The gateway's estimate of the prompt's tokens, for a stream that must name
+    /// them before a provider that counts only at the end has (Anthropic's `message_start`).
+    pub estimated_input_tokens: u64,
 }
 
 /// A whole answer for the client, and what the dialect keeps of it (the

@@ -7,7 +7,14 @@ fn no_call() -> ClientCall {
 }
 
 fn shape(native: bool) -> Shape<'static> {
-    Shape { native, upstream_model: "up-model", public_model: "public", message_id: "msg_1", created_s: 7 }
+    Shape {
+        native,
+        upstream_model: "up-model",
+        public_model: "public",
+        message_id: "msg_1",
+        created_s: 7,
+        estimated_input_tokens: 0,
+    }
 }
 
 #[test]

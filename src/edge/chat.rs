@@ -126,6 +126,7 @@ pub async fn serve(
     let ports = EdgePorts { env, ctx, settings: &settings, request_id: &rc.id, estimated_tokens: estimate };
     let message_id = format!("msg_{}", rc.id.trim_start_matches("req_"));
     let mut operation = ChatAttempt::new(rc.dialect, &mut call, &rc.id, &message_id, settings.stream_idle_timeout_ms);
+    operation.estimated_input_tokens = plan.needs.prompt_tokens;
     let scope =
         Attempts { plan: &plan, allowed: &routing.allowed, settings: &settings, request_started_ms: rc.started_ms };
     let mut trail = Trail::default();

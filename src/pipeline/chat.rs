@@ -56,6 +56,8 @@ pub struct ChatAttempt<'a> {
     pub message_id: &'a str,
     /// The longest silence inside a body being read.
     pub idle_ms: u64,
+    /// The gateway's estimate of the prompt's tokens (see `Shape`).
+    pub estimated_input_tokens: u64,
     /// A first-byte timeout of the last attempt shows the endpoint is not alive: it was
     /// asked for a stream the client did not ask for, whose headers come at once, or
     /// its learned pace said the whole answer comes well within the deadline.
@@ -70,7 +72,15 @@ impl<'a> ChatAttempt<'a> {
         message_id: &'a str,
         idle_ms: u64,
     ) -> Self {
-        Self { dialect, call, request_id, message_id, idle_ms, timeout_shows_liveness: false }
+        Self {
+            dialect,
+            call,
+            request_id,
+            message_id,
+            idle_ms,
+            estimated_input_tokens: 0,
+            timeout_shows_liveness: false,
+        }
     }
 }
 
@@ -148,6 +158,7 @@ impl<P: Ports + StreamPort> Operation<P> for ChatAttempt<'_> {
             public_model: candidate.model,
             message_id: self.message_id,
             created_s: ctx.now_ms / 1000,
+            estimated_input_tokens: self.estimated_input_tokens,
         };
         let tools = offered_tools(self.call);
         // The gateway's JSON tool is in translated requests only: a native body is the client's own.

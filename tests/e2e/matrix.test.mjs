@@ -83,6 +83,13 @@ for (const kind of KINDS) {
     assert.equal(final.content.find((b) => b.type === "text").text, `Hello from ${kind}! You said: a b c`);
     assert.equal(final.model, model);
     assert.ok(final.usage.input_tokens > 0 && final.usage.output_tokens > 0, JSON.stringify(final.usage));
+    // message_start names the prompt's size before any content (Claude Code tracks its context
+    // from it): the provider's count, or where it counts only at the end the gateway's estimate.
+    const events = await client.messages.create({ model, max_tokens: 128, messages: [{ role: "user", content: "a b c" }], stream: true });
+    let started;
+    for await (const event of events) started ??= event;
+    assert.equal(started.type, "message_start");
+    assert.ok(started.message.usage.input_tokens > 0, JSON.stringify(started.message.usage));
 
     const tools = [{ name: tool.name, description: tool.description, input_schema: tool.schema }];
     const first = await client.messages.create({ model, max_tokens: 128, tools, messages: [{ role: "user", content: "Weather?" }] });

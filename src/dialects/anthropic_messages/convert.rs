@@ -297,6 +297,12 @@ enum Open {
 pub struct AnthropicEncoder {
     model: String,
     message_id: String,
+    /// `message_start`'s input tokens: Anthropic's stream names the prompt's size
+    /// first, while OpenAI-format and Bedrock providers report usage only at the
+    /// end. Clients such as Claude Code track their context from `message_start`
+    /// (0 would read as an empty context, never compacted); `message_delta` then
+    /// carries the provider's exact counts.
+    estimated_input_tokens: u64,
     started: bool,
     open: Open,
     next_index: u64,
@@ -306,10 +312,11 @@ pub struct AnthropicEncoder {
 }
 
 impl AnthropicEncoder {
-    pub fn new(public_model: &str, message_id: &str) -> Self {
+    pub fn new(public_model: &str, message_id: &str, estimated_input_tokens: u64) -> Self {
         Self {
             model: public_model.into(),
             message_id: message_id.into(),
+            estimated_input_tokens,
             started: false,
             open: Open::None,
             next_index: 0,
@@ -327,7 +334,7 @@ impl AnthropicEncoder {
         if !self.started {
             self.started = true;
             let message = json!({"id": &self.message_id, "type": "message", "role": "assistant", "content": [], "model": &self.model,
-                "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 0, "output_tokens": 0}});
+                "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": self.estimated_input_tokens, "output_tokens": 0}});
             Self::emit("message_start", json!({"type": "message_start", "message": message}), out);
         }
     }

@@ -21,6 +21,7 @@ fn shape() -> Shape<'static> {
         public_model: "gpt-4.1",
         message_id: "msg_abc",
         created_s: 1_741_476_542,
+        estimated_input_tokens: 0,
     }
 }
 

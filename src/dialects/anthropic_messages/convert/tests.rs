@@ -157,7 +157,7 @@ fn canonical_completion_becomes_an_anthropic_message() {
 }
 
 fn events(chunks: &[&str]) -> Vec<(String, Value)> {
-    let mut encoder = AnthropicEncoder::new("smart", "msg_gw_1");
+    let mut encoder = AnthropicEncoder::new("smart", "msg_gw_1", 8);
     let mut out = Vec::new();
     for chunk in chunks {
         encoder.event(chunk, &mut out);
@@ -206,7 +206,13 @@ fn canonical_chunks_become_anthropic_events_in_order() {
     assert_eq!(out[8].1["index"], 2, "parallel tool calls get distinct blocks");
     assert_eq!(out[11].1["delta"]["stop_reason"], "tool_use");
     assert_eq!(out[11].1["usage"]["output_tokens"], 4);
+    assert_eq!(out[11].1["usage"]["input_tokens"], 9, "the provider's exact count at the end");
     assert_eq!(out[0].1["message"]["id"], "msg_gw_1");
+    assert_eq!(
+        out[0].1["message"]["usage"],
+        json!({"input_tokens": 8, "output_tokens": 0}),
+        "the prompt's estimated size first, as Anthropic's stream names it (never 0)"
+    );
 }
 
 #[test]
@@ -218,6 +224,6 @@ fn errors_in_anthropic_shape() {
     );
     assert_eq!(error_type(529), "overloaded_error");
     let mut out = Vec::new();
-    AnthropicEncoder::new("m", "id").error("upstream_stream_interrupted", "cut", &mut out);
+    AnthropicEncoder::new("m", "id", 0).error("upstream_stream_interrupted", "cut", &mut out);
     assert!(String::from_utf8(out).unwrap().starts_with("event: error\ndata: {"));
 }
