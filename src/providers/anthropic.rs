@@ -8,8 +8,8 @@ mod stream;
 pub use stream::{stream_translator, AnthropicStream};
 
 use super::common::{
-    json_output_schema, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported, JSON_TOOL,
-    JSON_TOOL_DESCRIPTION,
+    json_output_schema, json_tool_choice, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported,
+    JsonToolChoice, JSON_TOOL, JSON_TOOL_DESCRIPTION,
 };
 use super::{AttemptContext, UpstreamRequest};
 use crate::error::GatewayError;
@@ -157,6 +157,30 @@ fn translate_tools(extra: &Map<String, Value>, body: &mut Map<String, Value>) ->
     Ok(())
 }
 
+/// JSON output as a call of one tool whose input is the answer; the reply comes back
+/// as message content (see chat_response / the stream). Beside the client's tools,
+/// the model must call one of them or this one (see `JsonToolChoice`).
+fn add_json_tool(body: &mut Map<String, Value>, extra: &Map<String, Value>, schema: Value) {
+    let thinks = body.get("thinking").is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
+    let mut choice = match json_tool_choice(extra, thinks) {
+        JsonToolChoice::Left => return,
+        JsonToolChoice::Auto => json!({"type": "auto"}),
+        JsonToolChoice::AnyTool => json!({"type": "any"}),
+        JsonToolChoice::Forced => json!({"type": "tool", "name": JSON_TOOL}),
+    };
+    let tool = json!({"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "input_schema": schema});
+    match body.get_mut("tools") {
+        Some(Value::Array(tools)) => tools.push(tool),
+        _ => {
+            body.insert("tools".into(), Value::Array(vec![tool]));
+        }
+    }
+    if body.get("tool_choice").and_then(|c| c.get("disable_parallel_tool_use")) == Some(&Value::Bool(true)) {
+        choice["disable_parallel_tool_use"] = Value::Bool(true);
+    }
+    body.insert("tool_choice".into(), choice);
+}
+
 /// What Anthropic's `count_tokens` takes of a Messages request.
 const COUNTED_FIELDS: [&str; 6] = ["model", "messages", "system", "tools", "tool_choice", "thinking"];
 
@@ -254,16 +278,7 @@ fn messages_body(
     }
     translate_tools(extra, &mut body)?;
     if let Some(schema) = json_schema {
-        // JSON output as a call of one tool whose input is the answer; the reply comes
-        // back as message content (see chat_response / the stream). Forced, unless the
-        // model thinks: Claude refuses a forced tool with thinking on.
-        let thinks = body.get("thinking").is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
-        body.insert(
-            "tools".into(),
-            json!([{"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "input_schema": schema}]),
-        );
-        let choice = if thinks { json!({"type": "auto"}) } else { json!({"type": "tool", "name": JSON_TOOL}) };
-        body.insert("tool_choice".into(), choice);
+        add_json_tool(&mut body, extra, schema);
     }
     Ok(body)
 }
@@ -341,6 +356,8 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
     if let Some(json) = json_answer {
         text = json;
     }
+    // Real tool calls beside it end the turn as tool calls: the agent runs them and asks again.
+    let answered = is_json_answer && tool_calls.is_empty();
     let mut msg = json!({"role": "assistant", "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { text.into() }, "refusal": null});
     if !tool_calls.is_empty() {
         msg["tool_calls"] = Value::Array(tool_calls);
@@ -349,7 +366,7 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
         msg["reasoning_content"] = reasoning.into();
         msg["thinking_blocks"] = Value::Array(thinking_blocks);
     }
-    let reason = if is_json_answer {
+    let reason = if answered {
         "stop"
     } else {
         finish_reason(message.get("stop_reason").and_then(Value::as_str)).unwrap_or("stop")

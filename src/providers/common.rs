@@ -60,6 +60,40 @@ pub fn stop_sequences(extra: &Map<String, Value>) -> Option<Value> {
 pub const JSON_TOOL: &str = "gateway_json_response";
 pub const JSON_TOOL_DESCRIPTION: &str = "Respond with the answer as this JSON object, always by calling this tool.";
 
+/// How the JSON tool is offered beside a request's own tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonToolChoice {
+    /// Not offered: the client forces a tool of its own (`required`, or one by name),
+    /// so this turn is a tool call, not the answer.
+    Left,
+    /// Offered, the model choosing (thinking on: Claude refuses a forced tool).
+    Auto,
+    /// Some tool must be called: one of the client's, or the JSON tool to answer.
+    AnyTool,
+    /// The JSON tool alone is callable, forced by name.
+    Forced,
+}
+
+/// The JSON tool's place among the client's tools (an agent asks for a structured
+/// final answer and offers tools in every turn, e.g. the OpenAI Agents SDK's `output_type`).
+pub fn json_tool_choice(extra: &Map<String, Value>, thinks: bool) -> JsonToolChoice {
+    let choice = extra.get("tool_choice");
+    let has_tools = extra.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+    let none = choice.and_then(Value::as_str) == Some("none");
+    if has_tools
+        && (choice.and_then(Value::as_str) == Some("required")
+            || choice.is_some_and(|c| c.pointer("/function/name").is_some()))
+    {
+        JsonToolChoice::Left
+    } else if thinks {
+        JsonToolChoice::Auto
+    } else if has_tools && !none {
+        JsonToolChoice::AnyTool
+    } else {
+        JsonToolChoice::Forced
+    }
+}
+
 /// The schema a `response_format` asks for (`{"type":"object"}` for json_object).
 pub fn json_output_schema(extra: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
     let Some(format) = extra.get("response_format") else { return Ok(None) };
@@ -71,12 +105,6 @@ pub fn json_output_schema(extra: &Map<String, Value>) -> Result<Option<Value>, G
         }
         Some(other) => return Err(unsupported("response_format", format!("Unknown response_format type {other:?}."))),
     };
-    if extra.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) {
-        return Err(unsupported(
-            "response_format",
-            "JSON output together with tools is not translated for this provider; use one or the other.",
-        ));
-    }
     if schema.get("type").and_then(Value::as_str) != Some("object") {
         return Err(unsupported(
             "response_format",

@@ -112,7 +112,7 @@ for (const kind of KINDS) {
   // The mocks' JSON modes answer a value of the schema; Anthropic and Bedrock targets get a JSON
   // tool, offered rather than forced with thinking on (their mocks refuse a forced tool then, as
   // the live APIs do), and only its input comes back as the content.
-  test(`structured output × ${kind}: response_format (with reasoning effort too) and output_config.format`, async () => {
+  test(`structured output × ${kind}: response_format (with reasoning effort too, beside tools) and output_config.format`, async () => {
     const schema = { type: "object", properties: { location: { type: "string" } }, required: ["location"], additionalProperties: false };
     const openai = new OpenAI({ apiKey: DEV_GATEWAY_KEY, baseURL: `${stack.url}/v1`, maxRetries: 0 });
     const response_format = { type: "json_schema", json_schema: { name: "weather", schema } };
@@ -125,6 +125,18 @@ for (const kind of KINDS) {
       for await (const chunk of await openai.chat.completions.create({ ...ask, stream: true })) text += chunk.choices[0]?.delta?.content ?? "";
       assert.deepEqual(JSON.parse(text), { location: "Paris" }, `streamed ${JSON.stringify(extra)}`);
     }
+
+    // An agent's turn: tools and a structured answer asked together; a tool call, then the answer.
+    const tools = [{ type: "function", function: { name: tool.name, description: tool.description, parameters: tool.schema } }];
+    const turn = { model, tools, response_format };
+    const first = await openai.chat.completions.create({ ...turn, messages: [{ role: "user", content: "Weather?" }] });
+    const call = first.choices[0].message.tool_calls?.[0];
+    assert.equal(first.choices[0].finish_reason, "tool_calls", JSON.stringify(first.choices[0]));
+    assert.equal(call.function.name, tool.name);
+    const messages = [{ role: "user", content: "Weather?" }, first.choices[0].message, { role: "tool", tool_call_id: call.id, content: "18°C" }];
+    const second = await openai.chat.completions.create({ ...turn, messages });
+    assert.equal(second.choices[0].finish_reason, "stop");
+    assert.deepEqual(JSON.parse(second.choices[0].message.content), { location: "Paris" });
 
     const anthropic = new Anthropic({ apiKey: DEV_GATEWAY_KEY, baseURL: stack.url, maxRetries: 0 });
     const ask = { model, max_tokens: 256, messages: [{ role: "user", content: "Where?" }], output_config: { format: { type: "json_schema", schema } } };

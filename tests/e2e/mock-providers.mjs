@@ -75,15 +75,22 @@ function planReply(name, body, spec) {
   const lastBlocks = Array.isArray(last.content) ? last.content : [];
   const toolResult = lastBlocks.find((b) => b?.type === "tool_result");
   const noToolChoice = body.tool_choice === "none" || body.tool_choice?.type === "none";
-  const wantsTool = Array.isArray(body.tools) && body.tools.length > 0 && !noToolChoice && last.role === "user" && !toolResult;
+  const names = (body.tools ?? []).map((t) => t?.function?.name ?? t?.name ?? "tool");
+  // Anthropic's `any` / `tool` (Bedrock's `any` / `tool` arrive as the same): some tool must be called.
+  const forced = names.length > 0 && (body.tool_choice?.type === "any" || body.tool_choice?.type === "tool");
+  if (forced && toolResult && !spec?.content) {
+    // After a tool's result a real model calls the tool that answers; the mock, the last one offered.
+    const tool = body.tool_choice.name ?? names.at(-1);
+    return { toolCall: { id: "call_mock_2", name: tool, arguments: '{"location":"Paris"}' }, promptTokens, completionTokens: 5 };
+  }
+  const wantsTool = names.length > 0 && !noToolChoice && last.role === "user" && !toolResult;
   if (toolResult && !spec?.content) {
     const content = `Tool said: ${typeof toolResult.content === "string" ? toolResult.content : textOf(toolResult.content)}`;
     return { content, promptTokens, completionTokens: countWords(content) };
   }
   if (wantsTool && !spec?.content) {
-    // The tool the user names, else the first one offered.
-    const names = body.tools.map((t) => t?.function?.name ?? t?.name ?? "tool");
-    const tool = names.find((n) => textOf(last.content).includes(n)) ?? names[0];
+    // The tool forced by name, else the one the user names, else the first one offered.
+    const tool = body.tool_choice?.name ?? names.find((n) => textOf(last.content).includes(n)) ?? names[0];
     return { toolCall: { id: "call_mock_1", name: tool, arguments: '{"location":"Paris"}' }, promptTokens, completionTokens: 5 };
   }
   // A JSON mode answers a JSON object (json_object asks for no particular shape): OpenAI's
@@ -348,7 +355,12 @@ const gemini = {
     const declarations = body.tools?.[0]?.functionDeclarations ?? [];
     const promptTokens = Math.max(1, contents.reduce((n, c) => n + (c.parts ?? []).reduce((m, p) => m + countWords(p.text ?? ""), 0), 0));
     let answerParts;
-    if (fnResponse) {
+    const jsonSchema = body.generationConfig?.responseMimeType === "application/json"
+      ? (body.generationConfig.responseJsonSchema ?? body.generationConfig.responseSchema ?? { type: "object", properties: { location: {} } })
+      : null;
+    if (fnResponse && jsonSchema && !(fault?.kind === "ok" && fault.content)) {
+      answerParts = [{ text: JSON.stringify(sampleOf(jsonSchema)) }];
+    } else if (fnResponse) {
       const said = fnResponse.response?.content ?? JSON.stringify(fnResponse.response);
       answerParts = [{ text: `Tool said: ${said}` }];
     } else if (declarations.length && body.toolConfig?.functionCallingConfig?.mode !== "NONE") {
@@ -356,9 +368,8 @@ const gemini = {
       answerParts = [{ functionCall: { name: named.name, args: { location: "Paris" } }, thoughtSignature: "mock-thought-signature" }];
     } else if (fault?.kind === "ok" && fault.content) {
       answerParts = [{ text: fault.content }];
-    } else if (body.generationConfig?.responseMimeType === "application/json") {
-      const schema = body.generationConfig.responseJsonSchema ?? body.generationConfig.responseSchema ?? { type: "object", properties: { location: {} } };
-      answerParts = [{ text: JSON.stringify(sampleOf(schema)) }];
+    } else if (jsonSchema) {
+      answerParts = [{ text: JSON.stringify(sampleOf(jsonSchema)) }];
     } else {
       answerParts = [{ text: `Hello from ${name}! You said: ${text}` }];
     }
@@ -490,7 +501,9 @@ const bedrock = {
       res.writeHead(400, { "content-type": "application/json", "x-amzn-errortype": "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/" });
       return res.end(JSON.stringify({ message: "The model returned the following errors: Thinking may not be enabled when tool_choice forces tool use." }));
     }
-    const reply = planReply(name, { messages, tools: tools.length ? tools : undefined }, fault?.kind === "ok" ? fault : null);
+    const choice = body.toolConfig?.toolChoice;
+    const tool_choice = choice?.any ? { type: "any" } : choice?.tool ? { type: "tool", name: choice.tool.name } : undefined;
+    const reply = planReply(name, { messages, tools: tools.length ? tools : undefined, tool_choice }, fault?.kind === "ok" ? fault : null);
     const usage = { inputTokens: reply.promptTokens, outputTokens: reply.completionTokens, totalTokens: reply.promptTokens + reply.completionTokens };
     const toolUse = reply.toolCall && { toolUseId: "tooluse_mock_1", name: reply.toolCall.name, input: JSON.parse(reply.toolCall.arguments) };
     if (!ctx.stream) {

@@ -173,7 +173,8 @@ impl AnthropicStream {
                     out.push(self.chunks.delta(json!({"content": text}), None));
                 }
                 let reason = finish_reason(data.pointer("/delta/stop_reason").and_then(Value::as_str));
-                let reason = if self.json_answer { "stop" } else { reason.unwrap_or("stop") };
+                // Real tool calls beside the JSON answer end the turn as tool calls.
+                let reason = if self.json_answer && self.next_tool == 0 { "stop" } else { reason.unwrap_or("stop") };
                 out.push(self.chunks.delta(json!({}), Some(reason)));
             }
             "message_stop" => self.stop(out),

@@ -116,10 +116,6 @@ fn tool_choice_variants_and_unsupported_fields() {
     };
     with_ctx(|ctx| {
         assert_eq!(chat_request(ctx, &req(json!({"n": 2})), 1024).unwrap_err().param.as_deref(), Some("n"));
-        let with_tools = req(
-            json!({"response_format": {"type": "json_object"}, "tools": [{"type": "function", "function": {"name": "f"}}]}),
-        );
-        assert_eq!(chat_request(ctx, &with_tools, 1024).unwrap_err().param.as_deref(), Some("response_format"));
         let bad_args = req(
             json!({"messages": [{"role": "assistant", "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]}),
         );
@@ -378,6 +374,40 @@ fn json_output_with_thinking_offers_the_tool_and_answers_the_json_alone() {
     };
     assert_eq!(content(stream(&format!("{text_block}{json_block}"))), "{\"name\": \"Rome\"}", "text before the call");
     assert_eq!(content(stream(text_block)), "{\"name\": \"Oslo\"}", "answered in text: sent at the end");
+}
+
+/// An agent asks for a structured final answer and offers tools in every turn (the
+/// OpenAI Agents SDK's `output_type`): the model must call one of its tools or the
+/// JSON tool; a client that forces a tool of its own gets no JSON tool that turn.
+#[test]
+fn json_output_beside_tools_lets_the_model_call_a_tool_or_answer() {
+    let ask = |extra: Value| {
+        let mut request = json!({"model": "m", "messages": [{"role": "user", "content": "Weather?"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}}});
+        request.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let body = build(request);
+        let names: Vec<String> =
+            body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+        (names, body["tool_choice"].clone())
+    };
+    let both = vec!["get_weather".to_string(), JSON_TOOL.to_string()];
+    assert_eq!(ask(json!({})), (both.clone(), json!({"type": "any"})));
+    assert_eq!(
+        ask(json!({"parallel_tool_calls": false})),
+        (both.clone(), json!({"type": "any", "disable_parallel_tool_use": true}))
+    );
+    assert_eq!(ask(json!({"tool_choice": "none"})), (both.clone(), json!({"type": "tool", "name": JSON_TOOL})));
+    assert_eq!(ask(json!({"reasoning_effort": "low", "max_tokens": 4096})), (both, json!({"type": "auto"})));
+    assert_eq!(ask(json!({"tool_choice": "required"})), (vec!["get_weather".to_string()], json!({"type": "any"})));
+    let named = json!({"tool_choice": {"type": "function", "function": {"name": "get_weather"}}});
+    assert_eq!(ask(named), (vec!["get_weather".to_string()], json!({"type": "tool", "name": "get_weather"})));
+
+    // A real call beside the answer ends the turn as a tool call.
+    let answer = br#"{"id":"msg_1","type":"message","role":"assistant","model":"c","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"location":"Paris"}},{"type":"tool_use","id":"toolu_2","name":"gateway_json_response","input":{"name":"Paris"}}],"stop_reason":"tool_use","usage":{"input_tokens":5,"output_tokens":6}}"#;
+    let out = with_ctx(|ctx| chat_response(ctx, answer)).unwrap();
+    assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(out["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "get_weather");
 }
 
 /// The answer `STREAM` streams, as Anthropic sends it without streaming.

@@ -9,8 +9,8 @@ pub mod eventstream;
 pub mod sigv4;
 
 use super::common::{
-    json_output_schema, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported, JSON_TOOL,
-    JSON_TOOL_DESCRIPTION,
+    json_output_schema, json_tool_choice, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported,
+    JsonToolChoice, JSON_TOOL, JSON_TOOL_DESCRIPTION,
 };
 use super::openai::percent_encode;
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
@@ -135,13 +135,28 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
     }
     let effort = extra.get("reasoning_effort").and_then(Value::as_str);
     if let Some(schema) = json_output_schema(extra)? {
-        // JSON output as a tool whose input is the answer (see chat_response). Forced,
-        // unless the model thinks: Claude refuses a forced tool with thinking on.
-        body["toolConfig"] = json!({
-            "tools": [{"toolSpec": {"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "inputSchema": {"json": schema}}}],
-        });
-        if effort.is_none() {
-            body["toolConfig"]["toolChoice"] = json!({"tool": {"name": JSON_TOOL}});
+        // JSON output as a tool whose input is the answer (see chat_response), beside
+        // the client's tools (see `JsonToolChoice`).
+        let tool = json!({"toolSpec": {"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "inputSchema": {"json": schema}}});
+        let choice = match json_tool_choice(extra, effort.is_some()) {
+            JsonToolChoice::Left => None,
+            JsonToolChoice::Auto => Some(Value::Null),
+            JsonToolChoice::AnyTool => Some(json!({"any": {}})),
+            JsonToolChoice::Forced => Some(json!({"tool": {"name": JSON_TOOL}})),
+        };
+        if let Some(choice) = choice {
+            let forced_alone = choice.get("tool").is_some();
+            match body.pointer_mut("/toolConfig/tools").and_then(Value::as_array_mut) {
+                Some(tools) if !forced_alone => tools.push(tool),
+                _ => body["toolConfig"] = json!({"tools": [tool]}),
+            }
+            if choice.is_null() {
+                if let Some(config) = body["toolConfig"].as_object_mut() {
+                    config.remove("toolChoice");
+                }
+            } else {
+                body["toolConfig"]["toolChoice"] = choice;
+            }
         }
     }
     if let Some(effort) = effort {
@@ -260,7 +275,8 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
         }
     }
     // The JSON answer is the content alone (text around an unforced call would break it).
-    let is_json_answer = json_answer.is_some();
+    // Real tool calls beside it end the turn as tool calls: the agent runs them and asks again.
+    let answered = json_answer.is_some() && calls.is_empty();
     if let Some(json) = json_answer {
         text = json;
     }
@@ -272,7 +288,7 @@ pub fn chat_response(ctx: &AttemptContext, body: &[u8]) -> Result<Value, String>
         message["reasoning_content"] = reasoning.into();
         message["thinking_blocks"] = Value::Array(thinking);
     }
-    let reason = if is_json_answer {
+    let reason = if answered {
         "stop"
     } else {
         finish_reason(response.get("stopReason").and_then(Value::as_str)).unwrap_or("stop")
@@ -397,7 +413,7 @@ impl BedrockStream {
                     out.push(self.chunks.delta(json!({"content": text}), None));
                 }
                 let reason = finish_reason(payload.get("stopReason").and_then(Value::as_str)).unwrap_or("stop");
-                let reason = if self.json_block.is_some() { "stop" } else { reason };
+                let reason = if self.json_block.is_some() && self.tools.is_empty() { "stop" } else { reason };
                 out.push(self.chunks.delta(json!({}), Some(reason)));
                 self.stopped = true;
             }

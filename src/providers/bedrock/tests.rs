@@ -247,6 +247,39 @@ fn json_output_with_thinking_offers_the_tool_and_answers_the_json_alone() {
     }
 }
 
+/// The JSON tool beside the client's tools: some tool must be called (one of theirs,
+/// or the answer); a client forcing its own tool gets no JSON tool that turn.
+#[test]
+fn json_output_beside_tools_lets_the_model_call_a_tool_or_answer() {
+    let config = |extra: Value| {
+        let mut request = json!({"model": "m", "messages": [{"role": "user", "content": "Weather?"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+            "response_format": {"type": "json_object"}});
+        request.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let up = with_ctx("A:B", |ctx| chat_request(ctx, &parse(request), 4096)).unwrap();
+        let body: Value = serde_json::from_slice(&up.body).unwrap();
+        let names: Vec<String> = body["toolConfig"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["toolSpec"]["name"].as_str().unwrap().to_string())
+            .collect();
+        (names, body["toolConfig"].get("toolChoice").cloned())
+    };
+    let both = vec!["get_weather".to_string(), JSON_TOOL.to_string()];
+    assert_eq!(config(json!({})), (both.clone(), Some(json!({"any": {}}))));
+    assert_eq!(config(json!({"reasoning_effort": "low"})), (both, None));
+    assert_eq!(
+        config(json!({"tool_choice": "none"})),
+        (vec![JSON_TOOL.to_string()], Some(json!({"tool": {"name": JSON_TOOL}})))
+    );
+    assert_eq!(config(json!({"tool_choice": "required"})), (vec!["get_weather".to_string()], Some(json!({"any": {}}))));
+
+    let answer = br#"{"output":{"message":{"role":"assistant","content":[{"toolUse":{"toolUseId":"t1","name":"get_weather","input":{}}},{"toolUse":{"toolUseId":"t2","name":"gateway_json_response","input":{"name":"Oslo"}}}]}},"stopReason":"tool_use","usage":{"inputTokens":1,"outputTokens":2}}"#;
+    let out = with_ctx("A:B", |ctx| chat_response(ctx, answer)).unwrap();
+    assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+}
+
 fn thinking_stream_bytes() -> Vec<u8> {
     let event = |kind: &str, payload: Value| {
         eventstream::encode(

@@ -156,9 +156,13 @@ def _():
         expect(error.body["type"] == "error", error.body)
 
 
-@check("openai-agents: a tool-using agent over Responses and over Chat Completions")
+@check("openai-agents: a tool-using agent, and one with a structured output, over Responses and Chat Completions")
 def _():
     from agents import Agent, OpenAIChatCompletionsModel, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+    from pydantic import BaseModel
+
+    class Weather(BaseModel):
+        location: str
 
     set_tracing_disabled(True)
     client = openai.AsyncOpenAI(base_url=f"{URL}/v1", api_key=KEY, max_retries=0)
@@ -172,6 +176,15 @@ def _():
         agent = Agent(name="weather", instructions="Answer with the weather.", model=model, tools=[get_weather])
         result = Runner.run_sync(agent, "weather in Paris?")
         expect(result.final_output == "Tool said: sunny in Paris", result.final_output)
+
+    # output_type with tools: every turn asks a JSON schema answer and offers the tools; a tool
+    # call, then the structured answer (to Anthropic: its tools and the JSON tool, one must be called).
+    for make in [OpenAIResponsesModel, OpenAIChatCompletionsModel]:
+        for name in ["gpt", "claude"]:
+            agent = Agent(name="typed", model=make(model=name, openai_client=client), tools=[get_weather], output_type=Weather)
+            result = Runner.run_sync(agent, "weather in Paris? use get_weather")
+            calls = [item for item in result.new_items if item.type == "tool_call_item"]
+            expect(result.final_output == Weather(location="Paris") and len(calls) == 1, (make.__name__, name, result.final_output, result.new_items))
 
 
 @check("langchain: ChatOpenAI (Chat Completions and Responses) and ChatAnthropic, each to both formats")
