@@ -137,26 +137,22 @@ fn converse_body(req: &ChatRequest, default_max_tokens: u64) -> Result<Value, Ga
     if let Some(schema) = json_output_schema(extra)? {
         // JSON output as a tool whose input is the answer (see chat_response), beside
         // the client's tools (see `JsonToolChoice`).
-        let tool = json!({"toolSpec": {"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "inputSchema": {"json": schema}}});
-        let choice = match json_tool_choice(extra, effort.is_some()) {
-            JsonToolChoice::Left => None,
-            JsonToolChoice::Auto => Some(Value::Null),
-            JsonToolChoice::AnyTool => Some(json!({"any": {}})),
-            JsonToolChoice::Forced => Some(json!({"tool": {"name": JSON_TOOL}})),
-        };
-        if let Some(choice) = choice {
-            let forced_alone = choice.get("tool").is_some();
-            match body.pointer_mut("/toolConfig/tools").and_then(Value::as_array_mut) {
-                Some(tools) if !forced_alone => tools.push(tool),
-                _ => body["toolConfig"] = json!({"tools": [tool]}),
+        let choice = json_tool_choice(extra, effort.is_some());
+        if choice != JsonToolChoice::Left {
+            // Forced alone: Bedrock has no "none" choice, so the client's tools are not sent then.
+            let mut tools = match (choice, body.pointer_mut("/toolConfig/tools").map(Value::take)) {
+                (JsonToolChoice::Forced, _) => Vec::new(),
+                (_, Some(Value::Array(tools))) => tools,
+                _ => Vec::new(),
+            };
+            tools.push(json!({"toolSpec": {"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "inputSchema": {"json": schema}}}));
+            let mut config = json!({"tools": tools});
+            match choice {
+                JsonToolChoice::AnyTool => config["toolChoice"] = json!({"any": {}}),
+                JsonToolChoice::Forced => config["toolChoice"] = json!({"tool": {"name": JSON_TOOL}}),
+                JsonToolChoice::Auto | JsonToolChoice::Left => {}
             }
-            if choice.is_null() {
-                if let Some(config) = body["toolConfig"].as_object_mut() {
-                    config.remove("toolChoice");
-                }
-            } else {
-                body["toolConfig"]["toolChoice"] = choice;
-            }
+            body["toolConfig"] = config;
         }
     }
     if let Some(effort) = effort {
