@@ -24,6 +24,10 @@ pub trait ClientEncoder {
     fn finished(&mut self) -> Option<serde_json::Value> {
         None
     }
+
+    /// The provider's count of the prompt, as soon as it is known (before the events
+    /// it arrived with), for dialects whose stream names it first.
+    fn prompt_tokens(&mut self, _tokens: u64) {}
 }
 
 /// OpenAI clients: `data: <chunk>` events, `data: [DONE]` at the end.
@@ -45,6 +49,8 @@ pub struct Relay {
     encoder: Box<dyn ClientEncoder>,
     observer: StreamObserver,
     payloads: Vec<String>,
+    /// The provider's prompt count was handed to the encoder.
+    prompt_told: bool,
 }
 
 impl Relay {
@@ -53,7 +59,8 @@ impl Relay {
         encoder: Box<dyn ClientEncoder>,
         client_wants_usage: bool,
     ) -> Self {
-        Self { translator, encoder, observer: StreamObserver::new(client_wants_usage), payloads: Vec::new() }
+        let observer = StreamObserver::new(client_wants_usage);
+        Self { translator, encoder, observer, payloads: Vec::new(), prompt_told: false }
     }
 
     /// Real content (or the end of the answer) has been seen: from here on the
@@ -98,6 +105,12 @@ impl Relay {
     /// Provider bytes in; client bytes appended to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), StreamFault> {
         self.translator.feed(bytes, &mut self.payloads)?;
+        if !self.prompt_told {
+            if let Some(tokens) = self.translator.prompt_tokens() {
+                self.encoder.prompt_tokens(tokens);
+                self.prompt_told = true;
+            }
+        }
         self.emit(out)?;
         self.translator.take_raw(out);
         Ok(())

@@ -95,3 +95,48 @@ fn anthropic_answers_and_errors_take_anthropics_shape() {
     let body: serde_json::Value = crate::json_value::from_str(&OpenAiChat.error_body(&error, "req_1")).unwrap();
     assert_eq!(body["error"]["code"], "invalid_value");
 }
+
+/// An Anthropic client's stream from a provider that counts the prompt in its first
+/// chunk (Gemini): `message_start` names that count; from one that counts only at
+/// the end, the gateway's estimate.
+#[test]
+fn message_start_names_the_providers_prompt_count_when_it_comes_first() {
+    use crate::config::{Provider, ProviderKind};
+    use crate::providers::{AttemptContext, StreamWants};
+    use crate::relay::Relay;
+    let call = AnthropicMessages
+        .parse(br#"{"model":"m","max_tokens":64,"messages":[{"role":"user","content":"hi"}],"stream":true}"#, &|_| None)
+        .unwrap();
+    let first_input_tokens = |kind: ProviderKind, stream: &str| {
+        let provider = Provider {
+            kind,
+            base_url: "https://provider.example/v1".into(),
+            api_key_secret: None,
+            region: "us".into(),
+            location_hint: None,
+            limits: Default::default(),
+        };
+        let ctx = AttemptContext {
+            provider: &provider,
+            upstream_model: "up",
+            public_model: "public",
+            api_key: None,
+            now_ms: 0,
+            request_id: "req_1",
+        };
+        let translator = adapter(&provider.kind).stream_translator(&ctx, StreamWants::default());
+        let (encoder, usage) =
+            AnthropicMessages.stream_encoder(&call, &Shape { estimated_input_tokens: 42, ..shape(false) });
+        let mut relay = Relay::new(translator, encoder, usage);
+        let mut out = Vec::new();
+        relay.feed(stream.as_bytes(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let start = text.lines().find(|l| l.starts_with("data:") && l.contains("message_start")).unwrap();
+        let event: serde_json::Value = crate::json_value::from_str(start.trim_start_matches("data:").trim()).unwrap();
+        event["message"]["usage"]["input_tokens"].as_u64()
+    };
+    let gemini = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Kyoto\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 120,\"candidatesTokenCount\": 1,\"totalTokenCount\": 121}}\n\n";
+    assert_eq!(first_input_tokens(ProviderKind::Gemini, gemini), Some(120));
+    let openai = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+    assert_eq!(first_input_tokens(ProviderKind::Openai, openai), Some(42));
+}

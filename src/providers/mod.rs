@@ -75,6 +75,12 @@ pub trait StreamTranslator {
     /// The upstream body ended; flush what is pending.
     fn finish(&mut self, out: &mut Vec<String>) -> Result<(), StreamFault>;
 
+    /// The prompt's tokens as the provider counted them, once it has said so before
+    /// the end (Gemini does in every chunk); `None` until then, or never.
+    fn prompt_tokens(&self) -> Option<u64> {
+        None
+    }
+
     /// For native relaying: the provider's own events seen so far, to forward as
     /// they are (the canonical chunks are then only watched, not sent).
     fn take_raw(&mut self, _out: &mut Vec<u8>) {}

@@ -300,9 +300,10 @@ pub struct AnthropicEncoder {
     /// `message_start`'s input tokens: Anthropic's stream names the prompt's size
     /// first, while OpenAI-format and Bedrock providers report usage only at the
     /// end. Clients such as Claude Code track their context from `message_start`
-    /// (0 would read as an empty context, never compacted); `message_delta` then
+    /// (0 would read as an empty context, never compacted): the gateway's estimate,
+    /// or the provider's count when it comes first (Gemini's); `message_delta` then
     /// carries the provider's exact counts.
-    estimated_input_tokens: u64,
+    input_tokens: u64,
     started: bool,
     open: Open,
     next_index: u64,
@@ -316,7 +317,7 @@ impl AnthropicEncoder {
         Self {
             model: public_model.into(),
             message_id: message_id.into(),
-            estimated_input_tokens,
+            input_tokens: estimated_input_tokens,
             started: false,
             open: Open::None,
             next_index: 0,
@@ -334,7 +335,7 @@ impl AnthropicEncoder {
         if !self.started {
             self.started = true;
             let message = json!({"id": &self.message_id, "type": "message", "role": "assistant", "content": [], "model": &self.model,
-                "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": self.estimated_input_tokens, "output_tokens": 0}});
+                "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": self.input_tokens, "output_tokens": 0}});
             Self::emit("message_start", json!({"type": "message_start", "message": message}), out);
         }
     }
@@ -387,6 +388,12 @@ impl AnthropicEncoder {
 }
 
 impl ClientEncoder for AnthropicEncoder {
+    fn prompt_tokens(&mut self, tokens: u64) {
+        if !self.started {
+            self.input_tokens = tokens;
+        }
+    }
+
     fn event(&mut self, payload: &str, out: &mut Vec<u8>) {
         if payload.trim() == "[DONE]" {
             return self.end(out);

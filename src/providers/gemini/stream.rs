@@ -61,6 +61,10 @@ pub fn stream_translator(ctx: &AttemptContext, include_usage: bool) -> GeminiStr
 }
 
 impl StreamTranslator for GeminiStreamTranslator {
+    fn prompt_tokens(&self) -> Option<u64> {
+        self.usage.as_ref()?.get("prompt_tokens")?.as_u64().filter(|&n| n > 0)
+    }
+
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), StreamFault> {
         if let Some(end) = &self.end {
             return end.clone();
