@@ -30,14 +30,19 @@ pub fn chat_request(
     request.model = client_model;
     request.stream_options = client_stream_options;
     let body = body.map_err(|e| GatewayError::internal(format!("could not encode the upstream request: {e}")))?;
+    let headers = request_headers(provider, api_key, stream);
+    Ok(UpstreamRequest { url: endpoint_url(provider, upstream_model, "chat/completions"), headers, body, stream })
+}
 
+/// A JSON request's headers: the provider's own auth and the protocol's, nothing of the client's.
+fn request_headers(provider: &Provider, api_key: Option<&str>, stream: bool) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         ("content-type", "application/json".to_string()),
         ("accept", if stream { "text/event-stream" } else { "application/json" }.to_string()),
         ("user-agent", USER_AGENT.to_string()),
     ];
     headers.extend(auth_header(provider, api_key));
-    Ok(UpstreamRequest { url: endpoint_url(provider, upstream_model, "chat/completions"), headers, body, stream })
+    headers
 }
 
 /// An embeddings request for OpenAI-compatible and Azure endpoints.
@@ -50,13 +55,18 @@ pub fn embeddings_request(
     let mut body = request.clone();
     body.model = upstream_model.to_string();
     let body = serde_json::to_vec(&body).map_err(|e| GatewayError::internal(e.to_string()))?;
-    let mut headers = vec![
-        ("content-type", "application/json".to_string()),
-        ("accept", "application/json".to_string()),
-        ("user-agent", USER_AGENT.to_string()),
-    ];
-    headers.extend(auth_header(provider, api_key));
+    let headers = request_headers(provider, api_key, false);
     Ok(UpstreamRequest { url: endpoint_url(provider, upstream_model, "embeddings"), headers, body, stream: false })
+}
+
+/// `{base_url}/{operation}` for an operation of the whole API rather than of one
+/// model (`models`, `responses/input_tokens`); Azure serves only its deployments'
+/// operations, so it has none.
+fn api_root_url(provider: &Provider, operation: &str) -> Option<String> {
+    match provider.kind {
+        ProviderKind::AzureOpenai { .. } => None,
+        _ => Some(format!("{}/{operation}", provider.base_url)),
+    }
 }
 
 /// `{base_url}/{operation}` for OpenAI-compatible APIs; Azure addresses the
@@ -137,19 +147,13 @@ impl super::ProviderAdapter for OpenAi {
         ctx: &super::AttemptContext,
         count: super::TokenCount,
     ) -> Option<Result<UpstreamRequest, GatewayError>> {
-        if matches!(ctx.provider.kind, ProviderKind::AzureOpenai { .. }) {
-            return None;
-        }
+        let url = api_root_url(ctx.provider, "responses/input_tokens")?;
         let body = serde_json::to_vec(&input_tokens::body(count.request, ctx.upstream_model));
-        Some(body.map_err(|e| GatewayError::internal(e.to_string())).map(|body| {
-            let mut headers = vec![
-                ("content-type", "application/json".to_string()),
-                ("accept", "application/json".to_string()),
-                ("user-agent", USER_AGENT.to_string()),
-            ];
-            headers.extend(auth_header(ctx.provider, ctx.api_key));
-            let url = endpoint_url(ctx.provider, ctx.upstream_model, "responses/input_tokens");
-            UpstreamRequest { url, headers, body, stream: false }
+        Some(body.map_err(|e| GatewayError::internal(e.to_string())).map(|body| UpstreamRequest {
+            url,
+            headers: request_headers(ctx.provider, ctx.api_key, false),
+            body,
+            stream: false,
         }))
     }
 
@@ -171,12 +175,10 @@ impl super::ProviderAdapter for OpenAi {
 
     fn probe_request(&self, provider: &Provider, api_key: Option<&str>) -> Option<super::ProbeRequest> {
         // `GET /models` is free on OpenAI-compatible APIs; Azure lists no deployments there.
-        if matches!(provider.kind, ProviderKind::AzureOpenai { .. }) {
-            return None;
-        }
+        let url = api_root_url(provider, "models")?;
         let mut headers = vec![("accept", "application/json".to_string())];
         headers.extend(auth_header(provider, api_key));
-        Some(super::ProbeRequest { url: endpoint_url(provider, "", "models"), headers })
+        Some(super::ProbeRequest { url, headers })
     }
 }
 
