@@ -60,6 +60,50 @@ pub fn stop_sequences(extra: &Map<String, Value>) -> Option<Value> {
 pub const JSON_TOOL: &str = "gateway_json_response";
 pub const JSON_TOOL_DESCRIPTION: &str = "Respond with the answer as this JSON object, always by calling this tool.";
 
+/// A stream's text when the client asked for JSON output, which the JSON tool carries:
+/// text written before an unforced call (thinking on) is held, left out when the call
+/// comes (the content must be the JSON alone), and sent at the end if it never does
+/// (the model answered in text). Without JSON output, text passes as it comes.
+#[derive(Debug, Default)]
+pub struct JsonAnswerText {
+    json_output: bool,
+    /// The JSON tool's call has begun.
+    answering: bool,
+    held: String,
+}
+
+impl JsonAnswerText {
+    pub fn new(json_output: bool) -> Self {
+        Self { json_output, ..Self::default() }
+    }
+
+    /// The text to send now: `None` when it is held or left out.
+    pub fn text<'t>(&mut self, text: &'t str) -> Option<&'t str> {
+        if !self.json_output {
+            return Some(text);
+        }
+        if !self.answering {
+            self.held.push_str(text);
+        }
+        None
+    }
+
+    /// The JSON tool's call began: the text held so far is left out.
+    pub fn answering(&mut self) {
+        self.answering = true;
+        self.held.clear();
+    }
+
+    pub fn is_answering(&self) -> bool {
+        self.answering
+    }
+
+    /// The message ended: the text held, when no call came.
+    pub fn release(&mut self) -> Option<String> {
+        (!self.held.is_empty()).then(|| std::mem::take(&mut self.held))
+    }
+}
+
 /// How the JSON tool is offered beside a request's own tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonToolChoice {

@@ -4,7 +4,7 @@
 use crate::json;
 use crate::protocol::anthropic::{canonical_usage, finish_reason};
 use crate::protocol::chunk::StreamChunks;
-use crate::providers::common::JSON_TOOL;
+use crate::providers::common::{JsonAnswerText, JSON_TOOL};
 use crate::providers::passthrough::ModelRename;
 use crate::providers::{AttemptContext, StreamFault, StreamTranslator};
 use crate::sse::{SseDecoder, SseEvent};
@@ -30,14 +30,8 @@ pub struct AnthropicStream {
     chunks: StreamChunks,
     blocks: Vec<(u64, Block, usize)>,
     next_tool: usize,
-    /// The client asked for JSON output: text is held (see `held_text`).
-    json_output: bool,
-    /// The answer is JSON output carried by the JSON tool.
-    json_answer: bool,
-    /// Text written before an unforced JSON tool call (thinking on): dropped when the
-    /// call comes, since the content must be the JSON alone; sent at the end if it
-    /// never does (the model answered in text).
-    held_text: String,
+    /// The text, and whether the answer is JSON output carried by the JSON tool.
+    json: JsonAnswerText,
     usage: Map<String, Value>,
     stopped: bool,
     /// Native Anthropic-to-Anthropic relaying only.
@@ -62,9 +56,7 @@ pub fn stream_translator(ctx: &AttemptContext, json_output: bool) -> AnthropicSt
         },
         blocks: Vec::new(),
         next_tool: 0,
-        json_output,
-        json_answer: false,
-        held_text: String::new(),
+        json: JsonAnswerText::new(json_output),
         usage: Map::new(),
         stopped: false,
         raw: None,
@@ -101,8 +93,7 @@ impl AnthropicStream {
                 let (kind, tool) = match block.get("type").and_then(Value::as_str) {
                     Some("text") => (Block::Text, 0),
                     Some("tool_use") if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) => {
-                        self.json_answer = true;
-                        self.held_text.clear();
+                        self.json.answering();
                         (Block::JsonAnswer, 0)
                     }
                     Some("tool_use") => {
@@ -127,15 +118,8 @@ impl AnthropicStream {
             "content_block_delta" => {
                 let delta = data.get("delta").cloned().unwrap_or_default();
                 let text = |f: &str| delta.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
-                let kind = delta.get("type").and_then(Value::as_str);
-                if kind == Some("text_delta") && self.json_output {
-                    if !self.json_answer {
-                        self.held_text.push_str(&text("text"));
-                    }
-                    return Ok(());
-                }
-                let chunk = match (kind, self.block_mut(index)) {
-                    (Some("text_delta"), _) => Some(json!({"content": text("text")})),
+                let chunk = match (delta.get("type").and_then(Value::as_str), self.block_mut(index)) {
+                    (Some("text_delta"), _) => self.json.text(&text("text")).map(|t| json!({"content": t})),
                     (Some("input_json_delta"), Some((_, Block::JsonAnswer, _))) => {
                         Some(json!({"content": text("partial_json")}))
                     }
@@ -168,13 +152,13 @@ impl AnthropicStream {
                 if let Some(Value::Object(u)) = data.get("usage") {
                     self.usage.extend(u.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())));
                 }
-                if !self.held_text.is_empty() {
-                    let text = std::mem::take(&mut self.held_text);
+                if let Some(text) = self.json.release() {
                     out.push(self.chunks.delta(json!({"content": text}), None));
                 }
                 let reason = finish_reason(data.pointer("/delta/stop_reason").and_then(Value::as_str));
                 // Real tool calls beside the JSON answer end the turn as tool calls.
-                let reason = if self.json_answer && self.next_tool == 0 { "stop" } else { reason.unwrap_or("stop") };
+                let reason =
+                    if self.json.is_answering() && self.next_tool == 0 { "stop" } else { reason.unwrap_or("stop") };
                 out.push(self.chunks.delta(json!({}), Some(reason)));
             }
             "message_stop" => self.stop(out),

@@ -10,7 +10,7 @@ pub mod sigv4;
 
 use super::common::{
     json_output_schema, json_tool_choice, max_tokens, push_turn, stop_sequences, text_of, tool_arguments, unsupported,
-    JsonToolChoice, JSON_TOOL, JSON_TOOL_DESCRIPTION,
+    JsonAnswerText, JsonToolChoice, JSON_TOOL, JSON_TOOL_DESCRIPTION,
 };
 use super::openai::percent_encode;
 use super::{AttemptContext, StreamFault, StreamTranslator, UpstreamRequest};
@@ -314,11 +314,8 @@ pub struct BedrockStream {
     thinking: Option<(String, String)>,
     /// The content block carrying JSON output (the JSON tool), if any.
     json_block: Option<u64>,
-    /// The client asked for JSON output: text is held (see `held_text`).
-    json_output: bool,
-    /// Text written before an unforced JSON tool call (thinking on): dropped when the
-    /// call comes, sent at the end if it never does.
-    held_text: String,
+    /// The text, held while the JSON tool's call may still come.
+    json: JsonAnswerText,
     usage: Option<Value>,
     stopped: bool,
 }
@@ -335,8 +332,7 @@ pub fn stream_translator(ctx: &AttemptContext, json_output: bool) -> BedrockStre
         tools: Vec::new(),
         thinking: None,
         json_block: None,
-        json_output,
-        held_text: String::new(),
+        json: JsonAnswerText::new(json_output),
         usage: None,
         stopped: false,
     }
@@ -356,7 +352,7 @@ impl BedrockStream {
             "contentBlockStart" => {
                 if payload.pointer("/start/toolUse/name").is_some_and(|n| n == JSON_TOOL) {
                     self.json_block = Some(index);
-                    self.held_text.clear();
+                    self.json.answering();
                 } else if let Some(tool) = payload.pointer("/start/toolUse") {
                     let tool_index = self.tools.len();
                     self.tools.push((index, tool_index));
@@ -370,10 +366,8 @@ impl BedrockStream {
             "contentBlockDelta" => {
                 let delta = payload.get("delta").cloned().unwrap_or_default();
                 if let Some(text) = delta.get("text").and_then(Value::as_str) {
-                    if !self.json_output {
+                    if let Some(text) = self.json.text(text) {
                         out.push(self.chunks.delta(json!({"content": text}), None));
-                    } else if self.json_block.is_none() {
-                        self.held_text.push_str(text);
                     }
                 } else if let Some(input) =
                     delta.pointer("/toolUse/input").and_then(Value::as_str).filter(|_| self.json_block == Some(index))
@@ -404,8 +398,7 @@ impl BedrockStream {
                 }
             }
             "messageStop" => {
-                if !self.held_text.is_empty() {
-                    let text = std::mem::take(&mut self.held_text);
+                if let Some(text) = self.json.release() {
                     out.push(self.chunks.delta(json!({"content": text}), None));
                 }
                 let reason = finish_reason(payload.get("stopReason").and_then(Value::as_str)).unwrap_or("stop");
