@@ -54,10 +54,8 @@ pub async fn serve(
     let config = config.clone();
     let header = |name: &str| rc.headers.get(name);
     let who = crate::usage::attribution::resolve(&header, Some(&call.request.extra), key)?;
-    let mut routing = read_routing(req, &rc.headers, &config, key, &mut call.request)?;
-    if let Some(regions) = &stateful.conversation_regions {
-        routing.allowed = routing.allowed.within_conversation(regions)?;
-    }
+    let held_to = stateful.conversation_regions.as_deref();
+    let routing = read_routing(req, &rc.headers, &config, key, &mut call.request, held_to)?;
     let health = health_cache::snapshot();
     let plan = plan_route(&rc.headers, &config, key, &call.request, &routing, &health)?;
 

@@ -54,10 +54,7 @@ impl Counted {
         mut call: ClientCall,
         conversation_regions: Option<Vec<String>>,
     ) -> Result<Counted, GatewayError> {
-        let mut routing = read_routing(req, &rc.headers, config, key, &mut call.request)?;
-        if let Some(regions) = &conversation_regions {
-            routing.allowed = routing.allowed.within_conversation(regions)?;
-        }
+        let routing = read_routing(req, &rc.headers, config, key, &mut call.request, conversation_regions.as_deref())?;
         let health = health_cache::snapshot();
         let plan = plan_route(&rc.headers, config, key, &call.request, &routing, &health)?;
         if plan.candidates.is_empty() {

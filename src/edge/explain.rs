@@ -45,7 +45,7 @@ pub async fn explain(mut req: Request, env: &Env, ctx: &Context) -> Result<Respo
     };
     let body = body::read_limited(&mut req, config.settings.max_body_bytes, &headers).await?;
     let mut request = ChatRequest::parse(&body)?;
-    let routing = read_routing(&req, &headers, &config, key, &mut request)?;
+    let routing = read_routing(&req, &headers, &config, key, &mut request, None)?;
     let health = health_cache::snapshot();
     let plan = plan_route(&headers, &config, key, &request, &routing, &health)?;
     let mut answer = serde_json::to_value(&plan).map_err(|e| GatewayError::internal(e.to_string()))?;

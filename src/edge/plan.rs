@@ -22,20 +22,25 @@ pub struct Routing {
     pub conversation: Option<String>,
 }
 
+/// `held_to`: the regions a continued stored conversation is held to (its data's jurisdiction).
 pub fn read_routing(
     req: &Request,
     headers: &ClientHeaders,
     config: &Config,
     key: &KeyRecord,
     request: &mut ChatRequest,
+    held_to: Option<&[String]>,
 ) -> Result<Routing, GatewayError> {
     let header = |name: &str| headers.get(name);
     let location = location::for_residency(req, config);
     let narrowing = header("x-gateway-region").map(|h| residency::parse_narrowing(&h)).transpose()?;
-    let allowed = residency::allowed(config, key, narrowing, &location)?;
+    let mut allowed = residency::allowed(config, key, narrowing, &location)?;
     let preferences = preferences::take(request)?;
     let session = header("x-gateway-session").filter(|s| !s.is_empty() && s.len() <= MAX_SESSION_ID);
     let conversation = routing::session_from_prefix(&key.name, request);
+    if let Some(regions) = held_to {
+        allowed = allowed.within_conversation(regions)?;
+    }
     Ok(Routing { allowed, preferences, session, conversation })
 }
 
