@@ -28,6 +28,10 @@ pub trait ClientEncoder {
     /// The provider's count of the prompt, as soon as it is known (before the events
     /// it arrived with), for dialects whose stream names it first.
     fn prompt_tokens(&mut self, _tokens: u64) {}
+
+    /// The bytes the client got from one read of the provider (the encoder's events
+    /// and a native relay's own), for encoders that keep the answer they make.
+    fn sent(&mut self, _bytes: &[u8]) {}
 }
 
 /// OpenAI clients: `data: <chunk>` events, `data: [DONE]` at the end.
@@ -104,6 +108,7 @@ impl Relay {
 
     /// Provider bytes in; client bytes appended to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), StreamFault> {
+        let start = out.len();
         self.translator.feed(bytes, &mut self.payloads)?;
         if !self.prompt_told {
             if let Some(tokens) = self.translator.prompt_tokens() {
@@ -113,12 +118,14 @@ impl Relay {
         }
         self.emit(out)?;
         self.translator.take_raw(out);
+        self.encoder.sent(&out[start..]);
         Ok(())
     }
 
     /// The provider's body ended: flush, then say how the answer ended. A missing
     /// `[DONE]` after a finish reason is supplied here.
     pub fn end(&mut self, out: &mut Vec<u8>) -> Result<StreamEnd, StreamFault> {
+        let start = out.len();
         self.translator.finish(&mut self.payloads)?;
         self.emit(out)?;
         self.translator.take_raw(out);
@@ -126,6 +133,7 @@ impl Relay {
         if end == StreamEnd::MissingDone {
             self.encoder.event("[DONE]", out);
         }
+        self.encoder.sent(&out[start..]);
         Ok(end)
     }
 

@@ -13,6 +13,7 @@ use crate::providers::{AttemptFailure, NativeBody, ProviderAdapter, WholeAnswer,
 use crate::relay::ClientEncoder;
 use serde_json::{Map, Value};
 
+pub use anthropic_messages::thread as anthropic_thread;
 pub use anthropic_messages::AnthropicMessages;
 pub use openai_chat::OpenAiChat;
 pub use openai_responses::OpenAiResponses;
@@ -26,6 +27,8 @@ pub struct ClientCall {
     /// The client's own request fields that its dialect echoes back in answers
     /// (the Responses API repeats its settings); empty for the others.
     pub echo: Map<String, Value>,
+    /// The dialect keeps the whole answer (a thread's next turn continues from it).
+    pub keep_answer: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +36,12 @@ pub struct Native {
     pub body: Map<String, Value>,
     /// The client's protocol headers that travel with a native relay.
     pub headers: Vec<(&'static str, String)>,
+}
+
+/// A client body as read: a call, or a thread's turn to complete from its thread.
+pub enum Read {
+    Call(ClientCall),
+    Threaded(anthropic_thread::Turn),
 }
 
 /// How one answer is shaped for the client.
@@ -63,6 +72,13 @@ pub trait ClientDialect: Sync {
 
     /// Reads a client body. `header` gives the request's headers by name.
     fn parse(&self, body: &[u8], header: &dyn Fn(&str) -> Option<String>) -> Result<ClientCall, GatewayError>;
+
+    /// Reads a client body as the chat route serves it: a call, or a turn of a
+    /// thread the gateway keeps, which the edge completes from the stored thread
+    /// first (Anthropic's message threads).
+    fn read(&self, body: &[u8], header: &dyn Fn(&str) -> Option<String>) -> Result<Read, GatewayError> {
+        self.parse(body, header).map(Read::Call)
+    }
 
     /// The encoder of a streamed answer, and whether the client wants the usage chunk.
     fn stream_encoder(&self, call: &ClientCall, shape: &Shape) -> (Box<dyn ClientEncoder>, bool);

@@ -17,7 +17,12 @@ impl ClientDialect for OpenAiChat {
 
     fn parse(&self, body: &[u8], _header: &dyn Fn(&str) -> Option<String>) -> Result<ClientCall, GatewayError> {
         // The canonical request is the client's body: nothing to relay natively.
-        Ok(ClientCall { request: ChatRequest::parse(body)?, native: None, echo: Default::default() })
+        Ok(ClientCall {
+            request: ChatRequest::parse(body)?,
+            native: None,
+            echo: Default::default(),
+            keep_answer: false,
+        })
     }
 
     fn stream_encoder(&self, call: &ClientCall, _shape: &Shape) -> (Box<dyn ClientEncoder>, bool) {

@@ -10,7 +10,7 @@ use super::ports::{self, EdgePorts};
 use super::stream::{Keep, Kept, Pump};
 use super::{affinity, authenticate, body, config_store, health_cache, respond, RequestContext};
 use crate::config::{Config, KeyRecord};
-use crate::dialects::ClientCall;
+use crate::dialects::{ClientCall, Read};
 use crate::error::GatewayError;
 use crate::limits::{Admission, Scoped, Used};
 use crate::pipeline::chat::{fitted_max_tokens, ChatAnswer, ChatAttempt};
@@ -25,9 +25,12 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let key = authenticate(&rc.headers, &config)?;
     let body = body::read_limited(&mut req, config.settings.max_body_bytes, &rc.headers).await?;
     let header = |name: &str| rc.headers.get(name);
-    let call = rc.dialect.parse(&body, &header)?;
+    let (call, stateful) = match rc.dialect.read(&body, &header)? {
+        Read::Call(call) => (call, Stateful::default()),
+        Read::Threaded(turn) => super::threads::completed(env, key, &config, turn, &header).await?,
+    };
     drop(body);
-    serve(&req, env, ctx, rc, &config, key, call, Stateful::default()).await
+    serve(&req, env, ctx, rc, &config, key, call, stateful).await
 }
 
 /// What a stateful dialect (stored Responses) adds to serving a call.

@@ -35,6 +35,7 @@ mod response_store;
 mod responses;
 mod settlement;
 mod stream;
+mod threads;
 mod timer;
 mod tool_probe;
 mod upstream;

@@ -94,9 +94,19 @@ pub async fn call_once_or_retry<B: Serialize, R: DeserializeOwned>(
     retry: bool,
 ) -> Option<R> {
     let text = match body {
-        Some(body) => Some(JsValue::from_str(&serde_json::to_string(body).ok()?)),
+        Some(body) => Some(serde_json::to_string(body).ok()?),
         None => None,
     };
+    // One copy of the call for every body and answer type: a boxed future is not
+    // inlined into each caller.
+    let call: futures_util::future::LocalBoxFuture<'_, Option<String>> =
+        Box::pin(call_text(stub, path, text, deadline_ms, retry));
+    crate::json_value::from_str(&call.await?).ok()
+}
+
+/// The call itself, JSON text in and out.
+async fn call_text(stub: &Stub, path: &str, body: Option<String>, deadline_ms: u64, retry: bool) -> Option<String> {
+    let text = body.map(|body| JsValue::from_str(&body));
     let url = format!("https://object{path}");
     for attempt in 0..2 {
         let init = web_sys::RequestInit::new();
@@ -121,7 +131,7 @@ pub async fn call_once_or_retry<B: Serialize, R: DeserializeOwned>(
                 }
                 let text = JsFuture::from(response.text().ok()?).await;
                 return match text {
-                    Ok(text) => crate::json_value::from_str(&text.as_string()?).ok(),
+                    Ok(text) => text.as_string(),
                     Err(_) if signal.aborted() => deadline_passed(path),
                     Err(_) => None,
                 };

@@ -1,12 +1,15 @@
-//! Stored Responses: one `ResponseStore` Durable Object per gateway key, created
+//! Stored conversations: one `ResponseStore` Durable Object per gateway key, created
 //! in the key's jurisdiction (an EU-pinned key's conversations stay in the EU),
-//! one SQLite row per turn. Expired rows are swept on every write.
+//! one SQLite row per turn: stored Responses (`responses`) and Anthropic message
+//! threads (`threads`). Expired rows are swept on every write.
 
 use super::now_ms;
 use super::objects::Stub;
 use super::objects::{self, RESPONSE_STORE};
 use crate::config::KeyRecord;
+use crate::dialects::anthropic_thread::ThreadTurn;
 use crate::dialects::openai_responses::stored::{self, Conversation, StoredResponse};
+use crate::error::GatewayError;
 use crate::usage::query::query_pairs;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
@@ -32,7 +35,53 @@ impl ResponseStore {
             "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body TEXT NOT NULL)",
             None,
         )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS threads (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body TEXT NOT NULL)",
+            None,
+        )?;
         Ok(sql)
+    }
+
+    fn read_thread_turn(sql: &SqlStorage, id: &str) -> Result<Option<ThreadTurn>> {
+        let body = super::durable::first_text(sql.exec(
+            "SELECT body FROM threads WHERE id = ? AND expires_at > ?",
+            vec![id.into(), (now_ms() as i64).into()],
+        )?)?;
+        Ok(body.and_then(|body| crate::json_value::from_str(&body).ok()))
+    }
+
+    /// A thread's turns, newest first; none when any of them is gone (a thread is
+    /// continued whole or not at all: the client then sends it whole again).
+    fn thread(sql: &SqlStorage, id: &str) -> Result<Option<Vec<ThreadTurn>>> {
+        let mut turns = Vec::new();
+        let mut next = Some(id.to_string());
+        while let Some(id) = next.take() {
+            let Some(turn) = Self::read_thread_turn(sql, &id)? else { return Ok(None) };
+            if turns.len() >= MAX_TURNS {
+                return Ok(None);
+            }
+            next = turn.previous.clone();
+            turns.push(turn);
+        }
+        Ok(Some(turns))
+    }
+
+    /// Keeps a thread's new turn, and the turns before it as long as it is kept.
+    fn put_thread_turn(sql: &SqlStorage, turn: &ThreadTurn) -> Result<()> {
+        let body = serde_json::to_string(turn).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let expires_at = turn.expires_at_ms as i64;
+        sql.exec("DELETE FROM threads WHERE expires_at <= ?", vec![(now_ms() as i64).into()])?;
+        sql.exec(
+            "INSERT OR REPLACE INTO threads (id, expires_at, body) VALUES (?, ?, ?)",
+            vec![turn.id.clone().into(), expires_at.into(), body.into()],
+        )?;
+        let mut next = turn.previous.clone();
+        for _ in 0..MAX_TURNS {
+            let Some(id) = next.take() else { break };
+            next = Self::read_thread_turn(sql, &id)?.and_then(|t| t.previous);
+            sql.exec("UPDATE threads SET expires_at = ? WHERE id = ?", vec![expires_at.into(), id.into()])?;
+        }
+        Ok(())
     }
 
     fn read(sql: &SqlStorage, id: &str) -> Result<Option<StoredResponse>> {
@@ -83,6 +132,14 @@ impl DurableObject for ResponseStore {
             }
             (Method::Get, "/get") => Response::from_json(&Self::read(&sql, &id)?),
             (Method::Get, "/chain") => Response::from_json(&Self::chain(&sql, &id)?.map(|t| stored::conversation(&t))),
+            (Method::Post, "/thread/put") => {
+                let Some(turn) = super::durable::body::<ThreadTurn>(&mut req).await else {
+                    return Response::error("bad turn", 400);
+                };
+                Self::put_thread_turn(&sql, &turn)?;
+                Response::from_json(&Id { id: turn.id })
+            }
+            (Method::Get, "/thread") => Response::from_json(&Self::thread(&sql, &id)?),
             (Method::Post, "/delete") => {
                 let Some(Id { id }) = super::durable::body(&mut req).await else {
                     return Response::error("bad id", 400);
@@ -94,6 +151,17 @@ impl DurableObject for ResponseStore {
             _ => Response::error("not found", 404),
         }
     }
+}
+
+/// The store could not be reached (a retry may find it).
+pub fn unavailable() -> GatewayError {
+    GatewayError::new(
+        503,
+        "server_error",
+        "store_unavailable",
+        "Stored conversations could not be reached; retry shortly.",
+    )
+    .with_retry_after(1)
 }
 
 /// The key's store, in the key's jurisdiction.
@@ -112,6 +180,15 @@ pub async fn conversation(stub: &Stub, id: &str) -> Option<Option<Conversation>>
 
 pub async fn put(stub: &Stub, turn: &StoredResponse) -> bool {
     objects::call::<_, Id>(stub, "/put", Some(turn)).await.is_some()
+}
+
+/// A thread's turns up to reply `id`, newest first. `Some(None)`: not kept (whole).
+pub async fn thread(stub: &Stub, id: &str) -> Option<Option<Vec<ThreadTurn>>> {
+    objects::call::<(), _>(stub, &format!("/thread?id={}", query(id)), None).await
+}
+
+pub async fn put_thread_turn(stub: &Stub, turn: &ThreadTurn) -> bool {
+    objects::call::<_, Id>(stub, "/thread/put", Some(turn)).await.is_some()
 }
 
 pub async fn delete(stub: &Stub, id: &str) -> Option<bool> {

@@ -18,11 +18,6 @@ use worker::{Context, Env, Method, Request, Response};
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
-fn store_unavailable() -> GatewayError {
-    GatewayError::new(503, "server_error", "store_unavailable", "Stored responses could not be reached; retry shortly.")
-        .with_retry_after(1)
-}
-
 pub async fn create(mut req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Result<Response, GatewayError> {
     let config = config_store::current(env, ctx).await?;
     let key = authenticate(&rc.headers, &config)?;
@@ -80,11 +75,11 @@ async fn continued(
 ) -> Result<(Option<String>, stored::Conversation), GatewayError> {
     let (previous, mut conversation) = match request.previous_response_id() {
         Some(id) => {
-            let store = response_store::stub(env, key).ok_or_else(store_unavailable)?;
+            let store = response_store::stub(env, key).ok_or_else(response_store::unavailable)?;
             match response_store::conversation(&store, id).await {
                 Some(Some(conversation)) => (Some(id.to_string()), conversation),
                 Some(None) => return Err(stored::not_found(id, Some("previous_response_id"))),
-                None => return Err(store_unavailable()),
+                None => return Err(response_store::unavailable()),
             }
         }
         None => (None, Default::default()),
@@ -93,13 +88,13 @@ async fn continued(
     // from the key's store, and hold this request to their regions as a conversation does.
     let referenced = request.referenced_responses()?;
     if !referenced.is_empty() {
-        let store = response_store::stub(env, key).ok_or_else(store_unavailable)?;
+        let store = response_store::stub(env, key).ok_or_else(response_store::unavailable)?;
         let mut turns = Vec::new();
         for id in &referenced {
             match response_store::get(&store, id).await {
                 Some(Some(turn)) => turns.push(turn),
                 Some(None) => {}
-                None => return Err(store_unavailable()),
+                None => return Err(response_store::unavailable()),
             }
         }
         request.resolve_references(&turns)?;
@@ -146,19 +141,21 @@ pub async fn by_id(req: Request, env: &Env, ctx: &Context, path: &str) -> Result
     if id.is_empty() || id.contains('/') {
         return Err(GatewayError::route_not_found(method.as_ref(), path));
     }
-    let store = response_store::stub(env, key).ok_or_else(store_unavailable)?;
+    let store = response_store::stub(env, key).ok_or_else(response_store::unavailable)?;
     match (method, input_items) {
         (Method::Get, false) => {
-            let turn = response_store::get(&store, id).await.ok_or_else(store_unavailable)?;
+            let turn = response_store::get(&store, id).await.ok_or_else(response_store::unavailable)?;
             let turn = turn.ok_or_else(|| stored::not_found(id, None))?;
             respond::json(200, &turn.client_view())
         }
-        (Method::Delete, false) => match response_store::delete(&store, id).await.ok_or_else(store_unavailable)? {
-            true => respond::json(200, &json!({"id": id, "object": "response", "deleted": true})),
-            false => Err(stored::not_found(id, None)),
-        },
+        (Method::Delete, false) => {
+            match response_store::delete(&store, id).await.ok_or_else(response_store::unavailable)? {
+                true => respond::json(200, &json!({"id": id, "object": "response", "deleted": true})),
+                false => Err(stored::not_found(id, None)),
+            }
+        }
         (Method::Get, true) => {
-            let turn = response_store::get(&store, id).await.ok_or_else(store_unavailable)?;
+            let turn = response_store::get(&store, id).await.ok_or_else(response_store::unavailable)?;
             let turn = turn.ok_or_else(|| stored::not_found(id, None))?;
             let mut items = match &turn.previous {
                 Some(previous) => {

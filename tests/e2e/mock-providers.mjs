@@ -67,6 +67,19 @@ function sampleOf(schema) {
   }
 }
 
+/** The arguments a model calls a tool with: `{"location": "Paris"}` when the tool takes a location
+ * or names no parameters (only that, even where the schema requires more: the monitoring tests'
+ * inaccurate model), else a value its schema accepts (SDK tool runners validate what they run). */
+function argumentsFor(schema) {
+  const properties = Object.keys(schema?.properties ?? {});
+  return JSON.stringify(properties.length && !properties.includes("location") ? sampleOf(schema) : { location: "Paris" });
+}
+
+/** A tool's input schema in any format's definition (OpenAI, Anthropic, Bedrock, Gemini). */
+function schemaOf(definition) {
+  return definition?.function?.parameters ?? definition?.input_schema ?? definition?.toolSpec?.inputSchema?.json ?? definition?.parametersJsonSchema ?? definition?.parameters;
+}
+
 /** The answer a request gets: text, or a tool call when tools are offered. */
 function planReply(name, body, spec) {
   const messages = Array.isArray(body.messages) ? body.messages : [];
@@ -81,7 +94,7 @@ function planReply(name, body, spec) {
   if (forced && toolResult && !spec?.content) {
     // After a tool's result a real model calls the tool that answers; the mock, the last one offered.
     const tool = body.tool_choice.name ?? names.at(-1);
-    return { toolCall: { id: "call_mock_2", name: tool, arguments: '{"location":"Paris"}' }, promptTokens, completionTokens: 5 };
+    return { toolCall: { id: "call_mock_2", name: tool, arguments: argumentsFor(schemaOf(body.tools[names.indexOf(tool)])) }, promptTokens, completionTokens: 5 };
   }
   const wantsTool = names.length > 0 && !noToolChoice && last.role === "user" && !toolResult;
   if (toolResult && !spec?.content) {
@@ -91,7 +104,7 @@ function planReply(name, body, spec) {
   if (wantsTool && !spec?.content) {
     // The tool forced by name, else the one the user names, else the first one offered.
     const tool = body.tool_choice?.name ?? names.find((n) => textOf(last.content).includes(n)) ?? names[0];
-    return { toolCall: { id: "call_mock_1", name: tool, arguments: '{"location":"Paris"}' }, promptTokens, completionTokens: 5 };
+    return { toolCall: { id: "call_mock_1", name: tool, arguments: argumentsFor(schemaOf(body.tools[names.indexOf(tool)])) }, promptTokens, completionTokens: 5 };
   }
   // A JSON mode answers a JSON object (json_object asks for no particular shape): OpenAI's
   // `response_format`, Anthropic's structured outputs (`output_config.format`, the beta's `output_format`).
@@ -365,7 +378,7 @@ const gemini = {
       answerParts = [{ text: `Tool said: ${said}` }];
     } else if (declarations.length && body.toolConfig?.functionCallingConfig?.mode !== "NONE") {
       const named = declarations.find((d) => text.includes(d.name)) ?? declarations[0];
-      answerParts = [{ functionCall: { name: named.name, args: { location: "Paris" } }, thoughtSignature: "mock-thought-signature" }];
+      answerParts = [{ functionCall: { name: named.name, args: JSON.parse(argumentsFor(schemaOf(named))) }, thoughtSignature: "mock-thought-signature" }];
     } else if (fault?.kind === "ok" && fault.content) {
       answerParts = [{ text: fault.content }];
     } else if (jsonSchema) {
@@ -495,7 +508,7 @@ const bedrock = {
       role: m.role,
       content: (m.content ?? []).map((b) => (b.text !== undefined ? { type: "text", text: b.text } : b.toolResult ? { type: "tool_result", content: b.toolResult.content?.[0]?.text } : {})),
     }));
-    const tools = (body.toolConfig?.tools ?? []).map((t) => ({ name: t.toolSpec?.name }));
+    const tools = (body.toolConfig?.tools ?? []).map((t) => ({ name: t.toolSpec?.name, input_schema: t.toolSpec?.inputSchema?.json }));
     const forced = body.toolConfig?.toolChoice?.any || body.toolConfig?.toolChoice?.tool;
     if (forced && body.additionalModelRequestFields?.thinking?.type === "enabled") {
       res.writeHead(400, { "content-type": "application/json", "x-amzn-errortype": "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/" });

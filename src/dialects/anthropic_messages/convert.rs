@@ -25,9 +25,19 @@ pub fn parse_count_request(body: &[u8]) -> Result<Map<String, Value>, GatewayErr
 }
 
 fn parse_body(body: &[u8], needs_max_tokens: bool) -> Result<Map<String, Value>, GatewayError> {
+    check_request(read_object(body)?, needs_max_tokens)
+}
+
+/// A body read as a JSON object, not yet checked as a request.
+pub fn read_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
     crate::protocol::openai::check_depth(body)?;
     let value: Value = serde_json::from_slice(body).map_err(GatewayError::invalid_json)?;
     let Value::Object(request) = value else { return Err(invalid("", "The request body must be a JSON object.")) };
+    Ok(request)
+}
+
+/// Checks a Messages request's fields (`max_tokens` too unless it is a count).
+pub fn check_request(request: Map<String, Value>, needs_max_tokens: bool) -> Result<Map<String, Value>, GatewayError> {
     if request.get("model").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(invalid("model", "model: Field required (a non-empty string)."));
     }
@@ -473,8 +483,11 @@ pub fn error_type(status: u16) -> &'static str {
 
 /// Anthropic's error body: `{"type":"error","error":{"type","message"},"request_id"}`.
 pub fn error_body(error: &GatewayError, request_id: &str) -> String {
-    json!({"type": "error", "error": {"type": error_type(error.status), "message": &error.message}, "request_id": request_id})
-        .to_string()
+    let mut inner = json!({"type": error_type(error.status), "message": &error.message});
+    if super::thread::has_details(&error.code) {
+        inner["details"] = json!({"error_code": error.code.as_ref()});
+    }
+    json!({"type": "error", "error": inner, "request_id": request_id}).to_string()
 }
 
 #[cfg(test)]

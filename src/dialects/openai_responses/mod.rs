@@ -111,7 +111,7 @@ impl ResponsesRequest {
     /// The canonical call, continuing `previous_items` (a stored conversation).
     pub fn to_call(&self, previous_items: &[Value]) -> Result<ClientCall, GatewayError> {
         let request = input::to_canonical(&self.body, previous_items, &self.items)?;
-        Ok(ClientCall { request, native: None, echo: self.body.clone() })
+        Ok(ClientCall { request, native: None, echo: self.body.clone(), keep_answer: self.store() })
     }
 }
 

@@ -1,4 +1,4 @@
-"""The official OpenAI and Anthropic Python SDKs, the OpenAI Agents SDK, LangChain and pydantic-ai against the gateway,
+"""The official OpenAI and Anthropic Python SDKs (the Anthropic tool runner's message threads too), the OpenAI Agents SDK, LangChain and pydantic-ai against the gateway,
 unchanged but for the base URL and key: each check prints `ok <name>` or raises. Run by
 tests/e2e/python-sdks.test.mjs against a gateway whose model `gpt` is served by an
 OpenAI-format mock and `claude` by an Anthropic-format one (GATEWAY_URL, GATEWAY_KEY)."""
@@ -131,6 +131,27 @@ def _():
     tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}
     message = ant.messages.create(model="claude", max_tokens=64, tools=[tool], messages=[{"role": "user", "content": "weather?"}])
     expect(message.stop_reason == "tool_use" and message.content[-1].input == {"location": "Paris"}, message)
+
+
+@check("anthropic tool runner and thread (message threads), whole and streamed, to both formats")
+def _():
+    @anthropic.beta_tool
+    def get_weather(location: str) -> str:
+        """Weather for a location"""
+        return f"sunny in {location}"
+
+    for model in ["claude", "gpt"]:
+        for stream in [False, True]:
+            runner = ant.beta.messages.tool_runner(
+                model=model, max_tokens=64, tools=[get_weather], messages=[{"role": "user", "content": "weather?"}], stream=stream
+            )
+            final = runner.until_done()
+            expect(final.content[0].text == "Tool said: sunny in Paris", (model, stream, final))
+        thread = ant.beta.messages.thread(model=model, max_tokens=64, system="Be brief.")
+        first = thread.send({"role": "user", "content": "one"})
+        second = thread.send({"role": "user", "content": "two"})
+        expect(thread.previous_message_id == second.id and second.content[0].text == f"Hello from {model}! You said: two", second)
+        expect(first.id != second.id, first)
 
 
 @check("token counts: anthropic count_tokens and openai responses.input_tokens, to both formats")
