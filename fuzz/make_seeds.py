@@ -118,6 +118,11 @@ ANTHROPIC_REQUESTS = [
                                                     {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "Sunny"},
                                                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}]},
+    # Message threads: a create, and a continue that answers the stored thread's tool call.
+    {"model": "claude-sonnet", "max_tokens": 1024, "system": "Be brief.", "thread": {"type": "create"},
+     "messages": [{"role": "user", "content": "Hello!"}]},
+    {"model": "claude-sonnet", "max_tokens": 1024, "thread": {"type": "continue", "previous_message_id": "msg_01"},
+     "messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "Sunny"}]}]},
 ]
 for i, body in enumerate(ANTHROPIC_REQUESTS):
     write("anthropic_request", f"messages-{i}", json.dumps(body))

@@ -47,7 +47,7 @@ impl ResponseStore {
             "SELECT body FROM threads WHERE id = ? AND expires_at > ?",
             vec![id.into(), (now_ms() as i64).into()],
         )?)?;
-        Ok(body.and_then(|body| crate::json_value::from_str(&body).ok()))
+        Ok(body.and_then(|body| ThreadTurn::from_json(crate::json_value::from_str(&body).ok()?)))
     }
 
     /// A thread's turns, newest first; none when any of them is gone (a thread is
@@ -133,7 +133,7 @@ impl DurableObject for ResponseStore {
             (Method::Get, "/get") => Response::from_json(&Self::read(&sql, &id)?),
             (Method::Get, "/chain") => Response::from_json(&Self::chain(&sql, &id)?.map(|t| stored::conversation(&t))),
             (Method::Post, "/thread/put") => {
-                let Some(turn) = super::durable::body::<ThreadTurn>(&mut req).await else {
+                let Some(turn) = super::durable::body(&mut req).await.and_then(ThreadTurn::from_json) else {
                     return Response::error("bad turn", 400);
                 };
                 Self::put_thread_turn(&sql, &turn)?;
@@ -184,7 +184,10 @@ pub async fn put(stub: &Stub, turn: &StoredResponse) -> bool {
 
 /// A thread's turns up to reply `id`, newest first. `Some(None)`: not kept (whole).
 pub async fn thread(stub: &Stub, id: &str) -> Option<Option<Vec<ThreadTurn>>> {
-    objects::call::<(), _>(stub, &format!("/thread?id={}", query(id)), None).await
+    let turns: Option<Vec<serde_json::Value>> =
+        objects::call::<(), _>(stub, &format!("/thread?id={}", query(id)), None).await?;
+    // A turn that does not read back is a thread not kept whole.
+    Some(turns.and_then(|turns| turns.into_iter().map(ThreadTurn::from_json).collect()))
 }
 
 pub async fn put_thread_turn(stub: &Stub, turn: &ThreadTurn) -> bool {

@@ -11,7 +11,7 @@ use crate::dialects::ClientCall;
 use crate::error::GatewayError;
 use crate::relay::ClientEncoder;
 use crate::sse::{SseDecoder, SseEvent};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// The beta a threaded request names; a native relay does not pass it on (the
@@ -88,6 +88,34 @@ impl Turn {
 }
 
 impl ThreadTurn {
+    /// A stored turn read back from its JSON; none when it is not one.
+    pub fn from_json(value: Value) -> Option<Self> {
+        let Value::Object(mut turn) = value else { return None };
+        let text = |value: Value| match value {
+            Value::String(text) => Some(text),
+            _ => None,
+        };
+        let number = |turn: &Map<String, Value>, field: &str| turn.get(field).and_then(Value::as_u64);
+        Some(Self {
+            id: text(turn.remove("id")?)?,
+            previous: turn.remove("previous").and_then(text),
+            expires_at_ms: number(&turn, "expires_at_ms")?,
+            head: match turn.remove("head") {
+                Some(Value::Object(head)) => head,
+                _ => Map::new(),
+            },
+            messages: match turn.remove("messages")? {
+                Value::Array(messages) => messages,
+                _ => return None,
+            },
+            regions: match turn.remove("regions") {
+                Some(Value::Array(regions)) => Some(regions.into_iter().filter_map(text).collect()),
+                _ => None,
+            },
+            conversation_bytes: number(&turn, "conversation_bytes")?,
+        })
+    }
+
     /// The turn with its reply (an Anthropic message answer), under the reply's id;
     /// none when the answer is not a message.
     pub fn with_reply(mut self, answer: &Value, regions: Option<Vec<String>>) -> Option<Self> {
@@ -134,15 +162,16 @@ fn take(body: &mut Map<String, Value>) -> Result<Option<Thread>, GatewayError> {
     }
 }
 
-/// One stored turn of a thread, chained to the one it continued.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One stored turn of a thread, chained to the one it continued. Read back through
+/// [`ThreadTurn::from_json`] (a `Value`, whose reader the wasm has anyway, rather
+/// than a derived `Deserialize` of its own).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThreadTurn {
     /// The reply's id: what the next turn continues from.
     pub id: String,
     pub previous: Option<String>,
     pub expires_at_ms: u64,
     /// The first turn's system prompt and tools (empty on the turns after it).
-    #[serde(default)]
     pub head: Map<String, Value>,
     /// This turn's own messages, then the reply.
     pub messages: Vec<Value>,
@@ -421,6 +450,14 @@ mod tests {
             regions: (previous.is_none()).then(|| vec!["eu".to_string()]),
             conversation_bytes: bytes,
         }
+    }
+
+    #[test]
+    fn a_stored_turn_reads_back_as_it_was_kept() {
+        let kept = turn("msg_2", Some("msg_1"), json!({"system": "S"}), json!([{"role": "user", "content": "x"}]), 7);
+        let text = serde_json::to_string(&kept).unwrap();
+        assert_eq!(ThreadTurn::from_json(serde_json::from_str(&text).unwrap()), Some(kept));
+        assert_eq!(ThreadTurn::from_json(json!({"id": "msg_1"})), None);
     }
 
     #[test]
