@@ -2,9 +2,11 @@
 //! Gemini, Bedrock), with and without keeping raw events for a native relay: any
 //! bytes, split anywhere, with and without JSON output asked. The first byte picks the
 //! kind, the split, `raw` and `json_output`.
-//! The whole body is also assembled into one answer (a long JSON answer streamed upstream).
+//! The whole body is also assembled into one answer (a long JSON answer streamed upstream),
+//! and read as the Anthropic message a thread keeps.
 #![no_main]
 use edge_ai_gateway::config::{Provider, ProviderKind};
+use edge_ai_gateway::dialects::anthropic_thread::MessageAssembler;
 use edge_ai_gateway::providers::{adapter, assemble_stream, AttemptContext, StreamWants};
 use libfuzzer_sys::fuzz_target;
 
@@ -41,7 +43,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut translator = adapter(&provider.kind).stream_translator(&ctx, wants);
     let (mut out, mut raw) = (Vec::new(), Vec::new());
+    // A message thread keeps the Anthropic message a client's stream makes, natively relayed
+    // bytes included: the same bytes, read as that.
+    let mut kept = MessageAssembler::default();
     for chunk in body.chunks(split) {
+        kept.feed(chunk);
         if translator.feed(chunk, &mut out).is_err() {
             return;
         }
@@ -49,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
         out.clear();
         raw.clear();
     }
+    let _ = kept.finished();
     let _ = translator.finish(&mut out);
     translator.take_raw(&mut raw);
     let _ = assemble_stream(adapter(&provider.kind).stream_translator(&ctx, StreamWants { raw: false, ..wants }),

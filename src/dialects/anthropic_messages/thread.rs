@@ -352,7 +352,8 @@ impl MessageAssembler {
                 _ => self.broken = true,
             },
             Some("content_block_start") => match (index, event.remove("content_block")) {
-                (Some(i), Some(block)) if i == self.blocks.len() => {
+                // Only objects: the deltas below write into them (a provider's stream may hold anything).
+                (Some(i), Some(block)) if i == self.blocks.len() && block.is_object() => {
                     self.blocks.push(block);
                     self.partial_json.push(String::new());
                 }
@@ -368,9 +369,7 @@ impl MessageAssembler {
                 match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => append(block, "text", piece("text")),
                     Some("thinking_delta") => append(block, "thinking", piece("thinking")),
-                    Some("signature_delta") => {
-                        block["signature"] = Value::String(piece("signature").to_string());
-                    }
+                    Some("signature_delta") => set(block, "signature", Value::String(piece("signature").to_string())),
                     Some("input_json_delta") => {
                         if let Some(json) = index.and_then(|i| self.partial_json.get_mut(i)) {
                             json.push_str(piece("partial_json"));
@@ -395,7 +394,7 @@ impl MessageAssembler {
                 let json = std::mem::take(&mut self.partial_json[i]);
                 if !json.is_empty() {
                     match crate::json_value::from_str::<Value>(&json) {
-                        Ok(input) => self.blocks[i]["input"] = input,
+                        Ok(input) => set(&mut self.blocks[i], "input", input),
                         Err(_) => self.broken = true,
                     }
                 }
@@ -419,6 +418,12 @@ impl MessageAssembler {
         let mut message = self.message.take()?;
         message.insert("content".to_string(), Value::Array(std::mem::take(&mut self.blocks)));
         Some(Value::Object(message))
+    }
+}
+
+fn set(block: &mut Value, field: &str, value: Value) {
+    if let Some(block) = block.as_object_mut() {
+        block.insert(field.to_string(), value);
     }
 }
 
@@ -617,6 +622,21 @@ mod tests {
             assert_eq!(assembler.finished(), Some(expected.clone()), "split at {cut}");
             assert_eq!(assembler.finished(), None);
         }
+    }
+
+    #[test]
+    fn a_stream_of_odd_events_is_not_kept_and_never_panics() {
+        let odd = concat!(
+            "data: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n",
+            "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":\"text\"}\n\n",
+            "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"s\"}}\n\n",
+            "data: {\"type\":\"content_block_stop\",\"index\":7}\n\n",
+            "data: {\"type\":\"message_delta\",\"delta\":5}\n\n",
+            "data: {\"type\":\"message_stop\"}\n\n",
+        );
+        let mut assembler = MessageAssembler::default();
+        assembler.feed(odd.as_bytes());
+        assert_eq!(assembler.finished(), None);
     }
 
     #[test]
