@@ -9,7 +9,7 @@ import { startTwoFormatStack, runCli, DEV_GATEWAY_KEY } from "./harness.mjs";
 
 const PYTHON = new URL("../../.venv-python/bin/python", import.meta.url).pathname;
 const SCRIPT = new URL("./python/sdk_calls.py", import.meta.url).pathname;
-const CHECKS = 15;
+const CHECKS = 16;
 
 let stack;
 

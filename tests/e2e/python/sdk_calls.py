@@ -154,6 +154,30 @@ def _():
         expect(first.id != second.id, first)
 
 
+@check("sdk helpers: parse with pydantic models (chat, stream, tools, responses; anthropic messages.parse), to both formats")
+def _():
+    from pydantic import BaseModel
+
+    class Weather(BaseModel):
+        city: str
+        temp_c: float
+
+    asked = [{"role": "user", "content": "weather in Paris"}]
+    for model in ["claude", "gpt"]:
+        parsed = oai.chat.completions.parse(model=model, messages=asked, response_format=Weather)
+        expect(parsed.choices[0].message.parsed == Weather(city="Paris", temp_c=1), (model, parsed))
+        with oai.chat.completions.stream(model=model, messages=asked, response_format=Weather) as stream:
+            for _event in stream:
+                pass
+            expect(stream.get_final_completion().choices[0].message.parsed == Weather(city="Paris", temp_c=1), model)
+        called = oai.chat.completions.parse(model=model, messages=asked, tools=[openai.pydantic_function_tool(Weather)])
+        expect(called.choices[0].message.tool_calls[0].function.parsed_arguments == Weather(city="Paris", temp_c=1), called)
+        response = oai.responses.parse(model=model, input="weather in Paris", text_format=Weather)
+        expect(response.output_parsed == Weather(city="Paris", temp_c=1), (model, response))
+        message = ant.messages.parse(model=model, max_tokens=64, messages=asked, output_format=Weather)
+        expect(message.parsed_output == Weather(city="Paris", temp_c=1), (model, message))
+
+
 @check("token counts: anthropic count_tokens and openai responses.input_tokens, to both formats")
 def _():
     for model in ["claude", "gpt"]:
