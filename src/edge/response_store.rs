@@ -1,7 +1,7 @@
 //! Stored conversations: one `ResponseStore` Durable Object per gateway key, created
 //! in the key's jurisdiction (an EU-pinned key's conversations stay in the EU),
 //! one SQLite row per turn: stored Responses (`responses`) and Anthropic message
-//! threads (`threads`). Expired rows are swept on every write.
+//! threads (`thread_turns`). Expired rows are swept on every write.
 
 use super::now_ms;
 use super::objects::Stub;
@@ -36,7 +36,7 @@ impl ResponseStore {
             None,
         )?;
         sql.exec(
-            "CREATE TABLE IF NOT EXISTS threads (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS thread_turns (id TEXT PRIMARY KEY, previous TEXT, expires_at INTEGER NOT NULL, body TEXT NOT NULL)",
             None,
         )?;
         Ok(sql)
@@ -44,7 +44,7 @@ impl ResponseStore {
 
     fn read_thread_turn(sql: &SqlStorage, id: &str) -> Result<Option<ThreadTurn>> {
         let body = super::durable::first_text(sql.exec(
-            "SELECT body FROM threads WHERE id = ? AND expires_at > ?",
+            "SELECT body FROM thread_turns WHERE id = ? AND expires_at > ?",
             vec![id.into(), (now_ms() as i64).into()],
         )?)?;
         Ok(body.and_then(|body| ThreadTurn::from_json(crate::json_value::from_str(&body).ok()?)))
@@ -70,17 +70,17 @@ impl ResponseStore {
     fn put_thread_turn(sql: &SqlStorage, turn: &ThreadTurn) -> Result<()> {
         let body = serde_json::to_string(turn).map_err(|e| worker::Error::RustError(e.to_string()))?;
         let expires_at = turn.expires_at_ms as i64;
-        sql.exec("DELETE FROM threads WHERE expires_at <= ?", vec![(now_ms() as i64).into()])?;
+        sql.exec("DELETE FROM thread_turns WHERE expires_at <= ?", vec![(now_ms() as i64).into()])?;
         sql.exec(
-            "INSERT OR REPLACE INTO threads (id, expires_at, body) VALUES (?, ?, ?)",
-            vec![turn.id.clone().into(), expires_at.into(), body.into()],
+            "INSERT OR REPLACE INTO thread_turns (id, previous, expires_at, body) VALUES (?, ?, ?, ?)",
+            vec![turn.id.clone().into(), turn.previous.clone().into(), expires_at.into(), body.into()],
         )?;
-        let mut next = turn.previous.clone();
-        for _ in 0..MAX_TURNS {
-            let Some(id) = next.take() else { break };
-            next = Self::read_thread_turn(sql, &id)?.and_then(|t| t.previous);
-            sql.exec("UPDATE threads SET expires_at = ? WHERE id = ?", vec![expires_at.into(), id.into()])?;
-        }
+        // The turns before it are kept as long as it is: one walk up the chain in SQL
+        // (no turn's body read), bounded like the reads.
+        sql.exec(
+            "WITH RECURSIVE chain(id, depth) AS (SELECT ?, 0 UNION ALL SELECT t.previous, c.depth + 1 FROM thread_turns t JOIN chain c ON t.id = c.id WHERE t.previous IS NOT NULL AND c.depth < ?) UPDATE thread_turns SET expires_at = ? WHERE id IN (SELECT id FROM chain)",
+            vec![turn.previous.clone().into(), (MAX_TURNS as i64).into(), expires_at.into()],
+        )?;
         Ok(())
     }
 
