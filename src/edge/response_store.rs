@@ -12,7 +12,9 @@ use crate::dialects::openai_responses::stored::{self, Conversation, StoredRespon
 use crate::error::GatewayError;
 use crate::usage::query::query_pairs;
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, SqlStorageValue, State,
+};
 
 /// The longest chain walked when reading a conversation back.
 const MAX_TURNS: usize = 10_000;
@@ -42,28 +44,29 @@ impl ResponseStore {
         Ok(sql)
     }
 
-    fn read_thread_turn(sql: &SqlStorage, id: &str) -> Result<Option<ThreadTurn>> {
-        let body = super::durable::first_text(sql.exec(
-            "SELECT body FROM thread_turns WHERE id = ? AND expires_at > ?",
-            vec![id.into(), (now_ms() as i64).into()],
-        )?)?;
-        Ok(body.and_then(|body| ThreadTurn::from_json(crate::json_value::from_str(&body).ok()?)))
-    }
-
-    /// A thread's turns, newest first; none when any of them is gone (a thread is
-    /// continued whole or not at all: the client then sends it whole again).
+    /// A thread's turns, newest first, read in one query up the chain; none when any
+    /// of them is gone (a thread is continued whole or not at all: the client then
+    /// sends it whole again).
     fn thread(sql: &SqlStorage, id: &str) -> Result<Option<Vec<ThreadTurn>>> {
-        let mut turns = Vec::new();
-        let mut next = Some(id.to_string());
-        while let Some(id) = next.take() {
-            let Some(turn) = Self::read_thread_turn(sql, &id)? else { return Ok(None) };
-            if turns.len() >= MAX_TURNS {
-                return Ok(None);
+        let rows = sql.exec(
+            "WITH RECURSIVE chain(id, depth) AS (SELECT ?, 0 UNION ALL SELECT t.previous, c.depth + 1 FROM thread_turns t JOIN chain c ON t.id = c.id WHERE t.previous IS NOT NULL AND c.depth < ?) SELECT t.body FROM chain c LEFT JOIN thread_turns t ON t.id = c.id AND t.expires_at > ? ORDER BY c.depth",
+            vec![id.into(), (MAX_TURNS as i64).into(), (now_ms() as i64).into()],
+        )?;
+        let mut turns: Vec<ThreadTurn> = Vec::new();
+        for row in rows.raw() {
+            let turn = match row?.into_iter().next() {
+                Some(SqlStorageValue::String(body)) => {
+                    crate::json_value::from_str(&body).ok().and_then(ThreadTurn::from_json)
+                }
+                _ => None,
+            };
+            match turn {
+                Some(turn) => turns.push(turn),
+                None => return Ok(None),
             }
-            next = turn.previous.clone();
-            turns.push(turn);
         }
-        Ok(Some(turns))
+        // The oldest turn read must be the thread's first (not one past the walk's bound).
+        Ok(turns.last().is_some_and(|oldest| oldest.previous.is_none()).then_some(turns))
     }
 
     /// Keeps a thread's new turn, and the turns before it as long as it is kept.
