@@ -28,9 +28,15 @@ thread_local! {
 /// The config with the key registry's keys: what requests authenticate against.
 /// A new isolate reads the document (KV) and the registry (its object) at once: one
 /// round trip's wait on its first request, not two in a row.
-pub async fn current(env: &Env, ctx: &Context) -> Result<Rc<Config>, GatewayError> {
-    let (document, ()) = futures_util::join!(document(env, ctx), super::keys::read_if_missing(env));
-    Ok(super::keys::with_managed_keys(env, ctx, document?))
+pub fn current<'a>(
+    env: &'a Env,
+    ctx: &'a Context,
+) -> futures_util::future::LocalBoxFuture<'a, Result<Rc<Config>, GatewayError>> {
+    // Boxed: every handler awaits it, and a boxed future is one copy, not one inlined into each.
+    Box::pin(async move {
+        let (document, ()) = futures_util::join!(document(env, ctx), super::keys::read_if_missing(env));
+        Ok(super::keys::with_managed_keys(env, ctx, document?))
+    })
 }
 
 /// The stored document alone (cached in the isolate).
