@@ -121,6 +121,35 @@ export function provider(baseUrl, region = "us", secret = "MOCK_PROVIDER_KEY") {
   return entry;
 }
 
+// The Bedrock mock's access key pair in the suites that reach every kind (the secret `BEDROCK_KEYS`).
+const KINDS_BEDROCK_KEY = "AKIDKINDS:kinds-secret";
+const KIND_FORMATS = { anthropic: "anthropic", gemini: "gemini", bedrock: "bedrock" };
+
+/** One mock per provider kind (`openai`, `azure`, `anthropic`, `gemini`, `bedrock`), named by its
+ * kind, for the suites that drive a client to every kind; `kindBindings` holds Bedrock's secret. */
+export function kindMocks(kinds) {
+  return kinds.map((kind) => ({ name: kind, format: KIND_FORMATS[kind], ...(kind === "bedrock" && { apiKey: KINDS_BEDROCK_KEY }) }));
+}
+
+export const kindBindings = { BEDROCK_KEYS: KINDS_BEDROCK_KEY };
+
+/** The config's provider for each kind's mock (`kindMocks`), in region `us`. */
+export function kindProviders(mocks, kinds) {
+  const entry = {
+    openai: () => provider(mocks.openai.baseUrl),
+    azure: () => ({ ...provider(mocks.azure.url), kind: "azure_openai", api_version: "2024-10-21" }),
+    anthropic: () => ({ ...provider(mocks.anthropic.baseUrl), kind: "anthropic" }),
+    gemini: () => ({ ...provider(`${mocks.gemini.url}/v1beta`), kind: "gemini" }),
+    bedrock: () => ({ kind: "bedrock", base_url: mocks.bedrock.url, aws_region: "us-east-1", api_key_secret: "BEDROCK_KEYS", region: "us" }),
+  };
+  return Object.fromEntries(kinds.map((kind) => [kind, entry[kind]()]));
+}
+
+/** A model `<kind>-model` per kind, served by that kind's provider as `<kind>-upstream`. */
+export function kindModels(kinds) {
+  return Object.fromEntries(kinds.map((k) => [`${k}-model`, { targets: [{ provider: k, model: `${k}-upstream` }] }]));
+}
+
 export function chatBody(model, extra = {}) {
   return { model, messages: [{ role: "user", content: "Hi there" }], ...extra };
 }

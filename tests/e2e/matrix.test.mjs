@@ -5,33 +5,20 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startStack, provider, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+import { startStack, kindMocks, kindBindings, kindProviders, kindModels, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
 
-const BEDROCK = "AKIDMATRIX:matrix-secret";
 const KINDS = ["openai", "azure", "anthropic", "gemini", "bedrock"];
 let stack;
 
 before(async () => {
   stack = await startStack({
-    mocks: [
-      { name: "openai" },
-      { name: "azure" },
-      { name: "anthropic", format: "anthropic" },
-      { name: "gemini", format: "gemini" },
-      { name: "bedrock", format: "bedrock", apiKey: BEDROCK },
-    ],
-    bindings: { BEDROCK_KEYS: BEDROCK },
+    mocks: kindMocks(KINDS),
+    bindings: kindBindings,
     makeConfig: (m) => ({
       version: 1,
       settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
-      providers: {
-        openai: provider(m.openai.baseUrl),
-        azure: { ...provider(m.azure.url), kind: "azure_openai", api_version: "2024-10-21" },
-        anthropic: { ...provider(m.anthropic.baseUrl), kind: "anthropic" },
-        gemini: { ...provider(`${m.gemini.url}/v1beta`), kind: "gemini" },
-        bedrock: { kind: "bedrock", base_url: m.bedrock.url, aws_region: "us-east-1", api_key_secret: "BEDROCK_KEYS", region: "us" },
-      },
-      models: Object.fromEntries(KINDS.map((k) => [`${k}-model`, { targets: [{ provider: k, model: `${k}-upstream` }] }])),
+      providers: kindProviders(m, KINDS),
+      models: kindModels(KINDS),
       keys: { [DEV_KEY_HASH]: { name: "matrix", models: ["*"] } },
     }),
   });

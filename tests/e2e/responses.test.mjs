@@ -8,9 +8,8 @@ import { createHash } from "node:crypto";
 import OpenAI from "openai";
 import { Agent, Runner, tool, setTracingDisabled, OpenAIProvider } from "@openai/agents";
 import { z } from "zod";
-import { startStack, provider, post, readSse, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+import { startStack, kindMocks, kindBindings, kindProviders, kindModels, provider, post, readSse, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
 
-const BEDROCK = "AKIDRESPONSES:responses-secret";
 const KINDS = ["openai", "azure", "anthropic", "gemini", "bedrock"];
 const EU_KEY = "gw_responses_eu_tenant_key";
 const sha256 = (text) => createHash("sha256").update(text).digest("hex");
@@ -23,28 +22,14 @@ const textOf = (response) =>
 
 before(async () => {
   stack = await startStack({
-    mocks: [
-      { name: "openai" },
-      { name: "azure" },
-      { name: "anthropic", format: "anthropic" },
-      { name: "gemini", format: "gemini" },
-      { name: "bedrock", format: "bedrock", apiKey: BEDROCK },
-      { name: "eu" },
-    ],
-    bindings: { BEDROCK_KEYS: BEDROCK },
+    mocks: [...kindMocks(KINDS), { name: "eu" }],
+    bindings: kindBindings,
     makeConfig: (m) => ({
       version: 1,
       settings: { allow_http_providers: true, config_cache_ttl_ms: 0, max_conversation_bytes: 20000 },
-      providers: {
-        openai: provider(m.openai.baseUrl),
-        azure: { ...provider(m.azure.url), kind: "azure_openai", api_version: "2024-10-21" },
-        anthropic: { ...provider(m.anthropic.baseUrl), kind: "anthropic" },
-        gemini: { ...provider(`${m.gemini.url}/v1beta`), kind: "gemini" },
-        bedrock: { kind: "bedrock", base_url: m.bedrock.url, aws_region: "us-east-1", api_key_secret: "BEDROCK_KEYS", region: "us" },
-        eu: provider(m.eu.baseUrl, "eu"),
-      },
+      providers: { ...kindProviders(m, KINDS), eu: provider(m.eu.baseUrl, "eu") },
       models: {
-        ...Object.fromEntries(KINDS.map((k) => [`${k}-model`, { targets: [{ provider: k, model: `${k}-upstream` }] }])),
+        ...kindModels(KINDS),
         mixed: { targets: [{ provider: "openai", model: "us-upstream" }, { provider: "eu", model: "eu-upstream" }] },
       },
       keys: {

@@ -12,9 +12,8 @@ import Anthropic from "@anthropic-ai/sdk";
 import { zodOutputFormat } from "@anthropic-ai/sdk/helpers/zod";
 import { betaZodTool } from "@anthropic-ai/sdk/helpers/beta/zod";
 import { z } from "zod";
-import { startStack, provider, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+import { startStack, kindMocks, kindBindings, kindProviders, kindModels, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
 
-const BEDROCK = "AKIDHELPERS:helpers-secret";
 const KINDS = ["openai", "anthropic", "gemini", "bedrock"];
 const Weather = z.object({ city: z.string(), temp_c: z.number() });
 let stack;
@@ -23,18 +22,13 @@ let anthropic;
 
 before(async () => {
   stack = await startStack({
-    mocks: [{ name: "openai" }, { name: "anthropic", format: "anthropic" }, { name: "gemini", format: "gemini" }, { name: "bedrock", format: "bedrock", apiKey: BEDROCK }],
-    bindings: { BEDROCK_KEYS: BEDROCK },
+    mocks: kindMocks(KINDS),
+    bindings: kindBindings,
     makeConfig: (m) => ({
       version: 1,
       settings: { allow_http_providers: true, config_cache_ttl_ms: 0 },
-      providers: {
-        openai: provider(m.openai.baseUrl),
-        anthropic: { ...provider(m.anthropic.baseUrl), kind: "anthropic" },
-        gemini: { ...provider(`${m.gemini.url}/v1beta`), kind: "gemini" },
-        bedrock: { kind: "bedrock", base_url: m.bedrock.url, aws_region: "us-east-1", api_key_secret: "BEDROCK_KEYS", region: "us" },
-      },
-      models: Object.fromEntries(KINDS.map((k) => [`${k}-model`, { targets: [{ provider: k, model: `${k}-upstream` }] }])),
+      providers: kindProviders(m, KINDS),
+      models: kindModels(KINDS),
       keys: { [DEV_KEY_HASH]: { name: "helpers", models: ["*"] } },
     }),
   });

@@ -8,9 +8,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import Anthropic from "@anthropic-ai/sdk";
 import { betaTool } from "@anthropic-ai/sdk/helpers/beta/json-schema";
-import { startStack, provider, post, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
+import { startStack, kindMocks, kindBindings, kindProviders, kindModels, provider, post, DEV_GATEWAY_KEY, DEV_KEY_HASH } from "./harness.mjs";
 
-const BEDROCK = "AKIDTHREADS:threads-secret";
 const KINDS = ["openai", "anthropic", "gemini", "bedrock"];
 const OTHER_KEY = "gw_threads_other_tenant_key";
 const BETA = "message-threads-2026-08-12";
@@ -20,26 +19,14 @@ let client;
 
 before(async () => {
   stack = await startStack({
-    mocks: [
-      { name: "openai" },
-      { name: "anthropic", format: "anthropic" },
-      { name: "gemini", format: "gemini" },
-      { name: "bedrock", format: "bedrock", apiKey: BEDROCK },
-      { name: "eu", format: "anthropic" },
-    ],
-    bindings: { BEDROCK_KEYS: BEDROCK },
+    mocks: [...kindMocks(KINDS), { name: "eu", format: "anthropic" }],
+    bindings: kindBindings,
     makeConfig: (m) => ({
       version: 1,
       settings: { allow_http_providers: true, config_cache_ttl_ms: 0, max_conversation_bytes: 20000 },
-      providers: {
-        openai: provider(m.openai.baseUrl),
-        anthropic: { ...provider(m.anthropic.baseUrl), kind: "anthropic" },
-        gemini: { ...provider(`${m.gemini.url}/v1beta`), kind: "gemini" },
-        bedrock: { kind: "bedrock", base_url: m.bedrock.url, aws_region: "us-east-1", api_key_secret: "BEDROCK_KEYS", region: "us" },
-        eu: { ...provider(m.eu.baseUrl, "eu"), kind: "anthropic" },
-      },
+      providers: { ...kindProviders(m, KINDS), eu: { ...provider(m.eu.baseUrl, "eu"), kind: "anthropic" } },
       models: {
-        ...Object.fromEntries(KINDS.map((k) => [`${k}-model`, { targets: [{ provider: k, model: `${k}-upstream` }] }])),
+        ...kindModels(KINDS),
         mixed: { targets: [{ provider: "anthropic", model: "us-upstream" }, { provider: "eu", model: "eu-upstream" }] },
       },
       keys: {
