@@ -25,11 +25,12 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, rc: &RequestCont
     let key = authenticate(&rc.headers, &config)?;
     let body = body::read_limited(&mut req, config.settings.max_body_bytes, &rc.headers).await?;
     let header = |name: &str| rc.headers.get(name);
-    let (call, stateful) = match rc.dialect.read(&body, &header)? {
+    let read = rc.dialect.read(&body, &header)?;
+    drop(body);
+    let (call, stateful) = match read {
         Read::Call(call) => (call, Stateful::default()),
         Read::Threaded(turn) => super::threads::completed(env, key, &config, turn, &header).await?,
     };
-    drop(body);
     serve(&req, env, ctx, rc, &config, key, call, stateful).await
 }
 

@@ -44,34 +44,33 @@ impl ResponseStore {
         Ok(sql)
     }
 
-    /// A thread's turns, newest first, read in one query up the chain; none when any
-    /// of them is gone (a thread is continued whole or not at all: the client then
-    /// sends it whole again).
-    fn thread(sql: &SqlStorage, id: &str) -> Result<Option<Vec<ThreadTurn>>> {
+    /// A thread's turns, newest first, as the JSON array of their stored texts (read
+    /// in one query up the chain, none parsed here: the caller reads them); `null`
+    /// when any of them is gone (a thread is continued whole or not at all: the
+    /// client then sends it whole again).
+    fn thread(sql: &SqlStorage, id: &str) -> Result<String> {
         let rows = sql.exec(
-            "WITH RECURSIVE chain(id, depth) AS (SELECT ?, 0 UNION ALL SELECT t.previous, c.depth + 1 FROM thread_turns t JOIN chain c ON t.id = c.id WHERE t.previous IS NOT NULL AND c.depth < ?) SELECT t.body FROM chain c LEFT JOIN thread_turns t ON t.id = c.id AND t.expires_at > ? ORDER BY c.depth",
+            "WITH RECURSIVE chain(id, depth) AS (SELECT ?, 0 UNION ALL SELECT t.previous, c.depth + 1 FROM thread_turns t JOIN chain c ON t.id = c.id WHERE t.previous IS NOT NULL AND c.depth < ?) SELECT t.body, t.previous FROM chain c LEFT JOIN thread_turns t ON t.id = c.id AND t.expires_at > ? ORDER BY c.depth",
             vec![id.into(), (MAX_TURNS as i64).into(), (now_ms() as i64).into()],
         )?;
-        let mut turns: Vec<ThreadTurn> = Vec::new();
+        let mut list = String::from("[");
+        let mut reached_the_first = false;
         for row in rows.raw() {
-            let turn = match row?.into_iter().next() {
-                Some(SqlStorageValue::String(body)) => {
-                    crate::json_value::from_str(&body).ok().and_then(ThreadTurn::from_json)
-                }
-                _ => None,
-            };
-            match turn {
-                Some(turn) => turns.push(turn),
-                None => return Ok(None),
+            let mut columns = row?.into_iter();
+            let Some(SqlStorageValue::String(body)) = columns.next() else { return Ok("null".into()) };
+            if list.len() > 1 {
+                list.push(',');
             }
+            list.push_str(&body);
+            // The oldest turn read must be the thread's first (not one past the walk's bound).
+            reached_the_first = !matches!(columns.next(), Some(SqlStorageValue::String(_)));
         }
-        // The oldest turn read must be the thread's first (not one past the walk's bound).
-        Ok(turns.last().is_some_and(|oldest| oldest.previous.is_none()).then_some(turns))
+        list.push(']');
+        Ok(if reached_the_first { list } else { "null".into() })
     }
 
     /// Keeps a thread's new turn, and the turns before it as long as it is kept.
-    fn put_thread_turn(sql: &SqlStorage, turn: &ThreadTurn) -> Result<()> {
-        let body = serde_json::to_string(turn).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    fn put_thread_turn(sql: &SqlStorage, turn: &ThreadTurn, body: String) -> Result<()> {
         let expires_at = turn.expires_at_ms as i64;
         sql.exec("DELETE FROM thread_turns WHERE expires_at <= ?", vec![(now_ms() as i64).into()])?;
         sql.exec(
@@ -122,10 +121,11 @@ impl DurableObject for ResponseStore {
             query_pairs(&req.inner().url()).into_iter().find(|(k, _)| k == "id").map(|(_, v)| v).unwrap_or_default();
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/put") => {
-                let Some(turn) = super::durable::body::<StoredResponse>(&mut req).await else {
+                // Stored as it came (the edge serialized it): read only for its id and expiry.
+                let body = req.text().await?;
+                let Ok(turn) = crate::json_value::from_str::<StoredResponse>(&body) else {
                     return Response::error("bad turn", 400);
                 };
-                let body = serde_json::to_string(&turn).map_err(|e| worker::Error::RustError(e.to_string()))?;
                 sql.exec("DELETE FROM responses WHERE expires_at <= ?", vec![(now_ms() as i64).into()])?;
                 sql.exec(
                     "INSERT OR REPLACE INTO responses (id, expires_at, body) VALUES (?, ?, ?)",
@@ -136,13 +136,15 @@ impl DurableObject for ResponseStore {
             (Method::Get, "/get") => Response::from_json(&Self::read(&sql, &id)?),
             (Method::Get, "/chain") => Response::from_json(&Self::chain(&sql, &id)?.map(|t| stored::conversation(&t))),
             (Method::Post, "/thread/put") => {
-                let Some(turn) = super::durable::body(&mut req).await.and_then(ThreadTurn::from_json) else {
+                // Stored as it came: read only for its id, chain and expiry.
+                let body = req.text().await?;
+                let Some(turn) = crate::json_value::from_str(&body).ok().and_then(ThreadTurn::from_json) else {
                     return Response::error("bad turn", 400);
                 };
-                Self::put_thread_turn(&sql, &turn)?;
+                Self::put_thread_turn(&sql, &turn, body)?;
                 Response::from_json(&Id { id: turn.id })
             }
-            (Method::Get, "/thread") => Response::from_json(&Self::thread(&sql, &id)?),
+            (Method::Get, "/thread") => Response::ok(Self::thread(&sql, &id)?),
             (Method::Post, "/delete") => {
                 let Some(Id { id }) = super::durable::body(&mut req).await else {
                     return Response::error("bad id", 400);
